@@ -1,0 +1,8 @@
+//! bpsc: the batch production workflow compiler.
+//!
+//! The core (syntax, checking, lowering, backends' text generation) is pure: it reads
+//! files only through the [`fs::Fs`] trait, so tests run it on in-memory trees.
+
+pub mod diag;
+pub mod source;
+pub mod syntax;

@@ -1,0 +1,286 @@
+//! Stable diagnostic codes, grouped by phase.
+//!
+//! | range | phase |
+//! |---|---|
+//! | E1xx | syntax |
+//! | E2xx / W2xx | names, scopes, keys, placeholders |
+//! | E3xx | types, units, values |
+//! | E4xx | files: includes, CSV tables, I/O |
+//! | E5xx | dependency graph, datasets, clustering |
+//! | E6xx | sites and resource limits |
+//! | E7xx / W7xx | coverage |
+//! | E8xx | backends |
+//!
+//! A code is never reused for a different problem.  Every entry carries an example that
+//! triggers it; `tests/explain_examples.rs` checks that it does.  An example is written to
+//! a file named `example.bps`, next to nothing else.
+
+use super::Severity;
+
+pub struct CodeInfo {
+    pub code: &'static str,
+    pub severity: Severity,
+    pub title: &'static str,
+    pub explanation: &'static str,
+    pub example: &'static str,
+    /// Extra arguments the example needs (e.g. `--backend slurm`).
+    pub example_args: &'static [&'static str],
+}
+
+pub fn lookup(code: &str) -> Option<&'static CodeInfo> {
+    CODES.iter().find(|c| c.code.eq_ignore_ascii_case(code))
+}
+
+macro_rules! codes {
+    ($( $code:literal $sev:ident $title:literal { $expl:literal } example $ex:literal $( args [$($arg:literal),*] )? ;)*) => {
+        pub static CODES: &[CodeInfo] = &[
+            $( CodeInfo {
+                code: $code,
+                severity: Severity::$sev,
+                title: $title,
+                explanation: $expl,
+                example: $ex,
+                example_args: &[$($($arg),*)?],
+            }, )*
+        ];
+    };
+}
+
+codes! {
+"E100" Error "syntax error" {
+"The parser expected one thing and found another. The label says what was expected at that
+point. Statements are separated by newlines, `,` or `;`; bodies are enclosed in `{ }`."
+} example "bps 1\ndefaults {\n  memory = = 4GiB\n}\n";
+
+"E101" Error "unterminated string" {
+"A string opened with `\"` was not closed on the same line. Strings cannot span lines; close
+the quote, or escape an inner quote as `\\\"`."
+} example "bps 1\ndefaults {\n  queue = \"long\n}\n";
+
+"E102" Error "unclosed delimiter" {
+"A `{`, `(` or `[` was never closed. The primary label points at the opening delimiter; the
+secondary label shows where the file (or the enclosing block) ended."
+} example "bps 1\ndefaults {\n  memory = 4GiB\n";
+
+"E103" Error "bad literal" {
+"A number, size or duration is malformed. Sizes are written without a space and with one of
+the units B, KiB, MiB, GiB, TiB (powers of 1024) or KB, MB, GB, TB (powers of 1000):
+`4GiB`. Durations use s, m, h, d and may be combined: `1h30m`."
+} example "bps 1\ndefaults {\n  memory = 4 Gb\n}\n";
+
+"E104" Error "missing or malformed version header" {
+"Every .bps file, included files too, starts with `bps 1`, the language version. It lets a
+future bpsc read old campaigns the way they were meant."
+} example "defaults {\n  memory = 4GiB\n}\n";
+
+"E105" Error "unsupported language version" {
+"This bpsc understands language version 1 only."
+} example "bps 2\n";
+
+"E106" Error "invalid character" {
+"The character cannot start any token. Identifiers are ASCII letters, digits and `_`;
+other text belongs in a string."
+} example "bps 1\ndefaults {\n  memory = 4GiB @\n}\n";
+
+"E107" Error "nesting too deep" {
+"Brackets are nested deeper than bpsc accepts (64 levels). No real campaign needs this;
+the limit keeps the checker's memory and stack bounded on any input."
+} example "bps 1\ndefaults { env { X = [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]] } }\n";
+
+"E108" Error "unexpected closing delimiter" {
+"A `}`, `)` or `]` has no matching opener."
+} example "bps 1\ndefaults {\n  memory = 4GiB\n}\n}\n";
+
+"E109" Error "invalid escape in string" {
+"Inside strings, `\\` may be followed by `\"`, `\\`, `n` or `t` only. Write a literal brace
+as `{{` or `}}`."
+} example "bps 1\ndefaults {\n  queue = \"a\\qb\"\n}\n";
+
+"E201" Error "undefined name" {
+"The name is not defined in this file or in any file it includes. The help suggests the
+closest defined name of the right kind."
+} example "bps 1\npipeline p {\n  step a { run = \"true\" }\n  step b after aa { run = \"true\" }\n}\n";
+
+"E202" Error "duplicate definition" {
+"Two definitions of the same kind share a name. The secondary label points at the first one;
+rename or remove one of them."
+} example "bps 1\ndimension band = [\"g\", \"r\"]\ndimension band = [\"i\"]\n";
+
+"E203" Error "unknown key" {
+"The key is not a setting bpsc knows. Execution settings are memory, cpus, disk, walltime,
+retries, retry_unless_exit, memory_growth, priority, queue, partition, account, qos, site,
+sites, hosts, avoid_hosts, avoid_sites, on_failure, software, max_jobs and env; each kind of
+block adds its own keys (`bpsc explain E204` lists them)."
+} example "bps 1\ndefaults {\n  memroy = 4GiB\n}\n";
+
+"E204" Error "not allowed in this scope" {
+"The key or statement is valid, but not in this kind of block. Site limits (max_memory,
+max_cpus, max_walltime) belong in a `site`; `run`, `inputs` and `outputs` in a pipeline's
+`step`; `coverage`, `use`, `cluster` and `notify` in a `campaign`; `step` definitions in a
+`pipeline`."
+} example "bps 1\ndefaults {\n  run = \"echo hi\"\n}\n";
+
+"E205" Error "missing required setting" {
+"Something the compiler needs is not set: a campaign needs `use` and `coverage`, a step in a
+pipeline needs `run`, an archived dataset needs `archive`."
+} example "bps 1\npipeline p {\n  step a over () { }\n}\n";
+
+"E206" Error "unknown placeholder" {
+"A `{name}` in a template is not one bpsc can fill. In `run`: the step's own dimensions,
+`{config.KEY}`, `{campaign}`, `{step}`, `{user}`, `{site}`, `{attempt}`, `{inputs}`,
+`{outputs}`, `{data_id}`, `{job}`. In dataset templates: the dataset's dimensions and
+`{campaign}`, `{user}`, `{site}`. Write literal braces as `{{` and `}}`."
+} example "bps 1\ndimension visit = 1..3\npipeline p {\n  step a over (visit) { run = \"proc {vist}\" }\n}\n";
+
+"E207" Error "step dimension not determined" {
+"A step runs over a dimension that the campaign's coverage does not contain, that no declared
+relation links to it, and that has no domain of its own. Declare a relation that links it to
+the coverage's dimensions (e.g. `relation overlap(visit, detector, tract, patch) = table(..)`)
+or give the dimension a domain."
+} example "bps 1\ndimension visit = 1..3\ndimension tract\npipeline p {\n  step a over (tract) { run = \"true\" }\n}\ncampaign c {\n  use p\n  coverage = visit\n}\n";
+
+"E208" Error "config inheritance cycle" {
+"A config `extends` itself, directly or through others."
+} example "bps 1\npipeline p {\n  config a extends b { }\n  config b extends a { }\n  step s { run = \"true\" }\n}\n";
+
+"E209" Error "ambiguous step name" {
+"Two pipelines used by the campaign define a step with this name. Qualify the override as
+`step PIPELINE.STEP { ... }`."
+} example "bps 1\npipeline p { step s { run = \"true\" } }\npipeline q { step s { run = \"true\" } }\ncampaign c {\n  use p\n  use q\n  coverage = []\n  step s { memory = 1GiB }\n}\n";
+
+"E210" Error "pipeline used twice" {
+"A campaign uses each pipeline once; pick one config per pipeline."
+} example "bps 1\npipeline p { config a { } step s { run = \"true\" } }\ncampaign c {\n  use p with a\n  use p with a\n}\n";
+
+"W201" Warning "unused definition" {
+"A dimension, relation, dataset, site or pipeline is defined but nothing refers to it."
+} example "bps 1\ndimension band = [\"g\"]\n";
+
+"E301" Error "type mismatch" {
+"The value has the wrong type for this key: e.g. a string where a size is expected, or a
+list where a single value is expected."
+} example "bps 1\ndefaults {\n  cpus = \"four\"\n}\n";
+
+"E302" Error "wrong unit" {
+"The value has a unit of the wrong kind: a duration where a size is expected, or the
+reverse. Sizes: B KiB MiB GiB TiB KB MB GB TB. Durations: s m h d."
+} example "bps 1\ndefaults {\n  memory = 2h\n}\n";
+
+"E303" Error "value out of range" {
+"The value is of the right type but outside what bpsc or any engine accepts: cpus >= 1,
+retries 0..=100, exit codes 0..=255, memory_growth >= 1.0, priority -1000..=1000,
+cluster size >= 1, non-empty ranges."
+} example "bps 1\ndefaults {\n  cpus = 0\n}\n";
+
+"E304" Error "invalid choice" {
+"The key takes one of a fixed set of words; the help lists them."
+} example "bps 1\ncampaign c {\n  order = sideways\n}\n";
+
+"E305" Error "dimension mismatch" {
+"A union or difference of coverages needs both sides over the same dimensions; a relation's
+columns must match its declared dimensions; a dataset's dimensions must match the step that
+produces it."
+} example "bps 1\ndimension visit = 1..3\ndimension band = [\"g\"]\ncoverage bad = visit + band\n";
+
+"E306" Error "bad predicate" {
+"A `where` predicate names a dimension the coverage does not have, or compares a dimension
+with a value of the other kind (integers and strings never compare)."
+} example "bps 1\ndimension visit = 1..3\ncoverage c = visit where band == \"g\"\n";
+
+"E401" Error "cannot read file" {
+"A campaign file or an included file cannot be read: it is missing, unreadable, or a
+directory. Include paths are relative to the including file."
+} example "bps 1\ninclude \"sites/missing.bps\"\n";
+
+"E402" Error "include cycle" {
+"Files include each other in a cycle. The notes list the chain of includes."
+} example "bps 1\ninclude \"example.bps\"\n";
+
+"E403" Error "file is not UTF-8" {
+"Campaign files and CSV tables are UTF-8 text. The label points at the first byte that is
+not valid UTF-8."
+} example "bps 1\n";
+
+"E404" Error "table file missing or unreadable" {
+"A `table(\"...\")` names a CSV file that cannot be read. Paths are relative to the file that
+declares the table."
+} example "bps 1\nrelation exposure(visit, band) = table(\"data/exposures.csv\")\n";
+
+"E405" Error "table column missing" {
+"The CSV header lacks a column the declaration needs. The first row of a table names its
+columns; they must include every dimension of the relation (or the named column)."
+} example "bps 1\ndimension visit = table(\"example.bps\").visit\n";
+
+"E406" Error "bad table value" {
+"A CSV row has the wrong number of fields, an empty field, or a value of the other kind than
+the rest of its column (integers versus strings). The label gives row and column."
+} example "bps 1\n";
+
+"E407" Error "file too large" {
+"Campaign files may be at most 16 MiB, CSV tables at most 1 GiB. Larger inputs are almost
+certainly a mistake (a data file passed as a campaign); move data into tables."
+} example "bps 1\n";
+
+"E501" Error "dependency cycle" {
+"Steps depend on each other in a cycle, through `after`, dataset flow or `order`
+constraints. The labels show the whole cycle, one edge each."
+} example "bps 1\npipeline p {\n  step a after b { run = \"true\" }\n  step b after a { run = \"true\" }\n}\n";
+
+"E502" Error "dataset has no producer and no source" {
+"A step consumes a dataset that no step of the campaign produces, and the dataset declares no
+`source` to read it from. Add a `source = \"...\"` URL template, produce it in an earlier
+step, or mark the input `optional(...)`."
+} example "bps 1\ndataset raw(visit)\ndimension visit = 1..3\npipeline p {\n  step a over (visit) { inputs = [raw], run = \"true\" }\n}\ncampaign c {\n  use p\n  coverage = visit\n}\n";
+
+"E503" Error "dataset produced twice" {
+"Two steps declare the same dataset as output; every dataset has one producer."
+} example "bps 1\npipeline p {\n  step a { outputs = [x], run = \"true\" }\n  step b { outputs = [x], run = \"true\" }\n}\n";
+
+"E504" Error "cluster creates a cycle" {
+"Grouping these quanta into one job would make the job depend on itself through a quantum
+outside the cluster. The notes show the cycle; split the cluster or change its `by`."
+} example "bps 1\n";
+
+"E505" Error "dataset dimensions do not match its step" {
+"A step produces a dataset declared over other dimensions than the step's own."
+} example "bps 1\ndimension visit = 1..3\ndataset calexp(visit)\npipeline p {\n  step a over () { outputs = [calexp], run = \"true\" }\n}\n";
+
+"E506" Error "bad cluster" {
+"A cluster names a step twice, a step that another cluster already holds, or groups by a
+dimension that one of its steps does not have."
+} example "bps 1\ndimension visit = 1..3\npipeline p {\n  step a over (visit) { run = \"true\" }\n}\ncampaign c {\n  use p\n  coverage = visit\n  cluster k { steps = [a], by = [band] }\n}\n";
+
+"E601" Error "site both chosen and avoided" {
+"The resolved `site` (or every entry of `sites`) is also listed in `avoid_sites`. The labels
+show where each was set."
+} example "bps 1\nsite s { backend = slurm }\ndefaults { site = s, avoid_sites = [s] }\n";
+
+"E602" Error "no eligible site" {
+"After `avoid_sites`, none of the step's candidate sites is left, or no site is chosen at all
+for a campaign that has steps."
+} example "bps 1\nsite s { backend = slurm }\ndefaults { sites = [s], avoid_sites = [s] }\n";
+
+"E603" Error "over a site limit" {
+"A resolved setting passes the chosen site's limit (max_memory, max_cpus, max_walltime). The
+notes show the override chain that produced the value."
+} example "bps 1\nsite s { backend = slurm, max_memory = 8GiB }\ndefaults { site = s, memory = 16GiB }\n";
+
+"E701" Error "empty coverage" {
+"The campaign's coverage, or a step's universe, has no data IDs."
+} example "bps 1\ndimension visit = 1..3\npipeline p { step a over (visit) { run = \"true\" } }\ncampaign c {\n  use p\n  coverage = visit where visit > 10\n}\n";
+
+"W701" Warning "large coverage" {
+"The coverage (or a step's quanta) passes the warning threshold (1,000,000 data IDs by default,
+`--coverage-warn N`). The message states the count; check that the coverage is meant."
+} example "bps 1\ndimension visit = 0..2000\ndimension detector = 0..1000\npipeline p { step a over (visit, detector) { run = \"true\" } }\ncampaign c {\n  use p\n  coverage = visit * detector\n}\n";
+
+"E801" Error "feature not expressible by the backend" {
+"The chosen backend has no construct for a setting; the help names the alternative (e.g. a
+retry exit-code filter on Nextflow is emulated with errorStrategy)."
+} example "bps 1\n";
+
+"E802" Error "generated names collide" {
+"Two names differ in the campaign but become equal after sanitising for the engine (job names,
+file names). Rename one of them."
+} example "bps 1\n";
+}

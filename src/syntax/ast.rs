@@ -1,0 +1,289 @@
+//! The syntax tree.  Every node carries a byte [`Span`] into its file.
+//!
+//! One statement type serves every body (grammar departure D1): the parser accepts any
+//! statement in any block, and the checker decides what each scope allows.  Binary chains
+//! are stored flat (`Vec`s, not nested boxes) so that the depth of the tree is bounded by
+//! the bracket depth, which the parser limits; no recursion over a tree can overflow.
+
+use crate::source::{FileId, Span};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StrLit {
+    /// The value with escapes decoded.
+    pub value: String,
+    /// Span of the whole literal including quotes.
+    pub span: Span,
+    /// True when decoding changed byte offsets (an escape other than the brace forms), so
+    /// placeholder spans inside the string are approximate.
+    pub had_escapes: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Module {
+    pub file: FileId,
+    /// `bps N` and its span, when present and well formed.
+    pub version: Option<(u32, Span)>,
+    pub stmts: Vec<Stmt>,
+    /// Comments (`# ...`), in order, for the formatter and the language server.
+    pub comments: Vec<Span>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Body {
+    pub stmts: Vec<Stmt>,
+    /// Span from `{` to `}` inclusive.
+    pub span: Span,
+    /// False when the closing brace is missing (a diagnostic was reported).
+    pub closed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Key {
+    Ident(Ident),
+    Str(StrLit),
+}
+
+impl Key {
+    pub fn name(&self) -> &str {
+        match self {
+            Key::Ident(i) => &i.name,
+            Key::Str(s) => &s.value,
+        }
+    }
+    pub fn span(&self) -> Span {
+        match self {
+            Key::Ident(i) => i.span,
+            Key::Str(s) => s.span,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dep {
+    pub name: Ident,
+    /// `after P all`: a full barrier.
+    pub all: Option<Span>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepName {
+    /// `PIPELINE.` qualifier (campaign overrides only).
+    pub pipeline: Option<Ident>,
+    pub name: Ident,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StmtKind {
+    /// `key = value`
+    Attr { key: Key, value: Expr },
+    Include { path: StrLit },
+    Defaults { body: Body },
+    Site { name: Ident, body: Body },
+    Dimension { name: Ident, domain: Option<Expr> },
+    Relation { name: Ident, dims: Vec<Ident>, value: Expr },
+    Coverage { name: Ident, expr: Expr },
+    Dataset { name: Ident, dims: Vec<Ident>, body: Option<Body> },
+    Pipeline { name: Ident, body: Body },
+    Config { name: Ident, extends: Option<Ident>, body: Body },
+    Step { name: StepName, over: Option<(Vec<Ident>, Span)>, after: Vec<Dep>, body: Option<Body> },
+    Campaign { name: Ident, name_is_string: bool, body: Body },
+    Use { pipeline: Ident, config: Option<Ident> },
+    Cluster { name: Ident, body: Body },
+    Notify { body: Body },
+    Env { body: Body },
+    OrderBefore { first: Ident, second: Ident },
+    OrderSerial { step: Ident, dim: Ident },
+    /// A statement that failed to parse; its diagnostic was already reported.
+    Error,
+}
+
+impl StmtKind {
+    /// The word people use for this statement in messages.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            StmtKind::Attr { .. } => "setting",
+            StmtKind::Include { .. } => "`include`",
+            StmtKind::Defaults { .. } => "`defaults` block",
+            StmtKind::Site { .. } => "`site` definition",
+            StmtKind::Dimension { .. } => "`dimension` definition",
+            StmtKind::Relation { .. } => "`relation` definition",
+            StmtKind::Coverage { .. } => "named `coverage`",
+            StmtKind::Dataset { .. } => "`dataset` definition",
+            StmtKind::Pipeline { .. } => "`pipeline` definition",
+            StmtKind::Config { .. } => "`config` definition",
+            StmtKind::Step { .. } => "`step`",
+            StmtKind::Campaign { .. } => "`campaign` definition",
+            StmtKind::Use { .. } => "`use`",
+            StmtKind::Cluster { .. } => "`cluster`",
+            StmtKind::Notify { .. } => "`notify` block",
+            StmtKind::Env { .. } => "`env` block",
+            StmtKind::OrderBefore { .. } | StmtKind::OrderSerial { .. } => "`order` constraint",
+            StmtKind::Error => "statement",
+        }
+    }
+
+    pub fn body(&self) -> Option<&Body> {
+        match self {
+            StmtKind::Defaults { body }
+            | StmtKind::Site { body, .. }
+            | StmtKind::Pipeline { body, .. }
+            | StmtKind::Config { body, .. }
+            | StmtKind::Campaign { body, .. }
+            | StmtKind::Cluster { body, .. }
+            | StmtKind::Notify { body }
+            | StmtKind::Env { body } => Some(body),
+            StmtKind::Dataset { body, .. } | StmtKind::Step { body, .. } => body.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SizeUnit {
+    B,
+    KiB,
+    MiB,
+    GiB,
+    TiB,
+    KB,
+    MB,
+    GB,
+    TB,
+}
+
+impl SizeUnit {
+    pub fn parse(s: &str) -> Option<SizeUnit> {
+        Some(match s {
+            "B" => SizeUnit::B,
+            "KiB" => SizeUnit::KiB,
+            "MiB" => SizeUnit::MiB,
+            "GiB" => SizeUnit::GiB,
+            "TiB" => SizeUnit::TiB,
+            "KB" => SizeUnit::KB,
+            "MB" => SizeUnit::MB,
+            "GB" => SizeUnit::GB,
+            "TB" => SizeUnit::TB,
+            _ => return None,
+        })
+    }
+    pub fn bytes(self) -> u64 {
+        match self {
+            SizeUnit::B => 1,
+            SizeUnit::KiB => 1 << 10,
+            SizeUnit::MiB => 1 << 20,
+            SizeUnit::GiB => 1 << 30,
+            SizeUnit::TiB => 1 << 40,
+            SizeUnit::KB => 1_000,
+            SizeUnit::MB => 1_000_000,
+            SizeUnit::GB => 1_000_000_000,
+            SizeUnit::TB => 1_000_000_000_000,
+        }
+    }
+    pub const ALL: [&'static str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "KB", "MB", "GB", "TB"];
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SetOp {
+    Union,
+    Difference,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    Int(i64),
+    Float(f64),
+    /// A size in bytes, with the unit as written.
+    Size { bytes: u64, unit: SizeUnit },
+    /// A duration in seconds.
+    Duration(u64),
+    Str(StrLit),
+    Bool(bool),
+    Ident(Ident),
+    List(Vec<Expr>),
+    Range { lo: i64, hi: i64, inclusive: bool },
+    Call { func: Ident, args: Vec<Expr> },
+    /// `expr.column` (e.g. `table("x.csv").visit`).
+    Member { base: Box<Expr>, member: Ident },
+    /// `a * b * c` (natural join).
+    Product(Vec<Expr>),
+    /// `a + b - c`: first operand, then (operator, operand) pairs.
+    SetChain { first: Box<Expr>, rest: Vec<(SetOp, Expr)> },
+    Where { base: Box<Expr>, pred: Box<Pred> },
+    /// A value that failed to parse; already reported.
+    Error,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pred {
+    pub kind: PredKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Operand {
+    Ident(Ident),
+    Int(i64, Span),
+    Float(f64, Span),
+    Str(StrLit),
+}
+
+impl Operand {
+    pub fn span(&self) -> Span {
+        match self {
+            Operand::Ident(i) => i.span,
+            Operand::Int(_, s) | Operand::Float(_, s) => *s,
+            Operand::Str(s) => s.span,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum PredKind {
+    Or(Vec<Pred>),
+    And(Vec<Pred>),
+    Not(Box<Pred>),
+    Cmp { lhs: Operand, op: CmpOp, rhs: Operand },
+    In { lhs: Operand, negated: bool, set: Expr },
+    Error,
+}

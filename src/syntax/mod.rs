@@ -1,0 +1,6 @@
+//! Lexing and parsing of `.bps` files.
+pub mod ast;
+pub mod lexer;
+pub mod parser;
+
+pub use parser::{parse, Parsed};
