@@ -3,6 +3,9 @@
 //! The core (syntax, checking, lowering, backends' text generation) is pure: it reads
 //! files only through the [`fs::Fs`] trait, so tests run it on in-memory trees.
 
+pub mod check;
+pub mod cli;
 pub mod diag;
+pub mod fs;
 pub mod source;
 pub mod syntax;

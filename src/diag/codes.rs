@@ -284,3 +284,10 @@ retry exit-code filter on Nextflow is emulated with errorStrategy)."
 file names). Rename one of them."
 } example "bps 1\n";
 }
+
+/// Extra files an example needs, besides `example.bps`.
+pub fn example_files(code: &str) -> &'static [(&'static str, &'static str)] {
+    match code {
+        _ => &[],
+    }
+}

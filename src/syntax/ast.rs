@@ -87,24 +87,80 @@ pub struct StepName {
 #[derive(Clone, Debug, PartialEq)]
 pub enum StmtKind {
     /// `key = value`
-    Attr { key: Key, value: Expr },
-    Include { path: StrLit },
-    Defaults { body: Body },
-    Site { name: Ident, body: Body },
-    Dimension { name: Ident, domain: Option<Expr> },
-    Relation { name: Ident, dims: Vec<Ident>, value: Expr },
-    Coverage { name: Ident, expr: Expr },
-    Dataset { name: Ident, dims: Vec<Ident>, body: Option<Body> },
-    Pipeline { name: Ident, body: Body },
-    Config { name: Ident, extends: Option<Ident>, body: Body },
-    Step { name: StepName, over: Option<(Vec<Ident>, Span)>, after: Vec<Dep>, body: Option<Body> },
-    Campaign { name: Ident, name_is_string: bool, body: Body },
-    Use { pipeline: Ident, config: Option<Ident> },
-    Cluster { name: Ident, body: Body },
-    Notify { body: Body },
-    Env { body: Body },
-    OrderBefore { first: Ident, second: Ident },
-    OrderSerial { step: Ident, dim: Ident },
+    Attr {
+        key: Key,
+        value: Expr,
+    },
+    Include {
+        path: StrLit,
+    },
+    Defaults {
+        body: Body,
+    },
+    Site {
+        name: Ident,
+        body: Body,
+    },
+    Dimension {
+        name: Ident,
+        domain: Option<Expr>,
+    },
+    Relation {
+        name: Ident,
+        dims: Vec<Ident>,
+        value: Expr,
+    },
+    Coverage {
+        name: Ident,
+        expr: Expr,
+    },
+    Dataset {
+        name: Ident,
+        dims: Vec<Ident>,
+        body: Option<Body>,
+    },
+    Pipeline {
+        name: Ident,
+        body: Body,
+    },
+    Config {
+        name: Ident,
+        extends: Option<Ident>,
+        body: Body,
+    },
+    Step {
+        name: StepName,
+        over: Option<(Vec<Ident>, Span)>,
+        after: Vec<Dep>,
+        body: Option<Body>,
+    },
+    Campaign {
+        name: Ident,
+        name_is_string: bool,
+        body: Body,
+    },
+    Use {
+        pipeline: Ident,
+        config: Option<Ident>,
+    },
+    Cluster {
+        name: Ident,
+        body: Body,
+    },
+    Notify {
+        body: Body,
+    },
+    Env {
+        body: Body,
+    },
+    OrderBefore {
+        first: Ident,
+        second: Ident,
+    },
+    OrderSerial {
+        step: Ident,
+        dim: Ident,
+    },
     /// A statement that failed to parse; its diagnostic was already reported.
     Error,
 }
@@ -234,22 +290,41 @@ pub enum ExprKind {
     Int(i64),
     Float(f64),
     /// A size in bytes, with the unit as written.
-    Size { bytes: u64, unit: SizeUnit },
+    Size {
+        bytes: u64,
+        unit: SizeUnit,
+    },
     /// A duration in seconds.
     Duration(u64),
     Str(StrLit),
     Bool(bool),
     Ident(Ident),
     List(Vec<Expr>),
-    Range { lo: i64, hi: i64, inclusive: bool },
-    Call { func: Ident, args: Vec<Expr> },
+    Range {
+        lo: i64,
+        hi: i64,
+        inclusive: bool,
+    },
+    Call {
+        func: Ident,
+        args: Vec<Expr>,
+    },
     /// `expr.column` (e.g. `table("x.csv").visit`).
-    Member { base: Box<Expr>, member: Ident },
+    Member {
+        base: Box<Expr>,
+        member: Ident,
+    },
     /// `a * b * c` (natural join).
     Product(Vec<Expr>),
     /// `a + b - c`: first operand, then (operator, operand) pairs.
-    SetChain { first: Box<Expr>, rest: Vec<(SetOp, Expr)> },
-    Where { base: Box<Expr>, pred: Box<Pred> },
+    SetChain {
+        first: Box<Expr>,
+        rest: Vec<(SetOp, Expr)>,
+    },
+    Where {
+        base: Box<Expr>,
+        pred: Box<Pred>,
+    },
     /// A value that failed to parse; already reported.
     Error,
 }
@@ -283,7 +358,15 @@ pub enum PredKind {
     Or(Vec<Pred>),
     And(Vec<Pred>),
     Not(Box<Pred>),
-    Cmp { lhs: Operand, op: CmpOp, rhs: Operand },
-    In { lhs: Operand, negated: bool, set: Expr },
+    Cmp {
+        lhs: Operand,
+        op: CmpOp,
+        rhs: Operand,
+    },
+    In {
+        lhs: Operand,
+        negated: bool,
+        set: Expr,
+    },
     Error,
 }

@@ -1,1 +1,3 @@
 //! Renderers of diagnostics.
+mod plain;
+pub use plain::*;

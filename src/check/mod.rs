@@ -1,0 +1,236 @@
+//! Semantic checking: load, build the model, verify, resolve settings.
+
+pub mod build;
+pub mod keys;
+pub mod load;
+pub mod model;
+pub mod resolve;
+pub mod tables;
+pub mod verify;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::fs::Fs;
+use crate::source::{Loc, Span};
+use load::Program;
+use model::Model;
+use resolve::CliSet;
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// `--set KEY=VALUE` / `--set STEP.KEY=VALUE`, as written.
+    pub sets: Vec<String>,
+}
+
+pub struct Checked {
+    pub program: Program,
+    pub model: Model,
+    pub tables: tables::Tables,
+    pub sets: Vec<CliSet>,
+    pub diags: Diagnostics,
+}
+
+impl Checked {
+    pub fn has_errors(&self) -> bool {
+        self.diags.has_errors()
+    }
+}
+
+/// Check one campaign file and everything it includes.
+pub fn check(fs: &dyn Fs, path: &Path, opts: &Options) -> Checked {
+    let mut diags = Vec::new();
+    let mut program = load::load(fs, path, &mut diags);
+    let sets = parse_sets(&mut program, &opts.sets, &mut diags);
+    let mut b = build::Builder::new(&program.map);
+    for m in &program.modules {
+        b.module(m);
+    }
+    let model = b.model;
+    diags.extend(b.diags);
+    let tables = tables::load_all(fs, &mut program.map, &model, &mut diags);
+    let dim_kinds = tables::dim_kinds(&model, &tables);
+    let mut v = verify::Verifier {
+        model: &model,
+        diags: Vec::new(),
+        sets: &sets,
+        used: Default::default(),
+        dim_kinds: &dim_kinds,
+    };
+    v.run();
+    let used = std::mem::take(&mut v.used);
+    diags.extend(v.diags);
+    if !model.campaigns.is_empty() {
+        unused(&model, &used, &mut diags);
+    }
+    let mut d = Diagnostics { items: diags };
+    d.sort();
+    Checked {
+        program,
+        model,
+        tables,
+        sets,
+        diags: d,
+    }
+}
+
+fn unused(
+    model: &Model,
+    used: &std::collections::BTreeSet<(&'static str, String)>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let mut emit = |kind: &'static str, name: &str, loc: Loc| {
+        if !used.contains(&(kind, name.to_string())) {
+            diags.push(
+                Diagnostic::new("W201", format!("{kind} `{name}` is never used"))
+                    .at_loc(loc, "defined here, used nowhere")
+                    .help(format!(
+                        "remove it, or use it in a coverage, step or dataset"
+                    )),
+            );
+        }
+    };
+    for d in &model.dims {
+        emit("dimension", &d.name, d.loc);
+    }
+    for r in &model.relations {
+        // A relation is used when a coverage names it, or implicitly when it links a step's
+        // dimensions; only the explicit use is tracked here, so relations are used when any
+        // of their dimensions is.
+        if !used.contains(&("relation", r.name.clone()))
+            && !r
+                .dims
+                .iter()
+                .any(|d| used.contains(&("dimension", d.name.clone())))
+        {
+            emit("relation", &r.name, r.loc);
+        }
+    }
+    for c in &model.coverages {
+        emit("coverage", &c.name, c.loc);
+    }
+    for d in &model.datasets {
+        emit("dataset", &d.name, d.loc);
+    }
+}
+
+/// Parse `--set` arguments.  Each becomes a virtual file `<--set N>` so diagnostics can point
+/// into it.
+fn parse_sets(program: &mut Program, sets: &[String], diags: &mut Vec<Diagnostic>) -> Vec<CliSet> {
+    let mut out = Vec::new();
+    for (n, text) in sets.iter().enumerate() {
+        let file = program.map.add(
+            format!("<--set {}>", n + 1).into(),
+            Arc::from(text.as_str()),
+        );
+        let Some((lhs, rhs)) = text.split_once('=') else {
+            diags.push(
+                Diagnostic::new("E100", format!("`--set {text}` needs KEY=VALUE"))
+                    .at(file, Span::new(0, text.len()), "no `=`")
+                    .help("e.g. --set memory=4GiB or --set coadd.memory=32GiB"),
+            );
+            continue;
+        };
+        let (step, key) = match lhs.trim().rsplit_once('.') {
+            Some((s, k)) => (Some(s.to_string()), k),
+            None => (None, lhs.trim()),
+        };
+        let kspan = Span::new(0, lhs.len());
+        let Some(info) = keys::key(key).filter(|k| k.exec) else {
+            let cands: Vec<&str> = keys::exec_keys().map(|k| k.name).collect();
+            let mut d = Diagnostic::new(
+                "E203",
+                format!("`--set`: `{key}` is not an execution setting"),
+            )
+            .at(file, kspan, "unknown key");
+            if let Some(s) = crate::diag::did_you_mean(key, cands.iter().copied()) {
+                d = d.help(format!("did you mean `{s}`?"));
+            }
+            diags.push(d);
+            continue;
+        };
+        // Parse the value with the language's own expression grammar.
+        let src = format!("bps 1\nx = {rhs}\n");
+        let parsed = crate::syntax::parse(file, &src);
+        let offset = (lhs.len() + 1) as i64 - 10; // position of rhs in `text` minus in `src`
+        let shift = |sp: Span| {
+            Span::new(
+                (sp.lo as i64 + offset).max(0) as usize,
+                (sp.hi as i64 + offset).max(0) as usize,
+            )
+        };
+        let mut bad = false;
+        for mut d in parsed.diags {
+            if let Some(p) = &mut d.primary {
+                p.loc.span = shift(p.loc.span);
+            }
+            d.secondary.clear();
+            diags.push(d);
+            bad = true;
+        }
+        if bad {
+            continue;
+        }
+        let Some(crate::syntax::ast::Stmt {
+            kind: crate::syntax::ast::StmtKind::Attr { value, .. },
+            ..
+        }) = parsed.module.stmts.first()
+        else {
+            continue;
+        };
+        let mut value = value.clone();
+        shift_expr(&mut value, &shift);
+        match build::typed_value(file, &value, info.ty, key) {
+            Ok(Some(v)) => out.push(CliSet {
+                step,
+                key: info.name,
+                value: v,
+                text: text.clone(),
+                loc: Some(Loc {
+                    file,
+                    span: Span::new(0, text.len()),
+                }),
+            }),
+            Ok(None) => {}
+            Err(d) => diags.push(*d),
+        }
+    }
+    out
+}
+
+fn shift_expr(e: &mut crate::syntax::ast::Expr, f: &dyn Fn(Span) -> Span) {
+    e.span = f(e.span);
+    use crate::syntax::ast::ExprKind;
+    match &mut e.kind {
+        ExprKind::List(items) => items.iter_mut().for_each(|i| shift_expr(i, f)),
+        ExprKind::Call { func, args } => {
+            func.span = f(func.span);
+            args.iter_mut().for_each(|i| shift_expr(i, f));
+        }
+        ExprKind::Ident(i) => i.span = f(i.span),
+        ExprKind::Str(s) => s.span = f(s.span),
+        _ => {}
+    }
+}
+
+/// `--set` steps that name no step of the campaign: reported by the CLI as usage errors.
+pub fn unknown_set_steps(c: &Checked) -> Vec<String> {
+    let all: BTreeMap<String, ()> = c
+        .model
+        .pipelines
+        .iter()
+        .flat_map(|p| {
+            p.steps
+                .iter()
+                .flat_map(move |s| [(s.name.clone(), ()), (format!("{}.{}", p.name, s.name), ())])
+        })
+        .collect();
+    c.sets
+        .iter()
+        .filter_map(|s| s.step.as_ref())
+        .filter(|s| !all.contains_key(*s))
+        .cloned()
+        .collect()
+}

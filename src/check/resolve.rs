@@ -1,0 +1,372 @@
+//! Execution settings through the scope chain:
+//! built-in < `defaults` < site < pipeline < campaign < step < campaign's step override < `--set`.
+//!
+//! Every resolved value keeps where it came from and every value it overrode.
+
+use std::collections::BTreeMap;
+
+use super::keys;
+use super::model::*;
+use crate::source::Loc;
+
+/// Built-in values, the bottom of every chain.  Chosen for a production operator: a failed
+/// job is retried three times with 50% more memory each time, and a failure does not stop
+/// unrelated work (`on_failure = continue`).
+pub fn builtin(key: &str) -> Option<Value> {
+    Some(match key {
+        "memory" => Value::Size(2 << 30),
+        "cpus" => Value::Int(1),
+        "disk" => Value::Size(10 << 30),
+        "walltime" => Value::Duration(12 * 3600),
+        "retries" => Value::Int(3),
+        "retry_unless_exit" => Value::IntList(Vec::new()),
+        "memory_growth" => Value::Float(1.5),
+        "priority" => Value::Int(0),
+        "on_failure" => Value::Word("continue".into()),
+        _ => return None,
+    })
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum ScopeKind {
+    #[serde(rename = "built-in")]
+    Builtin,
+    #[serde(rename = "defaults")]
+    Defaults,
+    #[serde(rename = "site")]
+    Site,
+    #[serde(rename = "pipeline")]
+    Pipeline,
+    #[serde(rename = "campaign")]
+    Campaign,
+    #[serde(rename = "step")]
+    Step,
+    #[serde(rename = "campaign step override")]
+    Override,
+    #[serde(rename = "--set")]
+    CommandLine,
+}
+
+#[derive(Clone, Debug)]
+pub struct Origin {
+    pub scope: ScopeKind,
+    /// e.g. `site in2p3`, `pipeline drp`, `--set coadd.memory=32GiB`.
+    pub label: String,
+    pub loc: Option<Loc>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    pub value: Value,
+    pub origin: Origin,
+    /// Lower-precedence values this one overrode, lowest first.
+    pub overridden: Vec<(Value, Origin)>,
+}
+
+/// A `--set` from the command line, already typed.
+#[derive(Clone, Debug)]
+pub struct CliSet {
+    /// `None`: every step.  `Some(step)`: one step.
+    pub step: Option<String>,
+    pub key: &'static str,
+    pub value: Value,
+    pub text: String,
+    pub loc: Option<Loc>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct StepSettings {
+    pub values: BTreeMap<&'static str, Resolved>,
+    pub env: BTreeMap<String, Resolved>,
+    /// The site the step runs at (`None` when the program defines no site).
+    pub site: Option<String>,
+}
+
+impl StepSettings {
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.values.get(key).map(|r| &r.value)
+    }
+    pub fn size(&self, key: &str) -> Option<u64> {
+        self.get(key).and_then(|v| v.as_u64())
+    }
+    pub fn int(&self, key: &str) -> Option<i64> {
+        match self.get(key) {
+            Some(Value::Int(i)) => Some(*i),
+            _ => None,
+        }
+    }
+    pub fn names(&self, key: &str) -> Vec<String> {
+        match self.get(key) {
+            Some(Value::Names(v)) | Some(Value::StrList(v)) => v.clone(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+pub struct Chain<'a> {
+    pub layers: Vec<(Origin, &'a Layer)>,
+}
+
+fn push(
+    values: &mut BTreeMap<&'static str, Resolved>,
+    key: &'static str,
+    value: Value,
+    origin: Origin,
+) {
+    match values.get_mut(key) {
+        Some(r) => {
+            let old = std::mem::replace(
+                r,
+                Resolved {
+                    value,
+                    origin,
+                    overridden: Vec::new(),
+                },
+            );
+            r.overridden = old.overridden;
+            r.overridden.push((old.value, old.origin));
+        }
+        None => {
+            values.insert(
+                key,
+                Resolved {
+                    value,
+                    origin,
+                    overridden: Vec::new(),
+                },
+            );
+        }
+    }
+}
+
+/// Resolve all execution settings of `step` (of pipeline `pipe`) in `camp`.
+///
+/// The site layer depends on the resolved `site`/`sites`/`avoid_sites`, which the site
+/// cannot set itself, so these are resolved first without it.
+pub fn resolve_step(
+    model: &Model,
+    camp: Option<&Campaign>,
+    pipe: &Pipeline,
+    step: &Step,
+    sets: &[CliSet],
+) -> StepSettings {
+    let overrides: Vec<&Override> = camp
+        .map(|c| {
+            c.overrides
+                .iter()
+                .filter(|o| {
+                    o.step.name == step.name
+                        && o.pipeline.as_ref().is_none_or(|p| p.name == pipe.name)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut layers: Vec<(Origin, &Layer)> = Vec::new();
+    layers.push((
+        Origin {
+            scope: ScopeKind::Defaults,
+            label: "defaults".into(),
+            loc: None,
+        },
+        &model.defaults,
+    ));
+    let site_slot = layers.len();
+    layers.push((
+        Origin {
+            scope: ScopeKind::Pipeline,
+            label: format!("pipeline {}", pipe.name),
+            loc: Some(pipe.loc),
+        },
+        &pipe.layer,
+    ));
+    if let Some(c) = camp {
+        layers.push((
+            Origin {
+                scope: ScopeKind::Campaign,
+                label: format!("campaign {}", c.name),
+                loc: Some(c.loc),
+            },
+            &c.layer,
+        ));
+    }
+    layers.push((
+        Origin {
+            scope: ScopeKind::Step,
+            label: format!("step {}.{}", pipe.name, step.name),
+            loc: Some(step.loc),
+        },
+        &step.layer,
+    ));
+    for o in &overrides {
+        layers.push((
+            Origin {
+                scope: ScopeKind::Override,
+                label: format!("campaign override of {}", step.name),
+                loc: Some(o.loc),
+            },
+            &o.layer,
+        ));
+    }
+    let applies = |s: &CliSet| {
+        s.step
+            .as_deref()
+            .is_none_or(|n| n == step.name || n == format!("{}.{}", pipe.name, step.name))
+    };
+
+    // Pass 1: where does the step run?
+    let mut pre = BTreeMap::new();
+    for (origin, layer) in &layers {
+        for s in &layer.settings {
+            if matches!(s.key, "site" | "sites" | "avoid_sites") {
+                push(
+                    &mut pre,
+                    s.key,
+                    s.value.clone(),
+                    Origin {
+                        loc: Some(s.loc),
+                        ..origin.clone()
+                    },
+                );
+            }
+        }
+    }
+    for s in sets.iter().filter(|s| applies(s)) {
+        if matches!(s.key, "site" | "sites" | "avoid_sites") {
+            push(
+                &mut pre,
+                s.key,
+                s.value.clone(),
+                Origin {
+                    scope: ScopeKind::CommandLine,
+                    label: format!("--set {}", s.text),
+                    loc: s.loc,
+                },
+            );
+        }
+    }
+    let site = choose_site(model, &pre);
+    if let Some(site) = site.as_ref().and_then(|n| model.site(n)) {
+        layers.insert(
+            site_slot,
+            (
+                Origin {
+                    scope: ScopeKind::Site,
+                    label: format!("site {}", site.name),
+                    loc: Some(site.loc),
+                },
+                &site.layer,
+            ),
+        );
+    }
+
+    // Pass 2: everything.
+    let mut values = BTreeMap::new();
+    for k in keys::exec_keys() {
+        if let Some(v) = builtin(k.name) {
+            values.insert(
+                k.name,
+                Resolved {
+                    value: v,
+                    origin: Origin {
+                        scope: ScopeKind::Builtin,
+                        label: "built-in".into(),
+                        loc: None,
+                    },
+                    overridden: Vec::new(),
+                },
+            );
+        }
+    }
+    let mut env: BTreeMap<String, Resolved> = BTreeMap::new();
+    for (origin, layer) in &layers {
+        for s in &layer.settings {
+            push(
+                &mut values,
+                s.key,
+                s.value.clone(),
+                Origin {
+                    loc: Some(s.loc),
+                    ..origin.clone()
+                },
+            );
+        }
+        for (name, val, loc) in &layer.env {
+            let o = Origin {
+                loc: Some(*loc),
+                ..origin.clone()
+            };
+            match env.get_mut(name) {
+                Some(r) => {
+                    let old = std::mem::replace(
+                        r,
+                        Resolved {
+                            value: Value::Str(val.clone()),
+                            origin: o,
+                            overridden: Vec::new(),
+                        },
+                    );
+                    r.overridden = old.overridden;
+                    r.overridden.push((old.value, old.origin));
+                }
+                None => {
+                    env.insert(
+                        name.clone(),
+                        Resolved {
+                            value: Value::Str(val.clone()),
+                            origin: o,
+                            overridden: Vec::new(),
+                        },
+                    );
+                }
+            }
+        }
+    }
+    for s in sets.iter().filter(|s| applies(s)) {
+        push(
+            &mut values,
+            s.key,
+            s.value.clone(),
+            Origin {
+                scope: ScopeKind::CommandLine,
+                label: format!("--set {}", s.text),
+                loc: s.loc,
+            },
+        );
+    }
+    // `queue` and `partition` are one setting under two names: the later scope wins.
+    StepSettings { values, env, site }
+}
+
+/// The site a step runs at: `site` if set; else the first of `sites` not avoided; else the
+/// only site the program defines.  `None` when nothing qualifies (the checker reports why).
+pub fn choose_site(model: &Model, pre: &BTreeMap<&'static str, Resolved>) -> Option<String> {
+    let avoid: Vec<String> = match pre.get("avoid_sites").map(|r| &r.value) {
+        Some(Value::Names(v)) => v.clone(),
+        _ => Vec::new(),
+    };
+    if let Some(Value::Names(v)) = pre.get("site").map(|r| &r.value) {
+        return v.first().filter(|s| !avoid.contains(s)).cloned();
+    }
+    if let Some(Value::Names(v)) = pre.get("sites").map(|r| &r.value) {
+        return v.iter().find(|s| !avoid.contains(s)).cloned();
+    }
+    match model.sites.as_slice() {
+        [only] if !avoid.contains(&only.name) => Some(only.name.clone()),
+        _ => None,
+    }
+}
+
+/// Resolve `site`, `sites`, `avoid_sites` alone (for diagnostics).
+pub fn site_settings(
+    model: &Model,
+    camp: Option<&Campaign>,
+    pipe: &Pipeline,
+    step: &Step,
+    sets: &[CliSet],
+) -> BTreeMap<&'static str, Resolved> {
+    let all = resolve_step(model, camp, pipe, step, sets);
+    all.values
+        .into_iter()
+        .filter(|(k, _)| matches!(*k, "site" | "sites" | "avoid_sites"))
+        .collect()
+}

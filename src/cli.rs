@@ -1,0 +1,392 @@
+//! Command implementations behind `main.rs`, kept in the library so tests can call them.
+//! Every command writes to a `Write` and returns the process exit status.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::check::{self, model::Value, resolve, Checked, Options};
+use crate::diag::{codes, Diagnostic, Diagnostics, Severity};
+use crate::fs::{Fs, MemFs};
+use crate::source::{FileId, SourceMap};
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_ERRORS: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutFormat {
+    Human { color: bool },
+    Json,
+    Sarif,
+    Junit,
+}
+
+/// Check each file; render all diagnostics together.
+pub fn check_files(
+    fs: &dyn Fs,
+    files: &[PathBuf],
+    opts: &Options,
+    fmt: OutFormat,
+    deny_warnings: bool,
+    out: &mut dyn Write,
+) -> u8 {
+    let mut merged = SourceMap::new();
+    let mut all = Diagnostics::default();
+    let mut checked_files: Vec<FileId> = Vec::new();
+    let mut usage = false;
+    let mut unreadable: Vec<(PathBuf, Vec<Diagnostic>)> = Vec::new();
+    for f in files {
+        let c = check::check(fs, f, opts);
+        if c.program.root_unreadable {
+            usage = true;
+            unreadable.push((f.clone(), c.diags.items.clone()));
+        }
+        for s in check::unknown_set_steps(&c) {
+            usage = true;
+            all.push(
+                Diagnostic::new("E201", format!("`--set`: no step named `{s}`"))
+                    .help("use STEP.KEY with a step of the campaign, or KEY alone for every step"),
+            );
+        }
+        let (root, diags) = merge(&mut merged, c);
+        if let Some(r) = root {
+            checked_files.push(r);
+        }
+        all.extend(diags);
+    }
+    let failed = all.has_errors() || (deny_warnings && all.warning_count() > 0);
+    let text = match fmt {
+        OutFormat::Human { color } => {
+            let mut s = crate::diag::render::render_human(&merged, &all.items, color);
+            s.push_str(&crate::diag::render::summary_line(
+                &merged,
+                &all.items,
+                checked_files.len(),
+            ));
+            s.push('\n');
+            s
+        }
+        OutFormat::Json => crate::diag::render::render_json(&merged, &all.items),
+        OutFormat::Sarif => crate::diag::render::render_sarif(&merged, &all.items),
+        OutFormat::Junit => {
+            crate::diag::render::render_junit(&merged, &checked_files, &all.items, deny_warnings)
+        }
+    };
+    let _ = out.write_all(text.as_bytes());
+    let _ = unreadable;
+    if usage {
+        EXIT_USAGE
+    } else if failed {
+        EXIT_ERRORS
+    } else {
+        EXIT_OK
+    }
+}
+
+/// Move one check's files into `merged`, renumbering file ids in its diagnostics.
+fn merge(merged: &mut SourceMap, c: Checked) -> (Option<FileId>, Vec<Diagnostic>) {
+    let base = merged.files().count() as u32;
+    for f in c.program.map.files() {
+        merged.add(f.path.clone(), f.text.clone());
+    }
+    let shift = |id: FileId| FileId(id.0 + base);
+    let mut diags = c.diags.items;
+    for d in &mut diags {
+        if let Some(p) = &mut d.primary {
+            p.loc.file = shift(p.loc.file);
+        }
+        for l in &mut d.secondary {
+            l.loc.file = shift(l.loc.file);
+        }
+        for s in &mut d.suggestions {
+            s.loc.file = shift(s.loc.file);
+        }
+    }
+    let root = (!c.program.root_unreadable).then(|| shift(c.program.root));
+    (root, diags)
+}
+
+fn loc_text(map: &SourceMap, loc: Option<crate::source::Loc>) -> String {
+    match loc.and_then(|l| map.try_get(l.file).map(|f| (f, l))) {
+        Some((f, l)) => {
+            let p = f.position(l.span.lo);
+            format!("{}:{}:{}", f.name, p.line, p.column)
+        }
+        None => String::new(),
+    }
+}
+
+fn pick_campaign<'a>(
+    c: &'a Checked,
+    name: Option<&str>,
+    out: &mut dyn Write,
+) -> Result<Option<&'a check::model::Campaign>, u8> {
+    match name {
+        Some(n) => match c.model.campaigns.iter().find(|x| x.name == n) {
+            Some(x) => Ok(Some(x)),
+            None => {
+                let _ = writeln!(out, "error: no campaign named `{n}`");
+                Err(EXIT_USAGE)
+            }
+        },
+        None => match c.model.campaigns.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one)),
+            many => {
+                let _ = writeln!(
+                    out,
+                    "error: the file defines {} campaigns; choose one with --campaign ({})",
+                    many.len(),
+                    many.iter()
+                        .map(|x| x.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                Err(EXIT_USAGE)
+            }
+        },
+    }
+}
+
+/// Steps of a campaign (or of every pipeline when there is none), in definition order.
+pub fn campaign_steps<'a>(
+    model: &'a check::model::Model,
+    camp: Option<&'a check::model::Campaign>,
+) -> Vec<(&'a check::model::Pipeline, &'a check::model::Step)> {
+    match camp {
+        Some(c) => c
+            .uses
+            .iter()
+            .filter_map(|u| model.pipeline(&u.pipeline.name))
+            .flat_map(|p| p.steps.iter().map(move |s| (p, s)))
+            .collect(),
+        None => model
+            .pipelines
+            .iter()
+            .flat_map(|p| p.steps.iter().map(move |s| (p, s)))
+            .collect(),
+    }
+}
+
+fn origin_json(map: &SourceMap, o: &resolve::Origin) -> serde_json::Value {
+    let mut v = serde_json::json!({ "scope": o.scope, "label": o.label });
+    if let Some(l) = o.loc {
+        if let Some(f) = map.try_get(l.file) {
+            let p = f.position(l.span.lo);
+            v["file"] = serde_json::Value::String(f.name.clone());
+            v["line"] = p.line.into();
+            v["column"] = p.column.into();
+        }
+    }
+    v
+}
+
+/// `bpsc config FILE [--explain STEP.KEY] [--format json]`.
+pub fn config(
+    fs: &dyn Fs,
+    file: &Path,
+    opts: &Options,
+    json: bool,
+    explain: Option<&str>,
+    campaign: Option<&str>,
+    out: &mut dyn Write,
+) -> u8 {
+    let c = check::check(fs, file, opts);
+    if c.program.root_unreadable || c.has_errors() {
+        let _ = out.write_all(
+            crate::diag::render::render_human(&c.program.map, &c.diags.items, false).as_bytes(),
+        );
+        return if c.program.root_unreadable {
+            EXIT_USAGE
+        } else {
+            EXIT_ERRORS
+        };
+    }
+    let camp = match pick_campaign(&c, campaign, out) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let steps = campaign_steps(&c.model, camp);
+    let map = &c.program.map;
+    if let Some(spec) = explain {
+        let Some((step_name, key)) = spec.rsplit_once('.') else {
+            let _ = writeln!(out, "error: --explain takes STEP.KEY, e.g. coadd.memory");
+            return EXIT_USAGE;
+        };
+        let Some((p, s)) = steps
+            .iter()
+            .find(|(p, s)| s.name == step_name || format!("{}.{}", p.name, s.name) == step_name)
+        else {
+            let _ = writeln!(
+                out,
+                "error: no step `{step_name}`; steps: {}",
+                steps
+                    .iter()
+                    .map(|(_, s)| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            return EXIT_USAGE;
+        };
+        let st = resolve::resolve_step(&c.model, camp, p, s, &c.sets);
+        let r = if let Some(var) = key.strip_prefix("env.") {
+            st.env.get(var)
+        } else {
+            st.values.get(key)
+        };
+        let Some(r) = r else {
+            let _ = writeln!(out, "{}.{}.{key} is not set at any scope", p.name, s.name);
+            return if check::keys::key(key).is_some() || key.starts_with("env.") {
+                EXIT_OK
+            } else {
+                EXIT_USAGE
+            };
+        };
+        if json {
+            let chain: Vec<serde_json::Value> = r
+                .overridden
+                .iter()
+                .map(|(v, o)| serde_json::json!({"value": v, "display": v.to_string(), "origin": origin_json(map, o)}))
+                .collect();
+            let v = serde_json::json!({"step": format!("{}.{}", p.name, s.name), "key": key, "value": r.value, "display": r.value.to_string(), "origin": origin_json(map, &r.origin), "overridden": chain});
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&v).unwrap_or_default()
+            );
+            return EXIT_OK;
+        }
+        let _ = writeln!(out, "{}.{}.{key} = {}", p.name, s.name, r.value);
+        let _ = writeln!(
+            out,
+            "  {:<14} {:<40} {}",
+            r.value.to_string(),
+            r.origin.label,
+            loc_text(map, r.origin.loc)
+        );
+        for (v, o) in r.overridden.iter().rev() {
+            let _ = writeln!(
+                out,
+                "  {:<14} {:<40} {}  (overridden)",
+                v.to_string(),
+                o.label,
+                loc_text(map, o.loc)
+            );
+        }
+        return EXIT_OK;
+    }
+    if json {
+        let mut list = Vec::new();
+        for (p, s) in &steps {
+            let st = resolve::resolve_step(&c.model, camp, p, s, &c.sets);
+            let mut settings = serde_json::Map::new();
+            for (k, r) in &st.values {
+                settings.insert((*k).to_string(), serde_json::json!({"value": r.value, "display": r.value.to_string(), "origin": origin_json(map, &r.origin), "overridden": r.overridden.len()}));
+            }
+            let env: serde_json::Map<String, serde_json::Value> = st.env.iter().map(|(k, r)| (k.clone(), serde_json::json!({"value": r.value, "origin": origin_json(map, &r.origin)}))).collect();
+            list.push(serde_json::json!({"pipeline": p.name, "step": s.name, "site": st.site, "settings": settings, "env": env}));
+        }
+        let v = serde_json::json!({"campaign": camp.map(|c| c.name.clone()), "steps": list});
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        );
+        return EXIT_OK;
+    }
+    if let Some(cp) = camp {
+        let _ = writeln!(out, "campaign {}", cp.name);
+    }
+    for (p, s) in &steps {
+        let st = resolve::resolve_step(&c.model, camp, p, s, &c.sets);
+        let _ = writeln!(
+            out,
+            "\nstep {}.{}{}",
+            p.name,
+            s.name,
+            st.site
+                .as_ref()
+                .map(|x| format!("  (site {x})"))
+                .unwrap_or_default()
+        );
+        for (k, r) in &st.values {
+            let _ = writeln!(
+                out,
+                "  {:<18} {:<28} {}",
+                k,
+                r.value.to_string(),
+                r.origin.label
+            );
+        }
+        for (k, r) in &st.env {
+            let _ = writeln!(
+                out,
+                "  env.{:<14} {:<28} {}",
+                k,
+                r.value.to_string(),
+                r.origin.label
+            );
+        }
+    }
+    EXIT_OK
+}
+
+/// Run the example of a code through the checker and render what it says.
+pub fn explain_example(info: &codes::CodeInfo) -> (Vec<Diagnostic>, String) {
+    let mut fs = MemFs::new().with("example.bps", info.example.as_bytes().to_vec());
+    for (p, t) in codes::example_files(info.code) {
+        fs = fs.with(*p, t.as_bytes().to_vec());
+    }
+    let opts = Options {
+        sets: info
+            .example_args
+            .iter()
+            .filter_map(|a| a.strip_prefix("--set="))
+            .map(|s| s.to_string())
+            .collect(),
+    };
+    let c = check::check(&fs, Path::new("example.bps"), &opts);
+    let text = crate::diag::render::render_human(&c.program.map, &c.diags.items, false);
+    (c.diags.items, text)
+}
+
+/// `bpsc explain [CODE]`.
+pub fn explain(code: Option<&str>, out: &mut dyn Write) -> u8 {
+    let Some(code) = code else {
+        for c in codes::CODES {
+            let _ = writeln!(out, "{}  {:<8} {}", c.code, c.severity.as_str(), c.title);
+        }
+        return EXIT_OK;
+    };
+    let Some(info) = codes::lookup(code) else {
+        let _ = writeln!(
+            out,
+            "error: unknown code `{code}`; `bpsc explain` lists them"
+        );
+        return EXIT_USAGE;
+    };
+    let _ = writeln!(
+        out,
+        "{} ({}): {}\n",
+        info.code,
+        info.severity.as_str(),
+        info.title
+    );
+    let _ = writeln!(out, "{}\n", info.explanation);
+    let _ = writeln!(out, "Example (example.bps):\n");
+    for l in info.example.lines() {
+        let _ = writeln!(out, "    {l}");
+    }
+    for (p, t) in codes::example_files(info.code) {
+        let _ = writeln!(out, "\n{p}:\n");
+        for l in t.lines() {
+            let _ = writeln!(out, "    {l}");
+        }
+    }
+    let (_, text) = explain_example(info);
+    let _ = writeln!(out, "\nbpsc check example.bps says:\n");
+    let _ = writeln!(out, "{}", text.trim_end());
+    let _ = Severity::Error;
+    let _ = Value::Int(0);
+    EXIT_OK
+}
