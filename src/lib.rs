@@ -9,3 +9,4 @@ pub mod diag;
 pub mod fs;
 pub mod source;
 pub mod syntax;
+pub mod coverage;
