@@ -390,3 +390,131 @@ pub fn explain(code: Option<&str>, out: &mut dyn Write) -> u8 {
     let _ = Value::Int(0);
     EXIT_OK
 }
+
+/// Options of `bpsc compile` and `bpsc graph`.
+#[derive(Clone, Debug, Default)]
+pub struct CompileArgs {
+    pub file: PathBuf,
+    pub sets: Vec<String>,
+    pub campaign: Option<String>,
+    pub steps: Option<String>,
+    pub coverage_warn: Option<usize>,
+}
+
+/// Check and lower; print diagnostics to `err`.  `Err(code)` when there is no IR.
+pub fn lower_file(
+    fs: &dyn Fs,
+    a: &CompileArgs,
+    err: &mut dyn Write,
+) -> Result<(crate::lower::ir::Ir, Checked), u8> {
+    let c = check::check(
+        fs,
+        &a.file,
+        &Options {
+            sets: a.sets.clone(),
+        },
+    );
+    if c.program.root_unreadable {
+        let _ = err.write_all(
+            crate::diag::render::render_human(&c.program.map, &c.diags.items, false).as_bytes(),
+        );
+        return Err(EXIT_USAGE);
+    }
+    if c.has_errors() {
+        let _ = err.write_all(
+            crate::diag::render::render_human(&c.program.map, &c.diags.items, false).as_bytes(),
+        );
+        return Err(EXIT_ERRORS);
+    }
+    let opts = crate::lower::LowerOptions {
+        campaign: a.campaign.clone(),
+        steps: a.steps.clone(),
+        coverage_warn: a
+            .coverage_warn
+            .unwrap_or(crate::lower::DEFAULT_COVERAGE_WARN),
+    };
+    let l = crate::lower::lower(&c, &opts);
+    let mut ds = c.diags.items.clone();
+    ds.extend(l.diags);
+    if !ds.is_empty() {
+        let _ =
+            err.write_all(crate::diag::render::render_human(&c.program.map, &ds, false).as_bytes());
+    }
+    match l.ir {
+        Some(ir) => Ok((ir, c)),
+        None => Err(EXIT_ERRORS),
+    }
+}
+
+/// `bpsc compile FILE --emit ir -o DIR`.
+pub fn compile_ir(
+    fs: &dyn Fs,
+    a: &CompileArgs,
+    outdir: &Path,
+    force: bool,
+    err: &mut dyn Write,
+) -> u8 {
+    let (ir, _c) = match lower_file(fs, a, err) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let od = match crate::outdir::OutDir::create(outdir, force) {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let path = od.path().join("ir.jsonl");
+    let res = std::fs::File::create(&path).and_then(|f| {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        crate::lower::emit::write_ir_jsonl(&ir, &mut w)?;
+        w.flush()
+    });
+    if let Err(e) = res {
+        let _ = writeln!(err, "error: writing {}: {e}", path.display());
+        return EXIT_USAGE;
+    }
+    match od.commit() {
+        Ok(p) => {
+            let _ = writeln!(
+                err,
+                "wrote {} ({} jobs, {} edges)",
+                p.join("ir.jsonl").display(),
+                ir.jobs.len(),
+                ir.edges.len()
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            EXIT_USAGE
+        }
+    }
+}
+
+/// `bpsc graph FILE --format dot|mermaid --level step|job`.
+pub fn graph(
+    fs: &dyn Fs,
+    a: &CompileArgs,
+    mermaid: bool,
+    job_level: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let (ir, _c) = match lower_file(fs, a, err) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    if job_level && ir.jobs.len() > 5000 {
+        let _ = writeln!(err, "error: the job graph has {} jobs; --level job draws campaigns of at most 5000 jobs (use --level step, or --steps to draw a part)", ir.jobs.len());
+        return EXIT_USAGE;
+    }
+    match crate::lower::emit::write_graph(&ir, mermaid, job_level, out) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            EXIT_USAGE
+        }
+    }
+}

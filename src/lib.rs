@@ -5,8 +5,10 @@
 
 pub mod check;
 pub mod cli;
+pub mod coverage;
 pub mod diag;
 pub mod fs;
+pub mod lower;
+pub mod outdir;
 pub mod source;
 pub mod syntax;
-pub mod coverage;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use bpsc::check::{self, Options};
+use bpsc::check::Options;
 use bpsc::cli;
 use bpsc::fs::RealFs;
 
@@ -74,6 +74,73 @@ enum Cmd {
     },
     /// Explain a diagnostic code, with an example.  Without a code, list all codes.
     Explain { code: Option<String> },
+    /// Compile a campaign into a submit directory (or the IR).
+    Compile {
+        file: PathBuf,
+        /// What to write: the IR, or a backend's submit directory.
+        #[arg(long, value_enum, default_value = "ir")]
+        emit: Emit,
+        /// Output directory (written atomically; an existing one needs --force).
+        #[arg(short = 'o', long = "out")]
+        out: PathBuf,
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Draw the step graph (with job counts) or the job graph of a small campaign.
+    Graph {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "dot")]
+        format: GraphFormat,
+        #[arg(long, value_enum, default_value = "step")]
+        level: GraphLevel,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(clap::Args, Clone, Default)]
+struct Common {
+    /// Override a setting: KEY=VALUE or STEP.KEY=VALUE.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// Campaign to compile (default: the only one).
+    #[arg(long)]
+    campaign: Option<String>,
+    /// Compile a subset of steps: `A..B` (a range in dependency order) or `A,B`.
+    #[arg(long)]
+    steps: Option<String>,
+    /// Warn when the coverage or a step has more data IDs than this (W701).
+    #[arg(long, value_name = "N")]
+    coverage_warn: Option<usize>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Emit {
+    Ir,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum GraphFormat {
+    Dot,
+    Mermaid,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum GraphLevel {
+    Step,
+    Job,
+}
+
+fn args(file: PathBuf, c: Common) -> cli::CompileArgs {
+    cli::CompileArgs {
+        file,
+        sets: c.sets,
+        campaign: c.campaign,
+        steps: c.steps,
+        coverage_warn: c.coverage_warn,
+    }
 }
 
 fn main() -> ExitCode {
@@ -126,8 +193,33 @@ fn main() -> ExitCode {
             &mut out,
         ),
         Cmd::Explain { code } => cli::explain(code.as_deref(), &mut out),
+        Cmd::Compile {
+            file,
+            emit: Emit::Ir,
+            out: dir,
+            force,
+            common,
+        } => cli::compile_ir(
+            &RealFs,
+            &args(file, common),
+            &dir,
+            force,
+            &mut std::io::stderr(),
+        ),
+        Cmd::Graph {
+            file,
+            format,
+            level,
+            common,
+        } => cli::graph(
+            &RealFs,
+            &args(file, common),
+            format == GraphFormat::Mermaid,
+            level == GraphLevel::Job,
+            &mut out,
+            &mut std::io::stderr(),
+        ),
     };
     let _ = out.flush();
-    let _ = check::keys::KEYS.len();
     ExitCode::from(code)
 }

@@ -47,7 +47,7 @@
 mod csv_load;
 mod dict;
 mod error;
-mod hash;
+pub(crate) mod hash;
 mod ops;
 mod pred;
 mod relation;

@@ -1,0 +1,619 @@
+//! Lowering: from a checked campaign to the IR DAG.
+//!
+//! 1. The campaign coverage is evaluated (dictionary-encoded relational algebra).
+//! 2. Each step's quanta are its universe projected on its dimensions (see
+//!    [`eval::Env::extend`]).
+//! 3. Each step dependency (`after`, dataset flow) becomes quantum edges: the rows of the
+//!    universe joined over both steps' dimensions.  `after P all` and `order A before B`
+//!    are barriers through one join node.
+//! 4. Clusters map quanta to jobs; job edges are the quantum edges between different jobs.
+//!    A clustering that creates a cycle is E504.
+//! 5. Parent sets of [`JOIN_MIN`] or more jobs shared by several children go through a join
+//!    node, so the edge count stays linear.
+//! 6. Stage-in, stage-out, cleanup and the final provenance job are inserted.
+//! 7. Priorities follow the step level: breadth-first favours early steps, depth-first late.
+//!
+//! Every collection is built in a deterministic order (canonical relation order, definition
+//! order of steps), so the same campaign always gives the same IR.
+
+pub mod emit;
+pub mod eval;
+pub mod graph;
+pub mod ir;
+
+use std::collections::BTreeMap;
+
+use crate::check::model::{Campaign, ConfigValue, Model, Order, Persist, Pipeline, Stage, Step};
+use crate::check::resolve;
+use crate::check::Checked;
+use crate::coverage;
+use crate::diag::Diagnostic;
+use eval::Env;
+use ir::*;
+
+/// Parent sets at least this large, shared by at least two children, go through a join node.
+pub const JOIN_MIN: usize = 8;
+
+/// Default threshold of W701.
+pub const DEFAULT_COVERAGE_WARN: usize = 1_000_000;
+
+#[derive(Clone, Debug)]
+pub struct LowerOptions {
+    pub campaign: Option<String>,
+    /// `A..B` or `A,B,C`.
+    pub steps: Option<String>,
+    pub coverage_warn: usize,
+}
+
+impl Default for LowerOptions {
+    fn default() -> Self {
+        LowerOptions {
+            campaign: None,
+            steps: None,
+            coverage_warn: DEFAULT_COVERAGE_WARN,
+        }
+    }
+}
+
+pub struct Lowered {
+    pub ir: Option<Ir>,
+    pub diags: Vec<Diagnostic>,
+}
+
+fn fail(diags: Vec<Diagnostic>) -> Lowered {
+    Lowered { ir: None, diags }
+}
+
+pub fn pick_campaign<'a>(model: &'a Model, name: Option<&str>) -> Result<&'a Campaign, Diagnostic> {
+    match name {
+        Some(n) => model.campaigns.iter().find(|c| c.name == n).ok_or_else(|| {
+            Diagnostic::new("E201", format!("no campaign named `{n}`")).help(format!(
+                "campaigns: {}",
+                model.campaigns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+            ))
+        }),
+        None => match model.campaigns.as_slice() {
+            [one] => Ok(one),
+            [] => Err(Diagnostic::new("E205", "the file defines no campaign to compile").help("add `campaign NAME { use ..., coverage = ... }`, or compile the file that includes this one")),
+            many => Err(Diagnostic::new("E209", format!("the file defines {} campaigns; choose one with --campaign", many.len())).help(format!(
+                "campaigns: {}",
+                many.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+            ))),
+        },
+    }
+}
+
+/// Kinds of step-level dependency.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DepKind {
+    After,
+    Barrier,
+    Dataset(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct StepDep {
+    pub from: usize,
+    pub to: usize,
+    pub kind: DepKind,
+}
+
+/// Resolved config parameters of `use P with C`, inheritance applied (child wins).
+fn config_params(p: &Pipeline, name: Option<&str>) -> (Option<String>, Vec<(String, String)>) {
+    let chosen = match name {
+        Some(n) => p.configs.iter().find(|c| c.name == n),
+        None if p.configs.len() == 1 => p.configs.first(),
+        None => None,
+    };
+    let Some(c) = chosen else {
+        return (None, Vec::new());
+    };
+    let mut chain = Vec::new();
+    let mut cur = Some(c);
+    while let Some(cf) = cur {
+        if chain
+            .iter()
+            .any(|x: &&crate::check::model::Config| x.name == cf.name)
+        {
+            break;
+        }
+        chain.push(cf);
+        cur = cf
+            .extends
+            .as_ref()
+            .and_then(|e| p.configs.iter().find(|x| x.name == e.name));
+    }
+    let mut params: BTreeMap<String, String> = BTreeMap::new();
+    for cf in chain.iter().rev() {
+        for (k, v, _) in &cf.params {
+            let s = match v {
+                ConfigValue::Str(s) => s.clone(),
+                other => other.to_string(),
+            };
+            params.insert(k.clone(), s);
+        }
+    }
+    (Some(c.name.clone()), params.into_iter().collect())
+}
+
+/// Select steps for `--steps A..B` (a range in topological order) or `--steps A,B`.
+fn select_steps(spec: &str, names: &[String], topo: &[usize]) -> Result<Vec<bool>, Diagnostic> {
+    let find = |n: &str| -> Result<usize, Diagnostic> {
+        names
+            .iter()
+            .position(|x| x == n || x.rsplit('.').next() == Some(n))
+            .ok_or_else(|| {
+                let mut d = Diagnostic::new("E201", format!("--steps: no step named `{n}`"));
+                if let Some(s) = crate::diag::did_you_mean(n, names.iter().map(|x| x.as_str())) {
+                    d = d.help(format!("did you mean `{s}`?"));
+                } else {
+                    d = d.help(format!("steps: {}", names.join(", ")));
+                }
+                d
+            })
+    };
+    let mut keep = vec![false; names.len()];
+    if let Some((a, b)) = spec.split_once("..") {
+        let (ia, ib) = (find(a.trim())?, find(b.trim())?);
+        let pa = topo.iter().position(|&x| x == ia).unwrap_or(0);
+        let pb = topo.iter().position(|&x| x == ib).unwrap_or(0);
+        if pa > pb {
+            return Err(Diagnostic::new(
+                "E501",
+                format!("--steps {spec}: `{}` comes after `{}`", a.trim(), b.trim()),
+            )
+            .help("write the range from the earlier step to the later one"));
+        }
+        for &s in &topo[pa..=pb] {
+            keep[s] = true;
+        }
+    } else {
+        for n in spec.split(',') {
+            keep[find(n.trim())?] = true;
+        }
+    }
+    Ok(keep)
+}
+
+struct StepDef<'a> {
+    pipe: &'a Pipeline,
+    step: &'a Step,
+    config_name: Option<String>,
+    config: Vec<(String, String)>,
+}
+
+pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
+    let model = &c.model;
+    let camp = match pick_campaign(model, opts.campaign.as_deref()) {
+        Ok(x) => x,
+        Err(d) => return fail(vec![d]),
+    };
+    let mut diags = Vec::new();
+    let mut env = Env::new(model, &c.program.map, &c.tables);
+    let Some((cov_expr, _, cov_loc)) = &camp.coverage else {
+        return fail(vec![Diagnostic::new(
+            "E205",
+            format!("campaign `{}` has no coverage", camp.name),
+        )
+        .at_loc(camp.loc, "here")]);
+    };
+    let cov = match env.eval(cov_expr, 0) {
+        Ok(r) => r,
+        Err(d) => return fail(vec![d.at_loc(*cov_loc, "while evaluating this coverage")]),
+    };
+    if cov.is_empty() {
+        return fail(vec![Diagnostic::new("E701", format!("the coverage of campaign `{}` is empty", camp.name))
+            .at_loc(*cov_loc, "no data IDs")
+            .help("check the `where` conditions and the tables; a campaign must process at least one data ID")]);
+    }
+    if cov.len() > opts.coverage_warn {
+        diags.push(
+            Diagnostic::new(
+                "W701",
+                format!(
+                    "the coverage of campaign `{}` has {} data IDs",
+                    camp.name,
+                    group_digits(cov.len())
+                ),
+            )
+            .at_loc(*cov_loc, format!("{} data IDs", group_digits(cov.len())))
+            .help(format!(
+                "the warning threshold is {}; raise it with --coverage-warn if this is meant",
+                group_digits(opts.coverage_warn)
+            )),
+        );
+    }
+
+    // Steps of the campaign.
+    let mut defs: Vec<StepDef> = Vec::new();
+    for u in &camp.uses {
+        let Some(p) = model.pipeline(&u.pipeline.name) else {
+            continue;
+        };
+        let (config_name, config) = config_params(p, u.config.as_ref().map(|c| c.name.as_str()));
+        for s in &p.steps {
+            defs.push(StepDef {
+                pipe: p,
+                step: s,
+                config_name: config_name.clone(),
+                config: config.clone(),
+            });
+        }
+    }
+    let multi = camp.uses.len() > 1;
+    let qual: Vec<String> = defs
+        .iter()
+        .map(|d| {
+            if multi {
+                format!("{}.{}", d.pipe.name, d.step.name)
+            } else {
+                d.step.name.clone()
+            }
+        })
+        .collect();
+    let deps = step_deps(model, camp, &defs);
+    let Some(topo) = graph::topo_order(defs.len(), deps.iter().map(|d| (d.from, d.to))) else {
+        return fail(vec![Diagnostic::new("E501", "the step graph has a cycle")
+            .at_loc(camp.loc, "in this campaign")]);
+    };
+    let keep = match &opts.steps {
+        Some(spec) => match select_steps(spec, &qual, &topo) {
+            Ok(k) => k,
+            Err(d) => return fail(vec![d]),
+        },
+        None => vec![true; defs.len()],
+    };
+    // Renumber kept steps in definition order.
+    let mut new_index = vec![u32::MAX; defs.len()];
+    let mut kept: Vec<usize> = Vec::new();
+    for (i, k) in keep.iter().enumerate() {
+        if *k {
+            new_index[i] = kept.len() as u32;
+            kept.push(i);
+        }
+    }
+    let deps: Vec<StepDep> = deps
+        .into_iter()
+        .filter(|d| keep[d.from] && keep[d.to])
+        .map(|d| StepDep {
+            from: new_index[d.from] as usize,
+            to: new_index[d.to] as usize,
+            kind: d.kind,
+        })
+        .collect();
+    let levels = graph::levels(kept.len(), deps.iter().map(|d| (d.from, d.to)));
+
+    // Quanta of each step.
+    let produced: Vec<&str> = kept
+        .iter()
+        .flat_map(|&i| defs[i].step.outputs.iter().map(|o| o.name.as_str()))
+        .collect();
+    let mut steps: Vec<IrStep> = Vec::new();
+    for (ni, &i) in kept.iter().enumerate() {
+        let d = &defs[i];
+        let dims: Vec<String> = d.step.over.iter().map(|x| x.name.clone()).collect();
+        let dref: Vec<&str> = dims.iter().map(|s| s.as_str()).collect();
+        let uni = match env.extend(&cov, &dref) {
+            Ok(u) => u,
+            Err(e) => {
+                return fail(vec![
+                    e.at_loc(d.step.loc, "while computing this step's quanta")
+                ])
+            }
+        };
+        let quanta = match coverage::project(&uni, &dref, &env.dicts) {
+            Ok(q) => q,
+            Err(e) => {
+                return fail(vec![
+                    Diagnostic::new("E701", e.to_string()).at_loc(d.step.loc, "here")
+                ])
+            }
+        };
+        if quanta.len() > opts.coverage_warn {
+            diags.push(
+                Diagnostic::new(
+                    "W701",
+                    format!(
+                        "step `{}` has {} quanta",
+                        qual[i],
+                        group_digits(quanta.len())
+                    ),
+                )
+                .at_loc(d.step.loc, format!("{} quanta", group_digits(quanta.len())))
+                .help(format!(
+                    "the warning threshold is {}",
+                    group_digits(opts.coverage_warn)
+                )),
+            );
+        }
+        let settings = resolve::resolve_step(model, Some(camp), d.pipe, d.step, &c.sets);
+        let site = settings.site.clone();
+        let shared_fs = site
+            .as_ref()
+            .and_then(|s| model.site(s))
+            .and_then(|s| s.shared_fs)
+            .unwrap_or(true);
+        let inputs = d
+            .step
+            .inputs
+            .iter()
+            .map(|inp| {
+                let ds = model.dataset(&inp.dataset.name);
+                IrInput {
+                    dataset: inp.dataset.name.clone(),
+                    optional: inp.optional,
+                    produced: produced.contains(&inp.dataset.name.as_str()),
+                    stage: ds.and_then(|x| x.stage.map(|s| s.0)).unwrap_or(Stage::None),
+                    source: ds.and_then(|x| x.source.clone()),
+                    dims: ds
+                        .map(|x| x.dims.iter().map(|d| d.name.clone()).collect())
+                        .unwrap_or_else(|| producer_dims(&defs, &inp.dataset.name)),
+                }
+            })
+            .collect();
+        let outputs = d
+            .step
+            .outputs
+            .iter()
+            .map(|o| {
+                let ds = model.dataset(&o.name);
+                let persist = ds
+                    .and_then(|x| x.persist.map(|p| p.0))
+                    .unwrap_or(Persist::Scratch);
+                IrOutput {
+                    dataset: o.name.clone(),
+                    persist,
+                    archive: ds.and_then(|x| x.archive.clone()),
+                    verify: ds
+                        .and_then(|x| x.verify)
+                        .unwrap_or(persist == Persist::Archive),
+                    dims: dims.clone(),
+                }
+            })
+            .collect();
+        steps.push(IrStep {
+            name: qual[i].clone(),
+            pipeline: d.pipe.name.clone(),
+            dims,
+            quanta,
+            settings,
+            site,
+            shared_fs,
+            run: d.step.run.clone().unwrap_or(crate::check::model::Template {
+                text: String::new(),
+                parts: Vec::new(),
+                loc: d.step.loc,
+            }),
+            config_name: d.config_name.clone(),
+            config: d.config.clone(),
+            inputs,
+            outputs,
+            level: levels[ni],
+            cluster: None,
+            job_of: Vec::new(),
+        });
+    }
+
+    let mut b = graph::Builder::new(env, cov, steps);
+    for cl in &camp.clusters {
+        let idx: Vec<u32> = cl
+            .steps
+            .iter()
+            .filter_map(|n| {
+                b.steps
+                    .iter()
+                    .position(|s| s.name == n.name || s.name.ends_with(&format!(".{}", n.name)))
+                    .map(|i| i as u32)
+            })
+            .collect();
+        if idx.is_empty() {
+            continue; // every step of the cluster is outside --steps
+        }
+        b.add_cluster(IrCluster {
+            name: cl.name.clone(),
+            steps: idx,
+            by: cl.by.iter().map(|d| d.name.clone()).collect(),
+            size: cl.size.map(|s| s.0),
+        });
+    }
+    if let Err(d) = b.assign_jobs() {
+        return fail(vec![d]);
+    }
+    for d in &deps {
+        let r = match &d.kind {
+            DepKind::Barrier => {
+                b.barrier(d.from, d.to);
+                Ok(())
+            }
+            DepKind::After => b.quantum_edges(d.from, d.to, None),
+            DepKind::Dataset(ds) => b.quantum_edges(d.from, d.to, Some(ds)),
+        };
+        if let Err(e) = r {
+            return fail(vec![e]);
+        }
+    }
+    for o in camp.orders.iter() {
+        if let Order::Serial { step, dim, .. } = o {
+            if let Some(si) = b
+                .steps
+                .iter()
+                .position(|s| s.name == step.name || s.name.ends_with(&format!(".{}", step.name)))
+            {
+                b.serial(si, &dim.name);
+            }
+        }
+    }
+    for &i in &kept {
+        for o in &defs[i].pipe.orders {
+            if let Order::Serial { step, dim, .. } = o {
+                if step.name == defs[i].step.name {
+                    if let Some(si) = b.steps.iter().position(|s| s.name == qual[i]) {
+                        b.serial(si, &dim.name);
+                    }
+                }
+            }
+        }
+    }
+    if let Err(d) = b.finish_edges() {
+        return fail(vec![d]);
+    }
+    if let Err(d) = b.insert_data_jobs() {
+        return fail(vec![d]);
+    }
+    let sites = model
+        .sites
+        .iter()
+        .map(|s| IrSite {
+            name: s.name.clone(),
+            backend: s.backend.as_ref().map(|b| b.0.clone()),
+            shared_fs: s.shared_fs.unwrap_or(true),
+            scratch: s.scratch.as_ref().map(|t| t.text.clone()),
+            max_array_size: s.max_array_size.map(|x| x.0),
+        })
+        .collect();
+    let order = match camp.order_mode {
+        crate::check::model::OrderMode::BreadthFirst => "breadth_first",
+        crate::check::model::OrderMode::DepthFirst => "depth_first",
+    };
+    let priority = match camp.layer.get("priority").map(|s| &s.value) {
+        Some(crate::check::model::Value::Int(p)) => *p,
+        _ => 0,
+    };
+    let notify = camp
+        .notify
+        .as_ref()
+        .map(|n| Notify {
+            on: n.on.iter().map(|e| e.name.clone()).collect(),
+            slow_after: n.slow_after,
+            command: n.command.as_ref().map(|t| t.text.clone()),
+        })
+        .unwrap_or_default();
+    let ir = b.into_ir(camp.name.clone(), order, priority, sites, notify);
+    if let Err(d) = graph::check_names(&ir) {
+        diags.push(d);
+        return fail(diags);
+    }
+    Lowered {
+        ir: Some(ir),
+        diags,
+    }
+}
+
+fn producer_dims(defs: &[StepDef], dataset: &str) -> Vec<String> {
+    defs.iter()
+        .find(|d| d.step.outputs.iter().any(|o| o.name == dataset))
+        .map(|d| d.step.over.iter().map(|x| x.name.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// Step-level dependencies: `after`, dataset flow, `order A before B` (as barriers).
+fn step_deps(model: &Model, camp: &Campaign, defs: &[StepDef]) -> Vec<StepDep> {
+    let mut out: Vec<StepDep> = Vec::new();
+    let mut producer: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, d) in defs.iter().enumerate() {
+        for o in &d.step.outputs {
+            producer.entry(o.name.as_str()).or_insert(i);
+        }
+    }
+    for (i, d) in defs.iter().enumerate() {
+        for dep in &d.step.after {
+            if let Some(j) = defs
+                .iter()
+                .position(|x| x.pipe.name == d.pipe.name && x.step.name == dep.step.name)
+            {
+                out.push(StepDep {
+                    from: j,
+                    to: i,
+                    kind: if dep.all {
+                        DepKind::Barrier
+                    } else {
+                        DepKind::After
+                    },
+                });
+            }
+        }
+        for inp in &d.step.inputs {
+            if let Some(&j) = producer.get(inp.dataset.name.as_str()) {
+                if j != i {
+                    out.push(StepDep {
+                        from: j,
+                        to: i,
+                        kind: DepKind::Dataset(inp.dataset.name.clone()),
+                    });
+                }
+            }
+        }
+    }
+    let group = |name: &str, pipe_scope: Option<&str>| -> Vec<usize> {
+        if pipe_scope.is_none() && camp.uses.iter().any(|u| u.pipeline.name == name) {
+            return defs
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| d.pipe.name == name)
+                .map(|(i, _)| i)
+                .collect();
+        }
+        defs.iter()
+            .enumerate()
+            .filter(|(_, d)| d.step.name == name && pipe_scope.is_none_or(|p| d.pipe.name == p))
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let mut orders: Vec<(&Order, Option<&str>)> = camp
+        .orders
+        .iter()
+        .chain(model.orders.iter())
+        .map(|o| (o, None))
+        .collect();
+    for u in &camp.uses {
+        if let Some(p) = model.pipeline(&u.pipeline.name) {
+            orders.extend(p.orders.iter().map(|o| (o, Some(p.name.as_str()))));
+        }
+    }
+    for (o, scope) in orders {
+        if let Order::Before { first, second, .. } = o {
+            for a in group(&first.name, scope) {
+                for b in group(&second.name, scope) {
+                    if a != b {
+                        out.push(StepDep {
+                            from: a,
+                            to: b,
+                            kind: DepKind::Barrier,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    // One dependency per pair: a barrier subsumes the others; `after` and dataset flow
+    // give the same quantum edges, keep the first.
+    out.sort_by(|a, b| (a.from, a.to, &a.kind).cmp(&(b.from, b.to, &b.kind)));
+    let mut dedup: Vec<StepDep> = Vec::new();
+    for d in out {
+        if let Some(last) = dedup.last_mut() {
+            if last.from == d.from && last.to == d.to {
+                if d.kind == DepKind::Barrier {
+                    last.kind = DepKind::Barrier;
+                }
+                if let (DepKind::After, DepKind::Dataset(_)) = (&last.kind, &d.kind) {
+                    last.kind = d.kind.clone();
+                }
+                continue;
+            }
+        }
+        dedup.push(d);
+    }
+    dedup
+}
+
+pub fn group_digits(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
