@@ -12,3 +12,4 @@ pub mod lower;
 pub mod outdir;
 pub mod source;
 pub mod syntax;
+pub mod backend;

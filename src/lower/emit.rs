@@ -470,154 +470,182 @@ pub fn job_site(ir: &Ir, j: u32) -> Option<&str> {
     }
 }
 
+/// Job lines of the IR format, one at a time, with ids and parents computed once.
+pub struct JobLines<'a> {
+    ir: &'a Ir,
+    ids: Vec<String>,
+    poff: Vec<u32>,
+    pin: Vec<u32>,
+    line: String,
+}
+
+impl<'a> JobLines<'a> {
+    pub fn new(ir: &'a Ir) -> JobLines<'a> {
+        let ids: Vec<String> = (0..ir.jobs.len() as u32).map(|j| ir.job_id(j)).collect();
+        let (poff, pin) = ir.parents();
+        JobLines { ir, ids, poff, pin, line: String::with_capacity(512) }
+    }
+
+    pub fn id(&self, j: u32) -> &str {
+        &self.ids[j as usize]
+    }
+
+    pub fn ids(&self) -> &[String] {
+        &self.ids
+    }
+
+    /// The JSON line of job `j`, newline included.
+    pub fn line(&mut self, j: u32) -> &str {
+        let ir = self.ir;
+        let ids = &self.ids;
+        let (poff, pin) = (&self.poff, &self.pin);
+        let line = &mut self.line;
+        line.clear();
+    let job = &ir.jobs[j as usize];
+    let id = &ids[j as usize];
+    line.push_str(&format!(
+        "{{\"id\":{},\"kind\":\"{}\",\"priority\":{}",
+        jstr(id),
+        job.kind.as_str(),
+        job.priority
+    ));
+    line.push_str(",\"parents\":[");
+    for (k, &p) in pin[poff[j as usize] as usize..poff[j as usize + 1] as usize]
+        .iter()
+        .enumerate()
+    {
+        if k > 0 {
+            line.push(',');
+        }
+        line.push_str(&jstr(&ids[p as usize]));
+    }
+    line.push(']');
+    if let Some(site) = job_site(ir, j) {
+        line.push_str(&format!(",\"site\":{}", jstr(site)));
+    }
+    match job.kind {
+        JobKind::Compute => {
+            if job.owner != u32::MAX {
+                line.push_str(&format!(
+                    ",\"cluster\":{}",
+                    jstr(&ir.clusters[job.owner as usize].name)
+                ));
+            }
+            let r = resources(ir, j);
+            line.push_str(&format!(
+                ",\"resources\":{}",
+                serde_json::to_string(&r).unwrap_or_default()
+            ));
+            line.push_str(",\"quanta\":[");
+            for (k, m) in ir.job_members(j).iter().enumerate() {
+                if k > 0 {
+                    line.push(',');
+                }
+                let st = &ir.steps[m.step as usize];
+                let vals = ir.data_id(*m);
+                line.push_str(&format!(
+                    "{{\"step\":{},\"data_id\":{},\"command\":{}}}",
+                    jstr(&st.name),
+                    data_id_json(&st.dims, &vals),
+                    jstr(&command(ir, *m, id))
+                ));
+            }
+            line.push(']');
+        }
+        JobKind::StageIn => {
+            line.push_str(",\"transfers\":[");
+            for (k, s) in ir.staged[job.lo as usize..job.hi as usize]
+                .iter()
+                .enumerate()
+            {
+                if k > 0 {
+                    line.push(',');
+                }
+                let set = &ir.stage_sets[s.dataset as usize];
+                let dims: Vec<String> = set
+                    .instances
+                    .dim_names(&ir.dicts)
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+                let vals = set.instances.row(s.row as usize, &ir.dicts);
+                line.push_str(&format!(
+                    "{{\"dataset\":{},\"data_id\":{},\"from\":{},\"to\":{}}}",
+                    jstr(&set.dataset),
+                    data_id_json(&dims, &vals),
+                    jstr(&fill_url(&set.source, &dims, &vals, &ir.campaign, None)),
+                    jstr(&format!(
+                        "${{BPSC_SCRATCH}}/{}",
+                        instance_rel(&set.dataset, &vals)
+                    ))
+                ));
+            }
+            line.push(']');
+        }
+        JobKind::StageOut | JobKind::Cleanup => {
+            let key = if job.kind == JobKind::StageOut {
+                "transfers"
+            } else {
+                "remove"
+            };
+            line.push_str(&format!(
+                ",\"of\":{},\"{key}\":[",
+                jstr(&ids[job.owner as usize])
+            ));
+            let mut first = true;
+            for m in ir.job_members(job.owner) {
+                let st = &ir.steps[m.step as usize];
+                let vals = ir.data_id(*m);
+                for o in &st.outputs {
+                    let wanted = if job.kind == JobKind::StageOut {
+                        o.persist == Persist::Archive
+                    } else {
+                        o.persist == Persist::Discard
+                    };
+                    if !wanted {
+                        continue;
+                    }
+                    if !first {
+                        line.push(',');
+                    }
+                    first = false;
+                    let from = format!("${{BPSC_SCRATCH}}/{}", instance_rel(&o.dataset, &vals));
+                    if job.kind == JobKind::StageOut {
+                        let to = o
+                            .archive
+                            .as_ref()
+                            .map(|t| {
+                                fill_url(t, &st.dims, &vals, &ir.campaign, st.site.as_deref())
+                            })
+                            .unwrap_or_default();
+                        line.push_str(&format!(
+                            "{{\"dataset\":{},\"from\":{},\"to\":{},\"checksum\":\"sha256\"}}",
+                            jstr(&o.dataset),
+                            jstr(&from),
+                            jstr(&to)
+                        ));
+                    } else {
+                        line.push_str(&jstr(&from));
+                    }
+                }
+            }
+            line.push(']');
+        }
+        JobKind::Provenance => line.push_str(",\"final\":true"),
+        JobKind::Join => {}
+    }
+        line.push_str("}\n");
+        line
+    }
+}
+
 /// Write the IR as JSON Lines: the header, then one job per line in topological order.
 pub fn write_ir_jsonl(ir: &Ir, out: &mut dyn Write) -> io::Result<()> {
     let header = header_json(ir);
-    writeln!(
-        out,
-        "{}",
-        serde_json::to_string(&header).unwrap_or_default()
-    )?;
-    let ids: Vec<String> = (0..ir.jobs.len() as u32).map(|j| ir.job_id(j)).collect();
-    let (poff, pin) = ir.parents();
-    let mut line = String::with_capacity(512);
+    writeln!(out, "{}", serde_json::to_string(&header).unwrap_or_default())?;
+    let mut lines = JobLines::new(ir);
     for j in topo_jobs(ir) {
-        line.clear();
-        let job = &ir.jobs[j as usize];
-        let id = &ids[j as usize];
-        line.push_str(&format!(
-            "{{\"id\":{},\"kind\":\"{}\",\"priority\":{}",
-            jstr(id),
-            job.kind.as_str(),
-            job.priority
-        ));
-        line.push_str(",\"parents\":[");
-        for (k, &p) in pin[poff[j as usize] as usize..poff[j as usize + 1] as usize]
-            .iter()
-            .enumerate()
-        {
-            if k > 0 {
-                line.push(',');
-            }
-            line.push_str(&jstr(&ids[p as usize]));
-        }
-        line.push(']');
-        if let Some(site) = job_site(ir, j) {
-            line.push_str(&format!(",\"site\":{}", jstr(site)));
-        }
-        match job.kind {
-            JobKind::Compute => {
-                if job.owner != u32::MAX {
-                    line.push_str(&format!(
-                        ",\"cluster\":{}",
-                        jstr(&ir.clusters[job.owner as usize].name)
-                    ));
-                }
-                let r = resources(ir, j);
-                line.push_str(&format!(
-                    ",\"resources\":{}",
-                    serde_json::to_string(&r).unwrap_or_default()
-                ));
-                line.push_str(",\"quanta\":[");
-                for (k, m) in ir.job_members(j).iter().enumerate() {
-                    if k > 0 {
-                        line.push(',');
-                    }
-                    let st = &ir.steps[m.step as usize];
-                    let vals = ir.data_id(*m);
-                    line.push_str(&format!(
-                        "{{\"step\":{},\"data_id\":{},\"command\":{}}}",
-                        jstr(&st.name),
-                        data_id_json(&st.dims, &vals),
-                        jstr(&command(ir, *m, id))
-                    ));
-                }
-                line.push(']');
-            }
-            JobKind::StageIn => {
-                line.push_str(",\"transfers\":[");
-                for (k, s) in ir.staged[job.lo as usize..job.hi as usize]
-                    .iter()
-                    .enumerate()
-                {
-                    if k > 0 {
-                        line.push(',');
-                    }
-                    let set = &ir.stage_sets[s.dataset as usize];
-                    let dims: Vec<String> = set
-                        .instances
-                        .dim_names(&ir.dicts)
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect();
-                    let vals = set.instances.row(s.row as usize, &ir.dicts);
-                    line.push_str(&format!(
-                        "{{\"dataset\":{},\"data_id\":{},\"from\":{},\"to\":{}}}",
-                        jstr(&set.dataset),
-                        data_id_json(&dims, &vals),
-                        jstr(&fill_url(&set.source, &dims, &vals, &ir.campaign, None)),
-                        jstr(&format!(
-                            "${{BPSC_SCRATCH}}/{}",
-                            instance_rel(&set.dataset, &vals)
-                        ))
-                    ));
-                }
-                line.push(']');
-            }
-            JobKind::StageOut | JobKind::Cleanup => {
-                let key = if job.kind == JobKind::StageOut {
-                    "transfers"
-                } else {
-                    "remove"
-                };
-                line.push_str(&format!(
-                    ",\"of\":{},\"{key}\":[",
-                    jstr(&ids[job.owner as usize])
-                ));
-                let mut first = true;
-                for m in ir.job_members(job.owner) {
-                    let st = &ir.steps[m.step as usize];
-                    let vals = ir.data_id(*m);
-                    for o in &st.outputs {
-                        let wanted = if job.kind == JobKind::StageOut {
-                            o.persist == Persist::Archive
-                        } else {
-                            o.persist == Persist::Discard
-                        };
-                        if !wanted {
-                            continue;
-                        }
-                        if !first {
-                            line.push(',');
-                        }
-                        first = false;
-                        let from = format!("${{BPSC_SCRATCH}}/{}", instance_rel(&o.dataset, &vals));
-                        if job.kind == JobKind::StageOut {
-                            let to = o
-                                .archive
-                                .as_ref()
-                                .map(|t| {
-                                    fill_url(t, &st.dims, &vals, &ir.campaign, st.site.as_deref())
-                                })
-                                .unwrap_or_default();
-                            line.push_str(&format!(
-                                "{{\"dataset\":{},\"from\":{},\"to\":{},\"checksum\":\"sha256\"}}",
-                                jstr(&o.dataset),
-                                jstr(&from),
-                                jstr(&to)
-                            ));
-                        } else {
-                            line.push_str(&jstr(&from));
-                        }
-                    }
-                }
-                line.push(']');
-            }
-            JobKind::Provenance => line.push_str(",\"final\":true"),
-            JobKind::Join => {}
-        }
-        line.push_str("}\n");
-        out.write_all(line.as_bytes())?;
+        out.write_all(lines.line(j).as_bytes())?;
     }
     Ok(())
 }
