@@ -1205,8 +1205,10 @@ proptest! {
             })
             .collect();
         let n = ra.len() + rb.len();
-        let g = canonicalize_with(ra.schema().to_vec(), cols, n, &d, SortPath::General);
+        let g = canonicalize_with(ra.schema().to_vec(), cols.clone(), n, &d, SortPath::General);
         prop_assert_eq!(&g, &u);
+        let w = canonicalize_with(ra.schema().to_vec(), cols, n, &d, SortPath::Packed128);
+        prop_assert_eq!(&w, &u);
         let mut d2 = dicts(!reverse);
         let (sa, sb) = (build(&mut d2, &a), build(&mut d2, &b));
         prop_assert_eq!(as_model(&union(&sa, &sb, &d2).unwrap(), &d2), as_model(&u, &d));
