@@ -18,9 +18,8 @@ use std::fmt;
 use std::ops::Range;
 
 use super::dict::{Dictionaries, DimId};
-use super::hash::FastMap;
 use super::relation::{canonicalize, Relation};
-use super::value::{Value, ValueKind};
+use super::value::ValueKind;
 
 /// Loading stops once this many errors have been collected.
 pub const MAX_CSV_ERRORS: usize = 20;
@@ -216,10 +215,10 @@ impl<'a> Splitter<'a> {
                     line: field_line,
                 });
             } else {
-                let mut e = p;
-                while e < n && b[e] != b',' && b[e] != b'\n' {
-                    e += 1;
-                }
+                let e = p + b[p..]
+                    .iter()
+                    .position(|&c| c == b',' || c == b'\n')
+                    .unwrap_or(n - p);
                 let mut te = e;
                 while te > p && is_ws(b[te - 1]) {
                     te -= 1;
@@ -256,27 +255,30 @@ impl<'a> Splitter<'a> {
     }
 }
 
-/// Per used column: a local dictionary keyed by the field text (so the global dictionaries
-/// are only touched once the whole file is known to be good).
+/// Per used column.
 struct ColState<'a> {
     name: String,
     index: usize,
-    map: FastMap<Cow<'a, str>, u32>,
-    values: Vec<Value>,
+    dim: DimId,
+    /// Dictionary size before loading, for the undo on failure.
+    dict_len: usize,
     codes: Vec<u32>,
     /// Kind of the column's first value and its line.
     expected: Option<(ValueKind, usize)>,
     mixed_reported: bool,
-    last: Option<(&'a str, u32)>,
+    /// The previous field's text, code and kind (sorted files repeat values in runs).
+    last: Option<(&'a str, u32, ValueKind)>,
 }
 
 /// Load a relation from CSV `text`.
 ///
 /// `columns`: `None` makes every header column a dimension (header order); `Some(names)`
 /// loads only those columns, in the given order (a name requested twice is loaded once).
-/// Dimensions are named after their columns; rename afterwards if needed. Values are interned
-/// into `dicts` only when the whole text is valid; otherwise up to [`MAX_CSV_ERRORS`] errors
-/// are returned in text order (header errors alone if the header is bad).
+/// Dimensions are named after their columns; rename afterwards if needed. On success values
+/// are interned into `dicts` (new codes in order of first occurrence). On failure `dicts` is
+/// left as it was (values and dimensions added during the attempt are removed) and up to
+/// [`MAX_CSV_ERRORS`] errors are returned in text order (header errors alone if the header
+/// is bad).
 ///
 /// Checked: the header exists, used column names are present, non-empty and unique; every
 /// record has the header's field count; used fields are non-empty and of one kind per column;
@@ -362,17 +364,24 @@ pub fn table_from_csv<'a>(
         errors.truncate(MAX_CSV_ERRORS);
         return Err(errors);
     }
+    // Values are interned into `dicts` as they are read (codes follow first occurrence, so
+    // they are deterministic); on failure every touched dictionary is cut back.
+    let dims_before = dicts.len();
     let mut cols: Vec<ColState<'a>> = used
         .iter()
-        .map(|&i| ColState {
-            name: fields[i].value.to_string(),
-            index: i,
-            map: FastMap::default(),
-            values: Vec::new(),
-            codes: Vec::new(),
-            expected: None,
-            mixed_reported: false,
-            last: None,
+        .map(|&i| {
+            let name = fields[i].value.to_string();
+            let dim = dicts.dim(&name);
+            ColState {
+                name,
+                index: i,
+                dim,
+                dict_len: dicts.dict(dim).len(),
+                codes: Vec::new(),
+                expected: None,
+                mixed_reported: false,
+                last: None,
+            }
         })
         .collect();
 
@@ -404,7 +413,7 @@ pub fn table_from_csv<'a>(
         }
         nrows += 1;
         for col in cols.iter_mut() {
-            let f = &mut fields[col.index];
+            let f = &fields[col.index];
             if f.value.is_empty() {
                 errors.push(CsvError {
                     kind: CsvErrorKind::EmptyField {
@@ -420,23 +429,18 @@ pub fn table_from_csv<'a>(
                 Cow::Borrowed(s) => Some(s),
                 Cow::Owned(_) => None,
             };
-            let code = match (borrowed, col.last) {
-                (Some(s), Some((last, code))) if s == last => code,
+            let (code, kind) = match (borrowed, col.last) {
+                (Some(s), Some((last, code, kind))) if s == last => (code, kind),
                 _ => {
-                    let code = match col.map.get(f.value.as_ref()) {
-                        Some(&c) => c,
-                        None => {
-                            let c = col.values.len() as u32;
-                            col.values.push(Value::parse_field(&f.value));
-                            col.map.insert(std::mem::take(&mut f.value), c);
-                            c
-                        }
+                    let dict = dicts.dict_mut(col.dim);
+                    let (code, kind) = match f.value.parse::<i64>() {
+                        Ok(i) => (dict.intern_int(i), ValueKind::Int),
+                        Err(_) => (dict.intern_str(&f.value), ValueKind::Str),
                     };
-                    col.last = borrowed.map(|s| (s, code));
-                    code
+                    col.last = borrowed.map(|s| (s, code, kind));
+                    (code, kind)
                 }
             };
-            let kind = col.values[code as usize].kind();
             match col.expected {
                 None => col.expected = Some((kind, f.line)),
                 Some((expected, first_row)) if expected != kind => {
@@ -461,21 +465,14 @@ pub fn table_from_csv<'a>(
         }
     }
     if !errors.is_empty() {
+        for col in &cols {
+            dicts.dict_mut(col.dim).truncate(col.dict_len);
+        }
+        dicts.truncate_dims(dims_before);
         errors.truncate(MAX_CSV_ERRORS);
         return Err(errors);
     }
-
-    // Intern local values in first-occurrence order (deterministic codes), then remap.
-    let mut schema: Vec<DimId> = Vec::with_capacity(cols.len());
-    let mut out = Vec::with_capacity(cols.len());
-    for col in cols {
-        let d = dicts.dim(&col.name);
-        let dict = dicts.dict_mut(d);
-        let remap: Vec<u32> = col.values.into_iter().map(|v| dict.intern(v)).collect();
-        let mut codes = col.codes;
-        codes.iter_mut().for_each(|c| *c = remap[*c as usize]);
-        schema.push(d);
-        out.push(codes);
-    }
+    let schema: Vec<DimId> = cols.iter().map(|c| c.dim).collect();
+    let out: Vec<Vec<u32>> = cols.into_iter().map(|c| c.codes).collect();
     Ok(canonicalize(schema, out, nrows, dicts))
 }

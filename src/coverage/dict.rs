@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use super::hash::FastMap;
+use super::hash::{hash_str, FastMap};
 use super::value::{DimKind, Value};
 
 /// Identifies a dimension inside one [`Dictionaries`] store (an interned dimension name).
@@ -37,7 +37,11 @@ pub(crate) struct Ranks {
 pub struct Dict {
     values: Vec<Value>,
     ints: FastMap<i64, u32>,
-    strs: FastMap<Box<str>, u32>,
+    /// String index without a second copy of each string: hash of the string -> code of the
+    /// first string with that hash; the (astronomically rare) later strings whose 64-bit
+    /// hash collides live in `str_collisions`.
+    strs: FastMap<u64, u32>,
+    str_collisions: FastMap<Box<str>, u32>,
     /// Computed on first use, dropped whenever a value is added.
     ranks: OnceLock<Ranks>,
 }
@@ -57,7 +61,7 @@ impl Dict {
     }
 
     pub fn kind(&self) -> DimKind {
-        match (self.ints.is_empty(), self.strs.is_empty()) {
+        match (self.ints.is_empty(), self.values.len() == self.ints.len()) {
             (true, true) => DimKind::Empty,
             (false, true) => DimKind::Int,
             (true, false) => DimKind::Str,
@@ -85,14 +89,11 @@ impl Dict {
     }
 
     pub fn intern_str(&mut self, s: &str) -> u32 {
-        if let Some(&c) = self.strs.get(s) {
-            return c;
+        let h = hash_str(s);
+        match self.lookup_str(h, s) {
+            Some(c) => c,
+            None => self.insert_str(h, s.into()),
         }
-        let c = self.next_code();
-        let b: Box<str> = s.into();
-        self.strs.insert(b.clone(), c);
-        self.values.push(Value::Str(b));
-        c
     }
 
     /// The code of `v`, adding it if new.
@@ -100,15 +101,61 @@ impl Dict {
         match v {
             Value::Int(i) => self.intern_int(i),
             Value::Str(s) => {
-                if let Some(&c) = self.strs.get(&*s) {
-                    return c;
+                let h = hash_str(&s);
+                match self.lookup_str(h, &s) {
+                    Some(c) => c,
+                    None => self.insert_str(h, s),
                 }
-                let c = self.next_code();
-                self.strs.insert(s.clone(), c);
-                self.values.push(Value::Str(s));
-                c
             }
         }
+    }
+
+    #[inline]
+    fn lookup_str(&self, h: u64, s: &str) -> Option<u32> {
+        let &c = self.strs.get(&h)?;
+        if self.values[c as usize].as_str() == Some(s) {
+            Some(c)
+        } else {
+            self.str_collisions.get(s).copied()
+        }
+    }
+
+    fn insert_str(&mut self, h: u64, s: Box<str>) -> u32 {
+        let c = self.next_code();
+        match self.strs.entry(h) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(c);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.str_collisions.insert(s.clone(), c);
+            }
+        }
+        self.values.push(Value::Str(s));
+        c
+    }
+
+    /// Forget every value with a code `>= len` (undo of a failed load).
+    pub(crate) fn truncate(&mut self, len: usize) {
+        if len >= self.values.len() {
+            return;
+        }
+        for c in len..self.values.len() {
+            match &self.values[c] {
+                Value::Int(i) => {
+                    self.ints.remove(i);
+                }
+                Value::Str(s) => {
+                    let h = hash_str(s);
+                    if self.strs.get(&h) == Some(&(c as u32)) {
+                        self.strs.remove(&h);
+                    } else {
+                        self.str_collisions.remove(&**s);
+                    }
+                }
+            }
+        }
+        self.values.truncate(len);
+        self.ranks = OnceLock::new();
     }
 
     pub fn code(&self, v: &Value) -> Option<u32> {
@@ -123,7 +170,7 @@ impl Dict {
     }
 
     pub fn code_str(&self, s: &str) -> Option<u32> {
-        self.strs.get(s).copied()
+        self.lookup_str(hash_str(s), s)
     }
 
     /// The value of `code`. Panics if the code was not issued by this dictionary.
@@ -238,7 +285,40 @@ impl Dictionaries {
         self.dicts[d.index()].value(code)
     }
 
+    /// Forget every dimension created after the first `n` (undo of a failed load).
+    pub(crate) fn truncate_dims(&mut self, n: usize) {
+        for name in self.names.drain(n.min(self.names.len())..) {
+            self.by_name.remove(&name);
+        }
+        self.dicts.truncate(n);
+    }
+
     pub(crate) fn names_of(&self, schema: &[DimId]) -> Vec<String> {
         schema.iter().map(|&d| self.name(d).to_string()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Force two strings onto one hash to exercise the collision side table.
+    #[test]
+    fn string_hash_collisions() {
+        let mut d = Dict::default();
+        let a = d.intern_str("a");
+        let h = hash_str("a");
+        let b = d.insert_str(h, "b".into());
+        assert_eq!(d.lookup_str(h, "a"), Some(a));
+        assert_eq!(d.lookup_str(h, "b"), Some(b));
+        assert_eq!(d.lookup_str(h, "c"), None);
+        d.truncate(1);
+        assert_eq!(d.lookup_str(h, "b"), None);
+        assert_eq!(d.code_str("a"), Some(a));
+        d.truncate(0);
+        assert!(d.is_empty() && d.code_str("a").is_none() && d.kind() == DimKind::Empty);
+        let x = d.intern(Value::from("x"));
+        assert_eq!((d.intern_str("x"), d.intern(Value::Int(3))), (x, 1));
+        assert_eq!(d.kind(), DimKind::Mixed);
     }
 }

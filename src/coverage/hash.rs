@@ -77,3 +77,11 @@ impl Hasher for FastHasher {
 pub(crate) type FastBuild = BuildHasherDefault<FastHasher>;
 pub(crate) type FastMap<K, V> = HashMap<K, V, FastBuild>;
 pub(crate) type FastSet<K> = HashSet<K, FastBuild>;
+
+/// Hash of a string with the engine's fixed hasher.
+#[inline]
+pub(crate) fn hash_str(s: &str) -> u64 {
+    let mut h = FastHasher::default();
+    h.write(s.as_bytes());
+    h.finish()
+}

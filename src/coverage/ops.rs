@@ -3,7 +3,7 @@
 use super::dict::{Dictionaries, DimId};
 use super::error::{CoverageError, SetOp};
 use super::hash::{FastMap, FastSet};
-use super::relation::{bits_for, canonicalize, first_duplicate, Relation};
+use super::relation::{bits_for, canonicalize, Relation};
 
 /// Which key representation a hash-based operation may use; tests force the slower ones to
 /// check them against the fast ones.
@@ -507,15 +507,22 @@ pub fn rename(
 ) -> Result<Relation, CoverageError> {
     let from: Vec<&str> = pairs.iter().map(|p| p.0).collect();
     let pos = positions(a, &from, dicts)?;
-    let mut schema = a.schema.clone();
+    // Check the resulting names before creating any dimension.
+    let mut new_names: Vec<&str> = a.schema.iter().map(|&d| dicts.name(d)).collect();
     for (&p, &(_, to)) in pos.iter().zip(pairs) {
-        schema[p] = dicts.dim(to);
+        new_names[p] = to;
     }
-    if let Some(dup) = first_duplicate(&schema) {
+    if let Some((_, dup)) = new_names
+        .iter()
+        .enumerate()
+        .find(|(k, n)| new_names[..*k].contains(n))
+    {
         return Err(CoverageError::DuplicateDim {
-            dim: dicts.name(dup).to_string(),
+            dim: dup.to_string(),
         });
     }
+    let new_names: Vec<String> = new_names.into_iter().map(str::to_string).collect();
+    let schema: Vec<DimId> = new_names.iter().map(|n| dicts.dim(n)).collect();
     let mut cols = a.cols.clone();
     for &p in &pos {
         let (old, new) = (a.schema[p], schema[p]);

@@ -264,6 +264,8 @@ packed_key!(u128);
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) enum SortPath {
     Auto,
+    /// `u128` keys even when `u64` would do.
+    Packed128,
     General,
 }
 
@@ -302,7 +304,7 @@ pub(crate) fn canonicalize_with(
     let total: u32 = bits.iter().sum();
     let cols = if path == SortPath::Auto && total <= 64 {
         sort_packed::<u64>(&cols, len, &ranks, &bits)
-    } else if path == SortPath::Auto && total <= 128 {
+    } else if path != SortPath::General && total <= 128 {
         sort_packed::<u128>(&cols, len, &ranks, &bits)
     } else {
         sort_general(&cols, len, &ranks)

@@ -724,6 +724,27 @@ fn csv_row_errors() {
     );
     // Nothing was interned.
     assert!(d.is_empty());
+    // Existing dictionaries are restored exactly, then usable as before.
+    let mut d = Dictionaries::new();
+    let before = Relation::from_values(&mut d, "b", [s("y"), s("q")]);
+    let b = d.dim_id("b").unwrap();
+    let _ = d.dict(b).rank(0);
+    assert!(table_from_csv(text, &mut d, None).is_err());
+    assert_eq!((d.len(), d.dict(b).len()), (1, 2));
+    assert_eq!((d.code(b, &s("x")), d.code(b, &i(7))), (None, None));
+    assert_eq!(d.dict(b).kind(), DimKind::Str);
+    let ok = table_from_csv(
+        "b
+x
+y
+", &mut d, None,
+    )
+    .unwrap();
+    assert_eq!(d.code(b, &s("x")), Some(2));
+    assert_eq!(
+        union(&before, &ok, &d).unwrap().to_values(&d),
+        vec![vec![s("q")], vec![s("x")], vec![s("y")]]
+    );
     // Only requested columns are checked for emptiness and kinds.
     let (r, _) = csv(text, Some(&["a"]));
     assert_eq!(
@@ -1184,8 +1205,10 @@ proptest! {
             })
             .collect();
         let n = ra.len() + rb.len();
-        let g = canonicalize_with(ra.schema().to_vec(), cols, n, &d, SortPath::General);
+        let g = canonicalize_with(ra.schema().to_vec(), cols.clone(), n, &d, SortPath::General);
         prop_assert_eq!(&g, &u);
+        let w = canonicalize_with(ra.schema().to_vec(), cols, n, &d, SortPath::Packed128);
+        prop_assert_eq!(&w, &u);
         let mut d2 = dicts(!reverse);
         let (sa, sb) = (build(&mut d2, &a), build(&mut d2, &b));
         prop_assert_eq!(as_model(&union(&sa, &sb, &d2).unwrap(), &d2), as_model(&u, &d));
