@@ -13,3 +13,4 @@ pub mod outdir;
 pub mod source;
 pub mod syntax;
 pub mod backend;
+pub mod wrap;

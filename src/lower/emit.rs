@@ -544,11 +544,40 @@ impl<'a> JobLines<'a> {
                 let st = &ir.steps[m.step as usize];
                 let vals = ir.data_id(*m);
                 line.push_str(&format!(
-                    "{{\"step\":{},\"data_id\":{},\"command\":{}}}",
+                    "{{\"step\":{},\"data_id\":{},\"command\":{},\"outputs\":[",
                     jstr(&st.name),
                     data_id_json(&st.dims, &vals),
                     jstr(&command(ir, *m, id))
                 ));
+                for (k, o) in st.outputs.iter().enumerate() {
+                    if k > 0 {
+                        line.push(',');
+                    }
+                    line.push_str(&format!(
+                        "{{\"dataset\":{},\"path\":{},\"verify\":{}}}",
+                        jstr(&o.dataset),
+                        jstr(&format!("${{BPSC_SCRATCH}}/{}", instance_rel(&o.dataset, &vals))),
+                        o.verify
+                    ));
+                }
+                line.push_str("],\"fetch\":[");
+                let mut first = true;
+                for inp in st.inputs.iter().filter(|i| !i.produced && i.stage == Stage::InJob) {
+                    let (Some(src), Some(pos)) = (&inp.source, inp.dims.iter().map(|d| st.dims.iter().position(|x| x == d)).collect::<Option<Vec<usize>>>()) else { continue };
+                    let iv: Vec<&Value> = pos.iter().map(|&k| vals[k]).collect();
+                    if !first {
+                        line.push(',');
+                    }
+                    first = false;
+                    line.push_str(&format!(
+                        "{{\"dataset\":{},\"from\":{},\"to\":{},\"optional\":{}}}",
+                        jstr(&inp.dataset),
+                        jstr(&fill_url(src, &inp.dims, &iv, &ir.campaign, st.site.as_deref())),
+                        jstr(&format!("${{BPSC_SCRATCH}}/{}", instance_rel(&inp.dataset, &iv))),
+                        inp.optional
+                    ));
+                }
+                line.push_str("]}");
             }
             line.push(']');
         }
