@@ -22,14 +22,7 @@ pub enum OutFormat {
 }
 
 /// Check each file; render all diagnostics together.
-pub fn check_files(
-    fs: &dyn Fs,
-    files: &[PathBuf],
-    opts: &Options,
-    fmt: OutFormat,
-    deny_warnings: bool,
-    out: &mut dyn Write,
-) -> u8 {
+pub fn check_files(fs: &dyn Fs, files: &[PathBuf], opts: &Options, fmt: OutFormat, deny_warnings: bool, out: &mut dyn Write) -> u8 {
     let mut merged = SourceMap::new();
     let mut all = Diagnostics::default();
     let mut checked_files: Vec<FileId> = Vec::new();
@@ -58,18 +51,15 @@ pub fn check_files(
     let text = match fmt {
         OutFormat::Human { color } => {
             let mut s = crate::diag::render::render_human(&merged, &all.items, color);
-            s.push_str(&crate::diag::render::summary_line(
-                &merged,
-                &all.items,
-                checked_files.len(),
-            ));
+            s.push_str(&crate::diag::render::summary_line(&all.items));
             s.push('\n');
             s
         }
         OutFormat::Json => crate::diag::render::render_json(&merged, &all.items),
         OutFormat::Sarif => crate::diag::render::render_sarif(&merged, &all.items),
         OutFormat::Junit => {
-            crate::diag::render::render_junit(&merged, &checked_files, &all.items, deny_warnings)
+            let names: Vec<String> = checked_files.iter().map(|f| merged.get(*f).name.clone()).collect();
+            crate::diag::render::render_junit(&merged, &names, &all.items, deny_warnings)
         }
     };
     let _ = out.write_all(text.as_bytes());
@@ -116,11 +106,7 @@ fn loc_text(map: &SourceMap, loc: Option<crate::source::Loc>) -> String {
     }
 }
 
-fn pick_campaign<'a>(
-    c: &'a Checked,
-    name: Option<&str>,
-    out: &mut dyn Write,
-) -> Result<Option<&'a check::model::Campaign>, u8> {
+fn pick_campaign<'a>(c: &'a Checked, name: Option<&str>, out: &mut dyn Write) -> Result<Option<&'a check::model::Campaign>, u8> {
     match name {
         Some(n) => match c.model.campaigns.iter().find(|x| x.name == n) {
             Some(x) => Ok(Some(x)),
@@ -137,10 +123,7 @@ fn pick_campaign<'a>(
                     out,
                     "error: the file defines {} campaigns; choose one with --campaign ({})",
                     many.len(),
-                    many.iter()
-                        .map(|x| x.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    many.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", ")
                 );
                 Err(EXIT_USAGE)
             }
@@ -154,17 +137,10 @@ pub fn campaign_steps<'a>(
     camp: Option<&'a check::model::Campaign>,
 ) -> Vec<(&'a check::model::Pipeline, &'a check::model::Step)> {
     match camp {
-        Some(c) => c
-            .uses
-            .iter()
-            .filter_map(|u| model.pipeline(&u.pipeline.name))
-            .flat_map(|p| p.steps.iter().map(move |s| (p, s)))
-            .collect(),
-        None => model
-            .pipelines
-            .iter()
-            .flat_map(|p| p.steps.iter().map(move |s| (p, s)))
-            .collect(),
+        Some(c) => {
+            c.uses.iter().filter_map(|u| model.pipeline(&u.pipeline.name)).flat_map(|p| p.steps.iter().map(move |s| (p, s))).collect()
+        }
+        None => model.pipelines.iter().flat_map(|p| p.steps.iter().map(move |s| (p, s))).collect(),
     }
 }
 
@@ -193,14 +169,8 @@ pub fn config(
 ) -> u8 {
     let c = check::check(fs, file, opts);
     if c.program.root_unreadable || c.has_errors() {
-        let _ = out.write_all(
-            crate::diag::render::render_human(&c.program.map, &c.diags.items, false).as_bytes(),
-        );
-        return if c.program.root_unreadable {
-            EXIT_USAGE
-        } else {
-            EXIT_ERRORS
-        };
+        let _ = out.write_all(crate::diag::render::render_human(&c.program.map, &c.diags.items, false).as_bytes());
+        return if c.program.root_unreadable { EXIT_USAGE } else { EXIT_ERRORS };
     }
     let camp = match pick_campaign(&c, campaign, out) {
         Ok(x) => x,
@@ -213,34 +183,19 @@ pub fn config(
             let _ = writeln!(out, "error: --explain takes STEP.KEY, e.g. coadd.memory");
             return EXIT_USAGE;
         };
-        let Some((p, s)) = steps
-            .iter()
-            .find(|(p, s)| s.name == step_name || format!("{}.{}", p.name, s.name) == step_name)
-        else {
+        let Some((p, s)) = steps.iter().find(|(p, s)| s.name == step_name || format!("{}.{}", p.name, s.name) == step_name) else {
             let _ = writeln!(
                 out,
                 "error: no step `{step_name}`; steps: {}",
-                steps
-                    .iter()
-                    .map(|(_, s)| s.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                steps.iter().map(|(_, s)| s.name.as_str()).collect::<Vec<_>>().join(", ")
             );
             return EXIT_USAGE;
         };
         let st = resolve::resolve_step(&c.model, camp, p, s, &c.sets);
-        let r = if let Some(var) = key.strip_prefix("env.") {
-            st.env.get(var)
-        } else {
-            st.values.get(key)
-        };
+        let r = if let Some(var) = key.strip_prefix("env.") { st.env.get(var) } else { st.values.get(key) };
         let Some(r) = r else {
             let _ = writeln!(out, "{}.{}.{key} is not set at any scope", p.name, s.name);
-            return if check::keys::key(key).is_some() || key.starts_with("env.") {
-                EXIT_OK
-            } else {
-                EXIT_USAGE
-            };
+            return if check::keys::key(key).is_some() || key.starts_with("env.") { EXIT_OK } else { EXIT_USAGE };
         };
         if json {
             let chain: Vec<serde_json::Value> = r
@@ -249,29 +204,13 @@ pub fn config(
                 .map(|(v, o)| serde_json::json!({"value": v, "display": v.to_string(), "origin": origin_json(map, o)}))
                 .collect();
             let v = serde_json::json!({"step": format!("{}.{}", p.name, s.name), "key": key, "value": r.value, "display": r.value.to_string(), "origin": origin_json(map, &r.origin), "overridden": chain});
-            let _ = writeln!(
-                out,
-                "{}",
-                serde_json::to_string_pretty(&v).unwrap_or_default()
-            );
+            let _ = writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             return EXIT_OK;
         }
         let _ = writeln!(out, "{}.{}.{key} = {}", p.name, s.name, r.value);
-        let _ = writeln!(
-            out,
-            "  {:<14} {:<40} {}",
-            r.value.to_string(),
-            r.origin.label,
-            loc_text(map, r.origin.loc)
-        );
+        let _ = writeln!(out, "  {:<14} {:<40} {}", r.value.to_string(), r.origin.label, loc_text(map, r.origin.loc));
         for (v, o) in r.overridden.iter().rev() {
-            let _ = writeln!(
-                out,
-                "  {:<14} {:<40} {}  (overridden)",
-                v.to_string(),
-                o.label,
-                loc_text(map, o.loc)
-            );
+            let _ = writeln!(out, "  {:<14} {:<40} {}  (overridden)", v.to_string(), o.label, loc_text(map, o.loc));
         }
         return EXIT_OK;
     }
@@ -283,15 +222,15 @@ pub fn config(
             for (k, r) in &st.values {
                 settings.insert((*k).to_string(), serde_json::json!({"value": r.value, "display": r.value.to_string(), "origin": origin_json(map, &r.origin), "overridden": r.overridden.len()}));
             }
-            let env: serde_json::Map<String, serde_json::Value> = st.env.iter().map(|(k, r)| (k.clone(), serde_json::json!({"value": r.value, "origin": origin_json(map, &r.origin)}))).collect();
+            let env: serde_json::Map<String, serde_json::Value> = st
+                .env
+                .iter()
+                .map(|(k, r)| (k.clone(), serde_json::json!({"value": r.value, "origin": origin_json(map, &r.origin)})))
+                .collect();
             list.push(serde_json::json!({"pipeline": p.name, "step": s.name, "site": st.site, "settings": settings, "env": env}));
         }
         let v = serde_json::json!({"campaign": camp.map(|c| c.name.clone()), "steps": list});
-        let _ = writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&v).unwrap_or_default()
-        );
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return EXIT_OK;
     }
     if let Some(cp) = camp {
@@ -299,33 +238,12 @@ pub fn config(
     }
     for (p, s) in &steps {
         let st = resolve::resolve_step(&c.model, camp, p, s, &c.sets);
-        let _ = writeln!(
-            out,
-            "\nstep {}.{}{}",
-            p.name,
-            s.name,
-            st.site
-                .as_ref()
-                .map(|x| format!("  (site {x})"))
-                .unwrap_or_default()
-        );
+        let _ = writeln!(out, "\nstep {}.{}{}", p.name, s.name, st.site.as_ref().map(|x| format!("  (site {x})")).unwrap_or_default());
         for (k, r) in &st.values {
-            let _ = writeln!(
-                out,
-                "  {:<18} {:<28} {}",
-                k,
-                r.value.to_string(),
-                r.origin.label
-            );
+            let _ = writeln!(out, "  {:<18} {:<28} {}", k, r.value.to_string(), r.origin.label);
         }
         for (k, r) in &st.env {
-            let _ = writeln!(
-                out,
-                "  env.{:<14} {:<28} {}",
-                k,
-                r.value.to_string(),
-                r.origin.label
-            );
+            let _ = writeln!(out, "  env.{:<14} {:<28} {}", k, r.value.to_string(), r.origin.label);
         }
     }
     EXIT_OK
@@ -337,14 +255,7 @@ pub fn explain_example(info: &codes::CodeInfo) -> (Vec<Diagnostic>, String) {
     for (p, t) in codes::example_files(info.code) {
         fs = fs.with(*p, t.as_bytes().to_vec());
     }
-    let opts = Options {
-        sets: info
-            .example_args
-            .iter()
-            .filter_map(|a| a.strip_prefix("--set="))
-            .map(|s| s.to_string())
-            .collect(),
-    };
+    let opts = Options { sets: info.example_args.iter().filter_map(|a| a.strip_prefix("--set=")).map(|s| s.to_string()).collect() };
     let c = check::check(&fs, Path::new("example.bps"), &opts);
     let text = crate::diag::render::render_human(&c.program.map, &c.diags.items, false);
     (c.diags.items, text)
@@ -359,19 +270,10 @@ pub fn explain(code: Option<&str>, out: &mut dyn Write) -> u8 {
         return EXIT_OK;
     };
     let Some(info) = codes::lookup(code) else {
-        let _ = writeln!(
-            out,
-            "error: unknown code `{code}`; `bpsc explain` lists them"
-        );
+        let _ = writeln!(out, "error: unknown code `{code}`; `bpsc explain` lists them");
         return EXIT_USAGE;
     };
-    let _ = writeln!(
-        out,
-        "{} ({}): {}\n",
-        info.code,
-        info.severity.as_str(),
-        info.title
-    );
+    let _ = writeln!(out, "{} ({}): {}\n", info.code, info.severity.as_str(), info.title);
     let _ = writeln!(out, "{}\n", info.explanation);
     let _ = writeln!(out, "Example (example.bps):\n");
     for l in info.example.lines() {
@@ -402,43 +304,26 @@ pub struct CompileArgs {
 }
 
 /// Check and lower; print diagnostics to `err`.  `Err(code)` when there is no IR.
-pub fn lower_file(
-    fs: &dyn Fs,
-    a: &CompileArgs,
-    err: &mut dyn Write,
-) -> Result<(crate::lower::ir::Ir, Checked), u8> {
-    let c = check::check(
-        fs,
-        &a.file,
-        &Options {
-            sets: a.sets.clone(),
-        },
-    );
+pub fn lower_file(fs: &dyn Fs, a: &CompileArgs, err: &mut dyn Write) -> Result<(crate::lower::ir::Ir, Checked), u8> {
+    let c = check::check(fs, &a.file, &Options { sets: a.sets.clone() });
     if c.program.root_unreadable {
-        let _ = err.write_all(
-            crate::diag::render::render_human(&c.program.map, &c.diags.items, false).as_bytes(),
-        );
+        let _ = err.write_all(crate::diag::render::render_human(&c.program.map, &c.diags.items, false).as_bytes());
         return Err(EXIT_USAGE);
     }
     if c.has_errors() {
-        let _ = err.write_all(
-            crate::diag::render::render_human(&c.program.map, &c.diags.items, false).as_bytes(),
-        );
+        let _ = err.write_all(crate::diag::render::render_human(&c.program.map, &c.diags.items, false).as_bytes());
         return Err(EXIT_ERRORS);
     }
     let opts = crate::lower::LowerOptions {
         campaign: a.campaign.clone(),
         steps: a.steps.clone(),
-        coverage_warn: a
-            .coverage_warn
-            .unwrap_or(crate::lower::DEFAULT_COVERAGE_WARN),
+        coverage_warn: a.coverage_warn.unwrap_or(crate::lower::DEFAULT_COVERAGE_WARN),
     };
     let l = crate::lower::lower(&c, &opts);
     let mut ds = c.diags.items.clone();
     ds.extend(l.diags);
     if !ds.is_empty() {
-        let _ =
-            err.write_all(crate::diag::render::render_human(&c.program.map, &ds, false).as_bytes());
+        let _ = err.write_all(crate::diag::render::render_human(&c.program.map, &ds, false).as_bytes());
     }
     match l.ir {
         Some(ir) => Ok((ir, c)),
@@ -447,13 +332,7 @@ pub fn lower_file(
 }
 
 /// `bpsc compile FILE --emit ir -o DIR`.
-pub fn compile_ir(
-    fs: &dyn Fs,
-    a: &CompileArgs,
-    outdir: &Path,
-    force: bool,
-    err: &mut dyn Write,
-) -> u8 {
+pub fn compile_ir(fs: &dyn Fs, a: &CompileArgs, outdir: &Path, force: bool, err: &mut dyn Write) -> u8 {
     let (ir, _c) = match lower_file(fs, a, err) {
         Ok(x) => x,
         Err(code) => return code,
@@ -477,13 +356,7 @@ pub fn compile_ir(
     }
     match od.commit() {
         Ok(p) => {
-            let _ = writeln!(
-                err,
-                "wrote {} ({} jobs, {} edges)",
-                p.join("ir.jsonl").display(),
-                ir.jobs.len(),
-                ir.edges.len()
-            );
+            let _ = writeln!(err, "wrote {} ({} jobs, {} edges)", p.join("ir.jsonl").display(), ir.jobs.len(), ir.edges.len());
             EXIT_OK
         }
         Err(e) => {
@@ -494,14 +367,7 @@ pub fn compile_ir(
 }
 
 /// `bpsc graph FILE --format dot|mermaid --level step|job`.
-pub fn graph(
-    fs: &dyn Fs,
-    a: &CompileArgs,
-    mermaid: bool,
-    job_level: bool,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> u8 {
+pub fn graph(fs: &dyn Fs, a: &CompileArgs, mermaid: bool, job_level: bool, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let (ir, _c) = match lower_file(fs, a, err) {
         Ok(x) => x,
         Err(code) => return code,

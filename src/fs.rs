@@ -29,12 +29,7 @@ impl std::fmt::Display for ReadError {
                 _ => write!(f, "{e}"),
             },
             ReadError::TooLarge { size, limit } => {
-                write!(
-                    f,
-                    "the file is {} MiB, over the {} MiB limit",
-                    size >> 20,
-                    limit >> 20
-                )
+                write!(f, "the file is {} MiB, over the {} MiB limit", size >> 20, limit >> 20)
             }
         }
     }
@@ -50,22 +45,14 @@ impl Fs for RealFs {
             return Err(ReadError::Io(io::Error::other("is a directory")));
         }
         if meta.len() > limit {
-            return Err(ReadError::TooLarge {
-                size: meta.len(),
-                limit,
-            });
+            return Err(ReadError::TooLarge { size: meta.len(), limit });
         }
         let f = std::fs::File::open(path).map_err(ReadError::Io)?;
         let mut buf = Vec::with_capacity(meta.len() as usize);
         // Guard against files that grow while being read.
-        f.take(limit + 1)
-            .read_to_end(&mut buf)
-            .map_err(ReadError::Io)?;
+        f.take(limit + 1).read_to_end(&mut buf).map_err(ReadError::Io)?;
         if buf.len() as u64 > limit {
-            return Err(ReadError::TooLarge {
-                size: buf.len() as u64,
-                limit,
-            });
+            return Err(ReadError::TooLarge { size: buf.len() as u64, limit });
         }
         Ok(buf)
     }
@@ -93,10 +80,7 @@ impl MemFs {
 impl Fs for MemFs {
     fn read(&self, path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
         match self.files.get(&normalize(path)) {
-            Some(b) if b.len() as u64 > limit => Err(ReadError::TooLarge {
-                size: b.len() as u64,
-                limit,
-            }),
+            Some(b) if b.len() as u64 > limit => Err(ReadError::TooLarge { size: b.len() as u64, limit }),
             Some(b) => Ok(b.clone()),
             None => Err(ReadError::Io(io::Error::from(io::ErrorKind::NotFound))),
         }

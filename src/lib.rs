@@ -3,6 +3,7 @@
 //! The core (syntax, checking, lowering, backends' text generation) is pure: it reads
 //! files only through the [`fs::Fs`] trait, so tests run it on in-memory trees.
 
+pub mod backend;
 pub mod check;
 pub mod cli;
 pub mod coverage;
@@ -12,5 +13,4 @@ pub mod lower;
 pub mod outdir;
 pub mod source;
 pub mod syntax;
-pub mod backend;
 pub mod wrap;

@@ -11,11 +11,7 @@ use bpsc::cli;
 use bpsc::fs::RealFs;
 
 #[derive(Parser)]
-#[command(
-    name = "bpsc",
-    version,
-    about = "Batch production workflow compiler: .bps campaigns to Pegasus, HTCondor, Slurm and Nextflow"
-)]
+#[command(name = "bpsc", version, about = "Batch production workflow compiler: .bps campaigns to Pegasus, HTCondor, Slurm and Nextflow")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -134,13 +130,7 @@ enum GraphLevel {
 }
 
 fn args(file: PathBuf, c: Common) -> cli::CompileArgs {
-    cli::CompileArgs {
-        file,
-        sets: c.sets,
-        campaign: c.campaign,
-        steps: c.steps,
-        coverage_warn: c.coverage_warn,
-    }
+    cli::CompileArgs { file, sets: c.sets, campaign: c.campaign, steps: c.steps, coverage_warn: c.coverage_warn }
 }
 
 fn main() -> ExitCode {
@@ -148,19 +138,11 @@ fn main() -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let code = match cli.cmd {
-        Cmd::Check {
-            files,
-            format,
-            deny,
-            sets,
-            color,
-        } => {
+        Cmd::Check { files, format, deny, sets, color } => {
             let color = match color {
                 Color::Always => true,
                 Color::Never => false,
-                Color::Auto => {
-                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-                }
+                Color::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
             };
             let fmt = match format {
                 Format::Human => cli::OutFormat::Human { color },
@@ -168,50 +150,16 @@ fn main() -> ExitCode {
                 Format::Sarif => cli::OutFormat::Sarif,
                 Format::Junit => cli::OutFormat::Junit,
             };
-            cli::check_files(
-                &RealFs,
-                &files,
-                &Options { sets },
-                fmt,
-                deny.is_some(),
-                &mut out,
-            )
+            cli::check_files(&RealFs, &files, &Options { sets }, fmt, deny.is_some(), &mut out)
         }
-        Cmd::Config {
-            file,
-            format,
-            explain,
-            sets,
-            campaign,
-        } => cli::config(
-            &RealFs,
-            &file,
-            &Options { sets },
-            format == Format::Json,
-            explain.as_deref(),
-            campaign.as_deref(),
-            &mut out,
-        ),
+        Cmd::Config { file, format, explain, sets, campaign } => {
+            cli::config(&RealFs, &file, &Options { sets }, format == Format::Json, explain.as_deref(), campaign.as_deref(), &mut out)
+        }
         Cmd::Explain { code } => cli::explain(code.as_deref(), &mut out),
-        Cmd::Compile {
-            file,
-            emit: Emit::Ir,
-            out: dir,
-            force,
-            common,
-        } => cli::compile_ir(
-            &RealFs,
-            &args(file, common),
-            &dir,
-            force,
-            &mut std::io::stderr(),
-        ),
-        Cmd::Graph {
-            file,
-            format,
-            level,
-            common,
-        } => cli::graph(
+        Cmd::Compile { file, emit: Emit::Ir, out: dir, force, common } => {
+            cli::compile_ir(&RealFs, &args(file, common), &dir, force, &mut std::io::stderr())
+        }
+        Cmd::Graph { file, format, level, common } => cli::graph(
             &RealFs,
             &args(file, common),
             format == GraphFormat::Mermaid,

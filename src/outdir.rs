@@ -21,11 +21,7 @@ pub enum OutDirError {
 impl std::fmt::Display for OutDirError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            OutDirError::Exists(p) => write!(
-                f,
-                "{} already exists; pass --force to replace it",
-                p.display()
-            ),
+            OutDirError::Exists(p) => write!(f, "{} already exists; pass --force to replace it", p.display()),
             OutDirError::Io(p, e) => write!(f, "{}: {e}", p.display()),
         }
     }
@@ -36,26 +32,15 @@ impl OutDir {
         if target.exists() && !force {
             return Err(OutDirError::Exists(target.to_path_buf()));
         }
-        let parent = target
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(|e| OutDirError::Io(parent.to_path_buf(), e))?;
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "out".into());
+        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
         let tmp = parent.join(format!(".{name}.bpsc-tmp-{}", std::process::id()));
         if tmp.exists() {
             let _ = std::fs::remove_dir_all(&tmp);
         }
         std::fs::create_dir(&tmp).map_err(|e| OutDirError::Io(tmp.clone(), e))?;
-        Ok(OutDir {
-            target: target.to_path_buf(),
-            tmp,
-            force,
-            committed: false,
-        })
+        Ok(OutDir { target: target.to_path_buf(), tmp, force, committed: false })
     }
 
     /// Where to write while building.
@@ -74,14 +59,11 @@ impl OutDir {
                 return Err(OutDirError::Exists(self.target.clone()));
             }
             let old = self.tmp.with_extension("old");
-            std::fs::rename(&self.target, &old)
-                .map_err(|e| OutDirError::Io(self.target.clone(), e))?;
-            std::fs::rename(&self.tmp, &self.target)
-                .map_err(|e| OutDirError::Io(self.target.clone(), e))?;
+            std::fs::rename(&self.target, &old).map_err(|e| OutDirError::Io(self.target.clone(), e))?;
+            std::fs::rename(&self.tmp, &self.target).map_err(|e| OutDirError::Io(self.target.clone(), e))?;
             let _ = std::fs::remove_dir_all(&old);
         } else {
-            std::fs::rename(&self.tmp, &self.target)
-                .map_err(|e| OutDirError::Io(self.target.clone(), e))?;
+            std::fs::rename(&self.tmp, &self.target).map_err(|e| OutDirError::Io(self.target.clone(), e))?;
         }
         self.committed = true;
         Ok(self.target.clone())

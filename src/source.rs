@@ -20,16 +20,10 @@ pub struct Span {
 
 impl Span {
     pub fn new(lo: usize, hi: usize) -> Span {
-        Span {
-            lo: clamp_u32(lo),
-            hi: clamp_u32(hi.max(lo)),
-        }
+        Span { lo: clamp_u32(lo), hi: clamp_u32(hi.max(lo)) }
     }
     pub fn to(self, other: Span) -> Span {
-        Span {
-            lo: self.lo.min(other.lo),
-            hi: self.hi.max(other.hi),
-        }
+        Span { lo: self.lo.min(other.lo), hi: self.hi.max(other.hi) }
     }
     pub fn len(self) -> usize {
         (self.hi - self.lo) as usize
@@ -84,13 +78,7 @@ impl SourceFile {
                 line_starts.push(clamp_u32(i + 1));
             }
         }
-        SourceFile {
-            id,
-            path,
-            name,
-            text,
-            line_starts,
-        }
+        SourceFile { id, path, name, text, line_starts }
     }
 
     pub fn line_count(&self) -> usize {
@@ -106,24 +94,14 @@ impl SourceFile {
     }
 
     pub fn line_start(&self, line_idx: usize) -> u32 {
-        self.line_starts
-            .get(line_idx)
-            .copied()
-            .unwrap_or(self.text.len() as u32)
+        self.line_starts.get(line_idx).copied().unwrap_or(self.text.len() as u32)
     }
 
     /// Text of the 0-based line (without the newline).
     pub fn line_text(&self, line_idx: usize) -> &str {
         let lo = self.line_start(line_idx) as usize;
-        let hi = self
-            .line_starts
-            .get(line_idx + 1)
-            .map(|&h| h as usize)
-            .unwrap_or(self.text.len());
-        self.text
-            .get(lo..hi)
-            .unwrap_or("")
-            .trim_end_matches(['\n', '\r'])
+        let hi = self.line_starts.get(line_idx + 1).map(|&h| h as usize).unwrap_or(self.text.len());
+        self.text.get(lo..hi).unwrap_or("").trim_end_matches(['\n', '\r'])
     }
 
     pub fn position(&self, off: u32) -> Position {
@@ -135,11 +113,7 @@ impl SourceFile {
             end -= 1;
         }
         let prefix = self.text.get(start..end).unwrap_or("");
-        Position {
-            line: li as u32 + 1,
-            column: prefix.chars().count() as u32 + 1,
-            column_utf16: prefix.encode_utf16().count() as u32 + 1,
-        }
+        Position { line: li as u32 + 1, column: prefix.chars().count() as u32 + 1, column_utf16: prefix.encode_utf16().count() as u32 + 1 }
     }
 
     /// Byte offset of a 0-based (line, UTF-16 character) position, as LSP sends them.
@@ -216,38 +190,12 @@ mod tests {
 
     #[test]
     fn positions_count_chars_and_utf16_units() {
-        let f = SourceFile::new(
-            FileId(0),
-            "x".into(),
-            "x".into(),
-            "ab\n\u{e9}\u{1F600}x\n".into(),
-        );
-        assert_eq!(
-            f.position(0),
-            Position {
-                line: 1,
-                column: 1,
-                column_utf16: 1
-            }
-        );
-        assert_eq!(
-            f.position(3),
-            Position {
-                line: 2,
-                column: 1,
-                column_utf16: 1
-            }
-        );
+        let f = SourceFile::new(FileId(0), "x".into(), "x".into(), "ab\n\u{e9}\u{1F600}x\n".into());
+        assert_eq!(f.position(0), Position { line: 1, column: 1, column_utf16: 1 });
+        assert_eq!(f.position(3), Position { line: 2, column: 1, column_utf16: 1 });
         // é is 2 bytes, 1 char, 1 UTF-16 unit; 😀 is 4 bytes, 1 char, 2 UTF-16 units.
         let x = f.text.find('x').unwrap() as u32;
-        assert_eq!(
-            f.position(x),
-            Position {
-                line: 2,
-                column: 3,
-                column_utf16: 4
-            }
-        );
+        assert_eq!(f.position(x), Position { line: 2, column: 3, column_utf16: 4 });
         assert_eq!(f.offset_of_utf16(1, 3), x);
         assert_eq!(f.line_text(1), "\u{e9}\u{1F600}x");
     }

@@ -59,7 +59,12 @@ pub fn rfc3339(t: SystemTime) -> String {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).ok().filter(|s| !s.is_empty()).or_else(|| std::env::var("HOSTNAME").ok()).unwrap_or_else(|| "unknown".into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// sha256 and size of a file.
@@ -80,7 +85,13 @@ pub fn sha256_file(p: &Path) -> io::Result<(u64, String)> {
 }
 
 fn env_digest() -> String {
-    let mut vars: Vec<(String, String)> = std::env::vars().filter(|(k, _)| !matches!(k.as_str(), "BPSC_ATTEMPT" | "PWD" | "OLDPWD" | "SHLVL" | "_") && !k.starts_with("SLURM_") && !k.starts_with("_CONDOR")).collect();
+    let mut vars: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| {
+            !matches!(k.as_str(), "BPSC_ATTEMPT" | "PWD" | "OLDPWD" | "SHLVL" | "_")
+                && !k.starts_with("SLURM_")
+                && !k.starts_with("_CONDOR")
+        })
+        .collect();
     vars.sort();
     let mut h = Sha256::new();
     for (k, v) in vars {

@@ -49,7 +49,9 @@ pub fn groups(ir: &Ir) -> Groups {
     let mut members: Vec<Vec<u32>> = Vec::new();
     for (j, job) in ir.jobs.iter().enumerate() {
         let name = match job.kind {
-            JobKind::Compute if job.owner == u32::MAX => crate::lower::graph::sanitize(&ir.steps[ir.members[job.lo as usize].step as usize].name),
+            JobKind::Compute if job.owner == u32::MAX => {
+                crate::lower::graph::sanitize(&ir.steps[ir.members[job.lo as usize].step as usize].name)
+            }
             JobKind::Compute => format!("cluster-{}", crate::lower::graph::sanitize(&ir.clusters[job.owner as usize].name)),
             JobKind::StageIn => "stagein".into(),
             JobKind::StageOut => "stageout".into(),

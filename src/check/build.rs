@@ -22,20 +22,12 @@ fn loc(file: FileId, span: Span) -> Loc {
 }
 
 fn named(file: FileId, i: &Ident) -> Named {
-    Named {
-        name: i.name.clone(),
-        loc: loc(file, i.span),
-    }
+    Named { name: i.name.clone(), loc: loc(file, i.span) }
 }
 
 impl<'a> Builder<'a> {
     pub fn new(map: &'a SourceMap) -> Builder<'a> {
-        Builder {
-            map,
-            model: Model::default(),
-            diags: Vec::new(),
-            seen: BTreeMap::new(),
-        }
+        Builder { map, model: Model::default(), diags: Vec::new(), seen: BTreeMap::new() }
     }
 
     fn err(&mut self, d: Diagnostic) {
@@ -50,9 +42,7 @@ impl<'a> Builder<'a> {
                 Diagnostic::new("E202", format!("{kind} `{name}` is defined twice"))
                     .at_loc(at, "defined again here")
                     .also_loc(first, "first defined here")
-                    .help(format!(
-                        "rename or remove one of the two definitions of `{name}`"
-                    )),
+                    .help(format!("rename or remove one of the two definitions of `{name}`")),
             );
             return false;
         }
@@ -74,20 +64,14 @@ impl<'a> Builder<'a> {
             StmtKind::Use { .. } | StmtKind::Cluster { .. } | StmtKind::Notify { .. } => "this belongs in a `campaign`",
             StmtKind::Env { .. } => "`env` goes where execution settings go: defaults, site, pipeline, campaign or step",
             StmtKind::Include { .. } => "`include` is only allowed at the top level of a file",
-            StmtKind::OrderBefore { .. } | StmtKind::OrderSerial { .. } => "order constraints go in a pipeline or a campaign, or at the top level",
+            StmtKind::OrderBefore { .. } | StmtKind::OrderSerial { .. } => {
+                "order constraints go in a pipeline or a campaign, or at the top level"
+            }
             _ => "definitions of sites, dimensions, relations, datasets, pipelines and campaigns go at the top level",
         };
-        let head = Span {
-            lo: s.span.lo,
-            hi: s.span.lo + first_word_len(self.map.get(file).slice(s.span)),
-        };
+        let head = Span { lo: s.span.lo, hi: s.span.lo + first_word_len(self.map.get(file).slice(s.span)) };
         self.err(
-            Diagnostic::new(
-                "E204",
-                format!("{what} is not allowed in {}", scope.describe()),
-            )
-            .at(file, head, "not allowed here")
-            .help(help),
+            Diagnostic::new("E204", format!("{what} is not allowed in {}", scope.describe())).at(file, head, "not allowed here").help(help),
         );
     }
 
@@ -99,23 +83,17 @@ impl<'a> Builder<'a> {
                 let help = if keys::key(&name).is_some_and(|k| k.exec) {
                     format!("put `{name}` in a `defaults {{ }}` block, or in a site, pipeline, campaign or step")
                 } else {
-                    "settings go inside a block: defaults, site, pipeline, step, campaign, dataset"
-                        .to_string()
+                    "settings go inside a block: defaults, site, pipeline, step, campaign, dataset".to_string()
                 };
                 self.err(
-                    Diagnostic::new(
-                        "E204",
-                        format!("setting `{name}` is not allowed at the top level"),
-                    )
-                    .at(file, key.span(), "not allowed here")
-                    .help(help),
+                    Diagnostic::new("E204", format!("setting `{name}` is not allowed at the top level"))
+                        .at(file, key.span(), "not allowed here")
+                        .help(help),
                 );
             }
             StmtKind::Defaults { body } => {
                 let mut layer = std::mem::take(&mut self.model.defaults);
-                self.exec_body(file, body, Scope::Defaults, &mut layer, &mut |_, _, _| {
-                    false
-                });
+                self.exec_body(file, body, Scope::Defaults, &mut layer, &mut |_, _, _| false);
                 self.model.defaults = layer;
             }
             StmtKind::Site { name, body } => self.site(file, name, body),
@@ -185,26 +163,18 @@ impl<'a> Builder<'a> {
                             if let Some(prev) = layer.env.iter().find(|(n, _, _)| n == name) {
                                 let prev = prev.2;
                                 self.err(
-                                    Diagnostic::new(
-                                        "E202",
-                                        format!("`{name}` is set twice in this `env` block"),
-                                    )
-                                    .at(file, key.span(), "set again here")
-                                    .also_loc(prev, "first set here"),
+                                    Diagnostic::new("E202", format!("`{name}` is set twice in this `env` block"))
+                                        .at(file, key.span(), "set again here")
+                                        .also_loc(prev, "first set here"),
                                 );
                             }
-                            layer
-                                .env
-                                .push((name.to_string(), s.value.clone(), loc(file, s.span)));
+                            layer.env.push((name.to_string(), s.value.clone(), loc(file, s.span)));
                         }
                         ExprKind::Error => {}
                         _ => self.err(
-                            Diagnostic::new(
-                                "E301",
-                                format!("environment variable `{name}` needs a string"),
-                            )
-                            .at(file, value.span, "not a string")
-                            .help(format!("write `{name} = \"...\"`")),
+                            Diagnostic::new("E301", format!("environment variable `{name}` needs a string"))
+                                .at(file, value.span, "not a string")
+                                .help(format!("write `{name} = \"...\"`")),
                         ),
                     }
                 }
@@ -214,15 +184,7 @@ impl<'a> Builder<'a> {
     }
 
     /// One `key = value` in a scope that takes execution settings.
-    fn setting(
-        &mut self,
-        file: FileId,
-        s: &Stmt,
-        key: &Key,
-        value: &Expr,
-        scope: Scope,
-        layer: &mut Layer,
-    ) {
+    fn setting(&mut self, file: FileId, s: &Stmt, key: &Key, value: &Expr, scope: Scope, layer: &mut Layer) {
         let name = key.name();
         let Some(info) = keys::key(name) else {
             self.unknown_key(file, key, scope);
@@ -247,11 +209,7 @@ impl<'a> Builder<'a> {
                         .help("remove one of them; the later one would win"),
                 );
             }
-            layer.settings.push(Setting {
-                key: info.name,
-                value: v,
-                loc: loc(file, s.span),
-            });
+            layer.settings.push(Setting { key: info.name, value: v, loc: loc(file, s.span) });
         }
     }
 
@@ -259,25 +217,11 @@ impl<'a> Builder<'a> {
         let name = key.name();
         let all: Vec<&str> = keys::KEYS.iter().map(|k| k.name).chain(["env"]).collect();
         let in_scope: Vec<&str> = keys::keys_in(scope).map(|k| k.name).collect();
-        let mut d = Diagnostic::new("E203", format!("unknown key `{name}`")).at(
-            file,
-            key.span(),
-            "unknown key",
-        );
-        if let Some(s) = did_you_mean(name, in_scope.iter().copied())
-            .or_else(|| did_you_mean(name, all.iter().copied()))
-        {
-            d = d.help(format!("did you mean `{s}`?")).suggest(
-                loc(file, key.span()),
-                s,
-                format!("replace with `{s}`"),
-            );
+        let mut d = Diagnostic::new("E203", format!("unknown key `{name}`")).at(file, key.span(), "unknown key");
+        if let Some(s) = did_you_mean(name, in_scope.iter().copied()).or_else(|| did_you_mean(name, all.iter().copied())) {
+            d = d.help(format!("did you mean `{s}`?")).suggest(loc(file, key.span()), s, format!("replace with `{s}`"));
         } else {
-            d = d.help(format!(
-                "keys allowed in {}: {}",
-                scope.describe(),
-                in_scope.join(", ")
-            ));
+            d = d.help(format!("keys allowed in {}: {}", scope.describe(), in_scope.join(", ")));
         }
         self.err(d);
     }
@@ -285,12 +229,9 @@ impl<'a> Builder<'a> {
     fn key_not_in_scope(&mut self, file: FileId, key: &Key, scope: Scope, info: &keys::KeyInfo) {
         let wher: Vec<&str> = info.scopes.iter().map(|s| s.describe()).collect();
         self.err(
-            Diagnostic::new(
-                "E204",
-                format!("`{}` is not allowed in {}", info.name, scope.describe()),
-            )
-            .at(file, key.span(), "not allowed here")
-            .help(format!("`{}` belongs in {}", info.name, wher.join(" or "))),
+            Diagnostic::new("E204", format!("`{}` is not allowed in {}", info.name, scope.describe()))
+                .at(file, key.span(), "not allowed here")
+                .help(format!("`{}` belongs in {}", info.name, wher.join(" or "))),
         );
     }
 
@@ -349,50 +290,19 @@ impl<'a> Builder<'a> {
             }
             let vl = loc(file, value.span);
             match k {
-                "backend" => {
-                    site.backend = b
-                        .typed(file, value, info.ty, k)
-                        .and_then(|v| v.as_str().map(|s| (s.to_string(), vl)))
-                }
+                "backend" => site.backend = b.typed(file, value, info.ty, k).and_then(|v| v.as_str().map(|s| (s.to_string(), vl))),
                 "shared_fs" => {
-                    site.shared_fs = b.typed(file, value, info.ty, k).and_then(|v| {
-                        if let Value::Bool(x) = v {
-                            Some(x)
-                        } else {
-                            None
-                        }
-                    })
+                    site.shared_fs = b.typed(file, value, info.ty, k).and_then(|v| if let Value::Bool(x) = v { Some(x) } else { None })
                 }
                 "scratch" => site.scratch = b.template(file, value, k),
-                "max_memory" => {
-                    site.max_memory = b
-                        .typed(file, value, info.ty, k)
-                        .and_then(|v| v.as_u64())
-                        .map(|v| (v, vl))
-                }
-                "max_walltime" => {
-                    site.max_walltime = b
-                        .typed(file, value, info.ty, k)
-                        .and_then(|v| v.as_u64())
-                        .map(|v| (v, vl))
-                }
+                "max_memory" => site.max_memory = b.typed(file, value, info.ty, k).and_then(|v| v.as_u64()).map(|v| (v, vl)),
+                "max_walltime" => site.max_walltime = b.typed(file, value, info.ty, k).and_then(|v| v.as_u64()).map(|v| (v, vl)),
                 "max_cpus" => {
-                    site.max_cpus = b.typed(file, value, info.ty, k).and_then(|v| {
-                        if let Value::Int(x) = v {
-                            Some((x, vl))
-                        } else {
-                            None
-                        }
-                    })
+                    site.max_cpus = b.typed(file, value, info.ty, k).and_then(|v| if let Value::Int(x) = v { Some((x, vl)) } else { None })
                 }
                 "max_array_size" => {
-                    site.max_array_size = b.typed(file, value, info.ty, k).and_then(|v| {
-                        if let Value::Int(x) = v {
-                            Some((x, vl))
-                        } else {
-                            None
-                        }
-                    })
+                    site.max_array_size =
+                        b.typed(file, value, info.ty, k).and_then(|v| if let Value::Int(x) = v { Some((x, vl)) } else { None })
                 }
                 _ => return false,
             }
@@ -410,12 +320,7 @@ impl<'a> Builder<'a> {
         if !self.define("dimension", &name.name, at) {
             return;
         }
-        let mut dim = Dim {
-            name: name.name.clone(),
-            loc: at,
-            domain: None,
-            domain_loc: domain.map(|d| loc(file, d.span)),
-        };
+        let mut dim = Dim { name: name.name.clone(), loc: at, domain: None, domain_loc: domain.map(|d| loc(file, d.span)) };
         if let Some(e) = domain {
             dim.domain = self.domain(file, e);
         }
@@ -433,11 +338,7 @@ impl<'a> Builder<'a> {
                             .help("`a..b` runs from a to b-1; `a..=b` from a to b"),
                     );
                 }
-                Some(Domain::Range {
-                    lo: *lo,
-                    hi: *hi,
-                    inclusive: *inclusive,
-                })
+                Some(Domain::Range { lo: *lo, hi: *hi, inclusive: *inclusive })
             }
             ExprKind::List(items) => {
                 let mut out = Vec::new();
@@ -448,10 +349,11 @@ impl<'a> Builder<'a> {
                         ExprKind::Str(s) => (Literal::Str(s.value.clone()), false),
                         ExprKind::Error => continue,
                         _ => {
-                            self.err(
-                                Diagnostic::new("E301", "dimension values are integers or strings")
-                                    .at(file, it.span, "not an integer or a string"),
-                            );
+                            self.err(Diagnostic::new("E301", "dimension values are integers or strings").at(
+                                file,
+                                it.span,
+                                "not an integer or a string",
+                            ));
                             continue;
                         }
                     };
@@ -459,24 +361,9 @@ impl<'a> Builder<'a> {
                         None => kind = Some((is_int, it.span)),
                         Some((k, first)) if k != is_int => {
                             self.err(
-                                Diagnostic::new(
-                                    "E301",
-                                    "a dimension's values are all integers or all strings",
-                                )
-                                .at(
-                                    file,
-                                    it.span,
-                                    if is_int { "an integer" } else { "a string" },
-                                )
-                                .also(
-                                    file,
-                                    first,
-                                    if k {
-                                        "the first value is an integer"
-                                    } else {
-                                        "the first value is a string"
-                                    },
-                                ),
+                                Diagnostic::new("E301", "a dimension's values are all integers or all strings")
+                                    .at(file, it.span, if is_int { "an integer" } else { "a string" })
+                                    .also(file, first, if k { "the first value is an integer" } else { "the first value is a string" }),
                             );
                             continue;
                         }
@@ -486,23 +373,20 @@ impl<'a> Builder<'a> {
                 }
                 Some(Domain::List(out))
             }
-            ExprKind::Member { base, member } => {
-                match &base.kind {
-                    ExprKind::Call { func, args } if func.name == "table" => {
-                        let path = self.table_path(file, func, args, e.span)?;
-                        Some(Domain::Table {
-                            path,
-                            column: member.name.clone(),
-                            loc: loc(file, base.span),
-                            column_loc: loc(file, member.span),
-                        })
-                    }
-                    _ => {
-                        self.err(Diagnostic::new("E301", "a dimension's domain is a range, a list or table(\"file.csv\").column").at(file, e.span, "not a domain"));
-                        None
-                    }
+            ExprKind::Member { base, member } => match &base.kind {
+                ExprKind::Call { func, args } if func.name == "table" => {
+                    let path = self.table_path(file, func, args, e.span)?;
+                    Some(Domain::Table { path, column: member.name.clone(), loc: loc(file, base.span), column_loc: loc(file, member.span) })
                 }
-            }
+                _ => {
+                    self.err(Diagnostic::new("E301", "a dimension's domain is a range, a list or table(\"file.csv\").column").at(
+                        file,
+                        e.span,
+                        "not a domain",
+                    ));
+                    None
+                }
+            },
             ExprKind::Error => None,
             ExprKind::Call { func, .. } if func.name == "table" => {
                 self.err(
@@ -514,30 +398,18 @@ impl<'a> Builder<'a> {
             }
             _ => {
                 self.err(
-                    Diagnostic::new(
-                        "E301",
-                        "a dimension's domain is a range, a list or table(\"file.csv\").column",
-                    )
-                    .at(file, e.span, "not a domain")
-                    .help("e.g. `0..104`, `[\"g\", \"r\"]` or `table(\"data/visits.csv\").visit`"),
+                    Diagnostic::new("E301", "a dimension's domain is a range, a list or table(\"file.csv\").column")
+                        .at(file, e.span, "not a domain")
+                        .help("e.g. `0..104`, `[\"g\", \"r\"]` or `table(\"data/visits.csv\").visit`"),
                 );
                 None
             }
         }
     }
 
-    fn table_path(
-        &mut self,
-        file: FileId,
-        func: &Ident,
-        args: &[Expr],
-        span: Span,
-    ) -> Option<std::path::PathBuf> {
+    fn table_path(&mut self, file: FileId, func: &Ident, args: &[Expr], span: Span) -> Option<std::path::PathBuf> {
         match args {
-            [Expr {
-                kind: ExprKind::Str(s),
-                ..
-            }] => Some(relative_to(&self.map.get(file).path, &s.value)),
+            [Expr { kind: ExprKind::Str(s), .. }] => Some(relative_to(&self.map.get(file).path, &s.value)),
             _ => {
                 self.err(
                     Diagnostic::new("E301", "`table` takes one string: the CSV file's path")
@@ -557,20 +429,12 @@ impl<'a> Builder<'a> {
         }
         self.dup_dims(file, dims);
         let source = match &value.kind {
-            ExprKind::Call { func, args } if func.name == "table" => {
-                match self.table_path(file, func, args, value.span) {
-                    Some(path) => RelSource::Table {
-                        path,
-                        loc: loc(file, value.span),
-                    },
-                    None => return,
-                }
-            }
-            ExprKind::Error => return,
-            _ => RelSource::Expr {
-                expr: value.clone(),
-                file,
+            ExprKind::Call { func, args } if func.name == "table" => match self.table_path(file, func, args, value.span) {
+                Some(path) => RelSource::Table { path, loc: loc(file, value.span) },
+                None => return,
             },
+            ExprKind::Error => return,
+            _ => RelSource::Expr { expr: value.clone(), file },
         };
         self.model.relations.push(Relation {
             name: name.name.clone(),
@@ -583,11 +447,11 @@ impl<'a> Builder<'a> {
     fn dup_dims(&mut self, file: FileId, dims: &[Ident]) {
         for (i, d) in dims.iter().enumerate() {
             if let Some(first) = dims[..i].iter().find(|x| x.name == d.name) {
-                self.err(
-                    Diagnostic::new("E202", format!("dimension `{}` is listed twice", d.name))
-                        .at(file, d.span, "listed again")
-                        .also(file, first.span, "first listed here"),
-                );
+                self.err(Diagnostic::new("E202", format!("dimension `{}` is listed twice", d.name)).at(file, d.span, "listed again").also(
+                    file,
+                    first.span,
+                    "first listed here",
+                ));
             }
         }
     }
@@ -625,18 +489,11 @@ impl<'a> Builder<'a> {
                             "source" => ds.source = self.template(file, value, k),
                             "archive" => ds.archive = self.template(file, value, k),
                             "verify" => {
-                                ds.verify = self.typed(file, value, info.ty, k).and_then(|v| {
-                                    if let Value::Bool(b) = v {
-                                        Some(b)
-                                    } else {
-                                        None
-                                    }
-                                })
+                                ds.verify =
+                                    self.typed(file, value, info.ty, k).and_then(|v| if let Value::Bool(b) = v { Some(b) } else { None })
                             }
                             "stage" => {
-                                ds.stage = self.typed(file, value, info.ty, k).and_then(|v| match v
-                                    .as_str()
-                                {
+                                ds.stage = self.typed(file, value, info.ty, k).and_then(|v| match v.as_str() {
                                     Some("pre_job") => Some((Stage::PreJob, vl)),
                                     Some("in_job") => Some((Stage::InJob, vl)),
                                     Some("none") => Some((Stage::None, vl)),
@@ -644,13 +501,11 @@ impl<'a> Builder<'a> {
                                 })
                             }
                             "persist" => {
-                                ds.persist = self.typed(file, value, info.ty, k).and_then(|v| {
-                                    match v.as_str() {
-                                        Some("archive") => Some((Persist::Archive, vl)),
-                                        Some("scratch") => Some((Persist::Scratch, vl)),
-                                        Some("discard") => Some((Persist::Discard, vl)),
-                                        _ => None,
-                                    }
+                                ds.persist = self.typed(file, value, info.ty, k).and_then(|v| match v.as_str() {
+                                    Some("archive") => Some((Persist::Archive, vl)),
+                                    Some("scratch") => Some((Persist::Scratch, vl)),
+                                    Some("discard") => Some((Persist::Discard, vl)),
+                                    _ => None,
                                 })
                             }
                             _ => {}
@@ -663,16 +518,10 @@ impl<'a> Builder<'a> {
         if let Some((Persist::Archive, pl)) = ds.persist {
             if ds.archive.is_none() {
                 self.err(
-                    Diagnostic::new(
-                        "E205",
-                        format!(
-                            "dataset `{}` is archived but has no `archive` location",
-                            ds.name
-                        ),
-                    )
-                    .at_loc(pl, "`persist = archive` needs `archive`")
-                    .also_loc(at, "dataset declared here")
-                    .help("add `archive = \"root://.../{dim}.fits\"` to the dataset"),
+                    Diagnostic::new("E205", format!("dataset `{}` is archived but has no `archive` location", ds.name))
+                        .at_loc(pl, "`persist = archive` needs `archive`")
+                        .also_loc(at, "dataset declared here")
+                        .help("add `archive = \"root://.../{dim}.fits\"` to the dataset"),
                 );
             }
         }
@@ -706,78 +555,48 @@ impl<'a> Builder<'a> {
         let mut steps: Vec<Step> = Vec::new();
         let mut orders = Vec::new();
         let pname = name.name.clone();
-        self.exec_body(
-            file,
-            body,
-            Scope::Pipeline,
-            &mut layer,
-            &mut |b, s, _| match &s.kind {
-                StmtKind::Config {
-                    name,
-                    extends,
-                    body,
-                } => {
-                    if let Some(first) = configs.iter().find(|c: &&Config| c.name == name.name) {
-                        let first = first.loc;
-                        b.err(
-                            Diagnostic::new(
-                                "E202",
-                                format!(
-                                    "config `{}` is defined twice in pipeline `{pname}`",
-                                    name.name
-                                ),
-                            )
+        self.exec_body(file, body, Scope::Pipeline, &mut layer, &mut |b, s, _| match &s.kind {
+            StmtKind::Config { name, extends, body } => {
+                if let Some(first) = configs.iter().find(|c: &&Config| c.name == name.name) {
+                    let first = first.loc;
+                    b.err(
+                        Diagnostic::new("E202", format!("config `{}` is defined twice in pipeline `{pname}`", name.name))
                             .at(file, name.span, "defined again here")
                             .also_loc(first, "first defined here"),
-                        );
-                        return true;
-                    }
-                    let c = b.config(file, name, extends.as_ref(), body);
-                    configs.push(c);
-                    true
+                    );
+                    return true;
                 }
-                StmtKind::Step {
-                    name: sn,
-                    over,
-                    after,
-                    body,
-                } => {
-                    if let Some(q) = &sn.pipeline {
-                        b.err(
-                            Diagnostic::new(
-                                "E100",
-                                "a step defined in a pipeline takes a plain name",
-                            )
+                let c = b.config(file, name, extends.as_ref(), body);
+                configs.push(c);
+                true
+            }
+            StmtKind::Step { name: sn, over, after, body } => {
+                if let Some(q) = &sn.pipeline {
+                    b.err(
+                        Diagnostic::new("E100", "a step defined in a pipeline takes a plain name")
                             .at(file, q.span, "qualifier not allowed here")
                             .help("`step PIPELINE.STEP` is for overrides inside a campaign"),
-                        );
-                    }
-                    if let Some(first) = steps.iter().find(|st| st.name == sn.name.name) {
-                        let first = first.loc;
-                        b.err(
-                            Diagnostic::new(
-                                "E202",
-                                format!(
-                                    "step `{}` is defined twice in pipeline `{pname}`",
-                                    sn.name.name
-                                ),
-                            )
+                    );
+                }
+                if let Some(first) = steps.iter().find(|st| st.name == sn.name.name) {
+                    let first = first.loc;
+                    b.err(
+                        Diagnostic::new("E202", format!("step `{}` is defined twice in pipeline `{pname}`", sn.name.name))
                             .at(file, sn.name.span, "defined again here")
                             .also_loc(first, "first defined here"),
-                        );
-                        return true;
-                    }
-                    let st = b.step(file, &sn.name, over.as_ref(), after, body.as_ref());
-                    steps.push(st);
-                    true
+                    );
+                    return true;
                 }
-                StmtKind::OrderBefore { .. } | StmtKind::OrderSerial { .. } => {
-                    orders.extend(order_of(file, s));
-                    true
-                }
-                _ => false,
-            },
-        );
+                let st = b.step(file, &sn.name, over.as_ref(), after, body.as_ref());
+                steps.push(st);
+                true
+            }
+            StmtKind::OrderBefore { .. } | StmtKind::OrderSerial { .. } => {
+                orders.extend(order_of(file, s));
+                true
+            }
+            _ => false,
+        });
         p.layer = layer;
         p.configs = configs;
         p.steps = steps;
@@ -787,13 +606,7 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn config(
-        &mut self,
-        file: FileId,
-        name: &Ident,
-        extends: Option<&Ident>,
-        body: &Body,
-    ) -> Config {
+    fn config(&mut self, file: FileId, name: &Ident, extends: Option<&Ident>, body: &Body) -> Config {
         let mut params: Vec<(String, ConfigValue, Loc)> = Vec::new();
         for s in &body.stmts {
             match &s.kind {
@@ -816,15 +629,16 @@ impl<'a> Builder<'a> {
                         ExprKind::Str(s) => ConfigValue::Str(s.value.clone()),
                         ExprKind::Bool(b) => ConfigValue::Bool(*b),
                         ExprKind::Error => continue,
-                        ExprKind::Size { .. }
-                        | ExprKind::Duration(_)
-                        | ExprKind::List(_)
-                        | ExprKind::Ident(_)
-                        | ExprKind::Range { .. } => ConfigValue::Other(text),
+                        ExprKind::Size { .. } | ExprKind::Duration(_) | ExprKind::List(_) | ExprKind::Ident(_) | ExprKind::Range { .. } => {
+                            ConfigValue::Other(text)
+                        }
                         _ => {
                             self.err(
-                                Diagnostic::new("E301", "config values are numbers, strings, booleans, sizes, durations or lists")
-                                    .at(file, value.span, "not a config value"),
+                                Diagnostic::new("E301", "config values are numbers, strings, booleans, sizes, durations or lists").at(
+                                    file,
+                                    value.span,
+                                    "not a config value",
+                                ),
                             );
                             continue;
                         }
@@ -834,36 +648,16 @@ impl<'a> Builder<'a> {
                 _ => self.not_allowed(file, s, Scope::Config),
             }
         }
-        Config {
-            name: name.name.clone(),
-            loc: loc(file, name.span),
-            extends: extends.map(|e| named(file, e)),
-            params,
-        }
+        Config { name: name.name.clone(), loc: loc(file, name.span), extends: extends.map(|e| named(file, e)), params }
     }
 
-    fn step(
-        &mut self,
-        file: FileId,
-        name: &Ident,
-        over: Option<&(Vec<Ident>, Span)>,
-        after: &[Dep],
-        body: Option<&Body>,
-    ) -> Step {
+    fn step(&mut self, file: FileId, name: &Ident, over: Option<&(Vec<Ident>, Span)>, after: &[Dep], body: Option<&Body>) -> Step {
         let mut st = Step {
             name: name.name.clone(),
             loc: loc(file, name.span),
-            over: over
-                .map(|(d, _)| d.iter().map(|i| named(file, i)).collect())
-                .unwrap_or_default(),
+            over: over.map(|(d, _)| d.iter().map(|i| named(file, i)).collect()).unwrap_or_default(),
             over_loc: over.map(|(_, s)| loc(file, *s)),
-            after: after
-                .iter()
-                .map(|d| DepRef {
-                    step: named(file, &d.name),
-                    all: d.all.is_some(),
-                })
-                .collect(),
+            after: after.iter().map(|d| DepRef { step: named(file, &d.name), all: d.all.is_some() }).collect(),
             run: None,
             inputs: Vec::new(),
             outputs: Vec::new(),
@@ -884,22 +678,9 @@ impl<'a> Builder<'a> {
                 match key.name() {
                     "run" => run = b.template(file, value, "run"),
                     "inputs" => {
-                        inputs = b
-                            .dataset_list(file, value, true)
-                            .into_iter()
-                            .map(|(n, o)| InputRef {
-                                dataset: n,
-                                optional: o,
-                            })
-                            .collect()
+                        inputs = b.dataset_list(file, value, true).into_iter().map(|(n, o)| InputRef { dataset: n, optional: o }).collect()
                     }
-                    "outputs" => {
-                        outputs = b
-                            .dataset_list(file, value, false)
-                            .into_iter()
-                            .map(|(n, _)| n)
-                            .collect()
-                    }
+                    "outputs" => outputs = b.dataset_list(file, value, false).into_iter().map(|(n, _)| n).collect(),
                     _ => return false,
                 }
                 true
@@ -925,53 +706,39 @@ impl<'a> Builder<'a> {
             ExprKind::Ident(_) => vec![e],
             ExprKind::Error => return Vec::new(),
             _ => {
-                self.err(*type_mismatch(
-                    file,
-                    e,
-                    Ty::DatasetList,
-                    if allow_optional { "inputs" } else { "outputs" },
-                ));
+                self.err(*type_mismatch(file, e, Ty::DatasetList, if allow_optional { "inputs" } else { "outputs" }));
                 return Vec::new();
             }
         };
         let mut out: Vec<(Named, bool)> = Vec::new();
         for it in items {
-            let (n, opt) =
-                match &it.kind {
-                    ExprKind::Ident(i) => (named(file, i), false),
-                    ExprKind::Call { func, args } if func.name == "optional" && allow_optional => {
-                        match args.as_slice() {
-                            [Expr {
-                                kind: ExprKind::Ident(i),
-                                ..
-                            }] => (named(file, i), true),
-                            _ => {
-                                self.err(
-                                    Diagnostic::new("E301", "`optional` takes one dataset name")
-                                        .at(file, it.span, "expected optional(dataset)"),
-                                );
-                                continue;
-                            }
-                        }
-                    }
-                    ExprKind::Call { func, .. } if func.name == "optional" => {
-                        self.err(Diagnostic::new("E204", "`optional` marks inputs only").at(
+            let (n, opt) = match &it.kind {
+                ExprKind::Ident(i) => (named(file, i), false),
+                ExprKind::Call { func, args } if func.name == "optional" && allow_optional => match args.as_slice() {
+                    [Expr { kind: ExprKind::Ident(i), .. }] => (named(file, i), true),
+                    _ => {
+                        self.err(Diagnostic::new("E301", "`optional` takes one dataset name").at(
                             file,
-                            func.span,
-                            "not allowed in outputs",
+                            it.span,
+                            "expected optional(dataset)",
                         ));
                         continue;
                     }
-                    ExprKind::Error => continue,
-                    _ => {
-                        self.err(
-                            Diagnostic::new("E301", "expected a dataset name")
-                                .at(file, it.span, "not a dataset name")
-                                .help("list datasets by name: [raw, bias] (no quotes)"),
-                        );
-                        continue;
-                    }
-                };
+                },
+                ExprKind::Call { func, .. } if func.name == "optional" => {
+                    self.err(Diagnostic::new("E204", "`optional` marks inputs only").at(file, func.span, "not allowed in outputs"));
+                    continue;
+                }
+                ExprKind::Error => continue,
+                _ => {
+                    self.err(
+                        Diagnostic::new("E301", "expected a dataset name")
+                            .at(file, it.span, "not a dataset name")
+                            .help("list datasets by name: [raw, bias] (no quotes)"),
+                    );
+                    continue;
+                }
+            };
             if let Some((first, _)) = out.iter().find(|(x, _)| x.name == n.name) {
                 let first = first.loc;
                 self.err(
@@ -1015,13 +782,10 @@ impl<'a> Builder<'a> {
                     if let Some(first) = uses.iter().find(|u| u.pipeline.name == pipeline.name) {
                         let first = first.loc;
                         b.err(
-                            Diagnostic::new(
-                                "E210",
-                                format!("pipeline `{}` is used twice", pipeline.name),
-                            )
-                            .at(file, s.span, "used again here")
-                            .also_loc(first, "first used here")
-                            .help("a campaign runs each pipeline once, with one config"),
+                            Diagnostic::new("E210", format!("pipeline `{}` is used twice", pipeline.name))
+                                .at(file, s.span, "used again here")
+                                .also_loc(first, "first used here")
+                                .help("a campaign runs each pipeline once, with one config"),
                         );
                         return true;
                     }
@@ -1042,50 +806,28 @@ impl<'a> Builder<'a> {
                     coverage = Some((value.clone(), file, loc(file, s.span)));
                 }
                 StmtKind::Attr { key, value } if key.name() == "order" => {
-                    if let Some(v) = b.typed(
-                        file,
-                        value,
-                        keys::key("order").map(|k| k.ty).unwrap_or(Ty::Str),
-                        "order",
-                    ) {
-                        order_mode = if v.as_str() == Some("depth_first") {
-                            OrderMode::DepthFirst
-                        } else {
-                            OrderMode::BreadthFirst
-                        };
+                    if let Some(v) = b.typed(file, value, keys::key("order").map(|k| k.ty).unwrap_or(Ty::Str), "order") {
+                        order_mode = if v.as_str() == Some("depth_first") { OrderMode::DepthFirst } else { OrderMode::BreadthFirst };
                     }
                 }
-                StmtKind::Step {
-                    name: sn,
-                    over,
-                    after,
-                    body,
-                } => {
+                StmtKind::Step { name: sn, over, after, body } => {
                     if let Some((_, sp)) = over {
                         b.err(
-                            Diagnostic::new(
-                                "E204",
-                                "a campaign's step override cannot change `over`",
-                            )
-                            .at(file, *sp, "not allowed in an override")
-                            .help("dimensions belong to the step's definition in its pipeline"),
+                            Diagnostic::new("E204", "a campaign's step override cannot change `over`")
+                                .at(file, *sp, "not allowed in an override")
+                                .help("dimensions belong to the step's definition in its pipeline"),
                         );
                     }
                     if let Some(d) = after.first() {
                         b.err(
-                            Diagnostic::new(
-                                "E204",
-                                "a campaign's step override cannot add `after`",
-                            )
-                            .at(file, d.name.span, "not allowed in an override")
-                            .help("use `order A before B` in the campaign to add an ordering"),
+                            Diagnostic::new("E204", "a campaign's step override cannot add `after`")
+                                .at(file, d.name.span, "not allowed in an override")
+                                .help("use `order A before B` in the campaign to add an ordering"),
                         );
                     }
                     let mut ol = Layer::default();
                     if let Some(body) = body {
-                        b.exec_body(file, body, Scope::StepOverride, &mut ol, &mut |_, _, _| {
-                            false
-                        });
+                        b.exec_body(file, body, Scope::StepOverride, &mut ol, &mut |_, _, _| false);
                     }
                     overrides.push(Override {
                         pipeline: sn.pipeline.as_ref().map(|p| named(file, p)),
@@ -1098,12 +840,9 @@ impl<'a> Builder<'a> {
                     if let Some(first) = clusters.iter().find(|c| c.name == name.name) {
                         let first = first.loc;
                         b.err(
-                            Diagnostic::new(
-                                "E202",
-                                format!("cluster `{}` is defined twice", name.name),
-                            )
-                            .at(file, name.span, "defined again here")
-                            .also_loc(first, "first defined here"),
+                            Diagnostic::new("E202", format!("cluster `{}` is defined twice", name.name))
+                                .at(file, name.span, "defined again here")
+                                .also_loc(first, "first defined here"),
                         );
                         return true;
                     }
@@ -1120,9 +859,7 @@ impl<'a> Builder<'a> {
                     }
                     notify = Some(b.notify(file, s, body));
                 }
-                StmtKind::OrderBefore { .. } | StmtKind::OrderSerial { .. } => {
-                    orders.extend(order_of(file, s))
-                }
+                StmtKind::OrderBefore { .. } | StmtKind::OrderSerial { .. } => orders.extend(order_of(file, s)),
                 _ => return false,
             }
             true
@@ -1136,12 +873,9 @@ impl<'a> Builder<'a> {
         }
         if coverage.is_none() {
             self.err(
-                Diagnostic::new(
-                    "E205",
-                    format!("campaign `{}` has no `coverage`", name.name),
-                )
-                .at(file, name.span, "no data IDs to process")
-                .help("add `coverage = ...`, e.g. `coverage = visit * detector`"),
+                Diagnostic::new("E205", format!("campaign `{}` has no `coverage`", name.name))
+                    .at(file, name.span, "no data IDs to process")
+                    .help("add `coverage = ...`, e.g. `coverage = visit * detector`"),
             );
         }
         c.layer = layer;
@@ -1190,13 +924,7 @@ impl<'a> Builder<'a> {
     }
 
     fn cluster(&mut self, file: FileId, name: &Ident, body: &Body) -> Cluster {
-        let mut c = Cluster {
-            name: name.name.clone(),
-            loc: loc(file, name.span),
-            steps: Vec::new(),
-            by: Vec::new(),
-            size: None,
-        };
+        let mut c = Cluster { name: name.name.clone(), loc: loc(file, name.span), steps: Vec::new(), by: Vec::new(), size: None };
         for s in &body.stmts {
             match &s.kind {
                 StmtKind::Error => {}
@@ -1204,15 +932,13 @@ impl<'a> Builder<'a> {
                     "steps" => c.steps = self.name_list(file, value, "steps", Ty::StepList),
                     "by" => c.by = self.name_list(file, value, "by", Ty::DimList),
                     "size" => {
-                        c.size = self
-                            .typed(file, value, Ty::Int(1, 1_000_000), "size")
-                            .and_then(|v| {
-                                if let Value::Int(i) = v {
-                                    Some((i as u32, loc(file, value.span)))
-                                } else {
-                                    None
-                                }
-                            })
+                        c.size = self.typed(file, value, Ty::Int(1, 1_000_000), "size").and_then(|v| {
+                            if let Value::Int(i) = v {
+                                Some((i as u32, loc(file, value.span)))
+                            } else {
+                                None
+                            }
+                        })
                     }
                     k => match keys::key(k) {
                         Some(info) => self.key_not_in_scope(file, key, Scope::Cluster, info),
@@ -1244,90 +970,58 @@ impl<'a> Builder<'a> {
         }
         if c.size.is_some() && c.steps.len() > 1 {
             self.err(
-                Diagnostic::new(
-                    "E506",
-                    format!(
-                        "cluster `{}` chunks by `size` but names {} steps",
-                        c.name,
-                        c.steps.len()
-                    ),
-                )
-                .at(file, name.span, "`size` chunks one step")
-                .help("use `by` to group several steps, or one cluster per step"),
+                Diagnostic::new("E506", format!("cluster `{}` chunks by `size` but names {} steps", c.name, c.steps.len()))
+                    .at(file, name.span, "`size` chunks one step")
+                    .help("use `by` to group several steps, or one cluster per step"),
             );
         }
         c
     }
 
     fn notify(&mut self, file: FileId, s: &Stmt, body: &Body) -> Notify {
-        let mut n = Notify {
-            loc: loc(file, s.span),
-            on: Vec::new(),
-            slow_after: None,
-            command: None,
-        };
+        let mut n = Notify { loc: loc(file, s.span), on: Vec::new(), slow_after: None, command: None };
         for st in &body.stmts {
             match &st.kind {
                 StmtKind::Error => {}
-                StmtKind::Attr { key, value } => {
-                    match key.name() {
-                        "on" => {
-                            n.on = self.name_list(file, value, "on", Ty::EventList);
-                            for e in n.on.clone() {
-                                if !keys::EVENTS.contains(&e.name.as_str()) {
-                                    let mut d = Diagnostic::new(
-                                        "E304",
-                                        format!("unknown event `{}`", e.name),
-                                    )
-                                    .at_loc(e.loc, "not an event");
-                                    d = match did_you_mean(&e.name, keys::EVENTS.iter().copied()) {
-                                    Some(s) => d.help(format!("did you mean `{s}`? events are failure, done and slow")).suggest(e.loc, s, format!("replace with `{s}`")),
+                StmtKind::Attr { key, value } => match key.name() {
+                    "on" => {
+                        n.on = self.name_list(file, value, "on", Ty::EventList);
+                        for e in n.on.clone() {
+                            if !keys::EVENTS.contains(&e.name.as_str()) {
+                                let mut d = Diagnostic::new("E304", format!("unknown event `{}`", e.name)).at_loc(e.loc, "not an event");
+                                d = match did_you_mean(&e.name, keys::EVENTS.iter().copied()) {
+                                    Some(s) => d.help(format!("did you mean `{s}`? events are failure, done and slow")).suggest(
+                                        e.loc,
+                                        s,
+                                        format!("replace with `{s}`"),
+                                    ),
                                     None => d.help("events are failure, done and slow"),
                                 };
-                                    self.err(d);
-                                }
+                                self.err(d);
                             }
                         }
-                        "slow_after" => {
-                            n.slow_after = self
-                                .typed(file, value, Ty::Duration, "slow_after")
-                                .and_then(|v| v.as_u64())
-                        }
-                        "command" => n.command = self.template(file, value, "command"),
-                        k => match keys::key(k) {
-                            Some(info) => self.key_not_in_scope(file, key, Scope::Notify, info),
-                            None => self.unknown_key(file, key, Scope::Notify),
-                        },
                     }
-                }
+                    "slow_after" => n.slow_after = self.typed(file, value, Ty::Duration, "slow_after").and_then(|v| v.as_u64()),
+                    "command" => n.command = self.template(file, value, "command"),
+                    k => match keys::key(k) {
+                        Some(info) => self.key_not_in_scope(file, key, Scope::Notify, info),
+                        None => self.unknown_key(file, key, Scope::Notify),
+                    },
+                },
                 _ => self.not_allowed(file, st, Scope::Notify),
             }
         }
         if n.command.is_none() {
             self.err(
                 Diagnostic::new("E205", "`notify` has no `command`")
-                    .at(
-                        file,
-                        s.span.to(Span {
-                            lo: s.span.lo,
-                            hi: s.span.lo + 6,
-                        }),
-                        "nothing to run",
-                    )
+                    .at(file, s.span.to(Span { lo: s.span.lo, hi: s.span.lo + 6 }), "nothing to run")
                     .help("add `command = \"mail -s '{campaign} {event}' ops@example.org\"`"),
             );
         }
         if n.on.iter().any(|e| e.name == "slow") && n.slow_after.is_none() {
             self.err(
                 Diagnostic::new("E205", "notification on `slow` needs `slow_after`")
-                    .at(
-                        file,
-                        Span {
-                            lo: s.span.lo,
-                            hi: s.span.lo + 6,
-                        },
-                        "when is a job slow?",
-                    )
+                    .at(file, Span { lo: s.span.lo, hi: s.span.lo + 6 }, "when is a job slow?")
                     .help("add `slow_after = 12h`"),
             );
         }
@@ -1336,29 +1030,22 @@ impl<'a> Builder<'a> {
 }
 
 fn first_word_len(s: &str) -> u32 {
-    s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .unwrap_or(s.len())
-        .max(1) as u32
+    s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(s.len()).max(1) as u32
 }
 
 fn is_env_name(s: &str) -> bool {
     let mut cs = s.chars();
-    matches!(cs.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    matches!(cs.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn order_of(file: FileId, s: &Stmt) -> Option<Order> {
     match &s.kind {
-        StmtKind::OrderBefore { first, second } => Some(Order::Before {
-            first: named(file, first),
-            second: named(file, second),
-            loc: loc(file, s.span),
-        }),
-        StmtKind::OrderSerial { step, dim } => Some(Order::Serial {
-            step: named(file, step),
-            dim: named(file, dim),
-            loc: loc(file, s.span),
-        }),
+        StmtKind::OrderBefore { first, second } => {
+            Some(Order::Before { first: named(file, first), second: named(file, second), loc: loc(file, s.span) })
+        }
+        StmtKind::OrderSerial { step, dim } => {
+            Some(Order::Serial { step: named(file, step), dim: named(file, dim), loc: loc(file, s.span) })
+        }
         _ => None,
     }
 }
@@ -1385,24 +1072,18 @@ pub fn type_mismatch(file: FileId, e: &Expr, ty: Ty, key: &str) -> Box<Diagnosti
         (Ty::Size, ExprKind::Duration(_)) | (Ty::Duration, ExprKind::Size { .. }) => "E302",
         _ => "E301",
     };
-    let mut d = Diagnostic::new(
-        code,
-        format!("`{key}` expects {}, found {found}", ty.describe()),
-    )
-    .at(file, e.span, format!("expected {}", ty.describe()));
+    let mut d = Diagnostic::new(code, format!("`{key}` expects {}, found {found}", ty.describe())).at(
+        file,
+        e.span,
+        format!("expected {}", ty.describe()),
+    );
     d = match (ty, &e.kind) {
         (Ty::Size, ExprKind::Int(n)) => d.help(format!("sizes need a unit: `{n}GiB` or `{n}MiB`")),
-        (Ty::Duration, ExprKind::Int(n)) => {
-            d.help(format!("durations need a unit: `{n}h`, `{n}m` or `{n}s`"))
-        }
-        (Ty::Size, ExprKind::Duration(_)) => {
-            d.help("sizes use B, KiB, MiB, GiB, TiB (or KB, MB, GB, TB); `m` means minutes")
-        }
+        (Ty::Duration, ExprKind::Int(n)) => d.help(format!("durations need a unit: `{n}h`, `{n}m` or `{n}s`")),
+        (Ty::Size, ExprKind::Duration(_)) => d.help("sizes use B, KiB, MiB, GiB, TiB (or KB, MB, GB, TB); `m` means minutes"),
         (Ty::Duration, ExprKind::Size { .. }) => d.help("durations use s, m, h, d"),
         (Ty::Str | Ty::Template, ExprKind::Ident(i)) => d.help(format!("quote it: \"{}\"", i.name)),
-        (Ty::Int(..), ExprKind::Str(s)) if s.value.parse::<i64>().is_ok() => {
-            d.help(format!("drop the quotes: {}", s.value))
-        }
+        (Ty::Int(..), ExprKind::Str(s)) if s.value.parse::<i64>().is_ok() => d.help(format!("drop the quotes: {}", s.value)),
         (Ty::Enum(opts), _) => d.help(format!("one of: {}", opts.join(", "))),
         _ => d,
     };
@@ -1410,23 +1091,12 @@ pub fn type_mismatch(file: FileId, e: &Expr, ty: Ty, key: &str) -> Box<Diagnosti
 }
 
 /// Check `e` against `ty`.  `Ok(None)`: the value was already an error node.
-pub fn typed_value(
-    file: FileId,
-    e: &Expr,
-    ty: Ty,
-    key: &str,
-) -> Result<Option<Value>, Box<Diagnostic>> {
+pub fn typed_value(file: FileId, e: &Expr, ty: Ty, key: &str) -> Result<Option<Value>, Box<Diagnostic>> {
     if matches!(e.kind, ExprKind::Error) {
         return Ok(None);
     }
     let mismatch = || Err(type_mismatch(file, e, ty, key));
-    let range_err = |msg: String| {
-        Err(Box::new(Diagnostic::new("E303", msg).at(
-            file,
-            e.span,
-            "out of range",
-        )))
-    };
+    let range_err = |msg: String| Err(Box::new(Diagnostic::new("E303", msg).at(file, e.span, "out of range")));
     let v = match (ty, &e.kind) {
         (Ty::Size, ExprKind::Size { bytes, .. }) => {
             if *bytes == 0 {
@@ -1462,18 +1132,14 @@ pub fn typed_value(
         (Ty::Bool, ExprKind::Bool(b)) => Value::Bool(*b),
         (Ty::Enum(opts), ExprKind::Ident(i)) => {
             if !opts.contains(&i.name.as_str()) {
-                let mut d = Diagnostic::new(
-                    "E304",
-                    format!("`{}` is not a valid value for `{key}`", i.name),
-                )
-                .at(file, i.span, "invalid choice");
+                let mut d =
+                    Diagnostic::new("E304", format!("`{}` is not a valid value for `{key}`", i.name)).at(file, i.span, "invalid choice");
                 d = match did_you_mean(&i.name, opts.iter().copied()) {
-                    Some(s) => d
-                        .help(format!(
-                            "did you mean `{s}`? `{key}` is one of: {}",
-                            opts.join(", ")
-                        ))
-                        .suggest(Loc { file, span: i.span }, s, format!("replace with `{s}`")),
+                    Some(s) => d.help(format!("did you mean `{s}`? `{key}` is one of: {}", opts.join(", "))).suggest(
+                        Loc { file, span: i.span },
+                        s,
+                        format!("replace with `{s}`"),
+                    ),
                     None => d.help(format!("`{key}` is one of: {}", opts.join(", "))),
                 };
                 return Err(Box::new(d));
@@ -1485,11 +1151,7 @@ pub fn typed_value(
                 Diagnostic::new("E301", format!("`{key}` takes a bare word, not a string"))
                     .at(file, e.span, "quoted")
                     .help(format!("write {} without quotes", s.value))
-                    .suggest(
-                        Loc { file, span: e.span },
-                        s.value.clone(),
-                        "remove the quotes",
-                    ),
+                    .suggest(Loc { file, span: e.span }, s.value.clone(), "remove the quotes"),
             ))
         }
         (Ty::IntList(lo, hi), ExprKind::List(items)) => {
@@ -1499,11 +1161,11 @@ pub fn typed_value(
                     ExprKind::Int(v) if *v >= lo && *v <= hi => out.push(*v),
                     ExprKind::Int(v) => {
                         return Err(Box::new(
-                            Diagnostic::new(
-                                "E303",
-                                format!("`{key}` values must be between {lo} and {hi}, found {v}"),
-                            )
-                            .at(file, it.span, "out of range"),
+                            Diagnostic::new("E303", format!("`{key}` values must be between {lo} and {hi}, found {v}")).at(
+                                file,
+                                it.span,
+                                "out of range",
+                            ),
                         ))
                     }
                     ExprKind::Error => {}
@@ -1535,48 +1197,29 @@ pub fn typed_value(
             }
             Value::Names(out)
         }
-        (Ty::Software, ExprKind::Call { func, args })
-            if func.name == "container" || func.name == "setup" =>
-        {
-            match args.as_slice() {
-                [Expr {
-                    kind: ExprKind::Str(s),
-                    ..
-                }] if !s.value.trim().is_empty() => {
-                    if func.name == "container" {
-                        Value::Software(Software::Container(s.value.clone()))
-                    } else {
-                        Value::Software(Software::Setup(s.value.clone()))
-                    }
-                }
-                _ => {
-                    return Err(Box::new(
-                        Diagnostic::new(
-                            "E301",
-                            format!("`{}` takes one non-empty string", func.name),
-                        )
-                        .at(file, e.span, "bad arguments")
-                        .help(format!("write {}(\"...\")", func.name)),
-                    ))
+        (Ty::Software, ExprKind::Call { func, args }) if func.name == "container" || func.name == "setup" => match args.as_slice() {
+            [Expr { kind: ExprKind::Str(s), .. }] if !s.value.trim().is_empty() => {
+                if func.name == "container" {
+                    Value::Software(Software::Container(s.value.clone()))
+                } else {
+                    Value::Software(Software::Setup(s.value.clone()))
                 }
             }
-        }
+            _ => {
+                return Err(Box::new(
+                    Diagnostic::new("E301", format!("`{}` takes one non-empty string", func.name))
+                        .at(file, e.span, "bad arguments")
+                        .help(format!("write {}(\"...\")", func.name)),
+                ))
+            }
+        },
         (Ty::Software, ExprKind::Call { func, .. }) => {
-            let mut d = Diagnostic::new("E304", format!("unknown software kind `{}`", func.name))
-                .at(file, func.span, "not container or setup");
+            let mut d =
+                Diagnostic::new("E304", format!("unknown software kind `{}`", func.name)).at(file, func.span, "not container or setup");
             if let Some(s) = did_you_mean(&func.name, ["container", "setup"]) {
-                d = d.help(format!("did you mean `{s}`?")).suggest(
-                    Loc {
-                        file,
-                        span: func.span,
-                    },
-                    s,
-                    format!("replace with `{s}`"),
-                );
+                d = d.help(format!("did you mean `{s}`?")).suggest(Loc { file, span: func.span }, s, format!("replace with `{s}`"));
             } else {
-                d = d.help(
-                    "software is container(\"image:tag\") or setup(\"source /path/setup.sh\")",
-                );
+                d = d.help("software is container(\"image:tag\") or setup(\"source /path/setup.sh\")");
             }
             return Err(Box::new(d));
         }
@@ -1646,10 +1289,7 @@ pub fn parse_template(map: &SourceMap, file: FileId, s: &StrLit) -> (Template, V
                                     .help("placeholders are names like {visit} or {config.KEY}; write literal braces as {{ and }}"),
                             );
                         }
-                        parts.push(Part::Ph {
-                            name: name.to_string(),
-                            loc: Loc { file, span },
-                        });
+                        parts.push(Part::Ph { name: name.to_string(), loc: Loc { file, span } });
                         i = j + 1;
                         run_start = i;
                     }
@@ -1666,11 +1306,7 @@ pub fn parse_template(map: &SourceMap, file: FileId, s: &StrLit) -> (Template, V
             b'}' => {
                 diags.push(
                     Diagnostic::new("E206", "single `}` in template")
-                        .at(
-                            file,
-                            Span::new(base + i, base + i + 1),
-                            "closes no placeholder",
-                        )
+                        .at(file, Span::new(base + i, base + i + 1), "closes no placeholder")
                         .help("write a literal brace as `}}`"),
                 );
                 i += 1;
@@ -1682,14 +1318,7 @@ pub fn parse_template(map: &SourceMap, file: FileId, s: &StrLit) -> (Template, V
     if !lit.is_empty() {
         parts.push(Part::Lit(lit));
     }
-    (
-        Template {
-            text: s.value.clone(),
-            parts,
-            loc: Loc { file, span: s.span },
-        },
-        diags,
-    )
+    (Template { text: s.value.clone(), parts, loc: Loc { file, span: s.span } }, diags)
 }
 
 fn valid_placeholder(name: &str) -> bool {
@@ -1699,13 +1328,7 @@ fn valid_placeholder(name: &str) -> bool {
     };
     let ident_ok = |s: &str| {
         let mut cs = s.chars();
-        matches!(cs.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-            && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        matches!(cs.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
     };
-    ident_ok(head)
-        && rest.is_none_or(|r| {
-            !r.is_empty()
-                && r.chars()
-                    .all(|c| !c.is_whitespace() && c != '{' && c != '}')
-        })
+    ident_ok(head) && rest.is_none_or(|r| !r.is_empty() && r.chars().all(|c| !c.is_whitespace() && c != '{' && c != '}'))
 }

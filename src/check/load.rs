@@ -29,12 +29,7 @@ impl Program {
 
 /// Decode bytes as UTF-8, or report E403 at the first bad byte (the file is still added to
 /// the map, lossily decoded, so the diagnostic can point into it).
-pub fn add_text(
-    map: &mut SourceMap,
-    path: PathBuf,
-    bytes: Vec<u8>,
-    diags: &mut Vec<Diagnostic>,
-) -> (FileId, bool) {
+pub fn add_text(map: &mut SourceMap, path: PathBuf, bytes: Vec<u8>, diags: &mut Vec<Diagnostic>) -> (FileId, bool) {
     match String::from_utf8(bytes) {
         Ok(s) => (map.add(path, Arc::from(s)), true),
         Err(e) => {
@@ -53,12 +48,7 @@ pub fn add_text(
 }
 
 pub fn load(fs: &dyn Fs, root: &Path, diags: &mut Vec<Diagnostic>) -> Program {
-    let mut prog = Program {
-        map: SourceMap::new(),
-        modules: Vec::new(),
-        root: FileId(0),
-        root_unreadable: false,
-    };
+    let mut prog = Program { map: SourceMap::new(), modules: Vec::new(), root: FileId(0), root_unreadable: false };
     let mut stack: Vec<(PathBuf, FileId, Span)> = Vec::new();
     let mut seen: Vec<PathBuf> = Vec::new();
     match load_one(fs, root, None, &mut prog, &mut stack, &mut seen, diags) {
@@ -83,20 +73,16 @@ fn load_one(
             let mut d = Diagnostic::new("E402", "include cycle").at(
                 file,
                 span,
-                format!(
-                    "includes {}, which is already being included",
-                    crate::source::display_name(path)
-                ),
+                format!("includes {}, which is already being included", crate::source::display_name(path)),
             );
             for (_, f, s) in &stack[pos + 1..] {
                 d = d.also(*f, *s, "included from here");
             }
-            let chain: Vec<String> = stack[pos..]
-                .iter()
-                .map(|(p, _, _)| crate::source::display_name(p))
-                .chain([crate::source::display_name(path)])
-                .collect();
-            d = d.note(format!("cycle: {}", chain.join(" -> "))).help("remove one of these includes; shared definitions belong in a file that includes nothing");
+            let chain: Vec<String> =
+                stack[pos..].iter().map(|(p, _, _)| crate::source::display_name(p)).chain([crate::source::display_name(path)]).collect();
+            d = d
+                .note(format!("cycle: {}", chain.join(" -> ")))
+                .help("remove one of these includes; shared definitions belong in a file that includes nothing");
             diags.push(d);
         }
         return None;
@@ -107,15 +93,8 @@ fn load_one(
     let bytes = match fs.read(path, MAX_SOURCE_BYTES) {
         Ok(b) => b,
         Err(e) => {
-            let code = if matches!(e, ReadError::TooLarge { .. }) {
-                "E407"
-            } else {
-                "E401"
-            };
-            let mut d = Diagnostic::new(
-                code,
-                format!("cannot read {}: {e}", crate::source::display_name(path)),
-            );
+            let code = if matches!(e, ReadError::TooLarge { .. }) { "E407" } else { "E401" };
+            let mut d = Diagnostic::new(code, format!("cannot read {}: {e}", crate::source::display_name(path)));
             if let Some((file, span)) = from {
                 d = d.at(file, span, "included here");
                 if code == "E401" {

@@ -52,13 +52,7 @@ pub fn check(fs: &dyn Fs, path: &Path, opts: &Options) -> Checked {
     diags.extend(b.diags);
     let tables = tables::load_all(fs, &mut program.map, &model, &mut diags);
     let dim_kinds = tables::dim_kinds(&model, &tables);
-    let mut v = verify::Verifier {
-        model: &model,
-        diags: Vec::new(),
-        sets: &sets,
-        used: Default::default(),
-        dim_kinds: &dim_kinds,
-    };
+    let mut v = verify::Verifier { model: &model, diags: Vec::new(), sets: &sets, used: Default::default(), dim_kinds: &dim_kinds };
     v.run();
     let used = std::mem::take(&mut v.used);
     diags.extend(v.diags);
@@ -67,28 +61,16 @@ pub fn check(fs: &dyn Fs, path: &Path, opts: &Options) -> Checked {
     }
     let mut d = Diagnostics { items: diags };
     d.sort();
-    Checked {
-        program,
-        model,
-        tables,
-        sets,
-        diags: d,
-    }
+    Checked { program, model, tables, sets, diags: d }
 }
 
-fn unused(
-    model: &Model,
-    used: &std::collections::BTreeSet<(&'static str, String)>,
-    diags: &mut Vec<Diagnostic>,
-) {
+fn unused(model: &Model, used: &std::collections::BTreeSet<(&'static str, String)>, diags: &mut Vec<Diagnostic>) {
     let mut emit = |kind: &'static str, name: &str, loc: Loc| {
         if !used.contains(&(kind, name.to_string())) {
             diags.push(
                 Diagnostic::new("W201", format!("{kind} `{name}` is never used"))
                     .at_loc(loc, "defined here, used nowhere")
-                    .help(format!(
-                        "remove it, or use it in a coverage, step or dataset"
-                    )),
+                    .help(format!("remove it, or use it in a coverage, step or dataset")),
             );
         }
     };
@@ -99,12 +81,7 @@ fn unused(
         // A relation is used when a coverage names it, or implicitly when it links a step's
         // dimensions; only the explicit use is tracked here, so relations are used when any
         // of their dimensions is.
-        if !used.contains(&("relation", r.name.clone()))
-            && !r
-                .dims
-                .iter()
-                .any(|d| used.contains(&("dimension", d.name.clone())))
-        {
+        if !used.contains(&("relation", r.name.clone())) && !r.dims.iter().any(|d| used.contains(&("dimension", d.name.clone()))) {
             emit("relation", &r.name, r.loc);
         }
     }
@@ -121,10 +98,7 @@ fn unused(
 fn parse_sets(program: &mut Program, sets: &[String], diags: &mut Vec<Diagnostic>) -> Vec<CliSet> {
     let mut out = Vec::new();
     for (n, text) in sets.iter().enumerate() {
-        let file = program.map.add(
-            format!("<--set {}>", n + 1).into(),
-            Arc::from(text.as_str()),
-        );
+        let file = program.map.add(format!("<--set {}>", n + 1).into(), Arc::from(text.as_str()));
         let Some((lhs, rhs)) = text.split_once('=') else {
             diags.push(
                 Diagnostic::new("E100", format!("`--set {text}` needs KEY=VALUE"))
@@ -140,11 +114,7 @@ fn parse_sets(program: &mut Program, sets: &[String], diags: &mut Vec<Diagnostic
         let kspan = Span::new(0, lhs.len());
         let Some(info) = keys::key(key).filter(|k| k.exec) else {
             let cands: Vec<&str> = keys::exec_keys().map(|k| k.name).collect();
-            let mut d = Diagnostic::new(
-                "E203",
-                format!("`--set`: `{key}` is not an execution setting"),
-            )
-            .at(file, kspan, "unknown key");
+            let mut d = Diagnostic::new("E203", format!("`--set`: `{key}` is not an execution setting")).at(file, kspan, "unknown key");
             if let Some(s) = crate::diag::did_you_mean(key, cands.iter().copied()) {
                 d = d.help(format!("did you mean `{s}`?"));
             }
@@ -155,12 +125,7 @@ fn parse_sets(program: &mut Program, sets: &[String], diags: &mut Vec<Diagnostic
         let src = format!("bps 1\nx = {rhs}\n");
         let parsed = crate::syntax::parse(file, &src);
         let offset = (lhs.len() + 1) as i64 - 10; // position of rhs in `text` minus in `src`
-        let shift = |sp: Span| {
-            Span::new(
-                (sp.lo as i64 + offset).max(0) as usize,
-                (sp.hi as i64 + offset).max(0) as usize,
-            )
-        };
+        let shift = |sp: Span| Span::new((sp.lo as i64 + offset).max(0) as usize, (sp.hi as i64 + offset).max(0) as usize);
         let mut bad = false;
         for mut d in parsed.diags {
             if let Some(p) = &mut d.primary {
@@ -173,10 +138,7 @@ fn parse_sets(program: &mut Program, sets: &[String], diags: &mut Vec<Diagnostic
         if bad {
             continue;
         }
-        let Some(crate::syntax::ast::Stmt {
-            kind: crate::syntax::ast::StmtKind::Attr { value, .. },
-            ..
-        }) = parsed.module.stmts.first()
+        let Some(crate::syntax::ast::Stmt { kind: crate::syntax::ast::StmtKind::Attr { value, .. }, .. }) = parsed.module.stmts.first()
         else {
             continue;
         };
@@ -188,10 +150,7 @@ fn parse_sets(program: &mut Program, sets: &[String], diags: &mut Vec<Diagnostic
                 key: info.name,
                 value: v,
                 text: text.clone(),
-                loc: Some(Loc {
-                    file,
-                    span: Span::new(0, text.len()),
-                }),
+                loc: Some(Loc { file, span: Span::new(0, text.len()) }),
             }),
             Ok(None) => {}
             Err(d) => diags.push(*d),
@@ -221,16 +180,7 @@ pub fn unknown_set_steps(c: &Checked) -> Vec<String> {
         .model
         .pipelines
         .iter()
-        .flat_map(|p| {
-            p.steps
-                .iter()
-                .flat_map(move |s| [(s.name.clone(), ()), (format!("{}.{}", p.name, s.name), ())])
-        })
+        .flat_map(|p| p.steps.iter().flat_map(move |s| [(s.name.clone(), ()), (format!("{}.{}", p.name, s.name), ())]))
         .collect();
-    c.sets
-        .iter()
-        .filter_map(|s| s.step.as_ref())
-        .filter(|s| !all.contains_key(*s))
-        .cloned()
-        .collect()
+    c.sets.iter().filter_map(|s| s.step.as_ref()).filter(|s| !all.contains_key(*s)).cloned().collect()
 }

@@ -43,13 +43,7 @@ impl Value {
 }
 
 pub fn fmt_size(bytes: u64) -> String {
-    const UNITS: [(&str, u64); 5] = [
-        ("TiB", 1 << 40),
-        ("GiB", 1 << 30),
-        ("MiB", 1 << 20),
-        ("KiB", 1 << 10),
-        ("B", 1),
-    ];
+    const UNITS: [(&str, u64); 5] = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("B", 1)];
     for (u, m) in UNITS {
         if bytes >= m && bytes % m == 0 {
             return format!("{}{u}", bytes / m);
@@ -102,19 +96,8 @@ impl std::fmt::Display for Value {
             Value::Str(s) => write!(f, "{}", quote(s)),
             Value::Bool(b) => write!(f, "{b}"),
             Value::Word(w) => write!(f, "{w}"),
-            Value::IntList(v) => write!(
-                f,
-                "[{}]",
-                v.iter()
-                    .map(|x| x.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            Value::StrList(v) => write!(
-                f,
-                "[{}]",
-                v.iter().map(|x| quote(x)).collect::<Vec<_>>().join(", ")
-            ),
+            Value::IntList(v) => write!(f, "[{}]", v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")),
+            Value::StrList(v) => write!(f, "[{}]", v.iter().map(|x| quote(x)).collect::<Vec<_>>().join(", ")),
             Value::Names(v) => write!(f, "[{}]", v.join(", ")),
             Value::Software(Software::Container(s)) => write!(f, "container({})", quote(s)),
             Value::Software(Software::Setup(s)) => write!(f, "setup({})", quote(s)),
@@ -344,16 +327,8 @@ pub struct Step {
 
 #[derive(Clone, Debug)]
 pub enum Order {
-    Before {
-        first: Named,
-        second: Named,
-        loc: Loc,
-    },
-    Serial {
-        step: Named,
-        dim: Named,
-        loc: Loc,
-    },
+    Before { first: Named, second: Named, loc: Loc },
+    Serial { step: Named, dim: Named, loc: Loc },
 }
 
 #[derive(Clone, Debug)]

@@ -107,34 +107,15 @@ pub struct Chain<'a> {
     pub layers: Vec<(Origin, &'a Layer)>,
 }
 
-fn push(
-    values: &mut BTreeMap<&'static str, Resolved>,
-    key: &'static str,
-    value: Value,
-    origin: Origin,
-) {
+fn push(values: &mut BTreeMap<&'static str, Resolved>, key: &'static str, value: Value, origin: Origin) {
     match values.get_mut(key) {
         Some(r) => {
-            let old = std::mem::replace(
-                r,
-                Resolved {
-                    value,
-                    origin,
-                    overridden: Vec::new(),
-                },
-            );
+            let old = std::mem::replace(r, Resolved { value, origin, overridden: Vec::new() });
             r.overridden = old.overridden;
             r.overridden.push((old.value, old.origin));
         }
         None => {
-            values.insert(
-                key,
-                Resolved {
-                    value,
-                    origin,
-                    overridden: Vec::new(),
-                },
-            );
+            values.insert(key, Resolved { value, origin, overridden: Vec::new() });
         }
     }
 }
@@ -143,90 +124,34 @@ fn push(
 ///
 /// The site layer depends on the resolved `site`/`sites`/`avoid_sites`, which the site
 /// cannot set itself, so these are resolved first without it.
-pub fn resolve_step(
-    model: &Model,
-    camp: Option<&Campaign>,
-    pipe: &Pipeline,
-    step: &Step,
-    sets: &[CliSet],
-) -> StepSettings {
+pub fn resolve_step(model: &Model, camp: Option<&Campaign>, pipe: &Pipeline, step: &Step, sets: &[CliSet]) -> StepSettings {
     let overrides: Vec<&Override> = camp
         .map(|c| {
-            c.overrides
-                .iter()
-                .filter(|o| {
-                    o.step.name == step.name
-                        && o.pipeline.as_ref().is_none_or(|p| p.name == pipe.name)
-                })
-                .collect()
+            c.overrides.iter().filter(|o| o.step.name == step.name && o.pipeline.as_ref().is_none_or(|p| p.name == pipe.name)).collect()
         })
         .unwrap_or_default();
     let mut layers: Vec<(Origin, &Layer)> = Vec::new();
-    layers.push((
-        Origin {
-            scope: ScopeKind::Defaults,
-            label: "defaults".into(),
-            loc: None,
-        },
-        &model.defaults,
-    ));
+    layers.push((Origin { scope: ScopeKind::Defaults, label: "defaults".into(), loc: None }, &model.defaults));
     let site_slot = layers.len();
-    layers.push((
-        Origin {
-            scope: ScopeKind::Pipeline,
-            label: format!("pipeline {}", pipe.name),
-            loc: Some(pipe.loc),
-        },
-        &pipe.layer,
-    ));
+    layers.push((Origin { scope: ScopeKind::Pipeline, label: format!("pipeline {}", pipe.name), loc: Some(pipe.loc) }, &pipe.layer));
     if let Some(c) = camp {
-        layers.push((
-            Origin {
-                scope: ScopeKind::Campaign,
-                label: format!("campaign {}", c.name),
-                loc: Some(c.loc),
-            },
-            &c.layer,
-        ));
+        layers.push((Origin { scope: ScopeKind::Campaign, label: format!("campaign {}", c.name), loc: Some(c.loc) }, &c.layer));
     }
-    layers.push((
-        Origin {
-            scope: ScopeKind::Step,
-            label: format!("step {}.{}", pipe.name, step.name),
-            loc: Some(step.loc),
-        },
-        &step.layer,
-    ));
+    layers.push((Origin { scope: ScopeKind::Step, label: format!("step {}.{}", pipe.name, step.name), loc: Some(step.loc) }, &step.layer));
     for o in &overrides {
         layers.push((
-            Origin {
-                scope: ScopeKind::Override,
-                label: format!("campaign override of {}", step.name),
-                loc: Some(o.loc),
-            },
+            Origin { scope: ScopeKind::Override, label: format!("campaign override of {}", step.name), loc: Some(o.loc) },
             &o.layer,
         ));
     }
-    let applies = |s: &CliSet| {
-        s.step
-            .as_deref()
-            .is_none_or(|n| n == step.name || n == format!("{}.{}", pipe.name, step.name))
-    };
+    let applies = |s: &CliSet| s.step.as_deref().is_none_or(|n| n == step.name || n == format!("{}.{}", pipe.name, step.name));
 
     // Pass 1: where does the step run?
     let mut pre = BTreeMap::new();
     for (origin, layer) in &layers {
         for s in &layer.settings {
             if matches!(s.key, "site" | "sites" | "avoid_sites") {
-                push(
-                    &mut pre,
-                    s.key,
-                    s.value.clone(),
-                    Origin {
-                        loc: Some(s.loc),
-                        ..origin.clone()
-                    },
-                );
+                push(&mut pre, s.key, s.value.clone(), Origin { loc: Some(s.loc), ..origin.clone() });
             }
         }
     }
@@ -236,27 +161,14 @@ pub fn resolve_step(
                 &mut pre,
                 s.key,
                 s.value.clone(),
-                Origin {
-                    scope: ScopeKind::CommandLine,
-                    label: format!("--set {}", s.text),
-                    loc: s.loc,
-                },
+                Origin { scope: ScopeKind::CommandLine, label: format!("--set {}", s.text), loc: s.loc },
             );
         }
     }
     let site = choose_site(model, &pre);
     if let Some(site) = site.as_ref().and_then(|n| model.site(n)) {
-        layers.insert(
-            site_slot,
-            (
-                Origin {
-                    scope: ScopeKind::Site,
-                    label: format!("site {}", site.name),
-                    loc: Some(site.loc),
-                },
-                &site.layer,
-            ),
-        );
+        layers
+            .insert(site_slot, (Origin { scope: ScopeKind::Site, label: format!("site {}", site.name), loc: Some(site.loc) }, &site.layer));
     }
 
     // Pass 2: everything.
@@ -267,11 +179,7 @@ pub fn resolve_step(
                 k.name,
                 Resolved {
                     value: v,
-                    origin: Origin {
-                        scope: ScopeKind::Builtin,
-                        label: "built-in".into(),
-                        loc: None,
-                    },
+                    origin: Origin { scope: ScopeKind::Builtin, label: "built-in".into(), loc: None },
                     overridden: Vec::new(),
                 },
             );
@@ -280,58 +188,24 @@ pub fn resolve_step(
     let mut env: BTreeMap<String, Resolved> = BTreeMap::new();
     for (origin, layer) in &layers {
         for s in &layer.settings {
-            push(
-                &mut values,
-                s.key,
-                s.value.clone(),
-                Origin {
-                    loc: Some(s.loc),
-                    ..origin.clone()
-                },
-            );
+            push(&mut values, s.key, s.value.clone(), Origin { loc: Some(s.loc), ..origin.clone() });
         }
         for (name, val, loc) in &layer.env {
-            let o = Origin {
-                loc: Some(*loc),
-                ..origin.clone()
-            };
+            let o = Origin { loc: Some(*loc), ..origin.clone() };
             match env.get_mut(name) {
                 Some(r) => {
-                    let old = std::mem::replace(
-                        r,
-                        Resolved {
-                            value: Value::Str(val.clone()),
-                            origin: o,
-                            overridden: Vec::new(),
-                        },
-                    );
+                    let old = std::mem::replace(r, Resolved { value: Value::Str(val.clone()), origin: o, overridden: Vec::new() });
                     r.overridden = old.overridden;
                     r.overridden.push((old.value, old.origin));
                 }
                 None => {
-                    env.insert(
-                        name.clone(),
-                        Resolved {
-                            value: Value::Str(val.clone()),
-                            origin: o,
-                            overridden: Vec::new(),
-                        },
-                    );
+                    env.insert(name.clone(), Resolved { value: Value::Str(val.clone()), origin: o, overridden: Vec::new() });
                 }
             }
         }
     }
     for s in sets.iter().filter(|s| applies(s)) {
-        push(
-            &mut values,
-            s.key,
-            s.value.clone(),
-            Origin {
-                scope: ScopeKind::CommandLine,
-                label: format!("--set {}", s.text),
-                loc: s.loc,
-            },
-        );
+        push(&mut values, s.key, s.value.clone(), Origin { scope: ScopeKind::CommandLine, label: format!("--set {}", s.text), loc: s.loc });
     }
     // `queue` and `partition` are one setting under two names: the later scope wins.
     StepSettings { values, env, site }
@@ -365,8 +239,5 @@ pub fn site_settings(
     sets: &[CliSet],
 ) -> BTreeMap<&'static str, Resolved> {
     let all = resolve_step(model, camp, pipe, step, sets);
-    all.values
-        .into_iter()
-        .filter(|(k, _)| matches!(*k, "site" | "sites" | "avoid_sites"))
-        .collect()
+    all.values.into_iter().filter(|(k, _)| matches!(*k, "site" | "sites" | "avoid_sites")).collect()
 }

@@ -49,46 +49,23 @@ fn requirements(model: &Model) -> BTreeMap<PathBuf, Vec<(String, Loc, Loc)>> {
         }
     }
     for d in &model.dims {
-        if let Some(Domain::Table {
-            path,
-            column,
-            loc,
-            column_loc,
-        }) = &d.domain
-        {
-            req.entry(path.clone())
-                .or_default()
-                .push((column.clone(), *loc, *column_loc));
+        if let Some(Domain::Table { path, column, loc, column_loc }) = &d.domain {
+            req.entry(path.clone()).or_default().push((column.clone(), *loc, *column_loc));
         }
     }
     req
 }
 
-pub fn load_all(
-    fs: &dyn Fs,
-    map: &mut SourceMap,
-    model: &Model,
-    diags: &mut Vec<Diagnostic>,
-) -> Tables {
+pub fn load_all(fs: &dyn Fs, map: &mut SourceMap, model: &Model, diags: &mut Vec<Diagnostic>) -> Tables {
     let mut out = Tables::default();
     for (path, needs) in requirements(model) {
         let decl = needs[0].1;
         let bytes = match fs.read(&path, MAX_TABLE_BYTES) {
             Ok(b) => b,
             Err(e) => {
-                let code = if matches!(e, ReadError::TooLarge { .. }) {
-                    "E407"
-                } else {
-                    "E404"
-                };
-                let mut d = Diagnostic::new(
-                    code,
-                    format!(
-                        "cannot read table {}: {e}",
-                        crate::source::display_name(&path)
-                    ),
-                )
-                .at_loc(decl, "this table");
+                let code = if matches!(e, ReadError::TooLarge { .. }) { "E407" } else { "E404" };
+                let mut d = Diagnostic::new(code, format!("cannot read table {}: {e}", crate::source::display_name(&path)))
+                    .at_loc(decl, "this table");
                 for (_, l, _) in needs.iter().skip(1).filter(|(_, l, _)| *l != decl) {
                     d = d.also_loc(*l, "also used here");
                 }
@@ -110,17 +87,8 @@ pub fn load_all(
     out
 }
 
-fn check_table(
-    map: &SourceMap,
-    file: FileId,
-    text: &str,
-    needs: &[(String, Loc, Loc)],
-    diags: &mut Vec<Diagnostic>,
-) -> Table {
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.as_bytes());
+fn check_table(map: &SourceMap, file: FileId, text: &str, needs: &[(String, Loc, Loc)], diags: &mut Vec<Diagnostic>) -> Table {
+    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
     let mut rec = csv::ByteRecord::new();
     let mut header: Vec<String> = Vec::new();
     let mut ok = true;
@@ -128,15 +96,9 @@ fn check_table(
     let header_span;
     match rdr.read_byte_record(&mut rec) {
         Ok(true) => {
-            header = rec
-                .iter()
-                .map(|f| String::from_utf8_lossy(f).trim().to_string())
-                .collect();
+            header = rec.iter().map(|f| String::from_utf8_lossy(f).trim().to_string()).collect();
             let start = rec.position().map(|p| p.byte() as usize).unwrap_or(0);
-            let line_end = text[start..]
-                .find('\n')
-                .map(|i| start + i)
-                .unwrap_or(text.len());
+            let line_end = text[start..].find('\n').map(|i| start + i).unwrap_or(text.len());
             header_span = Span::new(start, line_end);
         }
         Ok(false) => {
@@ -144,22 +106,9 @@ fn check_table(
                 Diagnostic::new("E406", "table is empty")
                     .at(file, Span::new(0, 0), "no header row")
                     .also_loc(needs[0].1, "table declared here")
-                    .help(format!(
-                        "the first row names the columns: {}",
-                        needs
-                            .iter()
-                            .map(|n| n.0.as_str())
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    )),
+                    .help(format!("the first row names the columns: {}", needs.iter().map(|n| n.0.as_str()).collect::<Vec<_>>().join(","))),
             );
-            return Table {
-                file,
-                header,
-                kinds: Vec::new(),
-                rows: 0,
-                ok: false,
-            };
+            return Table { file, header, kinds: Vec::new(), rows: 0, ok: false };
         }
         Err(e) => {
             diags.push(
@@ -167,13 +116,7 @@ fn check_table(
                     .at(file, Span::new(0, 0), "here")
                     .also_loc(needs[0].1, "table declared here"),
             );
-            return Table {
-                file,
-                header,
-                kinds: Vec::new(),
-                rows: 0,
-                ok: false,
-            };
+            return Table { file, header, kinds: Vec::new(), rows: 0, ok: false };
         }
     }
     // Duplicate header names.
@@ -198,17 +141,11 @@ fn check_table(
                 }
             }
             None => {
-                let mut d = Diagnostic::new(
-                    "E405",
-                    format!("table {} has no column `{name}`", map.get(file).name),
-                )
-                .at(file, header_span, format!("header: {}", header.join(",")))
-                .also_loc(*dim_loc, "this column is needed here");
-                if let Some(s) = crate::diag::did_you_mean(name, header.iter().map(|h| h.as_str()))
-                {
-                    d = d.help(format!(
-                        "the header has `{s}`; rename the column or the dimension"
-                    ));
+                let mut d = Diagnostic::new("E405", format!("table {} has no column `{name}`", map.get(file).name))
+                    .at(file, header_span, format!("header: {}", header.join(",")))
+                    .also_loc(*dim_loc, "this column is needed here");
+                if let Some(s) = crate::diag::did_you_mean(name, header.iter().map(|h| h.as_str())) {
+                    d = d.help(format!("the header has `{s}`; rename the column or the dimension"));
                 } else {
                     d = d.help(format!("add a `{name}` column to the header row"));
                 }
@@ -226,13 +163,7 @@ fn check_table(
             Ok(false) => break,
             Err(e) => {
                 let at = e.position().map(|p| p.byte() as usize).unwrap_or(0);
-                diags.push(
-                    Diagnostic::new("E406", format!("cannot parse table: {e}")).at(
-                        file,
-                        Span::new(at, at + 1),
-                        "here",
-                    ),
-                );
+                diags.push(Diagnostic::new("E406", format!("cannot parse table: {e}")).at(file, Span::new(at, at + 1), "here"));
                 ok = false;
                 break;
             }
@@ -240,31 +171,15 @@ fn check_table(
         rows += 1;
         let row_no = rows + 1; // 1-based, header is row 1
         let start = rec.position().map(|p| p.byte() as usize).unwrap_or(0);
-        if rec.len() == 1
-            && rec
-                .get(0)
-                .is_some_and(|f| f.iter().all(|b| b.is_ascii_whitespace()))
-        {
+        if rec.len() == 1 && rec.get(0).is_some_and(|f| f.iter().all(|b| b.is_ascii_whitespace())) {
             continue; // blank line
         }
         if rec.len() != ncols {
-            let end = text[start..]
-                .find('\n')
-                .map(|i| start + i)
-                .unwrap_or(text.len());
+            let end = text[start..].find('\n').map(|i| start + i).unwrap_or(text.len());
             diags.push(
-                Diagnostic::new(
-                    "E406",
-                    format!(
-                        "row {row_no} has {} fields, the header has {ncols}",
-                        rec.len()
-                    ),
-                )
-                .at(file, Span::new(start, end), format!("row {row_no}"))
-                .also_loc(
-                    col_decl.first().copied().unwrap_or(needs[0].1),
-                    "table declared here",
-                ),
+                Diagnostic::new("E406", format!("row {row_no} has {} fields, the header has {ncols}", rec.len()))
+                    .at(file, Span::new(start, end), format!("row {row_no}"))
+                    .also_loc(col_decl.first().copied().unwrap_or(needs[0].1), "table declared here"),
             );
             ok = false;
             errors += 1;
@@ -279,12 +194,9 @@ fn check_table(
             let s = std::str::from_utf8(field).unwrap_or("").trim();
             if s.is_empty() {
                 diags.push(
-                    Diagnostic::new(
-                        "E406",
-                        format!("empty value in column `{}`, row {row_no}", header[c]),
-                    )
-                    .at(file, fspan, format!("row {row_no}, column {}", c + 1))
-                    .also_loc(col_decl[ci], "table declared here"),
+                    Diagnostic::new("E406", format!("empty value in column `{}`, row {row_no}", header[c]))
+                        .at(file, fspan, format!("row {row_no}, column {}", c + 1))
+                        .also_loc(col_decl[ci], "table declared here"),
                 );
                 ok = false;
                 errors += 1;
@@ -293,22 +205,12 @@ fn check_table(
                 match kinds[c] {
                     None => kinds[c] = Some((is_int, row_no)),
                     Some((k, first_row)) if k != is_int => {
-                        let (want, got) = if k {
-                            ("integers", "a string")
-                        } else {
-                            ("strings", "an integer")
-                        };
+                        let (want, got) = if k { ("integers", "a string") } else { ("strings", "an integer") };
                         diags.push(
-                            Diagnostic::new(
-                                "E406",
-                                format!(
-                                    "column `{}` holds {want}, but row {row_no} has {got} `{s}`",
-                                    header[c]
-                                ),
-                            )
-                            .at(file, fspan, format!("row {row_no}, column {}", c + 1))
-                            .also_loc(col_decl[ci], "table declared here")
-                            .note(format!("row {first_row} set the column's kind")),
+                            Diagnostic::new("E406", format!("column `{}` holds {want}, but row {row_no} has {got} `{s}`", header[c]))
+                                .at(file, fspan, format!("row {row_no}, column {}", c + 1))
+                                .also_loc(col_decl[ci], "table declared here")
+                                .note(format!("row {first_row} set the column's kind")),
                         );
                         ok = false;
                         errors += 1;
@@ -321,35 +223,21 @@ fn check_table(
             }
         }
         if errors >= MAX_ERRORS_PER_TABLE {
-            diags.push(
-                Diagnostic::new(
-                    "E406",
-                    format!(
-                        "too many errors in table {}; stopped reading it",
-                        map.get(file).name
-                    ),
-                )
-                .at(file, Span::new(start, start), "stopped here"),
-            );
+            diags.push(Diagnostic::new("E406", format!("too many errors in table {}; stopped reading it", map.get(file).name)).at(
+                file,
+                Span::new(start, start),
+                "stopped here",
+            ));
             break;
         }
     }
-    Table {
-        file,
-        header,
-        kinds: kinds.into_iter().map(|k| k.map(|(b, _)| b)).collect(),
-        rows,
-        ok,
-    }
+    Table { file, header, kinds: kinds.into_iter().map(|k| k.map(|(b, _)| b)).collect(), rows, ok }
 }
 
 /// Byte span of field `c` of a record that starts at `start`.  Exact for unquoted fields;
 /// quoted fields are located by scanning the line.
 fn field_span(rec: &csv::ByteRecord, c: usize, start: usize, text: &str) -> Span {
-    let line_end = text[start..]
-        .find('\n')
-        .map(|i| start + i)
-        .unwrap_or(text.len());
+    let line_end = text[start..].find('\n').map(|i| start + i).unwrap_or(text.len());
     let line = &text.as_bytes()[start..line_end];
     if !line.contains(&b'"') {
         let mut lo = 0usize;
@@ -387,12 +275,9 @@ pub fn dim_kinds(model: &Model, tables: &Tables) -> BTreeMap<String, bool> {
         let k = match &d.domain {
             Some(Domain::Range { .. }) => Some(true),
             Some(Domain::List(v)) => v.first().map(|l| matches!(l, Literal::Int(_))),
-            Some(Domain::Table { path, column, .. }) => tables.get(path).and_then(|t| {
-                t.header
-                    .iter()
-                    .position(|h| h == column)
-                    .and_then(|i| t.kinds.get(i).copied().flatten())
-            }),
+            Some(Domain::Table { path, column, .. }) => {
+                tables.get(path).and_then(|t| t.header.iter().position(|h| h == column).and_then(|i| t.kinds.get(i).copied().flatten()))
+            }
             None => None,
         };
         if let Some(k) = k {
@@ -403,12 +288,7 @@ pub fn dim_kinds(model: &Model, tables: &Tables) -> BTreeMap<String, bool> {
         if let RelSource::Table { path, .. } = &r.source {
             if let Some(t) = tables.get(path) {
                 for d in &r.dims {
-                    if let Some(k) = t
-                        .header
-                        .iter()
-                        .position(|h| *h == d.name)
-                        .and_then(|i| t.kinds.get(i).copied().flatten())
-                    {
+                    if let Some(k) = t.header.iter().position(|h| *h == d.name).and_then(|i| t.kinds.get(i).copied().flatten()) {
                         out.entry(d.name.clone()).or_insert(k);
                     }
                 }

@@ -20,31 +20,18 @@ pub struct Verifier<'a> {
 }
 
 pub fn undefined(kind: &str, n: &Named, candidates: &[&str]) -> Diagnostic {
-    let mut d = Diagnostic::new("E201", format!("undefined {kind} `{}`", n.name))
-        .at_loc(n.loc, format!("no {kind} of this name"));
+    let mut d = Diagnostic::new("E201", format!("undefined {kind} `{}`", n.name)).at_loc(n.loc, format!("no {kind} of this name"));
     match did_you_mean(&n.name, candidates.iter().copied()) {
-        Some(s) => {
-            d = d.help(format!("did you mean `{s}`?")).suggest(
-                n.loc,
-                s,
-                format!("replace with `{s}`"),
-            )
-        }
-        None if candidates.is_empty() => {
-            d = d.help(format!("no {kind} is defined; define one first"))
-        }
-        None if candidates.len() <= 12 => {
-            d = d.help(format!("defined {kind}s: {}", candidates.join(", ")))
-        }
+        Some(s) => d = d.help(format!("did you mean `{s}`?")).suggest(n.loc, s, format!("replace with `{s}`")),
+        None if candidates.is_empty() => d = d.help(format!("no {kind} is defined; define one first")),
+        None if candidates.len() <= 12 => d = d.help(format!("defined {kind}s: {}", candidates.join(", "))),
         None => {}
     }
     d
 }
 
 /// The fixed placeholders of `run` templates.
-pub const RUN_PLACEHOLDERS: &[&str] = &[
-    "campaign", "step", "user", "site", "attempt", "inputs", "outputs", "data_id", "job",
-];
+pub const RUN_PLACEHOLDERS: &[&str] = &["campaign", "step", "user", "site", "attempt", "inputs", "outputs", "data_id", "job"];
 
 /// The placeholders a dataset's `source`/`archive` may use besides its dimensions.
 pub const DATASET_PLACEHOLDERS: &[&str] = &["campaign", "user", "site"];
@@ -91,9 +78,7 @@ impl<'a> Verifier<'a> {
             return true;
         }
         let c: Vec<&str> = known.iter().copied().collect();
-        let d = undefined("dimension", n, &c).note(
-            "dimensions are declared with `dimension NAME = ...` or as columns of a `relation`",
-        );
+        let d = undefined("dimension", n, &c).note("dimensions are declared with `dimension NAME = ...` or as columns of a `relation`");
         self.err(d);
         false
     }
@@ -130,11 +115,7 @@ impl<'a> Verifier<'a> {
                                 format!(
                                     "relation `{}` declares ({}) but its expression is over ({})",
                                     r.name,
-                                    r.dims
-                                        .iter()
-                                        .map(|d| d.name.as_str())
-                                        .collect::<Vec<_>>()
-                                        .join(", "),
+                                    r.dims.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", "),
                                     schema.join(", ")
                                 ),
                             )
@@ -155,19 +136,9 @@ impl<'a> Verifier<'a> {
         // Site names in every layer.
         let mut layers: Vec<&Layer> = vec![&model.defaults];
         layers.extend(model.pipelines.iter().map(|p| &p.layer));
-        layers.extend(
-            model
-                .pipelines
-                .iter()
-                .flat_map(|p| p.steps.iter().map(|s| &s.layer)),
-        );
+        layers.extend(model.pipelines.iter().flat_map(|p| p.steps.iter().map(|s| &s.layer)));
         layers.extend(model.campaigns.iter().map(|c| &c.layer));
-        layers.extend(
-            model
-                .campaigns
-                .iter()
-                .flat_map(|c| c.overrides.iter().map(|o| &o.layer)),
-        );
+        layers.extend(model.campaigns.iter().flat_map(|c| c.overrides.iter().map(|o| &o.layer)));
         let site_names: Vec<&str> = model.sites.iter().map(|s| s.name.as_str()).collect();
         for l in layers {
             for s in &l.settings {
@@ -175,10 +146,7 @@ impl<'a> Verifier<'a> {
                     for n in v {
                         self.used.insert(("site", n.clone()));
                         if !site_names.contains(&n.as_str()) {
-                            let named = Named {
-                                name: n.clone(),
-                                loc: s.loc,
-                            };
+                            let named = Named { name: n.clone(), loc: s.loc };
                             self.err(undefined("site", &named, &site_names));
                         }
                     }
@@ -192,19 +160,10 @@ impl<'a> Verifier<'a> {
         for o in &model.orders {
             if let Order::Before { first, second, .. } = o {
                 for n in [first, second] {
-                    let is_step = model
-                        .pipelines
-                        .iter()
-                        .any(|p| p.steps.iter().any(|s| s.name == n.name));
+                    let is_step = model.pipelines.iter().any(|p| p.steps.iter().any(|s| s.name == n.name));
                     if model.pipeline(&n.name).is_none() && !is_step {
-                        let mut c: Vec<&str> =
-                            model.pipelines.iter().map(|p| p.name.as_str()).collect();
-                        c.extend(
-                            model
-                                .pipelines
-                                .iter()
-                                .flat_map(|p| p.steps.iter().map(|s| s.name.as_str())),
-                        );
+                        let mut c: Vec<&str> = model.pipelines.iter().map(|p| p.name.as_str()).collect();
+                        c.extend(model.pipelines.iter().flat_map(|p| p.steps.iter().map(|s| s.name.as_str())));
                         self.err(undefined("step or pipeline", n, &c));
                     }
                 }
@@ -214,14 +173,7 @@ impl<'a> Verifier<'a> {
 
     /// Placeholders of a template: allowed dims, fixed names, and `config.KEY` when
     /// `configs` gives the keys available (None: config placeholders are not allowed).
-    fn placeholders(
-        &mut self,
-        t: &Template,
-        dims: &[&str],
-        fixed: &[&str],
-        configs: Option<&[BTreeSet<String>]>,
-        what: &str,
-    ) {
+    fn placeholders(&mut self, t: &Template, dims: &[&str], fixed: &[&str], configs: Option<&[BTreeSet<String>]>, what: &str) {
         for (name, loc) in t.placeholders() {
             if let Some(key) = name.strip_prefix("config.") {
                 match configs {
@@ -229,7 +181,8 @@ impl<'a> Verifier<'a> {
                         let missing = sets.iter().all(|s| !s.contains(key));
                         if missing {
                             let all: Vec<&str> = sets.iter().flat_map(|s| s.iter().map(|k| k.as_str())).collect();
-                            let mut d = Diagnostic::new("E206", format!("`{{{name}}}`: no config defines `{key}`")).at_loc(loc, "unknown config key");
+                            let mut d = Diagnostic::new("E206", format!("`{{{name}}}`: no config defines `{key}`"))
+                                .at_loc(loc, "unknown config key");
                             if let Some(s) = did_you_mean(key, all.iter().copied()) {
                                 d = d.help(format!("did you mean `{{config.{s}}}`?"));
                             } else if !all.is_empty() {
@@ -243,7 +196,10 @@ impl<'a> Verifier<'a> {
                             .at_loc(loc, "no config")
                             .help("define `config NAME { KEY = ... }` in the pipeline and choose it with `use PIPELINE with NAME`"),
                     ),
-                    None => self.err(Diagnostic::new("E206", format!("`{{{name}}}` is not available in {what}")).at_loc(loc, "config values are for `run`")),
+                    None => self.err(
+                        Diagnostic::new("E206", format!("`{{{name}}}` is not available in {what}"))
+                            .at_loc(loc, "config values are for `run`"),
+                    ),
                 }
                 continue;
             }
@@ -251,33 +207,17 @@ impl<'a> Verifier<'a> {
                 continue;
             }
             let known = self.known_dims();
-            let mut d = Diagnostic::new("E206", format!("unknown placeholder `{{{name}}}`"))
-                .at_loc(loc, "unknown placeholder");
+            let mut d = Diagnostic::new("E206", format!("unknown placeholder `{{{name}}}`")).at_loc(loc, "unknown placeholder");
             let cands: Vec<&str> = dims.iter().chain(fixed.iter()).copied().collect();
             if known.contains(name) {
                 d = d.help(format!(
                     "`{name}` is a dimension, but not one of {what}'s: {}",
-                    if dims.is_empty() {
-                        "it has none".to_string()
-                    } else {
-                        dims.join(", ")
-                    }
+                    if dims.is_empty() { "it has none".to_string() } else { dims.join(", ") }
                 ));
             } else if let Some(s) = did_you_mean(name, cands.iter().copied()) {
-                d = d.help(format!("did you mean `{{{s}}}`?")).suggest(
-                    loc,
-                    format!("{{{s}}}"),
-                    format!("replace with `{{{s}}}`"),
-                );
+                d = d.help(format!("did you mean `{{{s}}}`?")).suggest(loc, format!("{{{s}}}"), format!("replace with `{{{s}}}`"));
             } else {
-                d = d.help(format!(
-                    "placeholders here: {}",
-                    cands
-                        .iter()
-                        .map(|c| format!("{{{c}}}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                ));
+                d = d.help(format!("placeholders here: {}", cands.iter().map(|c| format!("{{{c}}}")).collect::<Vec<_>>().join(" ")));
             }
             if name.starts_with('$') || name.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
                 d = d.note("environment variables are written $NAME, without braces");
@@ -294,20 +234,12 @@ impl<'a> Verifier<'a> {
         while let Some(cf) = cur {
             if seen.contains(&cf.name.as_str()) {
                 if report {
-                    let chain = seen
-                        .iter()
-                        .copied()
-                        .chain([cf.name.as_str()])
-                        .collect::<Vec<_>>()
-                        .join(" extends ");
+                    let chain = seen.iter().copied().chain([cf.name.as_str()]).collect::<Vec<_>>().join(" extends ");
                     let at = c.extends.as_ref().map(|e| e.loc).unwrap_or(c.loc);
                     self.err(
-                        Diagnostic::new(
-                            "E208",
-                            format!("config `{}` inherits from itself", c.name),
-                        )
-                        .at_loc(at, "cycle starts here")
-                        .note(format!("chain: {chain}")),
+                        Diagnostic::new("E208", format!("config `{}` inherits from itself", c.name))
+                            .at_loc(at, "cycle starts here")
+                            .note(format!("chain: {chain}")),
                     );
                 }
                 break;
@@ -339,12 +271,7 @@ impl<'a> Verifier<'a> {
             for s in &p.steps {
                 for o in &s.outputs {
                     if let Some(first) = m.get(o.name.as_str()) {
-                        let first_loc = first
-                            .outputs
-                            .iter()
-                            .find(|x| x.name == o.name)
-                            .map(|x| x.loc)
-                            .unwrap_or(first.loc);
+                        let first_loc = first.outputs.iter().find(|x| x.name == o.name).map(|x| x.loc).unwrap_or(first.loc);
                         self.err(
                             Diagnostic::new("E503", format!("dataset `{}` is produced by two steps", o.name))
                                 .at_loc(o.loc, format!("produced by `{}`", s.name))
@@ -366,54 +293,26 @@ impl<'a> Verifier<'a> {
             for dep in &s.after {
                 if dep.step.name == s.name {
                     self.err(
-                        Diagnostic::new("E501", format!("step `{}` runs after itself", s.name))
-                            .at_loc(dep.step.loc, "depends on itself"),
+                        Diagnostic::new("E501", format!("step `{}` runs after itself", s.name)).at_loc(dep.step.loc, "depends on itself"),
                     );
                 } else if !names.contains(&dep.step.name.as_str()) {
-                    self.err(
-                        undefined("step", &dep.step, &names)
-                            .note(format!("`after` names a step of pipeline `{}`", p.name)),
-                    );
+                    self.err(undefined("step", &dep.step, &names).note(format!("`after` names a step of pipeline `{}`", p.name)));
                 }
             }
             for inp in &s.inputs {
                 self.used.insert(("dataset", inp.dataset.name.clone()));
                 let declared = self.model.dataset(&inp.dataset.name).is_some();
-                let produced_anywhere = self.model.pipelines.iter().any(|q| {
-                    q.steps
-                        .iter()
-                        .any(|t| t.outputs.iter().any(|o| o.name == inp.dataset.name))
-                });
+                let produced_anywhere =
+                    self.model.pipelines.iter().any(|q| q.steps.iter().any(|t| t.outputs.iter().any(|o| o.name == inp.dataset.name)));
                 if !declared && !produced_anywhere {
-                    let mut c: Vec<&str> = self
-                        .model
-                        .datasets
-                        .iter()
-                        .map(|d| d.name.as_str())
-                        .collect();
-                    c.extend(
-                        p.steps
-                            .iter()
-                            .flat_map(|t| t.outputs.iter().map(|o| o.name.as_str())),
-                    );
-                    self.err(
-                        undefined("dataset", &inp.dataset, &c)
-                            .note("an input is a declared `dataset` or the output of a step"),
-                    );
+                    let mut c: Vec<&str> = self.model.datasets.iter().map(|d| d.name.as_str()).collect();
+                    c.extend(p.steps.iter().flat_map(|t| t.outputs.iter().map(|o| o.name.as_str())));
+                    self.err(undefined("dataset", &inp.dataset, &c).note("an input is a declared `dataset` or the output of a step"));
                 }
-                if produced
-                    .get(inp.dataset.name.as_str())
-                    .is_some_and(|t| t.name == s.name)
-                {
+                if produced.get(inp.dataset.name.as_str()).is_some_and(|t| t.name == s.name) {
                     self.err(
-                        Diagnostic::new(
-                            "E501",
-                            format!(
-                                "step `{}` consumes its own output `{}`",
-                                s.name, inp.dataset.name
-                            ),
-                        )
-                        .at_loc(inp.dataset.loc, "produced by this same step"),
+                        Diagnostic::new("E501", format!("step `{}` consumes its own output `{}`", s.name, inp.dataset.name))
+                            .at_loc(inp.dataset.loc, "produced by this same step"),
                     );
                 }
             }
@@ -424,10 +323,19 @@ impl<'a> Verifier<'a> {
                     let b: BTreeSet<&str> = s.over.iter().map(|d| d.name.as_str()).collect();
                     if a != b {
                         self.err(
-                            Diagnostic::new("E505", format!("step `{}` over ({}) produces `{}`, declared over ({})", s.name, s.over.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", "), o.name, ds.dims.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ")))
-                                .at_loc(o.loc, "dimensions differ")
-                                .also_loc(ds.loc, "dataset declared here")
-                                .help("a step writes one instance of each output per quantum, so the dimensions must be equal"),
+                            Diagnostic::new(
+                                "E505",
+                                format!(
+                                    "step `{}` over ({}) produces `{}`, declared over ({})",
+                                    s.name,
+                                    s.over.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", "),
+                                    o.name,
+                                    ds.dims.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ")
+                                ),
+                            )
+                            .at_loc(o.loc, "dimensions differ")
+                            .also_loc(ds.loc, "dataset declared here")
+                            .help("a step writes one instance of each output per quantum, so the dimensions must be equal"),
                         );
                     }
                 }
@@ -435,10 +343,7 @@ impl<'a> Verifier<'a> {
             // Placeholders: config keys from every config of the pipeline that a campaign
             // uses, or from all configs when no campaign uses the pipeline.
             let chosen = self.configs_in_use(p);
-            let sets: Vec<BTreeSet<String>> = chosen
-                .iter()
-                .map(|c| self.config_keys(p, c, false))
-                .collect();
+            let sets: Vec<BTreeSet<String>> = chosen.iter().map(|c| self.config_keys(p, c, false)).collect();
             if let Some(run) = &s.run {
                 let dims: Vec<&str> = s.over.iter().map(|d| d.name.as_str()).collect();
                 self.placeholders(run, &dims, RUN_PLACEHOLDERS, Some(&sets), "this step");
@@ -469,26 +374,16 @@ impl<'a> Verifier<'a> {
             Some(s) => {
                 if !s.over.iter().any(|d| d.name == dim.name) {
                     self.err(
-                        Diagnostic::new(
-                            "E506",
-                            format!(
-                                "step `{}` has no dimension `{}` to serialise by",
-                                s.name, dim.name
+                        Diagnostic::new("E506", format!("step `{}` has no dimension `{}` to serialise by", s.name, dim.name))
+                            .at_loc(dim.loc, "not a dimension of the step")
+                            .also_loc(
+                                s.loc,
+                                format!(
+                                    "`{}` runs over ({})",
+                                    s.name,
+                                    s.over.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ")
+                                ),
                             ),
-                        )
-                        .at_loc(dim.loc, "not a dimension of the step")
-                        .also_loc(
-                            s.loc,
-                            format!(
-                                "`{}` runs over ({})",
-                                s.name,
-                                s.over
-                                    .iter()
-                                    .map(|d| d.name.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                        ),
                     );
                 }
             }
@@ -547,10 +442,7 @@ impl<'a> Verifier<'a> {
                                 to: si,
                                 why: EdgeWhy::Dataset,
                                 loc: inp.dataset.loc,
-                                detail: format!(
-                                    "`{}` reads `{}` from `{}`",
-                                    s.name, inp.dataset.name, prod.name
-                                ),
+                                detail: format!("`{}` reads `{}` from `{}`", s.name, inp.dataset.name, prod.name),
                             });
                         }
                     }
@@ -576,35 +468,20 @@ impl<'a> Verifier<'a> {
 
     fn report_cycle(&mut self, nodes: &[(String, Loc)], cycle: &[&StepEdge]) {
         let Some(first) = cycle.first() else { return };
-        let names: Vec<&str> = cycle
-            .iter()
-            .map(|e| nodes[e.from].0.as_str())
-            .chain([nodes[first.from].0.as_str()])
-            .collect();
-        let mut d = Diagnostic::new("E501", format!("dependency cycle: {}", names.join(" -> ")))
-            .at_loc(first.loc, first.detail.clone());
+        let names: Vec<&str> = cycle.iter().map(|e| nodes[e.from].0.as_str()).chain([nodes[first.from].0.as_str()]).collect();
+        let mut d = Diagnostic::new("E501", format!("dependency cycle: {}", names.join(" -> "))).at_loc(first.loc, first.detail.clone());
         for e in &cycle[1..] {
             d = d.also_loc(e.loc, e.detail.clone());
         }
-        d = d.help(
-            "remove one of these dependencies; ordering constraints may not contradict data flow",
-        );
+        d = d.help("remove one of these dependencies; ordering constraints may not contradict data flow");
         self.err(d);
     }
 
     /// Static schema of a coverage expression: its dimensions, in order.
-    pub fn coverage_schema(
-        &mut self,
-        e: &crate::syntax::ast::Expr,
-        file: crate::source::FileId,
-        depth: u32,
-    ) -> Option<Vec<String>> {
+    pub fn coverage_schema(&mut self, e: &crate::syntax::ast::Expr, file: crate::source::FileId, depth: u32) -> Option<Vec<String>> {
         let model = self.model;
         if depth > 64 {
-            self.err(
-                Diagnostic::new("E501", "named coverages refer to each other in a cycle")
-                    .at(file, e.span, "here"),
-            );
+            self.err(Diagnostic::new("E501", "named coverages refer to each other in a cycle").at(file, e.span, "here"));
             return None;
         }
         match &e.kind {
@@ -636,10 +513,7 @@ impl<'a> Verifier<'a> {
                 cands.extend(model.coverages.iter().map(|c| c.name.as_str()));
                 self.err(undefined(
                     "dimension, relation or coverage",
-                    &Named {
-                        name: i.name.clone(),
-                        loc: Loc { file, span: i.span },
-                    },
+                    &Named { name: i.name.clone(), loc: Loc { file, span: i.span } },
                     &cands,
                 ));
                 None
@@ -670,11 +544,7 @@ impl<'a> Verifier<'a> {
                         let x: BTreeSet<&String> = b.iter().collect();
                         let y: BTreeSet<&String> = s.iter().collect();
                         if x != y {
-                            let opname = if *op == crate::syntax::ast::SetOp::Union {
-                                "union"
-                            } else {
-                                "difference"
-                            };
+                            let opname = if *op == crate::syntax::ast::SetOp::Union { "union" } else { "difference" };
                             self.err(
                                 Diagnostic::new("E305", format!("{opname} of coverages over different dimensions"))
                                     .at(file, it.span, format!("over ({})", s.join(", ")))
@@ -726,14 +596,9 @@ impl<'a> Verifier<'a> {
                 PredKind::Or(v) | PredKind::And(v) => stack.extend(v.iter()),
                 PredKind::Not(x) => stack.push(x),
                 PredKind::Cmp { lhs, op, rhs } => {
-                    let is_ord = !matches!(
-                        op,
-                        crate::syntax::ast::CmpOp::Eq | crate::syntax::ast::CmpOp::Ne
-                    );
+                    let is_ord = !matches!(op, crate::syntax::ast::CmpOp::Eq | crate::syntax::ast::CmpOp::Ne);
                     match (lhs, rhs) {
-                        (Operand::Ident(d), v) | (v, Operand::Ident(d))
-                            if !matches!(v, Operand::Ident(_)) =>
-                        {
+                        (Operand::Ident(d), v) | (v, Operand::Ident(d)) if !matches!(v, Operand::Ident(_)) => {
                             self.pred_dim(d, schema, file, Some(v), is_ord);
                         }
                         (Operand::Ident(a), Operand::Ident(b)) => {
@@ -751,21 +616,18 @@ impl<'a> Verifier<'a> {
                     Operand::Ident(d) => {
                         if let ExprKind::List(items) = &set.kind {
                             for it in items {
-                                let op =
-                                    match &it.kind {
-                                        ExprKind::Int(v) => Some(Operand::Int(*v, it.span)),
-                                        ExprKind::Str(s) => Some(Operand::Str(s.clone())),
-                                        _ => {
-                                            self.err(
-                                                Diagnostic::new(
-                                                    "E306",
-                                                    "`in` lists hold integers or strings",
-                                                )
-                                                .at(file, it.span, "not a value"),
-                                            );
-                                            None
-                                        }
-                                    };
+                                let op = match &it.kind {
+                                    ExprKind::Int(v) => Some(Operand::Int(*v, it.span)),
+                                    ExprKind::Str(s) => Some(Operand::Str(s.clone())),
+                                    _ => {
+                                        self.err(Diagnostic::new("E306", "`in` lists hold integers or strings").at(
+                                            file,
+                                            it.span,
+                                            "not a value",
+                                        ));
+                                        None
+                                    }
+                                };
                                 if let Some(op) = op {
                                     self.pred_dim(d, schema, file, Some(&op), false);
                                 }
@@ -776,19 +638,13 @@ impl<'a> Verifier<'a> {
                             self.err(
                                 Diagnostic::new("E306", "`in` takes a list or a range")
                                     .at(file, set.span, "not a list")
-                                    .help(
-                                        "write e.g. `band in [\"g\", \"r\"]` or `detector in 0..9`",
-                                    ),
+                                    .help("write e.g. `band in [\"g\", \"r\"]` or `detector in 0..9`"),
                             );
                         }
                     }
-                    other => self.err(
-                        Diagnostic::new("E306", "`in` needs a dimension on its left").at(
-                            file,
-                            other.span(),
-                            "not a dimension",
-                        ),
-                    ),
+                    other => {
+                        self.err(Diagnostic::new("E306", "`in` needs a dimension on its left").at(file, other.span(), "not a dimension"))
+                    }
                 },
                 PredKind::Error => {}
             }
@@ -804,18 +660,17 @@ impl<'a> Verifier<'a> {
         ordering: bool,
     ) {
         if !schema.contains(&d.name) {
-            let mut diag = Diagnostic::new(
-                "E306",
-                format!("`{}` is not a dimension of this coverage", d.name),
-            )
-            .at(file, d.span, "not in the coverage");
+            let mut diag = Diagnostic::new("E306", format!("`{}` is not a dimension of this coverage", d.name)).at(
+                file,
+                d.span,
+                "not in the coverage",
+            );
             diag = match did_you_mean(&d.name, schema.iter().map(|s| s.as_str())) {
-                Some(s) => diag
-                    .help(format!(
-                        "did you mean `{s}`? the coverage is over ({})",
-                        schema.join(", ")
-                    ))
-                    .suggest(Loc { file, span: d.span }, s, format!("replace with `{s}`")),
+                Some(s) => diag.help(format!("did you mean `{s}`? the coverage is over ({})", schema.join(", "))).suggest(
+                    Loc { file, span: d.span },
+                    s,
+                    format!("replace with `{s}`"),
+                ),
                 None => diag.help(format!("the coverage is over ({})", schema.join(", "))),
             };
             self.err(diag);
@@ -829,25 +684,20 @@ impl<'a> Verifier<'a> {
             Operand::Int(..) => (true, "an integer"),
             Operand::Str(_) => (false, "a string"),
             Operand::Float(..) => {
-                self.err(
-                    Diagnostic::new(
-                        "E306",
-                        "dimension values are integers or strings, not decimals",
-                    )
-                    .at(file, v.span(), "a decimal number"),
-                );
+                self.err(Diagnostic::new("E306", "dimension values are integers or strings, not decimals").at(
+                    file,
+                    v.span(),
+                    "a decimal number",
+                ));
                 return;
             }
             Operand::Ident(_) => return,
         };
         if val_int != is_int {
             let dim_desc = if is_int { "integers" } else { "strings" };
-            let mut diag = Diagnostic::new(
-                "E306",
-                format!("`{}` holds {dim_desc}, compared with {val_desc}", d.name),
-            )
-            .at(file, v.span(), format!("{val_desc}"))
-            .also(file, d.span, format!("`{}` holds {dim_desc}", d.name));
+            let mut diag = Diagnostic::new("E306", format!("`{}` holds {dim_desc}, compared with {val_desc}", d.name))
+                .at(file, v.span(), format!("{val_desc}"))
+                .also(file, d.span, format!("`{}` holds {dim_desc}", d.name));
             if let Operand::Str(s) = v {
                 if s.value.parse::<i64>().is_ok() {
                     diag = diag.help(format!("drop the quotes: {}", s.value));
@@ -876,39 +726,22 @@ impl<'a> Verifier<'a> {
                 Some(cn) => {
                     if !p.configs.iter().any(|x| x.name == cn.name) {
                         let cands: Vec<&str> = p.configs.iter().map(|x| x.name.as_str()).collect();
-                        self.err(
-                            undefined("config", cn, &cands)
-                                .note(format!("configs of pipeline `{}`", p.name)),
-                        );
+                        self.err(undefined("config", cn, &cands).note(format!("configs of pipeline `{}`", p.name)));
                     }
                 }
                 None if p.configs.len() > 1 => {
                     let cands: Vec<&str> = p.configs.iter().map(|x| x.name.as_str()).collect();
                     self.err(
-                        Diagnostic::new(
-                            "E205",
-                            format!(
-                                "pipeline `{}` has {} configs; choose one",
-                                p.name,
-                                p.configs.len()
-                            ),
-                        )
-                        .at_loc(u.loc, "which config?")
-                        .help(format!(
-                            "write `use {} with {}`",
-                            p.name,
-                            cands.join(" | ")
-                        )),
+                        Diagnostic::new("E205", format!("pipeline `{}` has {} configs; choose one", p.name, p.configs.len()))
+                            .at_loc(u.loc, "which config?")
+                            .help(format!("write `use {} with {}`", p.name, cands.join(" | "))),
                     );
                 }
                 None => {}
             }
         }
         // Steps of the campaign, with their pipelines.
-        let steps: Vec<(&Pipeline, &Step)> = used
-            .iter()
-            .flat_map(|p| p.steps.iter().map(move |s| (*p, s)))
-            .collect();
+        let steps: Vec<(&Pipeline, &Step)> = used.iter().flat_map(|p| p.steps.iter().map(move |s| (*p, s))).collect();
         let step_names: Vec<&str> = steps.iter().map(|(_, s)| s.name.as_str()).collect();
         let find = |v: &mut Self, n: &Named, qual: Option<&Named>| -> Option<usize> {
             let hits: Vec<usize> = steps
@@ -923,35 +756,21 @@ impl<'a> Verifier<'a> {
                     if let Some(q) = qual {
                         if !used.iter().any(|p| p.name == q.name) {
                             v.err(
-                                undefined(
-                                    "pipeline",
-                                    q,
-                                    &used.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
-                                )
-                                .note("the qualifier names a pipeline the campaign uses"),
+                                undefined("pipeline", q, &used.iter().map(|p| p.name.as_str()).collect::<Vec<_>>())
+                                    .note("the qualifier names a pipeline the campaign uses"),
                             );
                             return None;
                         }
                     }
-                    v.err(
-                        undefined("step", n, &step_names)
-                            .note("steps of the pipelines this campaign uses"),
-                    );
+                    v.err(undefined("step", n, &step_names).note("steps of the pipelines this campaign uses"));
                     None
                 }
                 many => {
                     let ps: Vec<&str> = many.iter().map(|i| steps[*i].0.name.as_str()).collect();
                     v.err(
-                        Diagnostic::new(
-                            "E209",
-                            format!(
-                                "step `{}` is defined in pipelines {}",
-                                n.name,
-                                ps.join(" and ")
-                            ),
-                        )
-                        .at_loc(n.loc, "ambiguous")
-                        .help(format!("qualify it: `{}.{}`", ps[0], n.name)),
+                        Diagnostic::new("E209", format!("step `{}` is defined in pipelines {}", n.name, ps.join(" and ")))
+                            .at_loc(n.loc, "ambiguous")
+                            .help(format!("qualify it: `{}.{}`", ps[0], n.name)),
                     );
                     None
                 }
@@ -966,12 +785,9 @@ impl<'a> Verifier<'a> {
                 if let Some(i) = find(self, sn, None) {
                     if let Some(other) = in_cluster.get(&i) {
                         self.err(
-                            Diagnostic::new(
-                                "E506",
-                                format!("step `{}` is in two clusters", sn.name),
-                            )
-                            .at_loc(sn.loc, format!("in cluster `{}`", cl.name))
-                            .also_loc(other.loc, format!("already in cluster `{}`", other.name)),
+                            Diagnostic::new("E506", format!("step `{}` is in two clusters", sn.name))
+                                .at_loc(sn.loc, format!("in cluster `{}`", cl.name))
+                                .also_loc(other.loc, format!("already in cluster `{}`", other.name)),
                         );
                         continue;
                     }
@@ -983,9 +799,19 @@ impl<'a> Verifier<'a> {
                         }
                         if !st.over.iter().any(|d| d.name == b.name) {
                             self.err(
-                                Diagnostic::new("E506", format!("cluster `{}` groups by `{}`, which step `{}` does not have", cl.name, b.name, st.name))
-                                    .at_loc(b.loc, "not a dimension of every step")
-                                    .also_loc(st.loc, format!("`{}` runs over ({})", st.name, st.over.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", "))),
+                                Diagnostic::new(
+                                    "E506",
+                                    format!("cluster `{}` groups by `{}`, which step `{}` does not have", cl.name, b.name, st.name),
+                                )
+                                .at_loc(b.loc, "not a dimension of every step")
+                                .also_loc(
+                                    st.loc,
+                                    format!(
+                                        "`{}` runs over ({})",
+                                        st.name,
+                                        st.over.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ")
+                                    ),
+                                ),
                             );
                         }
                     }
@@ -996,9 +822,7 @@ impl<'a> Verifier<'a> {
             match o {
                 Order::Before { first, second, .. } => {
                     for n in [first, second] {
-                        if model.pipeline(&n.name).is_none()
-                            || !used.iter().any(|p| p.name == n.name)
-                        {
+                        if model.pipeline(&n.name).is_none() || !used.iter().any(|p| p.name == n.name) {
                             if used.iter().any(|p| p.name == n.name) {
                                 continue;
                             }
@@ -1035,20 +859,11 @@ impl<'a> Verifier<'a> {
                     {
                         continue;
                     }
-                    let mut diag = Diagnostic::new(
-                        "E207",
-                        format!(
-                            "step `{}` runs over `{}`, which the coverage does not determine",
-                            s.name, d.name
-                        ),
-                    )
-                    .at_loc(
-                        d.loc,
-                        format!("`{}` is not reachable from the coverage", d.name),
-                    );
+                    let mut diag =
+                        Diagnostic::new("E207", format!("step `{}` runs over `{}`, which the coverage does not determine", s.name, d.name))
+                            .at_loc(d.loc, format!("`{}` is not reachable from the coverage", d.name));
                     if let Some((_, _, cl)) = &c.coverage {
-                        diag = diag
-                            .also_loc(*cl, format!("the coverage is over ({})", schema.join(", ")));
+                        diag = diag.also_loc(*cl, format!("the coverage is over ({})", schema.join(", ")));
                     }
                     if let Some(dim) = model.dim(&d.name) {
                         diag = diag.also_loc(dim.loc, "declared without a domain");
@@ -1073,15 +888,9 @@ impl<'a> Verifier<'a> {
                 if let Some((pp, ps, ploc)) = producers.get(o.name.as_str()) {
                     if pp.name != p.name {
                         self.err(
-                            Diagnostic::new(
-                                "E503",
-                                format!("dataset `{}` is produced in two pipelines", o.name),
-                            )
-                            .at_loc(o.loc, format!("produced by `{}.{}`", p.name, s.name))
-                            .also_loc(
-                                *ploc,
-                                format!("already produced by `{}.{}`", pp.name, ps.name),
-                            ),
+                            Diagnostic::new("E503", format!("dataset `{}` is produced in two pipelines", o.name))
+                                .at_loc(o.loc, format!("produced by `{}.{}`", p.name, s.name))
+                                .also_loc(*ploc, format!("already produced by `{}.{}`", pp.name, ps.name)),
                         );
                     }
                     continue;
@@ -1118,11 +927,7 @@ impl<'a> Verifier<'a> {
         // Cross-pipeline cycles: dataset flow and `order` between steps or pipelines.
         let mut edges: Vec<StepEdge> = Vec::new();
         for (si, (p, s)) in steps.iter().enumerate() {
-            let local = |n: &str| {
-                steps
-                    .iter()
-                    .position(|(q, t)| q.name == p.name && t.name == n)
-            };
+            let local = |n: &str| steps.iter().position(|(q, t)| q.name == p.name && t.name == n);
             for dep in &s.after {
                 if let Some(pi) = local(&dep.step.name) {
                     edges.push(StepEdge {
@@ -1136,20 +941,14 @@ impl<'a> Verifier<'a> {
             }
             for inp in &s.inputs {
                 if let Some((pp, ps, _)) = producers.get(inp.dataset.name.as_str()) {
-                    if let Some(pi) = steps
-                        .iter()
-                        .position(|(q, t)| q.name == pp.name && t.name == ps.name)
-                    {
+                    if let Some(pi) = steps.iter().position(|(q, t)| q.name == pp.name && t.name == ps.name) {
                         if pi != si {
                             edges.push(StepEdge {
                                 from: pi,
                                 to: si,
                                 why: EdgeWhy::Dataset,
                                 loc: inp.dataset.loc,
-                                detail: format!(
-                                    "`{}` reads `{}` from `{}`",
-                                    s.name, inp.dataset.name, ps.name
-                                ),
+                                detail: format!("`{}` reads `{}` from `{}`", s.name, inp.dataset.name, ps.name),
                             });
                         }
                     }
@@ -1175,19 +974,9 @@ impl<'a> Verifier<'a> {
             if let Order::Before { first, second, loc } = o {
                 let group = |n: &str| -> Vec<usize> {
                     if used.iter().any(|p| p.name == n) {
-                        steps
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, (p, _))| p.name == n)
-                            .map(|(i, _)| i)
-                            .collect()
+                        steps.iter().enumerate().filter(|(_, (p, _))| p.name == n).map(|(i, _)| i).collect()
                     } else {
-                        steps
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, (_, s))| s.name == n)
-                            .map(|(i, _)| i)
-                            .collect()
+                        steps.iter().enumerate().filter(|(_, (_, s))| s.name == n).map(|(i, _)| i).collect()
                     }
                 };
                 for a in group(&first.name) {
@@ -1204,19 +993,8 @@ impl<'a> Verifier<'a> {
             }
         }
         edges.sort_by_key(|e| (e.from, e.to, e.why));
-        let nodes: Vec<(String, Loc)> = steps
-            .iter()
-            .map(|(p, s)| {
-                (
-                    if used.len() > 1 {
-                        format!("{}.{}", p.name, s.name)
-                    } else {
-                        s.name.clone()
-                    },
-                    s.loc,
-                )
-            })
-            .collect();
+        let nodes: Vec<(String, Loc)> =
+            steps.iter().map(|(p, s)| (if used.len() > 1 { format!("{}.{}", p.name, s.name) } else { s.name.clone() }, s.loc)).collect();
         if let Some(cycle) = find_cycle(nodes.len(), &edges) {
             // Pipeline-local cycles were reported with the pipeline.
             let all_local = cycle.iter().all(|e| {
@@ -1225,9 +1003,7 @@ impl<'a> Verifier<'a> {
                         Order::Before { loc, .. } => *loc != e.loc,
                         _ => true,
                     })
-            }) && cycle
-                .iter()
-                .all(|e| steps[e.from].0.name == steps[e.to].0.name);
+            }) && cycle.iter().all(|e| steps[e.from].0.name == steps[e.to].0.name);
             if !all_local {
                 self.report_cycle(&nodes, &cycle);
             }
@@ -1248,18 +1024,12 @@ impl<'a> Verifier<'a> {
         let model = self.model;
         let st = resolve::resolve_step(model, Some(c), p, s, self.sets);
         let avoid = st.names("avoid_sites");
-        let chosen_explicit = st
-            .values
-            .get("site")
-            .map(|r| (r.value.clone(), r.origin.clone()));
+        let chosen_explicit = st.values.get("site").map(|r| (r.value.clone(), r.origin.clone()));
         if let Some((Value::Names(v), origin)) = &chosen_explicit {
             if let Some(n) = v.first() {
                 if avoid.contains(n) {
                     let av = &st.values["avoid_sites"];
-                    let mut d = Diagnostic::new(
-                        "E601",
-                        format!("step `{}` runs at site `{n}`, which it also avoids", s.name),
-                    );
+                    let mut d = Diagnostic::new("E601", format!("step `{}` runs at site `{n}`, which it also avoids", s.name));
                     d = match origin.loc {
                         Some(l) => d.at_loc(l, format!("`site = {n}` from {}", origin.label)),
                         None => d.at_loc(s.loc, format!("`site = {n}` from {}", origin.label)),
@@ -1274,8 +1044,7 @@ impl<'a> Verifier<'a> {
             }
         }
         if st.site.is_none() && !model.sites.is_empty() {
-            let mut d = Diagnostic::new("E602", format!("no eligible site for step `{}`", s.name))
-                .at_loc(s.loc, "nowhere to run");
+            let mut d = Diagnostic::new("E602", format!("no eligible site for step `{}`", s.name)).at_loc(s.loc, "nowhere to run");
             d = match (st.values.get("sites"), st.values.get("avoid_sites")) {
                 (Some(ss), Some(av)) => {
                     if let Some(l) = ss.origin.loc {
@@ -1302,11 +1071,7 @@ impl<'a> Verifier<'a> {
         let limits: [(&str, Option<(u64, Loc)>, &str); 3] = [
             ("memory", site.max_memory, "max_memory"),
             ("walltime", site.max_walltime, "max_walltime"),
-            (
-                "cpus",
-                site.max_cpus.map(|(v, l)| (v.max(0) as u64, l)),
-                "max_cpus",
-            ),
+            ("cpus", site.max_cpus.map(|(v, l)| (v.max(0) as u64, l)), "max_cpus"),
         ];
         for (key, limit, lname) in limits {
             let (Some((lim, lloc)), Some(r)) = (limit, st.values.get(key)) else {
@@ -1321,31 +1086,18 @@ impl<'a> Verifier<'a> {
                 };
                 let mut d = Diagnostic::new(
                     "E603",
-                    format!(
-                        "step `{}` asks for {key} = {}, over site `{}`'s {lname} = {}",
-                        s.name,
-                        fmt(v),
-                        site.name,
-                        fmt(lim)
-                    ),
+                    format!("step `{}` asks for {key} = {}, over site `{}`'s {lname} = {}", s.name, fmt(v), site.name, fmt(lim)),
                 );
                 d = match r.origin.loc {
                     Some(l) => d.at_loc(l, format!("{} from {}", fmt(v), r.origin.label)),
                     None => d.at_loc(s.loc, format!("{} from {}", fmt(v), r.origin.label)),
                 };
                 d = d.also_loc(lloc, format!("limit of site `{}`", site.name));
-                let mut chain: Vec<String> = r
-                    .overridden
-                    .iter()
-                    .map(|(v, o)| format!("{v} ({})", o.label))
-                    .collect();
+                let mut chain: Vec<String> = r.overridden.iter().map(|(v, o)| format!("{v} ({})", o.label)).collect();
                 chain.push(format!("{} ({})", r.value, r.origin.label));
                 d = d
                     .note(format!("override chain: {}", chain.join(" < ")))
-                    .help(format!(
-                        "lower `{key}`, or run step `{}` at a site that allows it",
-                        s.name
-                    ));
+                    .help(format!("lower `{key}`, or run step `{}` at a site that allows it", s.name));
                 self.err(d);
             }
         }
@@ -1383,10 +1135,7 @@ pub fn find_cycle(n: usize, edges: &[StepEdge]) -> Option<Vec<&StepEdge>> {
                     1 => {
                         // Cycle: edges from w along the path back to v, plus ei.
                         let mut cyc: Vec<&StepEdge> = Vec::new();
-                        let pos = path_edges
-                            .iter()
-                            .position(|&pe| edges[pe].from == w)
-                            .unwrap_or(path_edges.len());
+                        let pos = path_edges.iter().position(|&pe| edges[pe].from == w).unwrap_or(path_edges.len());
                         for &pe in &path_edges[pos..] {
                             cyc.push(&edges[pe]);
                         }

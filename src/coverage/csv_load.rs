@@ -56,12 +56,7 @@ pub enum CsvErrorKind {
     EmptyField { column: String },
     /// The first field of a used column whose kind differs from the kind of the column's first
     /// value (which is on line `first_row`). Reported once per column.
-    MixedKinds {
-        column: String,
-        expected: ValueKind,
-        found: ValueKind,
-        first_row: usize,
-    },
+    MixedKinds { column: String, expected: ValueKind, found: ValueKind, first_row: usize },
     /// A quoted field is never closed (span: from the opening quote to the end of the text).
     /// Loading stops here.
     UnterminatedQuote,
@@ -204,32 +199,17 @@ impl<'a> Splitter<'a> {
                         span: junk..je,
                     });
                 }
-                let value = if escaped {
-                    Cow::Owned(raw.replace("\"\"", "\""))
-                } else {
-                    Cow::Borrowed(raw)
-                };
-                fields.push(Field {
-                    value,
-                    span,
-                    line: field_line,
-                });
+                let value = if escaped { Cow::Owned(raw.replace("\"\"", "\"")) } else { Cow::Borrowed(raw) };
+                fields.push(Field { value, span, line: field_line });
             } else {
-                let e = p + b[p..]
-                    .iter()
-                    .position(|&c| c == b',' || c == b'\n')
-                    .unwrap_or(n - p);
+                let e = p + b[p..].iter().position(|&c| c == b',' || c == b'\n').unwrap_or(n - p);
                 let mut te = e;
                 while te > p && is_ws(b[te - 1]) {
                     te -= 1;
                 }
                 // An empty field points at its position (right after the separator).
                 let span = if te == p { self.pos..self.pos } else { p..te };
-                fields.push(Field {
-                    value: Cow::Borrowed(&text[p..te]),
-                    span,
-                    line: field_line,
-                });
+                fields.push(Field { value: Cow::Borrowed(&text[p..te]), span, line: field_line });
                 p = e;
             }
             if p < n && b[p] == b',' {
@@ -246,11 +226,7 @@ impl<'a> Splitter<'a> {
             } else {
                 self.pos = n;
             }
-            return Ok(Some(RecordInfo {
-                line: start_line,
-                span: start..end,
-                bad,
-            }));
+            return Ok(Some(RecordInfo { line: start_line, span: start..end, bad }));
         }
     }
 }
@@ -283,28 +259,13 @@ struct ColState<'a> {
 /// Checked: the header exists, used column names are present, non-empty and unique; every
 /// record has the header's field count; used fields are non-empty and of one kind per column;
 /// quotes are well formed. Unused columns are only split, not checked.
-pub fn table_from_csv<'a>(
-    text: &'a str,
-    dicts: &mut Dictionaries,
-    columns: Option<&[&str]>,
-) -> Result<Relation, Vec<CsvError>> {
+pub fn table_from_csv<'a>(text: &'a str, dicts: &mut Dictionaries, columns: Option<&[&str]>) -> Result<Relation, Vec<CsvError>> {
     let start = if text.starts_with('\u{feff}') { 3 } else { 0 };
-    let mut sp = Splitter {
-        text,
-        pos: start,
-        line: 1,
-    };
+    let mut sp = Splitter { text, pos: start, line: 1 };
     let mut fields: Vec<Field<'a>> = Vec::new();
     let header = match sp.next_record(&mut fields) {
         Err(e) => return Err(vec![e]),
-        Ok(None) => {
-            return Err(vec![CsvError {
-                kind: CsvErrorKind::NoHeader,
-                row: 1,
-                column: None,
-                span: 0..text.len(),
-            }])
-        }
+        Ok(None) => return Err(vec![CsvError { kind: CsvErrorKind::NoHeader, row: 1, column: None, span: 0..text.len() }]),
         Ok(Some(h)) => h,
     };
     if let Some(e) = header.bad {
@@ -325,12 +286,7 @@ pub fn table_from_csv<'a>(
                 if f.value.is_empty() {
                     errors.push(header_error(CsvErrorKind::EmptyColumnName, Some((i, f))));
                 } else if fields[..i].iter().any(|g| g.value == f.value) {
-                    errors.push(header_error(
-                        CsvErrorKind::DuplicateColumn {
-                            name: f.value.to_string(),
-                        },
-                        Some((i, f)),
-                    ));
+                    errors.push(header_error(CsvErrorKind::DuplicateColumn { name: f.value.to_string() }, Some((i, f))));
                 } else {
                     used.push(i);
                 }
@@ -343,18 +299,10 @@ pub fn table_from_csv<'a>(
                 }
                 let mut hits = fields.iter().enumerate().filter(|(_, f)| f.value == *name);
                 match (hits.next(), hits.next()) {
-                    (None, _) => errors.push(header_error(
-                        CsvErrorKind::MissingColumn {
-                            name: name.to_string(),
-                        },
-                        None,
-                    )),
-                    (Some(_), Some(second)) => errors.push(header_error(
-                        CsvErrorKind::DuplicateColumn {
-                            name: name.to_string(),
-                        },
-                        Some(second),
-                    )),
+                    (None, _) => errors.push(header_error(CsvErrorKind::MissingColumn { name: name.to_string() }, None)),
+                    (Some(_), Some(second)) => {
+                        errors.push(header_error(CsvErrorKind::DuplicateColumn { name: name.to_string() }, Some(second)))
+                    }
                     (Some((i, _)), None) => used.push(i),
                 }
             }
@@ -401,10 +349,7 @@ pub fn table_from_csv<'a>(
         }
         if fields.len() != ncols {
             errors.push(CsvError {
-                kind: CsvErrorKind::FieldCount {
-                    expected: ncols,
-                    found: fields.len(),
-                },
+                kind: CsvErrorKind::FieldCount { expected: ncols, found: fields.len() },
                 row: rec.line,
                 column: None,
                 span: rec.span,
@@ -416,9 +361,7 @@ pub fn table_from_csv<'a>(
             let f = &fields[col.index];
             if f.value.is_empty() {
                 errors.push(CsvError {
-                    kind: CsvErrorKind::EmptyField {
-                        column: col.name.clone(),
-                    },
+                    kind: CsvErrorKind::EmptyField { column: col.name.clone() },
                     row: f.line,
                     column: Some(col.index + 1),
                     span: f.span.clone(),
@@ -447,12 +390,7 @@ pub fn table_from_csv<'a>(
                     if !col.mixed_reported {
                         col.mixed_reported = true;
                         errors.push(CsvError {
-                            kind: CsvErrorKind::MixedKinds {
-                                column: col.name.clone(),
-                                expected,
-                                found: kind,
-                                first_row,
-                            },
+                            kind: CsvErrorKind::MixedKinds { column: col.name.clone(), expected, found: kind, first_row },
                             row: f.line,
                             column: Some(col.index + 1),
                             span: f.span.clone(),

@@ -70,8 +70,7 @@ impl Dict {
     }
 
     fn next_code(&mut self) -> u32 {
-        let code =
-            u32::try_from(self.values.len()).expect("more than u32::MAX values in one dimension");
+        let code = u32::try_from(self.values.len()).expect("more than u32::MAX values in one dimension");
         if self.ranks.get().is_some() {
             self.ranks = OnceLock::new();
         }
@@ -197,11 +196,7 @@ fn compute_ranks(values: &[Value]) -> Ranks {
     let identity = values.windows(2).all(|w| w[0] < w[1]);
     let mut by_rank: Vec<u32> = (0..n as u32).collect();
     if identity {
-        return Ranks {
-            rank: by_rank.clone(),
-            by_rank,
-            identity,
-        };
+        return Ranks { rank: by_rank.clone(), by_rank, identity };
     }
     if values.iter().all(|v| matches!(v, Value::Int(_))) {
         by_rank.sort_unstable_by_key(|&c| values[c as usize].as_int());
@@ -212,11 +207,7 @@ fn compute_ranks(values: &[Value]) -> Ranks {
     for (r, &c) in by_rank.iter().enumerate() {
         rank[c as usize] = r as u32;
     }
-    Ranks {
-        rank,
-        by_rank,
-        identity,
-    }
+    Ranks { rank, by_rank, identity }
 }
 
 /// The dictionaries of all dimensions, keyed by dimension name.

@@ -25,12 +25,7 @@ pub fn join(a: &Relation, b: &Relation, dicts: &Dictionaries) -> Relation {
     join_with(a, b, dicts, KeyPath::Auto)
 }
 
-pub(crate) fn join_with(
-    a: &Relation,
-    b: &Relation,
-    dicts: &Dictionaries,
-    path: KeyPath,
-) -> Relation {
+pub(crate) fn join_with(a: &Relation, b: &Relation, dicts: &Dictionaries, path: KeyPath) -> Relation {
     let mut shared_a = Vec::new();
     let mut shared_b = Vec::new();
     let mut extra_b = Vec::new();
@@ -68,11 +63,7 @@ pub(crate) fn join_with(
             }
             cols.push(out);
         }
-        return Relation {
-            schema,
-            cols,
-            len: n,
-        };
+        return Relation { schema, cols, len: n };
     }
 
     let dims: Vec<DimId> = shared_a.iter().map(|&i| a.schema[i]).collect();
@@ -188,17 +179,8 @@ struct GroupIndex {
 }
 
 impl GroupIndex {
-    fn build(
-        rel: &Relation,
-        pos: &[usize],
-        dims: &[DimId],
-        dicts: &Dictionaries,
-        path: KeyPath,
-    ) -> GroupIndex {
-        let bits: Vec<u32> = dims
-            .iter()
-            .map(|&d| bits_for(dicts.dict(d).len()))
-            .collect();
+    fn build(rel: &Relation, pos: &[usize], dims: &[DimId], dicts: &Dictionaries, path: KeyPath) -> GroupIndex {
+        let bits: Vec<u32> = dims.iter().map(|&d| bits_for(dicts.dict(d).len())).collect();
         let total: u32 = bits.iter().sum();
         let wide = total > 64 || path == KeyPath::Wide;
         let keys = Keys::of(rel, pos, &bits, wide);
@@ -210,9 +192,7 @@ impl GroupIndex {
         };
         let lookup = match keys {
             Keys::Packed(keys) => {
-                let direct = path == KeyPath::Auto
-                    && total <= 24
-                    && (1usize << total) <= (rel.len * 8).max(4096);
+                let direct = path == KeyPath::Auto && total <= 24 && (1usize << total) <= (rel.len * 8).max(4096);
                 if direct {
                     let mut table = vec![0u32; 1usize << total];
                     for &k in &keys {
@@ -263,13 +243,7 @@ impl GroupIndex {
             rows[*slot as usize] = i as u32;
             *slot += 1;
         }
-        GroupIndex {
-            bits,
-            wide,
-            lookup,
-            offsets,
-            rows,
-        }
+        GroupIndex { bits, wide, lookup, offsets, rows }
     }
 
     fn keys_of(&self, rel: &Relation, pos: &[usize]) -> Keys {
@@ -281,9 +255,7 @@ impl GroupIndex {
         match (&self.lookup, keys) {
             (Lookup::Direct(t), Keys::Packed(k)) => t[k[i] as usize].checked_sub(1),
             (Lookup::Hashed(m), Keys::Packed(k)) => m.get(&k[i]).copied(),
-            (Lookup::Wide(m), Keys::Wide { codes, stride }) => {
-                m.get(&codes[i * stride..(i + 1) * stride]).copied()
-            }
+            (Lookup::Wide(m), Keys::Wide { codes, stride }) => m.get(&codes[i * stride..(i + 1) * stride]).copied(),
             _ => unreachable!("probe keys built with the index's own layout"),
         }
     }
@@ -294,22 +266,9 @@ impl GroupIndex {
 }
 
 /// For set operations: `perm[i]` is the position in `b` of `a.schema[i]`.
-fn align(
-    a: &Relation,
-    b: &Relation,
-    op: SetOp,
-    dicts: &Dictionaries,
-) -> Result<Vec<usize>, CoverageError> {
-    let perm: Option<Vec<usize>> = if a.arity() == b.arity() {
-        a.schema.iter().map(|&d| b.position(d)).collect()
-    } else {
-        None
-    };
-    perm.ok_or_else(|| CoverageError::SchemaMismatch {
-        op,
-        left: dicts.names_of(&a.schema),
-        right: dicts.names_of(&b.schema),
-    })
+fn align(a: &Relation, b: &Relation, op: SetOp, dicts: &Dictionaries) -> Result<Vec<usize>, CoverageError> {
+    let perm: Option<Vec<usize>> = if a.arity() == b.arity() { a.schema.iter().map(|&d| b.position(d)).collect() } else { None };
+    perm.ok_or_else(|| CoverageError::SchemaMismatch { op, left: dicts.names_of(&a.schema), right: dicts.names_of(&b.schema) })
 }
 
 /// `b` with its columns in `a`'s order (still canonical only if `perm` is the identity).
@@ -336,31 +295,18 @@ pub fn union(a: &Relation, b: &Relation, dicts: &Dictionaries) -> Result<Relatio
         col.extend_from_slice(&b.cols[p]);
     }
     if a.arity() == 0 {
-        return Ok(Relation {
-            schema: a.schema.clone(),
-            cols,
-            len: 1,
-        });
+        return Ok(Relation { schema: a.schema.clone(), cols, len: 1 });
     }
     let len = a.len + b.len;
     Ok(canonicalize(a.schema.clone(), cols, len, dicts))
 }
 
 /// Rows of `a` not in `b`; both over the same dimensions (in any order). Keeps `a`'s order.
-pub fn difference(
-    a: &Relation,
-    b: &Relation,
-    dicts: &Dictionaries,
-) -> Result<Relation, CoverageError> {
+pub fn difference(a: &Relation, b: &Relation, dicts: &Dictionaries) -> Result<Relation, CoverageError> {
     difference_with(a, b, dicts, KeyPath::Auto)
 }
 
-pub(crate) fn difference_with(
-    a: &Relation,
-    b: &Relation,
-    dicts: &Dictionaries,
-    path: KeyPath,
-) -> Result<Relation, CoverageError> {
+pub(crate) fn difference_with(a: &Relation, b: &Relation, dicts: &Dictionaries, path: KeyPath) -> Result<Relation, CoverageError> {
     let perm = align(a, b, SetOp::Difference, dicts)?;
     if a.is_empty() || b.is_empty() {
         return Ok(a.clone());
@@ -369,35 +315,19 @@ pub(crate) fn difference_with(
         // Both are the unit relation.
         return Ok(Relation::empty(Vec::new()));
     }
-    let bits: Vec<u32> = a
-        .schema
-        .iter()
-        .map(|&d| bits_for(dicts.dict(d).len()))
-        .collect();
+    let bits: Vec<u32> = a.schema.iter().map(|&d| bits_for(dicts.dict(d).len())).collect();
     let total: u32 = bits.iter().sum();
     let all_a: Vec<usize> = (0..a.arity()).collect();
-    let b_in_a_order = Relation {
-        schema: a.schema.clone(),
-        cols: reorder(b, &perm),
-        len: b.len,
-    };
+    let b_in_a_order = Relation { schema: a.schema.clone(), cols: reorder(b, &perm), len: b.len };
     let wide = total > 64 || path == KeyPath::Wide;
-    let keep: Vec<bool> = match (
-        Keys::of(a, &all_a, &bits, wide),
-        Keys::of(&b_in_a_order, &all_a, &bits, wide),
-    ) {
+    let keep: Vec<bool> = match (Keys::of(a, &all_a, &bits, wide), Keys::of(&b_in_a_order, &all_a, &bits, wide)) {
         (Keys::Packed(ka), Keys::Packed(kb)) => {
-            if path == KeyPath::Auto
-                && total <= 26
-                && (1usize << total) <= ((a.len + b.len) * 64).max(1 << 16)
-            {
+            if path == KeyPath::Auto && total <= 26 && (1usize << total) <= ((a.len + b.len) * 64).max(1 << 16) {
                 let mut bitset = vec![0u64; (1usize << total).div_ceil(64)];
                 for &k in &kb {
                     bitset[(k >> 6) as usize] |= 1 << (k & 63);
                 }
-                ka.iter()
-                    .map(|&k| bitset[(k >> 6) as usize] & (1 << (k & 63)) == 0)
-                    .collect()
+                ka.iter().map(|&k| bitset[(k >> 6) as usize] & (1 << (k & 63)) == 0).collect()
             } else {
                 let set: FastSet<u64> = kb.into_iter().collect();
                 ka.iter().map(|k| !set.contains(k)).collect()
@@ -418,43 +348,20 @@ pub(crate) fn filter_rows(rel: &Relation, keep: &[bool]) -> Relation {
     if len == rel.len {
         return rel.clone();
     }
-    let cols = rel
-        .cols
-        .iter()
-        .map(|col| {
-            col.iter()
-                .zip(keep)
-                .filter(|(_, &k)| k)
-                .map(|(&c, _)| c)
-                .collect()
-        })
-        .collect();
-    Relation {
-        schema: rel.schema.clone(),
-        cols,
-        len: if rel.arity() == 0 { len.min(1) } else { len },
-    }
+    let cols = rel.cols.iter().map(|col| col.iter().zip(keep).filter(|(_, &k)| k).map(|(&c, _)| c).collect()).collect();
+    Relation { schema: rel.schema.clone(), cols, len: if rel.arity() == 0 { len.min(1) } else { len } }
 }
 
 /// Resolve dimension names against `rel`'s schema.
-pub(crate) fn positions(
-    rel: &Relation,
-    dims: &[&str],
-    dicts: &Dictionaries,
-) -> Result<Vec<usize>, CoverageError> {
+pub(crate) fn positions(rel: &Relation, dims: &[&str], dicts: &Dictionaries) -> Result<Vec<usize>, CoverageError> {
     let mut pos = Vec::with_capacity(dims.len());
     for (k, name) in dims.iter().enumerate() {
         let p = dicts
             .dim_id(name)
             .and_then(|d| rel.position(d))
-            .ok_or_else(|| CoverageError::UnknownDim {
-                dim: name.to_string(),
-                schema: dicts.names_of(&rel.schema),
-            })?;
+            .ok_or_else(|| CoverageError::UnknownDim { dim: name.to_string(), schema: dicts.names_of(&rel.schema) })?;
         if dims[..k].contains(name) {
-            return Err(CoverageError::DuplicateDim {
-                dim: name.to_string(),
-            });
+            return Err(CoverageError::DuplicateDim { dim: name.to_string() });
         }
         pos.push(p);
     }
@@ -462,19 +369,11 @@ pub(crate) fn positions(
 }
 
 /// Projection onto `dims` (in the given order), duplicates removed.
-pub fn project(
-    a: &Relation,
-    dims: &[&str],
-    dicts: &Dictionaries,
-) -> Result<Relation, CoverageError> {
+pub fn project(a: &Relation, dims: &[&str], dicts: &Dictionaries) -> Result<Relation, CoverageError> {
     let pos = positions(a, dims, dicts)?;
     let schema: Vec<DimId> = pos.iter().map(|&p| a.schema[p]).collect();
     if pos.is_empty() {
-        return Ok(Relation {
-            schema,
-            cols: Vec::new(),
-            len: a.len.min(1),
-        });
+        return Ok(Relation { schema, cols: Vec::new(), len: a.len.min(1) });
     }
     let cols: Vec<Vec<u32>> = pos.iter().map(|&p| a.cols[p].clone()).collect();
     if is_identity(&pos) {
@@ -482,17 +381,8 @@ pub fn project(
         if pos.len() == a.arity() {
             return Ok(a.clone());
         }
-        let keep: Vec<bool> = (0..a.len)
-            .map(|i| i == 0 || cols.iter().any(|c| c[i] != c[i - 1]))
-            .collect();
-        return Ok(filter_rows(
-            &Relation {
-                schema,
-                cols,
-                len: a.len,
-            },
-            &keep,
-        ));
+        let keep: Vec<bool> = (0..a.len).map(|i| i == 0 || cols.iter().any(|c| c[i] != c[i - 1])).collect();
+        return Ok(filter_rows(&Relation { schema, cols, len: a.len }, &keep));
     }
     Ok(canonicalize(schema, cols, a.len, dicts))
 }
@@ -500,11 +390,7 @@ pub fn project(
 /// Rename dimensions: each `(from, to)` pair renames `from` (which must be in `a`'s schema) to
 /// `to`, simultaneously (so swaps work). Values are re-encoded into the target dimensions'
 /// dictionaries; positions and row order are unchanged (canonical order follows values).
-pub fn rename(
-    a: &Relation,
-    pairs: &[(&str, &str)],
-    dicts: &mut Dictionaries,
-) -> Result<Relation, CoverageError> {
+pub fn rename(a: &Relation, pairs: &[(&str, &str)], dicts: &mut Dictionaries) -> Result<Relation, CoverageError> {
     let from: Vec<&str> = pairs.iter().map(|p| p.0).collect();
     let pos = positions(a, &from, dicts)?;
     // Check the resulting names before creating any dimension.
@@ -512,14 +398,8 @@ pub fn rename(
     for (&p, &(_, to)) in pos.iter().zip(pairs) {
         new_names[p] = to;
     }
-    if let Some((_, dup)) = new_names
-        .iter()
-        .enumerate()
-        .find(|(k, n)| new_names[..*k].contains(n))
-    {
-        return Err(CoverageError::DuplicateDim {
-            dim: dup.to_string(),
-        });
+    if let Some((_, dup)) = new_names.iter().enumerate().find(|(k, n)| new_names[..*k].contains(n)) {
+        return Err(CoverageError::DuplicateDim { dim: dup.to_string() });
     }
     let new_names: Vec<String> = new_names.into_iter().map(str::to_string).collect();
     let schema: Vec<DimId> = new_names.iter().map(|n| dicts.dim(n)).collect();
@@ -539,9 +419,5 @@ pub fn rename(
             *c = *m;
         }
     }
-    Ok(Relation {
-        schema,
-        cols,
-        len: a.len,
-    })
+    Ok(Relation { schema, cols, len: a.len })
 }

@@ -119,12 +119,7 @@ fn check(a: &Relation, pred: &Pred, dicts: &Dictionaries) -> Result<(), Coverage
             let (_, d) = dim_of(a, dim, dicts)?;
             let kind = dicts.dict(d).kind();
             if op.is_ordering() && !kind.orders_with(lit.kind()) {
-                return Err(CoverageError::TypeMismatch {
-                    dim: dim.clone(),
-                    dim_kind: kind,
-                    op: *op,
-                    literal: lit.clone(),
-                });
+                return Err(CoverageError::TypeMismatch { dim: dim.clone(), dim_kind: kind, op: *op, literal: lit.clone() });
             }
             Ok(())
         }
@@ -138,19 +133,11 @@ fn check(a: &Relation, pred: &Pred, dicts: &Dictionaries) -> Result<(), Coverage
                 _ => kl == kr,
             };
             if op.is_ordering() && !ok {
-                return Err(CoverageError::DimTypeMismatch {
-                    left: l.clone(),
-                    left_kind: kl,
-                    op: *op,
-                    right: r.clone(),
-                    right_kind: kr,
-                });
+                return Err(CoverageError::DimTypeMismatch { left: l.clone(), left_kind: kl, op: *op, right: r.clone(), right_kind: kr });
             }
             Ok(())
         }
-        Pred::In(dim, _) | Pred::NotIn(dim, _) | Pred::InRange { dim, .. } => {
-            dim_of(a, dim, dicts).map(|_| ())
-        }
+        Pred::In(dim, _) | Pred::NotIn(dim, _) | Pred::InRange { dim, .. } => dim_of(a, dim, dicts).map(|_| ()),
         Pred::And(ps) | Pred::Or(ps) => ps.iter().try_for_each(|p| check(a, p, dicts)),
         Pred::Not(p) => check(a, p, dicts),
     }
@@ -192,8 +179,7 @@ fn eval(a: &Relation, pred: &Pred, dicts: &Dictionaries) -> Vec<bool> {
                     }
                 }
                 _ => {
-                    let table: Vec<bool> =
-                        dict.values().iter().map(|v| op.holds(v.cmp(lit))).collect();
+                    let table: Vec<bool> = dict.values().iter().map(|v| op.holds(v.cmp(lit))).collect();
                     by_table(col, &table)
                 }
             }
@@ -204,16 +190,10 @@ fn eval(a: &Relation, pred: &Pred, dicts: &Dictionaries) -> Vec<bool> {
             if dl == dr {
                 // Same dictionary: compare ranks (equality of codes for == / !=).
                 let dict = dicts.dict(dl);
-                cl.iter()
-                    .zip(cr)
-                    .map(|(&x, &y)| op.holds(dict.rank(x).cmp(&dict.rank(y))))
-                    .collect()
+                cl.iter().zip(cr).map(|(&x, &y)| op.holds(dict.rank(x).cmp(&dict.rank(y)))).collect()
             } else {
                 let (vl, vr) = (dicts.dict(dl).values(), dicts.dict(dr).values());
-                cl.iter()
-                    .zip(cr)
-                    .map(|(&x, &y)| op.holds(vl[x as usize].cmp(&vr[y as usize])))
-                    .collect()
+                cl.iter().zip(cr).map(|(&x, &y)| op.holds(vl[x as usize].cmp(&vr[y as usize]))).collect()
             }
         }
         Pred::In(dim, values) => {
@@ -226,21 +206,14 @@ fn eval(a: &Relation, pred: &Pred, dicts: &Dictionaries) -> Vec<bool> {
             table.iter_mut().for_each(|t| *t = !*t);
             by_table(col, &table)
         }
-        Pred::InRange {
-            dim,
-            start,
-            end,
-            inclusive,
-        } => {
+        Pred::InRange { dim, start, end, inclusive } => {
             let (col, d) = col_of(dim);
             let table: Vec<bool> = dicts
                 .dict(d)
                 .values()
                 .iter()
                 .map(|v| match v {
-                    Value::Int(i) => {
-                        *i >= *start && if *inclusive { *i <= *end } else { *i < *end }
-                    }
+                    Value::Int(i) => *i >= *start && if *inclusive { *i <= *end } else { *i < *end },
                     Value::Str(_) => false,
                 })
                 .collect();

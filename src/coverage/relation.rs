@@ -21,22 +21,14 @@ pub struct Relation {
 impl Relation {
     /// The relation with no dimensions and one (empty) row: the identity of `join`.
     pub fn unit() -> Relation {
-        Relation {
-            schema: Vec::new(),
-            cols: Vec::new(),
-            len: 1,
-        }
+        Relation { schema: Vec::new(), cols: Vec::new(), len: 1 }
     }
 
     /// The empty relation over `schema`. Panics if a dimension repeats.
     pub fn empty(schema: Vec<DimId>) -> Relation {
         assert!(no_duplicates(&schema), "duplicate dimension in schema");
         let cols = vec![Vec::new(); schema.len()];
-        Relation {
-            schema,
-            cols,
-            len: 0,
-        }
+        Relation { schema, cols, len: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -82,37 +74,22 @@ impl Relation {
 
     /// The decoded values of row `i`, in schema order.
     pub fn row<'a>(&'a self, i: usize, dicts: &'a Dictionaries) -> Vec<&'a Value> {
-        self.schema
-            .iter()
-            .zip(self.row_codes(i))
-            .map(|(&d, c)| dicts.decode(d, c))
-            .collect()
+        self.schema.iter().zip(self.row_codes(i)).map(|(&d, c)| dicts.decode(d, c)).collect()
     }
 
     /// Decoded rows in canonical order.
-    pub fn rows<'a>(
-        &'a self,
-        dicts: &'a Dictionaries,
-    ) -> impl Iterator<Item = Vec<&'a Value>> + 'a {
+    pub fn rows<'a>(&'a self, dicts: &'a Dictionaries) -> impl Iterator<Item = Vec<&'a Value>> + 'a {
         (0..self.len).map(move |i| self.row(i, dicts))
     }
 
     /// Decoded, owned rows in canonical order (convenient for tests and small relations).
     pub fn to_values(&self, dicts: &Dictionaries) -> Vec<Vec<Value>> {
-        self.rows(dicts)
-            .map(|r| r.into_iter().cloned().collect())
-            .collect()
+        self.rows(dicts).map(|r| r.into_iter().cloned().collect()).collect()
     }
 
     /// One dimension over the integers `start..end` (or `start..=end` when `inclusive`).
     /// Empty when the range is empty.
-    pub fn from_range(
-        dicts: &mut Dictionaries,
-        dim: &str,
-        start: i64,
-        end: i64,
-        inclusive: bool,
-    ) -> Relation {
+    pub fn from_range(dicts: &mut Dictionaries, dim: &str, start: i64, end: i64, inclusive: bool) -> Relation {
         let d = dicts.dim(dim);
         let dict = dicts.dict_mut(d);
         let col: Vec<u32> = if inclusive {
@@ -122,19 +99,11 @@ impl Relation {
         };
         // Ascending, distinct integers: already canonical.
         let len = col.len();
-        Relation {
-            schema: vec![d],
-            cols: vec![col],
-            len,
-        }
+        Relation { schema: vec![d], cols: vec![col], len }
     }
 
     /// One dimension over the given values (duplicates removed).
-    pub fn from_values<I: IntoIterator<Item = Value>>(
-        dicts: &mut Dictionaries,
-        dim: &str,
-        values: I,
-    ) -> Relation {
+    pub fn from_values<I: IntoIterator<Item = Value>>(dicts: &mut Dictionaries, dim: &str, values: I) -> Relation {
         let d = dicts.dim(dim);
         let dict = dicts.dict_mut(d);
         let col: Vec<u32> = values.into_iter().map(|v| dict.intern(v)).collect();
@@ -143,31 +112,21 @@ impl Relation {
     }
 
     /// A relation over `dims` from explicit rows (duplicates removed).
-    pub fn from_rows<R, I>(
-        dicts: &mut Dictionaries,
-        dims: &[&str],
-        rows: I,
-    ) -> Result<Relation, CoverageError>
+    pub fn from_rows<R, I>(dicts: &mut Dictionaries, dims: &[&str], rows: I) -> Result<Relation, CoverageError>
     where
         R: AsRef<[Value]>,
         I: IntoIterator<Item = R>,
     {
         let schema: Vec<DimId> = dims.iter().map(|n| dicts.dim(n)).collect();
         if let Some(dup) = first_duplicate(&schema) {
-            return Err(CoverageError::DuplicateDim {
-                dim: dicts.name(dup).to_string(),
-            });
+            return Err(CoverageError::DuplicateDim { dim: dicts.name(dup).to_string() });
         }
         let mut cols = vec![Vec::new(); schema.len()];
         let mut len = 0usize;
         for (r, row) in rows.into_iter().enumerate() {
             let row = row.as_ref();
             if row.len() != schema.len() {
-                return Err(CoverageError::RowArity {
-                    row: r,
-                    expected: schema.len(),
-                    found: row.len(),
-                });
+                return Err(CoverageError::RowArity { row: r, expected: schema.len(), found: row.len() });
             }
             for ((col, &d), v) in cols.iter_mut().zip(&schema).zip(row) {
                 col.push(dicts.dict_mut(d).intern(v.clone()));
@@ -180,22 +139,13 @@ impl Relation {
     /// A relation from raw code columns (any order, duplicates allowed); sorts and dedupes.
     /// Panics if a dimension repeats, a column has the wrong length, or a code is not valid in
     /// its dimension's dictionary. `len` matters only for an empty schema.
-    pub fn from_codes(
-        schema: Vec<DimId>,
-        cols: Vec<Vec<u32>>,
-        len: usize,
-        dicts: &Dictionaries,
-    ) -> Relation {
+    pub fn from_codes(schema: Vec<DimId>, cols: Vec<Vec<u32>>, len: usize, dicts: &Dictionaries) -> Relation {
         assert!(no_duplicates(&schema), "duplicate dimension in schema");
         assert_eq!(schema.len(), cols.len(), "one column per dimension");
         for (&d, c) in schema.iter().zip(&cols) {
             assert_eq!(c.len(), len, "column length");
             let n = dicts.dict(d).len() as u32;
-            assert!(
-                c.iter().all(|&x| x < n),
-                "code out of range for dimension {}",
-                dicts.name(d)
-            );
+            assert!(c.iter().all(|&x| x < n), "code out of range for dimension {}", dicts.name(d));
         }
         canonicalize(schema, cols, len, dicts)
     }
@@ -206,11 +156,7 @@ pub(crate) fn no_duplicates(schema: &[DimId]) -> bool {
 }
 
 pub(crate) fn first_duplicate(schema: &[DimId]) -> Option<DimId> {
-    schema
-        .iter()
-        .enumerate()
-        .find(|(i, d)| schema[..*i].contains(d))
-        .map(|(_, &d)| d)
+    schema.iter().enumerate().find(|(i, d)| schema[..*i].contains(d)).map(|(_, &d)| d)
 }
 
 /// Bits needed to hold any code (or rank) of a dictionary with `n` entries.
@@ -270,37 +216,19 @@ pub(crate) enum SortPath {
 }
 
 /// Sort `cols` (column-major, `len` rows) into canonical order and drop duplicate rows.
-pub(crate) fn canonicalize(
-    schema: Vec<DimId>,
-    cols: Vec<Vec<u32>>,
-    len: usize,
-    dicts: &Dictionaries,
-) -> Relation {
+pub(crate) fn canonicalize(schema: Vec<DimId>, cols: Vec<Vec<u32>>, len: usize, dicts: &Dictionaries) -> Relation {
     canonicalize_with(schema, cols, len, dicts, SortPath::Auto)
 }
 
-pub(crate) fn canonicalize_with(
-    schema: Vec<DimId>,
-    cols: Vec<Vec<u32>>,
-    len: usize,
-    dicts: &Dictionaries,
-    path: SortPath,
-) -> Relation {
+pub(crate) fn canonicalize_with(schema: Vec<DimId>, cols: Vec<Vec<u32>>, len: usize, dicts: &Dictionaries, path: SortPath) -> Relation {
     if schema.is_empty() {
-        return Relation {
-            schema,
-            cols,
-            len: len.min(1),
-        };
+        return Relation { schema, cols, len: len.min(1) };
     }
     if len <= 1 {
         return Relation { schema, cols, len };
     }
     let ranks: Vec<&Ranks> = schema.iter().map(|&d| dicts.dict(d).ranks()).collect();
-    let bits: Vec<u32> = schema
-        .iter()
-        .map(|&d| bits_for(dicts.dict(d).len()))
-        .collect();
+    let bits: Vec<u32> = schema.iter().map(|&d| bits_for(dicts.dict(d).len())).collect();
     let total: u32 = bits.iter().sum();
     let cols = if path == SortPath::Auto && total <= 64 {
         sort_packed::<u64>(&cols, len, &ranks, &bits)
@@ -313,12 +241,7 @@ pub(crate) fn canonicalize_with(
     Relation { schema, cols, len }
 }
 
-fn sort_packed<K: PackedKey>(
-    cols: &[Vec<u32>],
-    len: usize,
-    ranks: &[&Ranks],
-    bits: &[u32],
-) -> Vec<Vec<u32>> {
+fn sort_packed<K: PackedKey>(cols: &[Vec<u32>], len: usize, ranks: &[&Ranks], bits: &[u32]) -> Vec<Vec<u32>> {
     let mut keys = vec![K::ZERO; len];
     for ((col, r), &b) in cols.iter().zip(ranks).zip(bits) {
         if r.identity {
@@ -342,9 +265,7 @@ fn sort_packed<K: PackedKey>(
         let col: Vec<u32> = if r.identity {
             keys.iter().map(|k| k.extract(shift, b)).collect()
         } else {
-            keys.iter()
-                .map(|k| r.by_rank[k.extract(shift, b) as usize])
-                .collect()
+            keys.iter().map(|k| r.by_rank[k.extract(shift, b) as usize]).collect()
         };
         out.push(col);
     }
@@ -352,11 +273,7 @@ fn sort_packed<K: PackedKey>(
 }
 
 fn sort_general(cols: &[Vec<u32>], len: usize, ranks: &[&Ranks]) -> Vec<Vec<u32>> {
-    let rank_cols: Vec<Vec<u32>> = cols
-        .iter()
-        .zip(ranks)
-        .map(|(c, r)| c.iter().map(|&x| r.rank[x as usize]).collect())
-        .collect();
+    let rank_cols: Vec<Vec<u32>> = cols.iter().zip(ranks).map(|(c, r)| c.iter().map(|&x| r.rank[x as usize]).collect()).collect();
     let mut idx: Vec<u32> = (0..len as u32).collect();
     let cmp = |x: u32, y: u32| {
         for rc in &rank_cols {
@@ -369,7 +286,5 @@ fn sort_general(cols: &[Vec<u32>], len: usize, ranks: &[&Ranks]) -> Vec<Vec<u32>
     };
     idx.sort_by(|&x, &y| cmp(x, y));
     idx.dedup_by(|x, y| cmp(*x, *y).is_eq());
-    cols.iter()
-        .map(|c| idx.iter().map(|&i| c[i as usize]).collect())
-        .collect()
+    cols.iter().map(|c| idx.iter().map(|&i| c[i as usize]).collect()).collect()
 }

@@ -115,10 +115,7 @@ impl DimKind {
     /// Whether an ordering comparison between this dimension and a value of `kind` is
     /// well-typed.
     pub fn orders_with(self, kind: ValueKind) -> bool {
-        matches!(
-            (self, kind),
-            (DimKind::Empty, _) | (DimKind::Int, ValueKind::Int) | (DimKind::Str, ValueKind::Str)
-        )
+        matches!((self, kind), (DimKind::Empty, _) | (DimKind::Int, ValueKind::Int) | (DimKind::Str, ValueKind::Str))
     }
 }
 

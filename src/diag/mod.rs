@@ -60,13 +60,8 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A diagnostic whose severity is the code's default.
     pub fn new(code: &'static str, message: impl Into<String>) -> Diagnostic {
-        let severity = codes::lookup(code)
-            .map(|c| c.severity)
-            .unwrap_or(Severity::Error);
-        debug_assert!(
-            codes::lookup(code).is_some(),
-            "unregistered diagnostic code {code}"
-        );
+        let severity = codes::lookup(code).map(|c| c.severity).unwrap_or(Severity::Error);
+        debug_assert!(codes::lookup(code).is_some(), "unregistered diagnostic code {code}");
         Diagnostic {
             code,
             severity,
@@ -80,10 +75,7 @@ impl Diagnostic {
     }
 
     pub fn at(mut self, file: FileId, span: Span, label: impl Into<String>) -> Diagnostic {
-        self.primary = Some(Label {
-            loc: Loc { file, span },
-            message: label.into(),
-        });
+        self.primary = Some(Label { loc: Loc { file, span }, message: label.into() });
         self
     }
 
@@ -92,10 +84,7 @@ impl Diagnostic {
     }
 
     pub fn also(mut self, file: FileId, span: Span, label: impl Into<String>) -> Diagnostic {
-        self.secondary.push(Label {
-            loc: Loc { file, span },
-            message: label.into(),
-        });
+        self.secondary.push(Label { loc: Loc { file, span }, message: label.into() });
         self
     }
 
@@ -113,17 +102,8 @@ impl Diagnostic {
         self
     }
 
-    pub fn suggest(
-        mut self,
-        loc: Loc,
-        replacement: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Diagnostic {
-        self.suggestions.push(Suggestion {
-            loc,
-            replacement: replacement.into(),
-            message: message.into(),
-        });
+    pub fn suggest(mut self, loc: Loc, replacement: impl Into<String>, message: impl Into<String>) -> Diagnostic {
+        self.suggestions.push(Suggestion { loc, replacement: replacement.into(), message: message.into() });
         self
     }
 
@@ -161,10 +141,7 @@ impl Diagnostics {
         self.items.iter().filter(|d| d.is_error()).count()
     }
     pub fn warning_count(&self) -> usize {
-        self.items
-            .iter()
-            .filter(|d| d.severity == Severity::Warning)
-            .count()
+        self.items.iter().filter(|d| d.severity == Severity::Warning).count()
     }
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
@@ -172,38 +149,23 @@ impl Diagnostics {
     /// Sort by file, then position, then code; keeps output deterministic.
     pub fn sort(&mut self) {
         self.items.sort_by(|a, b| {
-            let ka = a
-                .primary
-                .as_ref()
-                .map(|l| (l.loc.file, l.loc.span.lo, l.loc.span.hi));
-            let kb = b
-                .primary
-                .as_ref()
-                .map(|l| (l.loc.file, l.loc.span.lo, l.loc.span.hi));
-            ka.cmp(&kb)
-                .then(a.code.cmp(b.code))
-                .then(a.message.cmp(&b.message))
+            let ka = a.primary.as_ref().map(|l| (l.loc.file, l.loc.span.lo, l.loc.span.hi));
+            let kb = b.primary.as_ref().map(|l| (l.loc.file, l.loc.span.lo, l.loc.span.hi));
+            ka.cmp(&kb).then(a.code.cmp(b.code)).then(a.message.cmp(&b.message))
         });
         self.items.dedup();
     }
 }
 
 /// Levenshtein-based "did you mean" over candidate names.
-pub fn did_you_mean<'a>(
-    name: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let mut best: Option<(usize, &'a str)> = None;
     let limit = (name.chars().count().max(3)) / 3 + 1;
     for c in candidates {
         if c == name {
             continue;
         }
-        let d = if c.eq_ignore_ascii_case(name) {
-            0
-        } else {
-            edit_distance(name, c)
-        };
+        let d = if c.eq_ignore_ascii_case(name) { 0 } else { edit_distance(name, c) };
         if d <= limit && best.is_none_or(|(bd, bc)| d < bd || (d == bd && c < bc)) {
             best = Some((d, c));
         }
@@ -235,10 +197,7 @@ mod tests {
     use super::*;
     #[test]
     fn did_you_mean_picks_closest() {
-        assert_eq!(
-            did_you_mean("calibrat", ["isr", "calibrate", "coadd"]),
-            Some("calibrate")
-        );
+        assert_eq!(did_you_mean("calibrat", ["isr", "calibrate", "coadd"]), Some("calibrate"));
         assert_eq!(did_you_mean("memroy", ["memory", "cpus"]), Some("memory"));
         assert_eq!(did_you_mean("zzzzzz", ["memory", "cpus"]), None);
     }

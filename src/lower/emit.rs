@@ -55,9 +55,7 @@ pub fn scan_quotes(s: &str, mut q: Quote) -> Quote {
 }
 
 fn is_plain(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_./:=,+@%-".contains(&b))
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_./:=,+@%-".contains(&b))
 }
 
 /// Quote literal text `v` so that, placed in context `q`, the shell reads exactly `v`.
@@ -125,13 +123,7 @@ fn value_text(v: &Value) -> String {
 }
 
 /// Fill a dataset URL template (`source`/`archive`) for one instance.
-pub fn fill_url(
-    t: &Template,
-    dims: &[String],
-    vals: &[&Value],
-    campaign: &str,
-    site: Option<&str>,
-) -> String {
+pub fn fill_url(t: &Template, dims: &[String], vals: &[&Value], campaign: &str, site: Option<&str>) -> String {
     let mut s = String::new();
     for p in &t.parts {
         match p {
@@ -160,11 +152,7 @@ pub fn fill_url(
 }
 
 pub fn data_id_text(dims: &[String], vals: &[&Value]) -> String {
-    dims.iter()
-        .zip(vals)
-        .map(|(d, v)| format!("{d}={}", value_text(v)))
-        .collect::<Vec<_>>()
-        .join(",")
+    dims.iter().zip(vals).map(|(d, v)| format!("{d}={}", value_text(v))).collect::<Vec<_>>().join(",")
 }
 
 /// The command of one quantum: the step's `run` with every placeholder substituted and
@@ -186,12 +174,7 @@ pub fn command(ir: &Ir, r: QRef, job_id: &str) -> String {
                     continue;
                 }
                 if let Some(key) = name.strip_prefix("config.") {
-                    let v = st
-                        .config
-                        .iter()
-                        .find(|(k, _)| k == key)
-                        .map(|(_, v)| v.as_str())
-                        .unwrap_or("");
+                    let v = st.config.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).unwrap_or("");
                     quote_in(v, q, &mut out);
                     continue;
                 }
@@ -216,11 +199,7 @@ pub fn command(ir: &Ir, r: QRef, job_id: &str) -> String {
                         for inp in &st.inputs {
                             // Inputs over a subset of the step's dimensions are found by
                             // projection; others are not listed (see backends/ir/README.md).
-                            let Some(pos) = inp
-                                .dims
-                                .iter()
-                                .map(|d| st.dims.iter().position(|x| x == d))
-                                .collect::<Option<Vec<usize>>>()
+                            let Some(pos) = inp.dims.iter().map(|d| st.dims.iter().position(|x| x == d)).collect::<Option<Vec<usize>>>()
                             else {
                                 continue;
                             };
@@ -231,17 +210,7 @@ pub fn command(ir: &Ir, r: QRef, job_id: &str) -> String {
                             first = false;
                             if !inp.produced && inp.stage == Stage::None {
                                 if let Some(src) = &inp.source {
-                                    quote_in(
-                                        &fill_url(
-                                            src,
-                                            &inp.dims,
-                                            &iv,
-                                            &ir.campaign,
-                                            st.site.as_deref(),
-                                        ),
-                                        q,
-                                        &mut out,
-                                    );
+                                    quote_in(&fill_url(src, &inp.dims, &iv, &ir.campaign, st.site.as_deref()), q, &mut out);
                                     continue;
                                 }
                             }
@@ -313,11 +282,7 @@ pub fn resources(ir: &Ir, j: u32) -> Resources {
                     Some(SVal::IntList(v)) => v.clone(),
                     _ => Vec::new(),
                 },
-                on_failure: st
-                    .get("on_failure")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("continue")
-                    .to_string(),
+                on_failure: st.get("on_failure").and_then(|v| v.as_str()).unwrap_or("continue").to_string(),
             });
             last_step = m.step;
         }
@@ -359,10 +324,8 @@ pub fn topo_jobs(ir: &Ir) -> Vec<u32> {
     for &(_, c) in &ir.edges {
         indeg[c as usize] += 1;
     }
-    let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<u32>> = (0..n as u32)
-        .filter(|&i| indeg[i as usize] == 0)
-        .map(std::cmp::Reverse)
-        .collect();
+    let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<u32>> =
+        (0..n as u32).filter(|&i| indeg[i as usize] == 0).map(std::cmp::Reverse).collect();
     let mut out = Vec::with_capacity(n);
     while let Some(std::cmp::Reverse(v)) = heap.pop() {
         out.push(v);
@@ -406,18 +369,8 @@ fn data_id_json(dims: &[String], vals: &[&Value]) -> String {
 /// The header: everything except the jobs.
 pub fn header_json(ir: &Ir) -> serde_json::Value {
     let mut by_kind = serde_json::Map::new();
-    for k in [
-        JobKind::Compute,
-        JobKind::StageIn,
-        JobKind::StageOut,
-        JobKind::Cleanup,
-        JobKind::Join,
-        JobKind::Provenance,
-    ] {
-        by_kind.insert(
-            k.as_str().into(),
-            ir.jobs.iter().filter(|j| j.kind == k).count().into(),
-        );
+    for k in [JobKind::Compute, JobKind::StageIn, JobKind::StageOut, JobKind::Cleanup, JobKind::Join, JobKind::Provenance] {
+        by_kind.insert(k.as_str().into(), ir.jobs.iter().filter(|j| j.kind == k).count().into());
     }
     let steps: Vec<serde_json::Value> = ir
         .steps
@@ -462,9 +415,7 @@ pub fn header_json(ir: &Ir) -> serde_json::Value {
 pub fn job_site(ir: &Ir, j: u32) -> Option<&str> {
     let job = &ir.jobs[j as usize];
     match job.kind {
-        JobKind::Compute => ir.steps[ir.members[job.lo as usize].step as usize]
-            .site
-            .as_deref(),
+        JobKind::Compute => ir.steps[ir.members[job.lo as usize].step as usize].site.as_deref(),
         JobKind::StageOut | JobKind::Cleanup => job_site(ir, job.owner),
         _ => None,
     }
@@ -501,168 +452,135 @@ impl<'a> JobLines<'a> {
         let (poff, pin) = (&self.poff, &self.pin);
         let line = &mut self.line;
         line.clear();
-    let job = &ir.jobs[j as usize];
-    let id = &ids[j as usize];
-    line.push_str(&format!(
-        "{{\"id\":{},\"kind\":\"{}\",\"priority\":{}",
-        jstr(id),
-        job.kind.as_str(),
-        job.priority
-    ));
-    line.push_str(",\"parents\":[");
-    for (k, &p) in pin[poff[j as usize] as usize..poff[j as usize + 1] as usize]
-        .iter()
-        .enumerate()
-    {
-        if k > 0 {
-            line.push(',');
-        }
-        line.push_str(&jstr(&ids[p as usize]));
-    }
-    line.push(']');
-    if let Some(site) = job_site(ir, j) {
-        line.push_str(&format!(",\"site\":{}", jstr(site)));
-    }
-    match job.kind {
-        JobKind::Compute => {
-            if job.owner != u32::MAX {
-                line.push_str(&format!(
-                    ",\"cluster\":{}",
-                    jstr(&ir.clusters[job.owner as usize].name)
-                ));
+        let job = &ir.jobs[j as usize];
+        let id = &ids[j as usize];
+        line.push_str(&format!("{{\"id\":{},\"kind\":\"{}\",\"priority\":{}", jstr(id), job.kind.as_str(), job.priority));
+        line.push_str(",\"parents\":[");
+        for (k, &p) in pin[poff[j as usize] as usize..poff[j as usize + 1] as usize].iter().enumerate() {
+            if k > 0 {
+                line.push(',');
             }
-            let r = resources(ir, j);
-            line.push_str(&format!(
-                ",\"resources\":{}",
-                serde_json::to_string(&r).unwrap_or_default()
-            ));
-            line.push_str(",\"quanta\":[");
-            for (k, m) in ir.job_members(j).iter().enumerate() {
-                if k > 0 {
-                    line.push(',');
+            line.push_str(&jstr(&ids[p as usize]));
+        }
+        line.push(']');
+        if let Some(site) = job_site(ir, j) {
+            line.push_str(&format!(",\"site\":{}", jstr(site)));
+        }
+        match job.kind {
+            JobKind::Compute => {
+                if job.owner != u32::MAX {
+                    line.push_str(&format!(",\"cluster\":{}", jstr(&ir.clusters[job.owner as usize].name)));
                 }
-                let st = &ir.steps[m.step as usize];
-                let vals = ir.data_id(*m);
-                line.push_str(&format!(
-                    "{{\"step\":{},\"data_id\":{},\"command\":{},\"outputs\":[",
-                    jstr(&st.name),
-                    data_id_json(&st.dims, &vals),
-                    jstr(&command(ir, *m, id))
-                ));
-                for (k, o) in st.outputs.iter().enumerate() {
+                let r = resources(ir, j);
+                line.push_str(&format!(",\"resources\":{}", serde_json::to_string(&r).unwrap_or_default()));
+                line.push_str(",\"quanta\":[");
+                for (k, m) in ir.job_members(j).iter().enumerate() {
                     if k > 0 {
                         line.push(',');
                     }
+                    let st = &ir.steps[m.step as usize];
+                    let vals = ir.data_id(*m);
                     line.push_str(&format!(
-                        "{{\"dataset\":{},\"path\":{},\"verify\":{}}}",
-                        jstr(&o.dataset),
-                        jstr(&format!("${{BPSC_SCRATCH}}/{}", instance_rel(&o.dataset, &vals))),
-                        o.verify
+                        "{{\"step\":{},\"data_id\":{},\"command\":{},\"outputs\":[",
+                        jstr(&st.name),
+                        data_id_json(&st.dims, &vals),
+                        jstr(&command(ir, *m, id))
                     ));
-                }
-                line.push_str("],\"fetch\":[");
-                let mut first = true;
-                for inp in st.inputs.iter().filter(|i| !i.produced && i.stage == Stage::InJob) {
-                    let (Some(src), Some(pos)) = (&inp.source, inp.dims.iter().map(|d| st.dims.iter().position(|x| x == d)).collect::<Option<Vec<usize>>>()) else { continue };
-                    let iv: Vec<&Value> = pos.iter().map(|&k| vals[k]).collect();
-                    if !first {
-                        line.push(',');
-                    }
-                    first = false;
-                    line.push_str(&format!(
-                        "{{\"dataset\":{},\"from\":{},\"to\":{},\"optional\":{}}}",
-                        jstr(&inp.dataset),
-                        jstr(&fill_url(src, &inp.dims, &iv, &ir.campaign, st.site.as_deref())),
-                        jstr(&format!("${{BPSC_SCRATCH}}/{}", instance_rel(&inp.dataset, &iv))),
-                        inp.optional
-                    ));
-                }
-                line.push_str("]}");
-            }
-            line.push(']');
-        }
-        JobKind::StageIn => {
-            line.push_str(",\"transfers\":[");
-            for (k, s) in ir.staged[job.lo as usize..job.hi as usize]
-                .iter()
-                .enumerate()
-            {
-                if k > 0 {
-                    line.push(',');
-                }
-                let set = &ir.stage_sets[s.dataset as usize];
-                let dims: Vec<String> = set
-                    .instances
-                    .dim_names(&ir.dicts)
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect();
-                let vals = set.instances.row(s.row as usize, &ir.dicts);
-                line.push_str(&format!(
-                    "{{\"dataset\":{},\"data_id\":{},\"from\":{},\"to\":{}}}",
-                    jstr(&set.dataset),
-                    data_id_json(&dims, &vals),
-                    jstr(&fill_url(&set.source, &dims, &vals, &ir.campaign, None)),
-                    jstr(&format!(
-                        "${{BPSC_SCRATCH}}/{}",
-                        instance_rel(&set.dataset, &vals)
-                    ))
-                ));
-            }
-            line.push(']');
-        }
-        JobKind::StageOut | JobKind::Cleanup => {
-            let key = if job.kind == JobKind::StageOut {
-                "transfers"
-            } else {
-                "remove"
-            };
-            line.push_str(&format!(
-                ",\"of\":{},\"{key}\":[",
-                jstr(&ids[job.owner as usize])
-            ));
-            let mut first = true;
-            for m in ir.job_members(job.owner) {
-                let st = &ir.steps[m.step as usize];
-                let vals = ir.data_id(*m);
-                for o in &st.outputs {
-                    let wanted = if job.kind == JobKind::StageOut {
-                        o.persist == Persist::Archive
-                    } else {
-                        o.persist == Persist::Discard
-                    };
-                    if !wanted {
-                        continue;
-                    }
-                    if !first {
-                        line.push(',');
-                    }
-                    first = false;
-                    let from = format!("${{BPSC_SCRATCH}}/{}", instance_rel(&o.dataset, &vals));
-                    if job.kind == JobKind::StageOut {
-                        let to = o
-                            .archive
-                            .as_ref()
-                            .map(|t| {
-                                fill_url(t, &st.dims, &vals, &ir.campaign, st.site.as_deref())
-                            })
-                            .unwrap_or_default();
+                    for (k, o) in st.outputs.iter().enumerate() {
+                        if k > 0 {
+                            line.push(',');
+                        }
                         line.push_str(&format!(
-                            "{{\"dataset\":{},\"from\":{},\"to\":{},\"checksum\":\"sha256\"}}",
+                            "{{\"dataset\":{},\"path\":{},\"verify\":{}}}",
                             jstr(&o.dataset),
-                            jstr(&from),
-                            jstr(&to)
+                            jstr(&format!("${{BPSC_SCRATCH}}/{}", instance_rel(&o.dataset, &vals))),
+                            o.verify
                         ));
-                    } else {
-                        line.push_str(&jstr(&from));
+                    }
+                    line.push_str("],\"fetch\":[");
+                    let mut first = true;
+                    for inp in st.inputs.iter().filter(|i| !i.produced && i.stage == Stage::InJob) {
+                        let (Some(src), Some(pos)) =
+                            (&inp.source, inp.dims.iter().map(|d| st.dims.iter().position(|x| x == d)).collect::<Option<Vec<usize>>>())
+                        else {
+                            continue;
+                        };
+                        let iv: Vec<&Value> = pos.iter().map(|&k| vals[k]).collect();
+                        if !first {
+                            line.push(',');
+                        }
+                        first = false;
+                        line.push_str(&format!(
+                            "{{\"dataset\":{},\"from\":{},\"to\":{},\"optional\":{}}}",
+                            jstr(&inp.dataset),
+                            jstr(&fill_url(src, &inp.dims, &iv, &ir.campaign, st.site.as_deref())),
+                            jstr(&format!("${{BPSC_SCRATCH}}/{}", instance_rel(&inp.dataset, &iv))),
+                            inp.optional
+                        ));
+                    }
+                    line.push_str("]}");
+                }
+                line.push(']');
+            }
+            JobKind::StageIn => {
+                line.push_str(",\"transfers\":[");
+                for (k, s) in ir.staged[job.lo as usize..job.hi as usize].iter().enumerate() {
+                    if k > 0 {
+                        line.push(',');
+                    }
+                    let set = &ir.stage_sets[s.dataset as usize];
+                    let dims: Vec<String> = set.instances.dim_names(&ir.dicts).iter().map(|s| s.to_string()).collect();
+                    let vals = set.instances.row(s.row as usize, &ir.dicts);
+                    line.push_str(&format!(
+                        "{{\"dataset\":{},\"data_id\":{},\"from\":{},\"to\":{}}}",
+                        jstr(&set.dataset),
+                        data_id_json(&dims, &vals),
+                        jstr(&fill_url(&set.source, &dims, &vals, &ir.campaign, None)),
+                        jstr(&format!("${{BPSC_SCRATCH}}/{}", instance_rel(&set.dataset, &vals)))
+                    ));
+                }
+                line.push(']');
+            }
+            JobKind::StageOut | JobKind::Cleanup => {
+                let key = if job.kind == JobKind::StageOut { "transfers" } else { "remove" };
+                line.push_str(&format!(",\"of\":{},\"{key}\":[", jstr(&ids[job.owner as usize])));
+                let mut first = true;
+                for m in ir.job_members(job.owner) {
+                    let st = &ir.steps[m.step as usize];
+                    let vals = ir.data_id(*m);
+                    for o in &st.outputs {
+                        let wanted =
+                            if job.kind == JobKind::StageOut { o.persist == Persist::Archive } else { o.persist == Persist::Discard };
+                        if !wanted {
+                            continue;
+                        }
+                        if !first {
+                            line.push(',');
+                        }
+                        first = false;
+                        let from = format!("${{BPSC_SCRATCH}}/{}", instance_rel(&o.dataset, &vals));
+                        if job.kind == JobKind::StageOut {
+                            let to = o
+                                .archive
+                                .as_ref()
+                                .map(|t| fill_url(t, &st.dims, &vals, &ir.campaign, st.site.as_deref()))
+                                .unwrap_or_default();
+                            line.push_str(&format!(
+                                "{{\"dataset\":{},\"from\":{},\"to\":{},\"checksum\":\"sha256\"}}",
+                                jstr(&o.dataset),
+                                jstr(&from),
+                                jstr(&to)
+                            ));
+                        } else {
+                            line.push_str(&jstr(&from));
+                        }
                     }
                 }
+                line.push(']');
             }
-            line.push(']');
+            JobKind::Provenance => line.push_str(",\"final\":true"),
+            JobKind::Join => {}
         }
-        JobKind::Provenance => line.push_str(",\"final\":true"),
-        JobKind::Join => {}
-    }
         line.push_str("}\n");
         line
     }
@@ -698,10 +616,7 @@ pub fn write_graph(ir: &Ir, mermaid: bool, job_level: bool, out: &mut dyn Write)
                 writeln!(out, "  n{p} --> n{c}")?;
             }
         } else {
-            writeln!(
-                out,
-                "digraph jobs {{\n  rankdir=TB;\n  node [shape=box, fontsize=10];"
-            )?;
+            writeln!(out, "digraph jobs {{\n  rankdir=TB;\n  node [shape=box, fontsize=10];")?;
             for (j, id) in ids.iter().enumerate() {
                 let shape = match ir.jobs[j].kind {
                     JobKind::Compute => "box",
@@ -712,12 +627,7 @@ pub fn write_graph(ir: &Ir, mermaid: bool, job_level: bool, out: &mut dyn Write)
                 writeln!(out, "  {} [shape={shape}];", dot_id(id))?;
             }
             for &(p, c) in &ir.edges {
-                writeln!(
-                    out,
-                    "  {} -> {};",
-                    dot_id(&ids[p as usize]),
-                    dot_id(&ids[c as usize])
-                )?;
+                writeln!(out, "  {} -> {};", dot_id(&ids[p as usize]), dot_id(&ids[c as usize]))?;
             }
             writeln!(out, "}}")?;
         }
@@ -733,8 +643,7 @@ pub fn write_graph(ir: &Ir, mermaid: bool, job_level: bool, out: &mut dyn Write)
     }
     // Follow join nodes one level: parent step -> join -> child step.
     let (poff, pin) = ir.parents();
-    let mut pairs: std::collections::BTreeMap<(u32, u32), usize> =
-        std::collections::BTreeMap::new();
+    let mut pairs: std::collections::BTreeMap<(u32, u32), usize> = std::collections::BTreeMap::new();
     for (j, job) in ir.jobs.iter().enumerate() {
         if job.kind != JobKind::Compute {
             continue;
@@ -755,9 +664,7 @@ pub fn write_graph(ir: &Ir, mermaid: bool, job_level: bool, out: &mut dyn Write)
                         }
                     }
                 }
-                JobKind::Join => stack.extend_from_slice(
-                    &pin[poff[p as usize] as usize..poff[p as usize + 1] as usize],
-                ),
+                JobKind::Join => stack.extend_from_slice(&pin[poff[p as usize] as usize..poff[p as usize + 1] as usize]),
                 _ => {}
             }
         }
@@ -770,13 +677,7 @@ pub fn write_graph(ir: &Ir, mermaid: bool, job_level: bool, out: &mut dyn Write)
     };
     let label = |s: usize| {
         let st = &ir.steps[s];
-        format!(
-            "{}\\n({}) {} quanta, {} jobs",
-            st.name,
-            st.dims.join(", "),
-            st.quanta.len(),
-            jobs_of_step(s)
-        )
+        format!("{}\\n({}) {} quanta, {} jobs", st.name, st.dims.join(", "), st.quanta.len(), jobs_of_step(s))
     };
     if mermaid {
         writeln!(out, "flowchart TD")?;
@@ -787,27 +688,14 @@ pub fn write_graph(ir: &Ir, mermaid: bool, job_level: bool, out: &mut dyn Write)
             writeln!(out, "  s{a} --> s{b}")?;
         }
     } else {
-        writeln!(
-            out,
-            "digraph steps {{\n  rankdir=TB;\n  node [shape=box, style=rounded, fontsize=11];"
-        )?;
+        writeln!(out, "digraph steps {{\n  rankdir=TB;\n  node [shape=box, style=rounded, fontsize=11];")?;
         writeln!(
             out,
             "  label={};\n  labelloc=t;",
-            dot_id(&format!(
-                "campaign {} — {} data IDs, {} jobs, {} edges",
-                ir.campaign,
-                ir.coverage_size,
-                ir.jobs.len(),
-                ir.edges.len()
-            ))
+            dot_id(&format!("campaign {} — {} data IDs, {} jobs, {} edges", ir.campaign, ir.coverage_size, ir.jobs.len(), ir.edges.len()))
         )?;
         for s in 0..n {
-            writeln!(
-                out,
-                "  s{s} [label={}];",
-                dot_id(&label(s)).replace("\\\\n", "\\n")
-            )?;
+            writeln!(out, "  s{s} [label={}];", dot_id(&label(s)).replace("\\\\n", "\\n"))?;
         }
         for ((a, b), _) in &pairs {
             writeln!(out, "  s{a} -> s{b};")?;

@@ -26,25 +26,11 @@ fn internal(msg: String) -> Diagnostic {
 
 impl<'a> Env<'a> {
     pub fn new(model: &'a Model, map: &'a SourceMap, tables: &'a Tables) -> Env<'a> {
-        Env {
-            model,
-            map,
-            tables,
-            dicts: Dictionaries::new(),
-            dims: BTreeMap::new(),
-            rels: BTreeMap::new(),
-            covs: BTreeMap::new(),
-        }
+        Env { model, map, tables, dicts: Dictionaries::new(), dims: BTreeMap::new(), rels: BTreeMap::new(), covs: BTreeMap::new() }
     }
 
-    fn table_text(
-        &self,
-        path: &std::path::Path,
-    ) -> Result<(FileId, std::sync::Arc<str>), Diagnostic> {
-        let t = self
-            .tables
-            .get(path)
-            .ok_or_else(|| internal(format!("table {} was not loaded", path.display())))?;
+    fn table_text(&self, path: &std::path::Path) -> Result<(FileId, std::sync::Arc<str>), Diagnostic> {
+        let t = self.tables.get(path).ok_or_else(|| internal(format!("table {} was not loaded", path.display())))?;
         Ok((t.file, self.map.get(t.file).text.clone()))
     }
 
@@ -58,9 +44,7 @@ impl<'a> Env<'a> {
         };
         let rel = match &d.domain {
             None => return Ok(None),
-            Some(Domain::Range { lo, hi, inclusive }) => {
-                Relation::from_range(&mut self.dicts, name, *lo, *hi, *inclusive)
-            }
+            Some(Domain::Range { lo, hi, inclusive }) => Relation::from_range(&mut self.dicts, name, *lo, *hi, *inclusive),
             Some(Domain::List(v)) => Relation::from_values(
                 &mut self.dicts,
                 name,
@@ -74,8 +58,7 @@ impl<'a> Env<'a> {
                 let r = coverage::table_from_csv(&text, &mut self.dicts, Some(&[column.as_str()]))
                     .map_err(|e| internal(format!("table {}: {:?}", path.display(), e.first())))?;
                 if column != name {
-                    coverage::rename(&r, &[(column.as_str(), name)], &mut self.dicts)
-                        .map_err(|e| internal(e.to_string()))?
+                    coverage::rename(&r, &[(column.as_str(), name)], &mut self.dicts).map_err(|e| internal(e.to_string()))?
                 } else {
                     r
                 }
@@ -171,16 +154,10 @@ impl<'a> Env<'a> {
     /// Relations are tried in declaration order, so the result is deterministic.
     pub fn extend(&mut self, base: &Relation, target: &[&str]) -> Result<Relation, Diagnostic> {
         let mut acc = base.clone();
-        let have = |acc: &Relation, dicts: &Dictionaries, d: &str| {
-            dicts.dim_id(d).is_some_and(|id| acc.position(id).is_some())
-        };
+        let have = |acc: &Relation, dicts: &Dictionaries, d: &str| dicts.dim_id(d).is_some_and(|id| acc.position(id).is_some());
         let mut used: Vec<usize> = Vec::new();
         loop {
-            let missing: Vec<&str> = target
-                .iter()
-                .copied()
-                .filter(|d| !have(&acc, &self.dicts, d))
-                .collect();
+            let missing: Vec<&str> = target.iter().copied().filter(|d| !have(&acc, &self.dicts, d)).collect();
             if missing.is_empty() {
                 return Ok(acc);
             }
@@ -190,26 +167,18 @@ impl<'a> Env<'a> {
                     && r.dims.iter().any(|d| missing.contains(&d.name.as_str()))
                     && r.dims.iter().any(|d| have(&acc, &self.dicts, &d.name))
             });
-            let any = rels.iter().enumerate().find(|(i, r)| {
-                !used.contains(i) && r.dims.iter().any(|d| missing.contains(&d.name.as_str()))
-            });
+            let any = rels.iter().enumerate().find(|(i, r)| !used.contains(i) && r.dims.iter().any(|d| missing.contains(&d.name.as_str())));
             if let Some((i, r)) = linked.or(any) {
                 let name = r.name.clone();
                 used.push(i);
-                let rel = self
-                    .relation(&name)?
-                    .ok_or_else(|| internal(format!("relation {name} has no rows")))?;
+                let rel = self.relation(&name)?.ok_or_else(|| internal(format!("relation {name} has no rows")))?;
                 acc = coverage::join(&acc, &rel, &self.dicts);
                 continue;
             }
             let d = missing[0];
             match self.domain(d)? {
                 Some(dom) => acc = coverage::join(&acc, &dom, &self.dicts),
-                None => {
-                    return Err(internal(format!(
-                        "dimension `{d}` is not determined by the coverage"
-                    )))
-                }
+                None => return Err(internal(format!("dimension `{d}` is not determined by the coverage"))),
             }
         }
     }
@@ -252,29 +221,14 @@ pub fn to_pred(p: &ast::Pred) -> Pred {
         PredKind::And(v) => Pred::And(v.iter().map(to_pred).collect()),
         PredKind::Not(x) => Pred::Not(Box::new(to_pred(x))),
         PredKind::Cmp { lhs, op, rhs } => match (lhs, rhs) {
-            (Operand::Ident(a), Operand::Ident(b)) => {
-                Pred::CmpDims(a.name.clone(), cop(*op), b.name.clone())
-            }
-            (Operand::Ident(a), v) => lit(v)
-                .map(|v| Pred::Cmp(a.name.clone(), cop(*op), v))
-                .unwrap_or(Pred::Or(vec![])),
-            (v, Operand::Ident(a)) => lit(v)
-                .map(|v| Pred::Cmp(a.name.clone(), cop(flip(*op)), v))
-                .unwrap_or(Pred::Or(vec![])),
+            (Operand::Ident(a), Operand::Ident(b)) => Pred::CmpDims(a.name.clone(), cop(*op), b.name.clone()),
+            (Operand::Ident(a), v) => lit(v).map(|v| Pred::Cmp(a.name.clone(), cop(*op), v)).unwrap_or(Pred::Or(vec![])),
+            (v, Operand::Ident(a)) => lit(v).map(|v| Pred::Cmp(a.name.clone(), cop(flip(*op)), v)).unwrap_or(Pred::Or(vec![])),
             _ => Pred::Or(vec![]),
         },
-        PredKind::In {
-            lhs: Operand::Ident(d),
-            negated,
-            set,
-        } => {
+        PredKind::In { lhs: Operand::Ident(d), negated, set } => {
             let p = match &set.kind {
-                ExprKind::Range { lo, hi, inclusive } => Pred::InRange {
-                    dim: d.name.clone(),
-                    start: *lo,
-                    end: *hi,
-                    inclusive: *inclusive,
-                },
+                ExprKind::Range { lo, hi, inclusive } => Pred::InRange { dim: d.name.clone(), start: *lo, end: *hi, inclusive: *inclusive },
                 ExprKind::List(items) => {
                     let vals: Vec<Value> = items
                         .iter()

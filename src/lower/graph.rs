@@ -52,13 +52,8 @@ pub fn levels(n: usize, edges: impl Iterator<Item = (usize, usize)>) -> Vec<u32>
 
 /// Maps a quantum's codes (over some dimensions) to its row in a step's quanta.
 enum QIndex {
-    Packed {
-        shifts: Vec<u32>,
-        map: FastMap<u64, u32>,
-    },
-    Wide {
-        map: FastMap<Box<[u32]>, u32>,
-    },
+    Packed { shifts: Vec<u32>, map: FastMap<u64, u32> },
+    Wide { map: FastMap<Box<[u32]>, u32> },
 }
 
 fn bits_for(n: usize) -> u32 {
@@ -67,11 +62,7 @@ fn bits_for(n: usize) -> u32 {
 
 impl QIndex {
     fn build(rel: &Relation, dicts: &Dictionaries) -> QIndex {
-        let widths: Vec<u32> = rel
-            .schema()
-            .iter()
-            .map(|&d| bits_for(dicts.dict(d).len()))
-            .collect();
+        let widths: Vec<u32> = rel.schema().iter().map(|&d| bits_for(dicts.dict(d).len())).collect();
         let total: u32 = widths.iter().sum();
         let n = rel.len();
         if total <= 64 {
@@ -94,10 +85,7 @@ impl QIndex {
         } else {
             let mut map = FastMap::with_capacity_and_hasher(n, Default::default());
             for r in 0..n {
-                map.insert(
-                    rel.row_codes(r).collect::<Vec<u32>>().into_boxed_slice(),
-                    r as u32,
-                );
+                map.insert(rel.row_codes(r).collect::<Vec<u32>>().into_boxed_slice(), r as u32);
             }
             QIndex::Wide { map }
         }
@@ -167,9 +155,7 @@ impl<'a> Builder<'a> {
     }
 
     fn dim_ids(&self, dims: &[String]) -> Vec<DimId> {
-        dims.iter()
-            .filter_map(|d| self.env.dicts.dim_id(d))
-            .collect()
+        dims.iter().filter_map(|d| self.env.dicts.dim_id(d)).collect()
     }
 
     /// Quanta to jobs: one job per quantum, per `by` group, or per `size` chunk.  Jobs are
@@ -189,17 +175,8 @@ impl<'a> Builder<'a> {
                     self.members.reserve(n);
                     for q in 0..n {
                         let m = self.members.len() as u32;
-                        self.members.push(QRef {
-                            step: si as u32,
-                            q: q as u32,
-                        });
-                        self.jobs.push(Job {
-                            kind: JobKind::Compute,
-                            owner: u32::MAX,
-                            lo: m,
-                            hi: m + 1,
-                            priority: 0,
-                        });
+                        self.members.push(QRef { step: si as u32, q: q as u32 });
+                        self.jobs.push(Job { kind: JobKind::Compute, owner: u32::MAX, lo: m, hi: m + 1, priority: 0 });
                     }
                     self.steps[si].job_of = (base..base + n as u32).collect();
                 }
@@ -224,19 +201,10 @@ impl<'a> Builder<'a> {
                     let j = self.jobs.len() as u32;
                     let lo_m = self.members.len() as u32;
                     for x in q..hi {
-                        self.members.push(QRef {
-                            step: s,
-                            q: x as u32,
-                        });
+                        self.members.push(QRef { step: s, q: x as u32 });
                         self.steps[s as usize].job_of[x] = j;
                     }
-                    self.jobs.push(Job {
-                        kind: JobKind::Compute,
-                        owner: ci,
-                        lo: lo_m,
-                        hi: self.members.len() as u32,
-                        priority: 0,
-                    });
+                    self.jobs.push(Job { kind: JobKind::Compute, owner: ci, lo: lo_m, hi: self.members.len() as u32, priority: 0 });
                     q = hi;
                 }
             }
@@ -249,19 +217,11 @@ impl<'a> Builder<'a> {
         let mut rank_of_key: FastMap<Vec<u32>, Vec<u32>> = FastMap::default();
         for &s in &c.steps {
             let st = &self.steps[s as usize];
-            let pos: Vec<usize> = by_ids
-                .iter()
-                .filter_map(|&d| st.quanta.position(d))
-                .collect();
+            let pos: Vec<usize> = by_ids.iter().filter_map(|&d| st.quanta.position(d)).collect();
             if pos.len() != by_ids.len() {
                 return Err(Diagnostic::new(
                     "E506",
-                    format!(
-                        "cluster `{}` groups by ({}), which step `{}` does not have",
-                        c.name,
-                        c.by.join(", "),
-                        st.name
-                    ),
+                    format!("cluster `{}` groups by ({}), which step `{}` does not have", c.name, c.by.join(", "), st.name),
                 ));
             }
             let cols: Vec<&[u32]> = pos.iter().map(|&p| st.quanta.column(p)).collect();
@@ -269,17 +229,9 @@ impl<'a> Builder<'a> {
                 let key: Vec<u32> = cols.iter().map(|c| c[q]).collect();
                 let rk = rank_of_key
                     .entry(key.clone())
-                    .or_insert_with(|| {
-                        key.iter()
-                            .zip(&by_ids)
-                            .map(|(&code, &d)| self.env.dicts.dict(d).rank(code))
-                            .collect()
-                    })
+                    .or_insert_with(|| key.iter().zip(&by_ids).map(|(&code, &d)| self.env.dicts.dict(d).rank(code)).collect())
                     .clone();
-                groups.entry(rk).or_default().push(QRef {
-                    step: s,
-                    q: q as u32,
-                });
+                groups.entry(rk).or_default().push(QRef { step: s, q: q as u32 });
             }
         }
         for (_, mut ms) in groups {
@@ -292,13 +244,7 @@ impl<'a> Builder<'a> {
                 self.steps[m.step as usize].job_of[m.q as usize] = j;
             }
             self.members.extend(ms);
-            self.jobs.push(Job {
-                kind: JobKind::Compute,
-                owner: ci,
-                lo,
-                hi: self.members.len() as u32,
-                priority: 0,
-            });
+            self.jobs.push(Job { kind: JobKind::Compute, owner: ci, lo, hi: self.members.len() as u32, priority: 0 });
         }
         Ok(())
     }
@@ -310,13 +256,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Pairs (row of `a`, row of `b`) that co-occur in the universe over both dimension sets.
-    fn pairs(
-        &mut self,
-        a_dims: &[String],
-        a: usize,
-        b_dims: &[String],
-        b: usize,
-    ) -> Result<Vec<(u32, u32)>, Diagnostic> {
+    fn pairs(&mut self, a_dims: &[String], a: usize, b_dims: &[String], b: usize) -> Result<Vec<(u32, u32)>, Diagnostic> {
         let mut joint: Vec<String> = a_dims.to_vec();
         for d in b_dims {
             if !joint.contains(d) {
@@ -325,8 +265,7 @@ impl<'a> Builder<'a> {
         }
         let jref: Vec<&str> = joint.iter().map(|s| s.as_str()).collect();
         let uni = self.env.extend(&self.cov, &jref)?;
-        let rel = coverage::project(&uni, &jref, &self.env.dicts)
-            .map_err(|e| Diagnostic::new("E701", e.to_string()))?;
+        let rel = coverage::project(&uni, &jref, &self.env.dicts).map_err(|e| Diagnostic::new("E701", e.to_string()))?;
         self.index(a);
         self.index(b);
         let col = |d: &String| rel.column(joint.iter().position(|x| x == d).unwrap_or(0));
@@ -345,24 +284,16 @@ impl<'a> Builder<'a> {
     }
 
     /// Quantum edges from step `p` to step `s` by the universe rule.
-    pub fn quantum_edges(
-        &mut self,
-        p: usize,
-        s: usize,
-        _dataset: Option<&String>,
-    ) -> Result<(), Diagnostic> {
+    pub fn quantum_edges(&mut self, p: usize, s: usize, _dataset: Option<&String>) -> Result<(), Diagnostic> {
         let (pd, sd) = (self.steps[p].dims.clone(), self.steps[s].dims.clone());
         let pairs = self.pairs(&pd, p, &sd, s)?;
-        let discards: bool = self.steps[p].outputs.iter().any(|o| {
-            o.persist == Persist::Discard
-                && self.steps[s].inputs.iter().any(|i| i.dataset == o.dataset)
-        });
+        let discards: bool = self.steps[p]
+            .outputs
+            .iter()
+            .any(|o| o.persist == Persist::Discard && self.steps[s].inputs.iter().any(|i| i.dataset == o.dataset));
         self.edges.reserve(pairs.len());
         for (x, y) in pairs {
-            let (pj, sj) = (
-                self.steps[p].job_of[x as usize],
-                self.steps[s].job_of[y as usize],
-            );
+            let (pj, sj) = (self.steps[p].job_of[x as usize], self.steps[s].job_of[y as usize]);
             self.edges.push((pj, sj));
             if discards {
                 self.discard_consumers.push((pj, sj));
@@ -373,13 +304,7 @@ impl<'a> Builder<'a> {
 
     fn new_join(&mut self) -> u32 {
         let j = self.jobs.len() as u32;
-        self.jobs.push(Job {
-            kind: JobKind::Join,
-            owner: self.joins,
-            lo: 0,
-            hi: 0,
-            priority: 0,
-        });
+        self.jobs.push(Job { kind: JobKind::Join, owner: self.joins, lo: 0, hi: 0, priority: 0 });
         self.joins += 1;
         j
     }
@@ -414,10 +339,7 @@ impl<'a> Builder<'a> {
         let col = self.steps[s].quanta.column(pos).to_vec();
         let mut by_val: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
         for (q, &code) in col.iter().enumerate() {
-            by_val
-                .entry(self.env.dicts.dict(d).rank(code))
-                .or_default()
-                .push(self.steps[s].job_of[q]);
+            by_val.entry(self.env.dicts.dict(d).rank(code)).or_default().push(self.steps[s].job_of[q]);
         }
         let groups: Vec<Vec<u32>> = by_val
             .into_values()
@@ -493,21 +415,11 @@ impl<'a> Builder<'a> {
         let job = &self.jobs[j as usize];
         match job.kind {
             JobKind::Compute if job.owner != u32::MAX => {
-                let steps: std::collections::BTreeSet<&str> = self.members
-                    [job.lo as usize..job.hi as usize]
-                    .iter()
-                    .map(|m| self.steps[m.step as usize].name.as_str())
-                    .collect();
-                format!(
-                    "cluster `{}` job ({})",
-                    self.clusters[job.owner as usize].name,
-                    steps.into_iter().collect::<Vec<_>>().join(", ")
-                )
+                let steps: std::collections::BTreeSet<&str> =
+                    self.members[job.lo as usize..job.hi as usize].iter().map(|m| self.steps[m.step as usize].name.as_str()).collect();
+                format!("cluster `{}` job ({})", self.clusters[job.owner as usize].name, steps.into_iter().collect::<Vec<_>>().join(", "))
             }
-            JobKind::Compute => format!(
-                "step `{}`",
-                self.steps[self.members[job.lo as usize].step as usize].name
-            ),
+            JobKind::Compute => format!("step `{}`", self.steps[self.members[job.lo as usize].step as usize].name),
             JobKind::Join => "a barrier".to_string(),
             k => k.as_str().to_string(),
         }
@@ -515,24 +427,19 @@ impl<'a> Builder<'a> {
 
     fn cycle_diag(&self, cycle: &[u32]) -> Diagnostic {
         let names: Vec<String> = cycle.iter().map(|&j| self.describe_job(j)).collect();
-        let mut d = Diagnostic::new(
-            "E504",
-            format!("clustering creates a cycle: {}", names.join(" -> ")),
-        );
-        d = d.note(format!(
-            "cycle: {} -> {}",
-            names.join(" -> "),
-            names.first().cloned().unwrap_or_default()
-        ));
+        let mut d = Diagnostic::new("E504", format!("clustering creates a cycle: {}", names.join(" -> ")));
+        d = d.note(format!("cycle: {} -> {}", names.join(" -> "), names.first().cloned().unwrap_or_default()));
         let cl: Vec<&str> = cycle
             .iter()
             .filter_map(|&j| {
                 let job = &self.jobs[j as usize];
-                (job.kind == JobKind::Compute && job.owner != u32::MAX)
-                    .then(|| self.clusters[job.owner as usize].name.as_str())
+                (job.kind == JobKind::Compute && job.owner != u32::MAX).then(|| self.clusters[job.owner as usize].name.as_str())
             })
             .collect();
-        d.help(format!("a job of cluster `{}` would wait for itself; split the cluster or group it by other dimensions", cl.first().copied().unwrap_or("?")))
+        d.help(format!(
+            "a job of cluster `{}` would wait for itself; split the cluster or group it by other dimensions",
+            cl.first().copied().unwrap_or("?")
+        ))
     }
 
     /// Stage-in, stage-out and cleanup jobs.
@@ -540,22 +447,11 @@ impl<'a> Builder<'a> {
         let mut extra: Vec<(u32, u32)> = Vec::new();
         // Stage-in: instances of `pre_job` external inputs, staged once each, by one stage-in
         // job per consumer job (bundling the instances that job is the first to need).
-        let mut by_dataset: BTreeMap<
-            String,
-            (crate::check::model::Template, Vec<String>, Vec<usize>),
-        > = BTreeMap::new();
+        let mut by_dataset: BTreeMap<String, (crate::check::model::Template, Vec<String>, Vec<usize>)> = BTreeMap::new();
         for s in 0..self.steps.len() {
-            for inp in self.steps[s]
-                .inputs
-                .iter()
-                .filter(|i| !i.produced && i.stage == Stage::PreJob)
-            {
+            for inp in self.steps[s].inputs.iter().filter(|i| !i.produced && i.stage == Stage::PreJob) {
                 let Some(src) = &inp.source else { continue };
-                by_dataset
-                    .entry(inp.dataset.clone())
-                    .or_insert((src.clone(), inp.dims.clone(), Vec::new()))
-                    .2
-                    .push(s);
+                by_dataset.entry(inp.dataset.clone()).or_insert((src.clone(), inp.dims.clone(), Vec::new())).2.push(s);
             }
         }
         let mut stage_job_of_consumer: FastMap<u32, u32> = FastMap::default();
@@ -563,8 +459,7 @@ impl<'a> Builder<'a> {
         for (dataset, (source, dims, consumers)) in by_dataset {
             let dref: Vec<&str> = dims.iter().map(|s| s.as_str()).collect();
             let uni = self.env.extend(&self.cov, &dref)?;
-            let inst = coverage::project(&uni, &dref, &self.env.dicts)
-                .map_err(|e| Diagnostic::new("E701", e.to_string()))?;
+            let inst = coverage::project(&uni, &dref, &self.env.dicts).map_err(|e| Diagnostic::new("E701", e.to_string()))?;
             let ds_index = self.stage_sets.len() as u32;
             // (consumer job, instance row), in job order: the first job to need an instance
             // stages it.
@@ -586,21 +481,14 @@ impl<'a> Builder<'a> {
                             stage_items.len() as u32 - 1
                         });
                         owner[row as usize] = ord;
-                        stage_items[ord as usize].push(Staged {
-                            dataset: ds_index,
-                            row,
-                        });
+                        stage_items[ord as usize].push(Staged { dataset: ds_index, row });
                         ord
                     }
                     o => o,
                 };
                 extra.push((ord, job)); // stage ordinal -> consumer job, fixed up below
             }
-            self.stage_sets.push(StageSet {
-                dataset,
-                source,
-                instances: inst,
-            });
+            self.stage_sets.push(StageSet { dataset, source, instances: inst });
         }
         let mut stage_job_ids: Vec<u32> = vec![u32::MAX; stage_items.len()];
         // Create stage-in jobs in ordinal order.
@@ -608,19 +496,10 @@ impl<'a> Builder<'a> {
             let j = self.jobs.len() as u32;
             let lo = self.staged.len() as u32;
             self.staged.extend(items);
-            self.jobs.push(Job {
-                kind: JobKind::StageIn,
-                owner: ord as u32,
-                lo,
-                hi: self.staged.len() as u32,
-                priority: 0,
-            });
+            self.jobs.push(Job { kind: JobKind::StageIn, owner: ord as u32, lo, hi: self.staged.len() as u32, priority: 0 });
             stage_job_ids[ord] = j;
         }
-        let mut new_edges: Vec<(u32, u32)> = extra
-            .into_iter()
-            .map(|(ord, job)| (stage_job_ids[ord as usize], job))
-            .collect();
+        let mut new_edges: Vec<(u32, u32)> = extra.into_iter().map(|(ord, job)| (stage_job_ids[ord as usize], job)).collect();
         // Stage-out and cleanup, per compute job.
         let ncompute = self.jobs.len();
         let mut cleanup_of: FastMap<u32, u32> = FastMap::default();
@@ -630,45 +509,20 @@ impl<'a> Builder<'a> {
                 continue;
             }
             let steps_in: Vec<u32> = {
-                let mut v: Vec<u32> = self.members[job.lo as usize..job.hi as usize]
-                    .iter()
-                    .map(|m| m.step)
-                    .collect();
+                let mut v: Vec<u32> = self.members[job.lo as usize..job.hi as usize].iter().map(|m| m.step).collect();
                 v.dedup();
                 v
             };
-            let archive = steps_in.iter().any(|&s| {
-                self.steps[s as usize]
-                    .outputs
-                    .iter()
-                    .any(|o| o.persist == Persist::Archive)
-            });
+            let archive = steps_in.iter().any(|&s| self.steps[s as usize].outputs.iter().any(|o| o.persist == Persist::Archive));
             if archive {
                 let so = self.jobs.len() as u32;
-                self.jobs.push(Job {
-                    kind: JobKind::StageOut,
-                    owner: j,
-                    lo: 0,
-                    hi: 0,
-                    priority: 0,
-                });
+                self.jobs.push(Job { kind: JobKind::StageOut, owner: j, lo: 0, hi: 0, priority: 0 });
                 new_edges.push((j, so));
             }
-            let discard = steps_in.iter().any(|&s| {
-                self.steps[s as usize]
-                    .outputs
-                    .iter()
-                    .any(|o| o.persist == Persist::Discard)
-            });
+            let discard = steps_in.iter().any(|&s| self.steps[s as usize].outputs.iter().any(|o| o.persist == Persist::Discard));
             if discard {
                 let cj = self.jobs.len() as u32;
-                self.jobs.push(Job {
-                    kind: JobKind::Cleanup,
-                    owner: j,
-                    lo: 0,
-                    hi: 0,
-                    priority: 0,
-                });
+                self.jobs.push(Job { kind: JobKind::Cleanup, owner: j, lo: 0, hi: 0, priority: 0 });
                 new_edges.push((j, cj));
                 cleanup_of.insert(j, cj);
             }
@@ -684,13 +538,7 @@ impl<'a> Builder<'a> {
         self.edges.sort_unstable();
         self.edges.dedup();
         // The final provenance job: no edges (engine-native final node).
-        self.jobs.push(Job {
-            kind: JobKind::Provenance,
-            owner: 0,
-            lo: 0,
-            hi: 0,
-            priority: 0,
-        });
+        self.jobs.push(Job { kind: JobKind::Provenance, owner: 0, lo: 0, hi: 0, priority: 0 });
         Ok(())
     }
 
@@ -710,8 +558,7 @@ impl<'a> Builder<'a> {
         }
         let jref: Vec<&str> = joint.iter().map(|x| x.as_str()).collect();
         let uni = self.env.extend(&self.cov, &jref)?;
-        let rel = coverage::project(&uni, &jref, &self.env.dicts)
-            .map_err(|e| Diagnostic::new("E701", e.to_string()))?;
+        let rel = coverage::project(&uni, &jref, &self.env.dicts).map_err(|e| Diagnostic::new("E701", e.to_string()))?;
         let ii = QIndex::build(inst, &self.env.dicts);
         self.index(s);
         let col = |d: &String| rel.column(joint.iter().position(|x| x == d).unwrap_or(0));
@@ -739,25 +586,17 @@ impl<'a> Builder<'a> {
             .iter()
             .map(|s| {
                 let own = s.settings.int("priority").unwrap_or(0);
-                let term = if order == "depth_first" {
-                    s.level as i64
-                } else {
-                    max_level - s.level as i64
-                };
+                let term = if order == "depth_first" { s.level as i64 } else { max_level - s.level as i64 };
                 base + own + term
             })
             .collect();
         for j in 0..self.jobs.len() {
             let job = self.jobs[j];
             let p = match job.kind {
-                JobKind::Compute => self.members[job.lo as usize..job.hi as usize]
-                    .iter()
-                    .map(|m| step_prio[m.step as usize])
-                    .max()
-                    .unwrap_or(base),
-                JobKind::StageOut | JobKind::Cleanup => {
-                    self.jobs[job.owner as usize].priority as i64
+                JobKind::Compute => {
+                    self.members[job.lo as usize..job.hi as usize].iter().map(|m| step_prio[m.step as usize]).max().unwrap_or(base)
                 }
+                JobKind::StageOut | JobKind::Cleanup => self.jobs[job.owner as usize].priority as i64,
                 _ => base,
             };
             self.jobs[j].priority = p.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
@@ -772,10 +611,7 @@ impl<'a> Builder<'a> {
             for i in 0..n {
                 off[i + 1] += off[i];
             }
-            (
-                off,
-                self.edges.iter().map(|&(_, c)| c).collect::<Vec<u32>>(),
-            )
+            (off, self.edges.iter().map(|&(_, c)| c).collect::<Vec<u32>>())
         };
         for j in 0..self.jobs.len() {
             if self.jobs[j].kind == JobKind::StageIn {
@@ -789,14 +625,7 @@ impl<'a> Builder<'a> {
         }
     }
 
-    pub fn into_ir(
-        mut self,
-        campaign: String,
-        order: &str,
-        priority: i64,
-        sites: Vec<IrSite>,
-        notify: Notify,
-    ) -> Ir {
+    pub fn into_ir(mut self, campaign: String, order: &str, priority: i64, sites: Vec<IrSite>, notify: Notify) -> Ir {
         self.priorities(order, priority);
         Ir {
             campaign,
@@ -889,22 +718,17 @@ pub fn check_names(ir: &Ir) -> Result<(), Diagnostic> {
         .steps
         .iter()
         .map(|s| (sanitize(&s.name), format!("step `{}`", s.name)))
-        .chain(
-            ir.clusters
-                .iter()
-                .map(|c| (sanitize(&c.name), format!("cluster `{}`", c.name))),
-        );
+        .chain(ir.clusters.iter().map(|c| (sanitize(&c.name), format!("cluster `{}`", c.name))));
     for (n, what) in names {
         if reserved.contains(&n.as_str()) {
-            return Err(Diagnostic::new("E802", format!("{what} is named like bpsc's inserted `{n}` jobs")).help("rename it; job ids of inserted jobs start with stagein, stageout, cleanup, join and provenance"));
+            return Err(Diagnostic::new("E802", format!("{what} is named like bpsc's inserted `{n}` jobs"))
+                .help("rename it; job ids of inserted jobs start with stagein, stageout, cleanup, join and provenance"));
         }
         if let Some(other) = seen.insert(n.clone(), what.clone()) {
             if other != what {
-                return Err(Diagnostic::new(
-                    "E802",
-                    format!("{what} and {other} give the same job name prefix `{n}`"),
-                )
-                .help("rename one of them"));
+                return Err(
+                    Diagnostic::new("E802", format!("{what} and {other} give the same job name prefix `{n}`")).help("rename one of them")
+                );
             }
         }
     }
@@ -913,13 +737,5 @@ pub fn check_names(ir: &Ir) -> Result<(), Diagnostic> {
 
 /// Step names as job id prefixes: `pipeline.step` becomes `pipeline-step`.
 pub fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' }).collect()
 }

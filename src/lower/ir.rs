@@ -176,16 +176,11 @@ impl Ir {
 
     /// Values of a quantum's data ID, in the step's dimension order.
     pub fn data_id(&self, r: QRef) -> Vec<&Value> {
-        self.steps[r.step as usize]
-            .quanta
-            .row(r.q as usize, &self.dicts)
+        self.steps[r.step as usize].quanta.row(r.q as usize, &self.dicts)
     }
 
     pub fn compute_jobs(&self) -> usize {
-        self.jobs
-            .iter()
-            .filter(|j| j.kind == JobKind::Compute)
-            .count()
+        self.jobs.iter().filter(|j| j.kind == JobKind::Compute).count()
     }
 
     /// Children of each job (CSR: offsets, targets), built from the sorted edge list.
@@ -227,10 +222,7 @@ impl Ir {
             JobKind::Compute => {
                 if job.owner == u32::MAX {
                     let m = self.members[job.lo as usize];
-                    quantum_id(
-                        &super::graph::sanitize(&self.steps[m.step as usize].name),
-                        &self.data_id(m),
-                    )
+                    quantum_id(&super::graph::sanitize(&self.steps[m.step as usize].name), &self.data_id(m))
                 } else {
                     let c = &self.clusters[job.owner as usize];
                     let m = self.members[job.lo as usize];
@@ -239,11 +231,7 @@ impl Ir {
                         // position among the cluster's jobs, recorded in `priority`-free form:
                         // the first member's data ID identifies the chunk stably.
                         let step = &self.steps[m.step as usize];
-                        format!(
-                            "{}_{}",
-                            c.name,
-                            quantum_id(&super::graph::sanitize(&step.name), &self.data_id(m))
-                        )
+                        format!("{}_{}", c.name, quantum_id(&super::graph::sanitize(&step.name), &self.data_id(m)))
                     } else {
                         let step = &self.steps[m.step as usize];
                         let vals: Vec<&Value> =
@@ -315,28 +303,13 @@ mod tests {
     }
     #[test]
     fn hostile_values_encode_to_safe_tokens() {
-        for v in [
-            "../../etc",
-            "$(rm -rf ~)",
-            "a b",
-            "it's",
-            "x\ny",
-            "\"q\"",
-            "g-r",
-            "a_b",
-        ] {
+        for v in ["../../etc", "$(rm -rf ~)", "a b", "it's", "x\ny", "\"q\"", "g-r", "a_b"] {
             let e = enc(Value::Str(v.into()));
-            assert!(
-                e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'),
-                "{v:?} -> {e}"
-            );
+            assert!(e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'), "{v:?} -> {e}");
         }
         assert_eq!(enc(Value::Str("../x".into())), "-2e-2e-2fx");
         assert_eq!(enc(Value::Int(-5)), "-2d5");
-        assert_ne!(
-            enc(Value::Str("a-b".into())),
-            enc(Value::Str("a".into())) + "-b"
-        );
+        assert_ne!(enc(Value::Str("a-b".into())), enc(Value::Str("a".into())) + "-b");
         // Int 5 and string "5" encode alike; they can only meet in a dimension of mixed
         // kinds, which lowering checks for collisions (E802).
     }

@@ -47,11 +47,7 @@ pub struct LowerOptions {
 
 impl Default for LowerOptions {
     fn default() -> Self {
-        LowerOptions {
-            campaign: None,
-            steps: None,
-            coverage_warn: DEFAULT_COVERAGE_WARN,
-        }
+        LowerOptions { campaign: None, steps: None, coverage_warn: DEFAULT_COVERAGE_WARN }
     }
 }
 
@@ -67,18 +63,15 @@ fn fail(diags: Vec<Diagnostic>) -> Lowered {
 pub fn pick_campaign<'a>(model: &'a Model, name: Option<&str>) -> Result<&'a Campaign, Diagnostic> {
     match name {
         Some(n) => model.campaigns.iter().find(|c| c.name == n).ok_or_else(|| {
-            Diagnostic::new("E201", format!("no campaign named `{n}`")).help(format!(
-                "campaigns: {}",
-                model.campaigns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
-            ))
+            Diagnostic::new("E201", format!("no campaign named `{n}`"))
+                .help(format!("campaigns: {}", model.campaigns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")))
         }),
         None => match model.campaigns.as_slice() {
             [one] => Ok(one),
-            [] => Err(Diagnostic::new("E205", "the file defines no campaign to compile").help("add `campaign NAME { use ..., coverage = ... }`, or compile the file that includes this one")),
-            many => Err(Diagnostic::new("E209", format!("the file defines {} campaigns; choose one with --campaign", many.len())).help(format!(
-                "campaigns: {}",
-                many.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
-            ))),
+            [] => Err(Diagnostic::new("E205", "the file defines no campaign to compile")
+                .help("add `campaign NAME { use ..., coverage = ... }`, or compile the file that includes this one")),
+            many => Err(Diagnostic::new("E209", format!("the file defines {} campaigns; choose one with --campaign", many.len()))
+                .help(format!("campaigns: {}", many.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")))),
         },
     }
 }
@@ -111,17 +104,11 @@ fn config_params(p: &Pipeline, name: Option<&str>) -> (Option<String>, Vec<(Stri
     let mut chain = Vec::new();
     let mut cur = Some(c);
     while let Some(cf) = cur {
-        if chain
-            .iter()
-            .any(|x: &&crate::check::model::Config| x.name == cf.name)
-        {
+        if chain.iter().any(|x: &&crate::check::model::Config| x.name == cf.name) {
             break;
         }
         chain.push(cf);
-        cur = cf
-            .extends
-            .as_ref()
-            .and_then(|e| p.configs.iter().find(|x| x.name == e.name));
+        cur = cf.extends.as_ref().and_then(|e| p.configs.iter().find(|x| x.name == e.name));
     }
     let mut params: BTreeMap<String, String> = BTreeMap::new();
     for cf in chain.iter().rev() {
@@ -139,18 +126,15 @@ fn config_params(p: &Pipeline, name: Option<&str>) -> (Option<String>, Vec<(Stri
 /// Select steps for `--steps A..B` (a range in topological order) or `--steps A,B`.
 fn select_steps(spec: &str, names: &[String], topo: &[usize]) -> Result<Vec<bool>, Diagnostic> {
     let find = |n: &str| -> Result<usize, Diagnostic> {
-        names
-            .iter()
-            .position(|x| x == n || x.rsplit('.').next() == Some(n))
-            .ok_or_else(|| {
-                let mut d = Diagnostic::new("E201", format!("--steps: no step named `{n}`"));
-                if let Some(s) = crate::diag::did_you_mean(n, names.iter().map(|x| x.as_str())) {
-                    d = d.help(format!("did you mean `{s}`?"));
-                } else {
-                    d = d.help(format!("steps: {}", names.join(", ")));
-                }
-                d
-            })
+        names.iter().position(|x| x == n || x.rsplit('.').next() == Some(n)).ok_or_else(|| {
+            let mut d = Diagnostic::new("E201", format!("--steps: no step named `{n}`"));
+            if let Some(s) = crate::diag::did_you_mean(n, names.iter().map(|x| x.as_str())) {
+                d = d.help(format!("did you mean `{s}`?"));
+            } else {
+                d = d.help(format!("steps: {}", names.join(", ")));
+            }
+            d
+        })
     };
     let mut keep = vec![false; names.len()];
     if let Some((a, b)) = spec.split_once("..") {
@@ -158,11 +142,8 @@ fn select_steps(spec: &str, names: &[String], topo: &[usize]) -> Result<Vec<bool
         let pa = topo.iter().position(|&x| x == ia).unwrap_or(0);
         let pb = topo.iter().position(|&x| x == ib).unwrap_or(0);
         if pa > pb {
-            return Err(Diagnostic::new(
-                "E501",
-                format!("--steps {spec}: `{}` comes after `{}`", a.trim(), b.trim()),
-            )
-            .help("write the range from the earlier step to the later one"));
+            return Err(Diagnostic::new("E501", format!("--steps {spec}: `{}` comes after `{}`", a.trim(), b.trim()))
+                .help("write the range from the earlier step to the later one"));
         }
         for &s in &topo[pa..=pb] {
             keep[s] = true;
@@ -191,11 +172,7 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
     let mut diags = Vec::new();
     let mut env = Env::new(model, &c.program.map, &c.tables);
     let Some((cov_expr, _, cov_loc)) = &camp.coverage else {
-        return fail(vec![Diagnostic::new(
-            "E205",
-            format!("campaign `{}` has no coverage", camp.name),
-        )
-        .at_loc(camp.loc, "here")]);
+        return fail(vec![Diagnostic::new("E205", format!("campaign `{}` has no coverage", camp.name)).at_loc(camp.loc, "here")]);
     };
     let cov = match env.eval(cov_expr, 0) {
         Ok(r) => r,
@@ -208,19 +185,12 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
     }
     if cov.len() > opts.coverage_warn {
         diags.push(
-            Diagnostic::new(
-                "W701",
-                format!(
-                    "the coverage of campaign `{}` has {} data IDs",
-                    camp.name,
-                    group_digits(cov.len())
-                ),
-            )
-            .at_loc(*cov_loc, format!("{} data IDs", group_digits(cov.len())))
-            .help(format!(
-                "the warning threshold is {}; raise it with --coverage-warn if this is meant",
-                group_digits(opts.coverage_warn)
-            )),
+            Diagnostic::new("W701", format!("the coverage of campaign `{}` has {} data IDs", camp.name, group_digits(cov.len())))
+                .at_loc(*cov_loc, format!("{} data IDs", group_digits(cov.len())))
+                .help(format!(
+                    "the warning threshold is {}; raise it with --coverage-warn if this is meant",
+                    group_digits(opts.coverage_warn)
+                )),
         );
     }
 
@@ -232,29 +202,15 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
         };
         let (config_name, config) = config_params(p, u.config.as_ref().map(|c| c.name.as_str()));
         for s in &p.steps {
-            defs.push(StepDef {
-                pipe: p,
-                step: s,
-                config_name: config_name.clone(),
-                config: config.clone(),
-            });
+            defs.push(StepDef { pipe: p, step: s, config_name: config_name.clone(), config: config.clone() });
         }
     }
     let multi = camp.uses.len() > 1;
-    let qual: Vec<String> = defs
-        .iter()
-        .map(|d| {
-            if multi {
-                format!("{}.{}", d.pipe.name, d.step.name)
-            } else {
-                d.step.name.clone()
-            }
-        })
-        .collect();
+    let qual: Vec<String> =
+        defs.iter().map(|d| if multi { format!("{}.{}", d.pipe.name, d.step.name) } else { d.step.name.clone() }).collect();
     let deps = step_deps(model, camp, &defs);
     let Some(topo) = graph::topo_order(defs.len(), deps.iter().map(|d| (d.from, d.to))) else {
-        return fail(vec![Diagnostic::new("E501", "the step graph has a cycle")
-            .at_loc(camp.loc, "in this campaign")]);
+        return fail(vec![Diagnostic::new("E501", "the step graph has a cycle").at_loc(camp.loc, "in this campaign")]);
     };
     let keep = match &opts.steps {
         Some(spec) => match select_steps(spec, &qual, &topo) {
@@ -275,19 +231,12 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
     let deps: Vec<StepDep> = deps
         .into_iter()
         .filter(|d| keep[d.from] && keep[d.to])
-        .map(|d| StepDep {
-            from: new_index[d.from] as usize,
-            to: new_index[d.to] as usize,
-            kind: d.kind,
-        })
+        .map(|d| StepDep { from: new_index[d.from] as usize, to: new_index[d.to] as usize, kind: d.kind })
         .collect();
     let levels = graph::levels(kept.len(), deps.iter().map(|d| (d.from, d.to)));
 
     // Quanta of each step.
-    let produced: Vec<&str> = kept
-        .iter()
-        .flat_map(|&i| defs[i].step.outputs.iter().map(|o| o.name.as_str()))
-        .collect();
+    let produced: Vec<&str> = kept.iter().flat_map(|&i| defs[i].step.outputs.iter().map(|o| o.name.as_str())).collect();
     let mut steps: Vec<IrStep> = Vec::new();
     for (ni, &i) in kept.iter().enumerate() {
         let d = &defs[i];
@@ -295,44 +244,22 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
         let dref: Vec<&str> = dims.iter().map(|s| s.as_str()).collect();
         let uni = match env.extend(&cov, &dref) {
             Ok(u) => u,
-            Err(e) => {
-                return fail(vec![
-                    e.at_loc(d.step.loc, "while computing this step's quanta")
-                ])
-            }
+            Err(e) => return fail(vec![e.at_loc(d.step.loc, "while computing this step's quanta")]),
         };
         let quanta = match coverage::project(&uni, &dref, &env.dicts) {
             Ok(q) => q,
-            Err(e) => {
-                return fail(vec![
-                    Diagnostic::new("E701", e.to_string()).at_loc(d.step.loc, "here")
-                ])
-            }
+            Err(e) => return fail(vec![Diagnostic::new("E701", e.to_string()).at_loc(d.step.loc, "here")]),
         };
         if quanta.len() > opts.coverage_warn {
             diags.push(
-                Diagnostic::new(
-                    "W701",
-                    format!(
-                        "step `{}` has {} quanta",
-                        qual[i],
-                        group_digits(quanta.len())
-                    ),
-                )
-                .at_loc(d.step.loc, format!("{} quanta", group_digits(quanta.len())))
-                .help(format!(
-                    "the warning threshold is {}",
-                    group_digits(opts.coverage_warn)
-                )),
+                Diagnostic::new("W701", format!("step `{}` has {} quanta", qual[i], group_digits(quanta.len())))
+                    .at_loc(d.step.loc, format!("{} quanta", group_digits(quanta.len())))
+                    .help(format!("the warning threshold is {}", group_digits(opts.coverage_warn))),
             );
         }
         let settings = resolve::resolve_step(model, Some(camp), d.pipe, d.step, &c.sets);
         let site = settings.site.clone();
-        let shared_fs = site
-            .as_ref()
-            .and_then(|s| model.site(s))
-            .and_then(|s| s.shared_fs)
-            .unwrap_or(true);
+        let shared_fs = site.as_ref().and_then(|s| model.site(s)).and_then(|s| s.shared_fs).unwrap_or(true);
         let inputs = d
             .step
             .inputs
@@ -357,16 +284,12 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
             .iter()
             .map(|o| {
                 let ds = model.dataset(&o.name);
-                let persist = ds
-                    .and_then(|x| x.persist.map(|p| p.0))
-                    .unwrap_or(Persist::Scratch);
+                let persist = ds.and_then(|x| x.persist.map(|p| p.0)).unwrap_or(Persist::Scratch);
                 IrOutput {
                     dataset: o.name.clone(),
                     persist,
                     archive: ds.and_then(|x| x.archive.clone()),
-                    verify: ds
-                        .and_then(|x| x.verify)
-                        .unwrap_or(persist == Persist::Archive),
+                    verify: ds.and_then(|x| x.verify).unwrap_or(persist == Persist::Archive),
                     dims: dims.clone(),
                 }
             })
@@ -379,11 +302,7 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
             settings,
             site,
             shared_fs,
-            run: d.step.run.clone().unwrap_or(crate::check::model::Template {
-                text: String::new(),
-                parts: Vec::new(),
-                loc: d.step.loc,
-            }),
+            run: d.step.run.clone().unwrap_or(crate::check::model::Template { text: String::new(), parts: Vec::new(), loc: d.step.loc }),
             config_name: d.config_name.clone(),
             config: d.config.clone(),
             inputs,
@@ -399,12 +318,7 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
         let idx: Vec<u32> = cl
             .steps
             .iter()
-            .filter_map(|n| {
-                b.steps
-                    .iter()
-                    .position(|s| s.name == n.name || s.name.ends_with(&format!(".{}", n.name)))
-                    .map(|i| i as u32)
-            })
+            .filter_map(|n| b.steps.iter().position(|s| s.name == n.name || s.name.ends_with(&format!(".{}", n.name))).map(|i| i as u32))
             .collect();
         if idx.is_empty() {
             continue; // every step of the cluster is outside --steps
@@ -434,11 +348,7 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
     }
     for o in camp.orders.iter() {
         if let Order::Serial { step, dim, .. } = o {
-            if let Some(si) = b
-                .steps
-                .iter()
-                .position(|s| s.name == step.name || s.name.ends_with(&format!(".{}", step.name)))
-            {
+            if let Some(si) = b.steps.iter().position(|s| s.name == step.name || s.name.ends_with(&format!(".{}", step.name))) {
                 b.serial(si, &dim.name);
             }
         }
@@ -493,10 +403,7 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
         diags.push(d);
         return fail(diags);
     }
-    Lowered {
-        ir: Some(ir),
-        diags,
-    }
+    Lowered { ir: Some(ir), diags }
 }
 
 fn producer_dims(defs: &[StepDef], dataset: &str) -> Vec<String> {
@@ -517,41 +424,21 @@ fn step_deps(model: &Model, camp: &Campaign, defs: &[StepDef]) -> Vec<StepDep> {
     }
     for (i, d) in defs.iter().enumerate() {
         for dep in &d.step.after {
-            if let Some(j) = defs
-                .iter()
-                .position(|x| x.pipe.name == d.pipe.name && x.step.name == dep.step.name)
-            {
-                out.push(StepDep {
-                    from: j,
-                    to: i,
-                    kind: if dep.all {
-                        DepKind::Barrier
-                    } else {
-                        DepKind::After
-                    },
-                });
+            if let Some(j) = defs.iter().position(|x| x.pipe.name == d.pipe.name && x.step.name == dep.step.name) {
+                out.push(StepDep { from: j, to: i, kind: if dep.all { DepKind::Barrier } else { DepKind::After } });
             }
         }
         for inp in &d.step.inputs {
             if let Some(&j) = producer.get(inp.dataset.name.as_str()) {
                 if j != i {
-                    out.push(StepDep {
-                        from: j,
-                        to: i,
-                        kind: DepKind::Dataset(inp.dataset.name.clone()),
-                    });
+                    out.push(StepDep { from: j, to: i, kind: DepKind::Dataset(inp.dataset.name.clone()) });
                 }
             }
         }
     }
     let group = |name: &str, pipe_scope: Option<&str>| -> Vec<usize> {
         if pipe_scope.is_none() && camp.uses.iter().any(|u| u.pipeline.name == name) {
-            return defs
-                .iter()
-                .enumerate()
-                .filter(|(_, d)| d.pipe.name == name)
-                .map(|(i, _)| i)
-                .collect();
+            return defs.iter().enumerate().filter(|(_, d)| d.pipe.name == name).map(|(i, _)| i).collect();
         }
         defs.iter()
             .enumerate()
@@ -559,12 +446,7 @@ fn step_deps(model: &Model, camp: &Campaign, defs: &[StepDef]) -> Vec<StepDep> {
             .map(|(i, _)| i)
             .collect()
     };
-    let mut orders: Vec<(&Order, Option<&str>)> = camp
-        .orders
-        .iter()
-        .chain(model.orders.iter())
-        .map(|o| (o, None))
-        .collect();
+    let mut orders: Vec<(&Order, Option<&str>)> = camp.orders.iter().chain(model.orders.iter()).map(|o| (o, None)).collect();
     for u in &camp.uses {
         if let Some(p) = model.pipeline(&u.pipeline.name) {
             orders.extend(p.orders.iter().map(|o| (o, Some(p.name.as_str()))));
@@ -575,11 +457,7 @@ fn step_deps(model: &Model, camp: &Campaign, defs: &[StepDef]) -> Vec<StepDep> {
             for a in group(&first.name, scope) {
                 for b in group(&second.name, scope) {
                     if a != b {
-                        out.push(StepDep {
-                            from: a,
-                            to: b,
-                            kind: DepKind::Barrier,
-                        });
+                        out.push(StepDep { from: a, to: b, kind: DepKind::Barrier });
                     }
                 }
             }

@@ -358,15 +358,7 @@ pub enum PredKind {
     Or(Vec<Pred>),
     And(Vec<Pred>),
     Not(Box<Pred>),
-    Cmp {
-        lhs: Operand,
-        op: CmpOp,
-        rhs: Operand,
-    },
-    In {
-        lhs: Operand,
-        negated: bool,
-        set: Expr,
-    },
+    Cmp { lhs: Operand, op: CmpOp, rhs: Operand },
+    In { lhs: Operand, negated: bool, set: Expr },
     Error,
 }

@@ -94,11 +94,7 @@ pub struct Lexed {
 type LResult<'a, T> = IResult<&'a str, T>;
 
 fn ident(i: &str) -> LResult<'_, &str> {
-    recognize(pair(
-        satisfy(|c| c.is_ascii_alphabetic() || c == '_'),
-        take_while(|c: char| c.is_ascii_alphanumeric() || c == '_'),
-    ))
-    .parse(i)
+    recognize(pair(satisfy(|c| c.is_ascii_alphabetic() || c == '_'), take_while(|c: char| c.is_ascii_alphanumeric() || c == '_'))).parse(i)
 }
 
 /// `12`, `1_000`, `1.5`, each optionally followed by letters (a unit) and, for compound
@@ -209,11 +205,7 @@ pub fn lex(file: FileId, src: &str) -> Lexed {
             } else {
                 diags.push(
                     Diagnostic::new("E101", "unterminated string")
-                        .at(
-                            file,
-                            Span::new(start, start + 1),
-                            "this string is never closed",
-                        )
+                        .at(file, Span::new(start, start + 1), "this string is never closed")
                         .help("close it with `\"` on the same line; strings cannot span lines"),
                 );
                 (r, Tok::UnterminatedStr)
@@ -223,12 +215,11 @@ pub fn lex(file: FileId, src: &str) -> Lexed {
         } else {
             let c = rest.chars().next().unwrap_or('\u{fffd}');
             let len = c.len_utf8();
-            let mut d =
-                Diagnostic::new("E106", format!("invalid character `{}`", c.escape_debug())).at(
-                    file,
-                    Span::new(start, start + len),
-                    "no token starts with this character",
-                );
+            let mut d = Diagnostic::new("E106", format!("invalid character `{}`", c.escape_debug())).at(
+                file,
+                Span::new(start, start + len),
+                "no token starts with this character",
+            );
             if c == '\'' {
                 d = d.help("strings use double quotes: \"...\"");
             } else if c == '!' {
@@ -240,24 +231,12 @@ pub fn lex(file: FileId, src: &str) -> Lexed {
             rest = &rest[len..];
             continue;
         };
-        tokens.push(Token {
-            kind,
-            span: Span::new(start, off(r)),
-            nl_before: nl,
-        });
+        tokens.push(Token { kind, span: Span::new(start, off(r)), nl_before: nl });
         nl = false;
         rest = r;
     }
-    tokens.push(Token {
-        kind: Tok::Eof,
-        span: Span::new(src.len(), src.len()),
-        nl_before: true,
-    });
-    Lexed {
-        tokens,
-        comments,
-        diags,
-    }
+    tokens.push(Token { kind: Tok::Eof, span: Span::new(src.len(), src.len()), nl_before: true });
+    Lexed { tokens, comments, diags }
 }
 
 #[cfg(test)]
@@ -270,25 +249,15 @@ mod tests {
 
     #[test]
     fn ranges_are_not_floats() {
-        assert_eq!(
-            kinds("0..104"),
-            vec![Tok::Number, Tok::DotDot, Tok::Number, Tok::Eof]
-        );
-        assert_eq!(
-            kinds("0..=9"),
-            vec![Tok::Number, Tok::DotDotEq, Tok::Number, Tok::Eof]
-        );
+        assert_eq!(kinds("0..104"), vec![Tok::Number, Tok::DotDot, Tok::Number, Tok::Eof]);
+        assert_eq!(kinds("0..=9"), vec![Tok::Number, Tok::DotDotEq, Tok::Number, Tok::Eof]);
         assert_eq!(kinds("1.5GiB"), vec![Tok::Number, Tok::Eof]);
     }
 
     #[test]
     fn units_and_compound_durations_are_one_token() {
         let l = lex(FileId(0), "4GiB 1h30m 4 Gb");
-        let texts: Vec<_> = l
-            .tokens
-            .iter()
-            .map(|t| &"4GiB 1h30m 4 Gb"[t.span.range()])
-            .collect();
+        let texts: Vec<_> = l.tokens.iter().map(|t| &"4GiB 1h30m 4 Gb"[t.span.range()]).collect();
         assert_eq!(texts, vec!["4GiB", "1h30m", "4", "Gb", ""]);
     }
 

@@ -42,18 +42,10 @@ pub struct Toks<'a> {
 
 impl<'a> Toks<'a> {
     fn first(&self) -> Token {
-        self.toks.first().copied().unwrap_or(Token {
-            kind: Tok::Eof,
-            span: self.eof_span(),
-            nl_before: true,
-        })
+        self.toks.first().copied().unwrap_or(Token { kind: Tok::Eof, span: self.eof_span(), nl_before: true })
     }
     fn second(&self) -> Token {
-        self.toks.get(1).copied().unwrap_or(Token {
-            kind: Tok::Eof,
-            span: self.eof_span(),
-            nl_before: true,
-        })
+        self.toks.get(1).copied().unwrap_or(Token { kind: Tok::Eof, span: self.eof_span(), nl_before: true })
     }
     fn eof_span(&self) -> Span {
         Span::new(self.ctx.src.len(), self.ctx.src.len())
@@ -64,10 +56,7 @@ impl<'a> Toks<'a> {
     fn advance(&self, n: usize) -> Toks<'a> {
         // Never step past the final Eof token.
         let n = n.min(self.toks.len().saturating_sub(1));
-        Toks {
-            toks: &self.toks[n..],
-            ctx: self.ctx,
-        }
+        Toks { toks: &self.toks[n..], ctx: self.ctx }
     }
     fn at_word(&self, w: &str) -> bool {
         let t = self.first();
@@ -84,29 +73,14 @@ impl<'a> Input for Toks<'a> {
         self.toks.len()
     }
     fn take(&self, index: usize) -> Self {
-        Toks {
-            toks: &self.toks[..index],
-            ctx: self.ctx,
-        }
+        Toks { toks: &self.toks[..index], ctx: self.ctx }
     }
     fn take_from(&self, index: usize) -> Self {
-        Toks {
-            toks: &self.toks[index..],
-            ctx: self.ctx,
-        }
+        Toks { toks: &self.toks[index..], ctx: self.ctx }
     }
     fn take_split(&self, index: usize) -> (Self, Self) {
         let (a, b) = self.toks.split_at(index);
-        (
-            Toks {
-                toks: b,
-                ctx: self.ctx,
-            },
-            Toks {
-                toks: a,
-                ctx: self.ctx,
-            },
-        )
+        (Toks { toks: b, ctx: self.ctx }, Toks { toks: a, ctx: self.ctx })
     }
     fn position<P: Fn(Self::Item) -> bool>(&self, predicate: P) -> Option<usize> {
         self.toks.iter().position(|t| predicate(*t))
@@ -143,14 +117,7 @@ pub struct PErr {
 impl<'a> ParseError<Toks<'a>> for PErr {
     fn from_error_kind(input: Toks<'a>, _kind: ErrorKind) -> Self {
         let t = input.first();
-        PErr {
-            rem: input.toks.len(),
-            span: t.span,
-            found: t.kind,
-            expected: Vec::new(),
-            diag: None,
-            reported: false,
-        }
+        PErr { rem: input.toks.len(), span: t.span, found: t.kind, expected: Vec::new(), diag: None, reported: false }
     }
     fn append(_input: Toks<'a>, _kind: ErrorKind, other: Self) -> Self {
         other
@@ -183,14 +150,7 @@ type PResult<'a, T> = IResult<Toks<'a>, T, PErr>;
 
 fn expected<'a, T>(i: Toks<'a>, what: &'static str) -> PResult<'a, T> {
     let t = i.first();
-    Err(Err::Error(PErr {
-        rem: i.toks.len(),
-        span: t.span,
-        found: t.kind,
-        expected: vec![what],
-        diag: None,
-        reported: false,
-    }))
+    Err(Err::Error(PErr { rem: i.toks.len(), span: t.span, found: t.kind, expected: vec![what], diag: None, reported: false }))
 }
 
 fn fail_with<'a, T>(i: Toks<'a>, d: Diagnostic) -> PResult<'a, T> {
@@ -207,14 +167,7 @@ fn fail_with<'a, T>(i: Toks<'a>, d: Diagnostic) -> PResult<'a, T> {
 
 fn fail_reported<'a, T>(i: Toks<'a>) -> PResult<'a, T> {
     let t = i.first();
-    Err(Err::Failure(PErr {
-        rem: i.toks.len(),
-        span: t.span,
-        found: t.kind,
-        expected: Vec::new(),
-        diag: None,
-        reported: true,
-    }))
+    Err(Err::Failure(PErr { rem: i.toks.len(), span: t.span, found: t.kind, expected: Vec::new(), diag: None, reported: true }))
 }
 
 /// Turn a parse error into its diagnostic.
@@ -236,21 +189,11 @@ fn to_diag(ctx: &Ctx<'_>, e: PErr) -> Option<Diagnostic> {
         0 => "something else".to_string(),
         1 => e.expected[0].to_string(),
         _ => {
-            let (last, init) = e
-                .expected
-                .split_last()
-                .map(|(l, i)| (*l, i))
-                .unwrap_or(("", &[]));
+            let (last, init) = e.expected.split_last().map(|(l, i)| (*l, i)).unwrap_or(("", &[]));
             format!("{} or {}", init.join(", "), last)
         }
     };
-    Some(
-        Diagnostic::new("E100", format!("expected {exp}, found {found}")).at(
-            ctx.file,
-            e.span,
-            format!("expected {exp}"),
-        ),
-    )
+    Some(Diagnostic::new("E100", format!("expected {exp}, found {found}")).at(ctx.file, e.span, format!("expected {exp}")))
 }
 
 // ---------------------------------------------------------------- leaf parsers
@@ -280,13 +223,7 @@ fn ident<'a>(what: &'static str) -> impl Fn(Toks<'a>) -> PResult<'a, Ident> {
     move |i: Toks<'a>| {
         let t = i.first();
         if t.kind == Tok::Ident {
-            Ok((
-                i.advance(1),
-                Ident {
-                    name: i.text(t).to_string(),
-                    span: t.span,
-                },
-            ))
+            Ok((i.advance(1), Ident { name: i.text(t).to_string(), span: t.span }))
         } else {
             expected(i, what)
         }
@@ -297,11 +234,7 @@ fn ident<'a>(what: &'static str) -> impl Fn(Toks<'a>) -> PResult<'a, Ident> {
 fn string_token(ctx: &Ctx<'_>, t: Token) -> StrLit {
     let raw = ctx.src.get(t.span.range()).unwrap_or("");
     let inner = raw.strip_prefix('"').unwrap_or(raw);
-    let inner = if t.kind == Tok::Str {
-        inner.strip_suffix('"').unwrap_or(inner)
-    } else {
-        inner
-    };
+    let inner = if t.kind == Tok::Str { inner.strip_suffix('"').unwrap_or(inner) } else { inner };
     let mut value = String::with_capacity(inner.len());
     let mut had_escapes = false;
     let mut chars = inner.char_indices();
@@ -330,11 +263,7 @@ fn string_token(ctx: &Ctx<'_>, t: Token) -> StrLit {
             }
         }
     }
-    StrLit {
-        value,
-        span: t.span,
-        had_escapes,
-    }
+    StrLit { value, span: t.span, had_escapes }
 }
 
 fn string<'a>(what: &'static str) -> impl Fn(Toks<'a>) -> PResult<'a, StrLit> {
@@ -403,10 +332,7 @@ fn looks_like_unit(s: &str) -> bool {
 
 fn unit_help(suffix: &str) -> String {
     let l = suffix.to_ascii_lowercase();
-    let guess = SizeUnit::ALL
-        .iter()
-        .find(|u| u.to_ascii_lowercase() == l)
-        .copied();
+    let guess = SizeUnit::ALL.iter().find(|u| u.to_ascii_lowercase() == l).copied();
     match (guess, l.as_str()) {
         (Some(g), _) if g != suffix => format!("did you mean `{g}`? units are case-sensitive"),
         (_, "gb" | "mb" | "kb" | "tb") => {
@@ -454,16 +380,10 @@ fn parse_duration(s: &str) -> Option<u64> {
 
 fn number_expr(ctx: &Ctx<'_>, t: Token) -> Result<ExprKind, Diagnostic> {
     let text = ctx.src.get(t.span.range()).unwrap_or("");
-    let split = text
-        .find(|c: char| c.is_ascii_alphabetic())
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
     let (num, suffix) = text.split_at(split);
     let num_clean: String = num.chars().filter(|&c| c != '_').collect();
-    let bad = |msg: String, help: String| {
-        Diagnostic::new("E103", msg)
-            .at(ctx.file, t.span, "bad literal")
-            .help(help)
-    };
+    let bad = |msg: String, help: String| Diagnostic::new("E103", msg).at(ctx.file, t.span, "bad literal").help(help);
     if suffix.is_empty() {
         if num_clean.contains('.') {
             return num_clean
@@ -471,38 +391,25 @@ fn number_expr(ctx: &Ctx<'_>, t: Token) -> Result<ExprKind, Diagnostic> {
                 .map(ExprKind::Float)
                 .map_err(|_| bad(format!("`{text}` is not a number"), "write e.g. 1.5".into()));
         }
-        return num_clean.parse::<i64>().map(ExprKind::Int).map_err(|_| {
-            bad(
-                format!("integer `{text}` is too large"),
-                format!("integers go up to {}", i64::MAX),
-            )
-        });
+        return num_clean
+            .parse::<i64>()
+            .map(ExprKind::Int)
+            .map_err(|_| bad(format!("integer `{text}` is too large"), format!("integers go up to {}", i64::MAX)));
     }
     if let Some(unit) = SizeUnit::parse(suffix) {
-        let v: f64 = num_clean
-            .parse()
-            .map_err(|_| bad(format!("`{text}` is not a size"), "write e.g. 4GiB".into()))?;
+        let v: f64 = num_clean.parse().map_err(|_| bad(format!("`{text}` is not a size"), "write e.g. 4GiB".into()))?;
         let bytes = v * unit.bytes() as f64;
         if !(bytes.is_finite() && bytes < 1.8e19) {
-            return Err(bad(
-                format!("size `{text}` is too large"),
-                "sizes go up to 16 EiB".into(),
-            ));
+            return Err(bad(format!("size `{text}` is too large"), "sizes go up to 16 EiB".into()));
         }
-        return Ok(ExprKind::Size {
-            bytes: bytes.round() as u64,
-            unit,
-        });
+        return Ok(ExprKind::Size { bytes: bytes.round() as u64, unit });
     }
     if !num_clean.contains('.') {
         if let Some(secs) = parse_duration(text) {
             return Ok(ExprKind::Duration(secs));
         }
     }
-    Err(bad(
-        format!("`{text}` is not a valid size or duration"),
-        unit_help(suffix),
-    ))
+    Err(bad(format!("`{text}` is not a valid size or duration"), unit_help(suffix)))
 }
 
 // ---------------------------------------------------------------- expressions
@@ -511,13 +418,8 @@ const EXPR_WORDS: [&str; 7] = ["where", "and", "or", "not", "in", "true", "false
 
 fn number_or_range(i: Toks<'_>) -> PResult<'_, Expr> {
     let t = i.first();
-    let neg =
-        t.kind == Tok::Minus && i.second().kind == Tok::Number && i.second().span.lo == t.span.hi;
-    let (i, t0, nt) = if neg {
-        (i.advance(2), t, i.second())
-    } else {
-        (i.advance(1), t, t)
-    };
+    let neg = t.kind == Tok::Minus && i.second().kind == Tok::Number && i.second().span.lo == t.span.hi;
+    let (i, t0, nt) = if neg { (i.advance(2), t, i.second()) } else { (i.advance(1), t, t) };
     let mut kind = match number_expr(i.ctx, nt) {
         Ok(k) => k,
         Err(d) => {
@@ -531,13 +433,11 @@ fn number_or_range(i: Toks<'_>) -> PResult<'_, Expr> {
             ExprKind::Float(v) => ExprKind::Float(-v),
             ExprKind::Error => ExprKind::Error,
             _ => {
-                i.ctx.report(
-                    Diagnostic::new("E103", "sizes and durations cannot be negative").at(
-                        i.ctx.file,
-                        t0.span.to(nt.span),
-                        "bad literal",
-                    ),
-                );
+                i.ctx.report(Diagnostic::new("E103", "sizes and durations cannot be negative").at(
+                    i.ctx.file,
+                    t0.span.to(nt.span),
+                    "bad literal",
+                ));
                 ExprKind::Error
             }
         };
@@ -548,36 +448,15 @@ fn number_or_range(i: Toks<'_>) -> PResult<'_, Expr> {
     if nx.kind == Tok::Ident && !nx.nl_before && looks_like_unit(i.text(nx)) {
         let text = i.text(nx);
         i.ctx.report(
-            Diagnostic::new(
-                "E103",
-                format!(
-                    "bad literal `{} {}`",
-                    i.ctx.src.get(span.range()).unwrap_or(""),
-                    text
-                ),
-            )
-            .at(
-                i.ctx.file,
-                span.to(nx.span),
-                "a unit must follow its number without a space",
-            )
-            .help(if SizeUnit::parse(text).is_some() {
-                format!(
-                    "write `{}{}`",
-                    i.ctx.src.get(span.range()).unwrap_or(""),
-                    text
-                )
-            } else {
-                unit_help(text)
-            }),
+            Diagnostic::new("E103", format!("bad literal `{} {}`", i.ctx.src.get(span.range()).unwrap_or(""), text))
+                .at(i.ctx.file, span.to(nx.span), "a unit must follow its number without a space")
+                .help(if SizeUnit::parse(text).is_some() {
+                    format!("write `{}{}`", i.ctx.src.get(span.range()).unwrap_or(""), text)
+                } else {
+                    unit_help(text)
+                }),
         );
-        return Ok((
-            i.advance(1),
-            Expr {
-                kind: ExprKind::Error,
-                span: span.to(nx.span),
-            },
-        ));
+        return Ok((i.advance(1), Expr { kind: ExprKind::Error, span: span.to(nx.span) }));
     }
     // Ranges: `0..104`, `0..=103`.
     let nx = i.first();
@@ -617,13 +496,7 @@ fn number_only(i: Toks<'_>) -> PResult<'_, Expr> {
             ExprKind::Error
         }
     };
-    Ok((
-        i.advance(if neg { 2 } else { 1 }),
-        Expr {
-            kind,
-            span: t.span.to(nt.span),
-        },
-    ))
+    Ok((i.advance(if neg { 2 } else { 1 }), Expr { kind, span: t.span.to(nt.span) }))
 }
 
 /// `[a, b, c]` with `,` or line breaks between items, trailing `,` allowed.
@@ -642,17 +515,9 @@ fn list(i: Toks<'_>) -> PResult<'_, Expr> {
         }
         if t.kind == Tok::RBracket {
             leave(i);
-            return Ok((
-                i.advance(1),
-                Expr {
-                    kind: ExprKind::List(items),
-                    span: open.span.to(t.span),
-                },
-            ));
+            return Ok((i.advance(1), Expr { kind: ExprKind::List(items), span: open.span.to(t.span) }));
         }
-        if matches!(t.kind, Tok::Eof | Tok::RBrace)
-            || (t.nl_before && t.kind == Tok::Ident && i.second().kind == Tok::Eq)
-        {
+        if matches!(t.kind, Tok::Eof | Tok::RBrace) || (t.nl_before && t.kind == Tok::Ident && i.second().kind == Tok::Eq) {
             leave(i);
             return fail_with(i, unclosed(i.ctx, open, t));
         }
@@ -660,12 +525,9 @@ fn list(i: Toks<'_>) -> PResult<'_, Expr> {
             leave(i);
             return fail_with(
                 i,
-                Diagnostic::new(
-                    "E100",
-                    format!("expected `,` or `]`, found {}", describe_found(i, t)),
-                )
-                .at(i.ctx.file, t.span, "expected `,` or `]`")
-                .also(i.ctx.file, open.span, "in this list"),
+                Diagnostic::new("E100", format!("expected `,` or `]`, found {}", describe_found(i, t)))
+                    .at(i.ctx.file, t.span, "expected `,` or `]`")
+                    .also(i.ctx.file, open.span, "in this list"),
             );
         }
         let (r, e) = match expr(i) {
@@ -695,11 +557,7 @@ fn unclosed(ctx: &Ctx<'_>, open: Token, at: Token) -> Diagnostic {
         "(" => ")",
         _ => "]",
     };
-    let where_ = if at.kind == Tok::Eof {
-        "the file ends here".to_string()
-    } else {
-        "reached here without it".to_string()
-    };
+    let where_ = if at.kind == Tok::Eof { "the file ends here".to_string() } else { "reached here without it".to_string() };
     Diagnostic::new("E102", format!("unclosed `{sym}`"))
         .at(ctx.file, open.span, format!("this `{sym}` is never closed"))
         .also(ctx.file, at.span, where_)
@@ -741,12 +599,9 @@ fn call_args(i: Toks<'_>, open: Token) -> PResult<'_, (Vec<Expr>, Token)> {
                 leave(i);
                 return fail_with(
                     i,
-                    Diagnostic::new(
-                        "E100",
-                        format!("expected `,` or `)`, found {}", describe_found(i, t)),
-                    )
-                    .at(i.ctx.file, t.span, "expected `,` or `)`")
-                    .also(i.ctx.file, open.span, "in this call"),
+                    Diagnostic::new("E100", format!("expected `,` or `)`, found {}", describe_found(i, t)))
+                        .at(i.ctx.file, t.span, "expected `,` or `)`")
+                        .also(i.ctx.file, open.span, "in this call"),
                 );
             }
         }
@@ -760,13 +615,7 @@ fn primary(i: Toks<'_>) -> PResult<'_, Expr> {
         Tok::Minus if i.second().kind == Tok::Number => number_or_range(i),
         Tok::Str | Tok::UnterminatedStr => {
             let s = string_token(i.ctx, t);
-            Ok((
-                i.advance(1),
-                Expr {
-                    span: t.span,
-                    kind: ExprKind::Str(s),
-                },
-            ))
+            Ok((i.advance(1), Expr { span: t.span, kind: ExprKind::Str(s) }))
         }
         Tok::LBracket => list(i),
         Tok::LParen => {
@@ -780,12 +629,9 @@ fn primary(i: Toks<'_>) -> PResult<'_, Expr> {
                     }
                     return fail_with(
                         i2,
-                        Diagnostic::new(
-                            "E100",
-                            format!("expected `)`, found {}", describe_found(i2, close)),
-                        )
-                        .at(i.ctx.file, close.span, "expected `)`")
-                        .also(i.ctx.file, t.span, "to close this `(`"),
+                        Diagnostic::new("E100", format!("expected `)`, found {}", describe_found(i2, close)))
+                            .at(i.ctx.file, close.span, "expected `)`")
+                            .also(i.ctx.file, t.span, "to close this `(`"),
                     );
                 }
                 e.span = t.span.to(close.span);
@@ -797,37 +643,16 @@ fn primary(i: Toks<'_>) -> PResult<'_, Expr> {
         Tok::Ident => {
             let text = i.text(t);
             match text {
-                "true" | "false" => Ok((
-                    i.advance(1),
-                    Expr {
-                        span: t.span,
-                        kind: ExprKind::Bool(text == "true"),
-                    },
-                )),
+                "true" | "false" => Ok((i.advance(1), Expr { span: t.span, kind: ExprKind::Bool(text == "true") })),
                 w if EXPR_WORDS.contains(&w) => expected(i, "a value"),
                 _ => {
-                    let name = Ident {
-                        name: text.to_string(),
-                        span: t.span,
-                    };
+                    let name = Ident { name: text.to_string(), span: t.span };
                     let nx = i.second();
                     if nx.kind == Tok::LParen && nx.span.lo == t.span.hi {
                         let (r, (args, close)) = call_args(i.advance(2), nx)?;
-                        Ok((
-                            r,
-                            Expr {
-                                span: t.span.to(close.span),
-                                kind: ExprKind::Call { func: name, args },
-                            },
-                        ))
+                        Ok((r, Expr { span: t.span.to(close.span), kind: ExprKind::Call { func: name, args } }))
                     } else {
-                        Ok((
-                            i.advance(1),
-                            Expr {
-                                span: t.span,
-                                kind: ExprKind::Ident(name),
-                            },
-                        ))
+                        Ok((i.advance(1), Expr { span: t.span, kind: ExprKind::Ident(name) }))
                     }
                 }
             }
@@ -841,13 +666,7 @@ fn postfix(i: Toks<'_>) -> PResult<'_, Expr> {
     while i.first().kind == Tok::Dot {
         let (r, member) = cut(ident("a column name after `.`")).parse(i.advance(1))?;
         let span = e.span.to(member.span);
-        e = Expr {
-            kind: ExprKind::Member {
-                base: Box::new(e),
-                member,
-            },
-            span,
-        };
+        e = Expr { kind: ExprKind::Member { base: Box::new(e), member }, span };
         i = r;
     }
     Ok((i, e))
@@ -866,13 +685,7 @@ fn product(i: Toks<'_>) -> PResult<'_, Expr> {
         items.push(e);
         i = r;
     }
-    Ok((
-        i,
-        Expr {
-            kind: ExprKind::Product(items),
-            span,
-        },
-    ))
+    Ok((i, Expr { kind: ExprKind::Product(items), span }))
 }
 
 fn set_expr(i: Toks<'_>) -> PResult<'_, Expr> {
@@ -893,16 +706,7 @@ fn set_expr(i: Toks<'_>) -> PResult<'_, Expr> {
     if rest.is_empty() {
         return Ok((i, first));
     }
-    Ok((
-        i,
-        Expr {
-            kind: ExprKind::SetChain {
-                first: Box::new(first),
-                rest,
-            },
-            span,
-        },
-    ))
+    Ok((i, Expr { kind: ExprKind::SetChain { first: Box::new(first), rest }, span }))
 }
 
 pub(crate) fn expr(i: Toks<'_>) -> PResult<'_, Expr> {
@@ -912,28 +716,15 @@ pub(crate) fn expr(i: Toks<'_>) -> PResult<'_, Expr> {
     }
     let (i, pred) = cut(predicate).parse(i.advance(1))?;
     let span = base.span.to(pred.span);
-    Ok((
-        i,
-        Expr {
-            kind: ExprKind::Where {
-                base: Box::new(base),
-                pred: Box::new(pred),
-            },
-            span,
-        },
-    ))
+    Ok((i, Expr { kind: ExprKind::Where { base: Box::new(base), pred: Box::new(pred) }, span }))
 }
 
 fn operand(i: Toks<'_>) -> PResult<'_, Operand> {
     let t = i.first();
     match t.kind {
-        Tok::Ident if !EXPR_WORDS.contains(&i.text(t)) => Ok((
-            i.advance(1),
-            Operand::Ident(Ident {
-                name: i.text(t).to_string(),
-                span: t.span,
-            }),
-        )),
+        Tok::Ident if !EXPR_WORDS.contains(&i.text(t)) => {
+            Ok((i.advance(1), Operand::Ident(Ident { name: i.text(t).to_string(), span: t.span })))
+        }
         Tok::Str | Tok::UnterminatedStr => Ok((i.advance(1), Operand::Str(string_token(i.ctx, t)))),
         Tok::Number | Tok::Minus => {
             let (r, e) = number_only(i)?;
@@ -980,44 +771,23 @@ fn comparison(i: Toks<'_>) -> PResult<'_, Pred> {
     if let Some(op) = op {
         let (i, rhs) = cut(operand).parse(i.advance(1))?;
         let span = lhs.span().to(rhs.span());
-        return Ok((
-            i,
-            Pred {
-                kind: PredKind::Cmp { lhs, op, rhs },
-                span,
-            },
-        ));
+        return Ok((i, Pred { kind: PredKind::Cmp { lhs, op, rhs }, span }));
     }
     if nx.kind == Tok::Eq {
         return fail_with(
             i,
-            Diagnostic::new("E100", "expected a comparison operator, found `=`")
-                .at(i.ctx.file, nx.span, "use `==` to compare")
-                .suggest(
-                    crate::source::Loc {
-                        file: i.ctx.file,
-                        span: nx.span,
-                    },
-                    "==",
-                    "use `==`",
-                ),
+            Diagnostic::new("E100", "expected a comparison operator, found `=`").at(i.ctx.file, nx.span, "use `==` to compare").suggest(
+                crate::source::Loc { file: i.ctx.file, span: nx.span },
+                "==",
+                "use `==`",
+            ),
         );
     }
-    let (i, negated) = if i.at_word("not") {
-        (i.advance(1), true)
-    } else {
-        (i, false)
-    };
+    let (i, negated) = if i.at_word("not") { (i.advance(1), true) } else { (i, false) };
     if i.at_word("in") {
         let (i, set) = cut(set_expr).parse(i.advance(1))?;
         let span = lhs.span().to(set.span);
-        return Ok((
-            i,
-            Pred {
-                kind: PredKind::In { lhs, negated, set },
-                span,
-            },
-        ));
+        return Ok((i, Pred { kind: PredKind::In { lhs, negated, set }, span }));
     }
     expected(i, "`==`, `!=`, `<`, `<=`, `>`, `>=` or `in`")
 }
@@ -1031,31 +801,16 @@ fn negation(i: Toks<'_>) -> PResult<'_, Pred> {
         count += 1;
         i = i.advance(1);
     }
-    let (i, p) = if count > 0 {
-        cut(comparison).parse(i)?
-    } else {
-        comparison(i)?
-    };
+    let (i, p) = if count > 0 { cut(comparison).parse(i)? } else { comparison(i)? };
     if count % 2 == 1 {
         let span = start.to(p.span);
-        Ok((
-            i,
-            Pred {
-                kind: PredKind::Not(Box::new(p)),
-                span,
-            },
-        ))
+        Ok((i, Pred { kind: PredKind::Not(Box::new(p)), span }))
     } else {
         Ok((i, p))
     }
 }
 
-fn chain<'a>(
-    i: Toks<'a>,
-    sep: &'static str,
-    item: fn(Toks<'a>) -> PResult<'a, Pred>,
-    mk: fn(Vec<Pred>) -> PredKind,
-) -> PResult<'a, Pred> {
+fn chain<'a>(i: Toks<'a>, sep: &'static str, item: fn(Toks<'a>) -> PResult<'a, Pred>, mk: fn(Vec<Pred>) -> PredKind) -> PResult<'a, Pred> {
     let (mut i, first) = item(i)?;
     if !i.at_word(sep) {
         return Ok((i, first));
@@ -1068,13 +823,7 @@ fn chain<'a>(
         items.push(p);
         i = r;
     }
-    Ok((
-        i,
-        Pred {
-            kind: mk(items),
-            span,
-        },
-    ))
+    Ok((i, Pred { kind: mk(items), span }))
 }
 
 fn conjunction(i: Toks<'_>) -> PResult<'_, Pred> {
@@ -1099,24 +848,10 @@ fn body(i: Toks<'_>) -> PResult<'_, Body> {
     leave(i);
     let close = i.first();
     if close.kind == Tok::RBrace {
-        Ok((
-            i.advance(1),
-            Body {
-                stmts,
-                span: open.span.to(close.span),
-                closed: true,
-            },
-        ))
+        Ok((i.advance(1), Body { stmts, span: open.span.to(close.span), closed: true }))
     } else {
         i.ctx.report(unclosed(i.ctx, open, close));
-        Ok((
-            i,
-            Body {
-                stmts,
-                span: open.span.to(close.span),
-                closed: false,
-            },
-        ))
+        Ok((i, Body { stmts, span: open.span.to(close.span), closed: false }))
     }
 }
 
@@ -1141,17 +876,12 @@ fn dim_list(i: Toks<'_>) -> PResult<'_, (Vec<Ident>, Span)> {
         match t.kind {
             Tok::RParen => return Ok((i.advance(1), (dims, open.span.to(t.span)))),
             Tok::Ident => {
-                dims.push(Ident {
-                    name: i.text(t).to_string(),
-                    span: t.span,
-                });
+                dims.push(Ident { name: i.text(t).to_string(), span: t.span });
                 i = i.advance(1);
                 match i.first().kind {
                     Tok::Comma => i = i.advance(1),
                     Tok::RParen => {}
-                    Tok::Eof | Tok::LBrace | Tok::RBrace => {
-                        return fail_with(i, unclosed(i.ctx, open, i.first()))
-                    }
+                    Tok::Eof | Tok::LBrace | Tok::RBrace => return fail_with(i, unclosed(i.ctx, open, i.first())),
                     _ => return expected(i, "`,` or `)`"),
                 }
             }
@@ -1179,10 +909,7 @@ fn statement(i: Toks<'_>) -> PResult<'_, StmtKind> {
     }
     let kw = i.text(t);
     if nx.kind == Tok::Eq {
-        let key = Key::Ident(Ident {
-            name: kw.to_string(),
-            span: t.span,
-        });
+        let key = Key::Ident(Ident { name: kw.to_string(), span: t.span });
         let (i, value) = attr_value(i.advance(2))?;
         return Ok((i, StmtKind::Attr { key, value }));
     }
@@ -1205,13 +932,7 @@ fn statement(i: Toks<'_>) -> PResult<'_, StmtKind> {
             let (i, name) = cut(ident("a dimension name")).parse(rest)?;
             if i.first().kind == Tok::Eq {
                 let (i, domain) = attr_value(i.advance(1))?;
-                Ok((
-                    i,
-                    StmtKind::Dimension {
-                        name,
-                        domain: Some(domain),
-                    },
-                ))
+                Ok((i, StmtKind::Dimension { name, domain: Some(domain) }))
             } else {
                 Ok((i, StmtKind::Dimension { name, domain: None }))
             }
@@ -1219,11 +940,7 @@ fn statement(i: Toks<'_>) -> PResult<'_, StmtKind> {
         "relation" => {
             let (i, name) = cut(ident("a relation name")).parse(rest)?;
             let (i, (dims, _)) = cut(dim_list).parse(i)?;
-            let (i, _) = cut(tok(
-                Tok::Eq,
-                "`=` and the relation's rows, e.g. table(\"file.csv\")",
-            ))
-            .parse(i)?;
+            let (i, _) = cut(tok(Tok::Eq, "`=` and the relation's rows, e.g. table(\"file.csv\")")).parse(i)?;
             let (i, value) = attr_value(i)?;
             Ok((i, StmtKind::Relation { name, dims, value }))
         }
@@ -1253,29 +970,16 @@ fn statement(i: Toks<'_>) -> PResult<'_, StmtKind> {
                 (i, None)
             };
             let (i, body) = cut(body).parse(i)?;
-            Ok((
-                i,
-                StmtKind::Config {
-                    name,
-                    extends,
-                    body,
-                },
-            ))
+            Ok((i, StmtKind::Config { name, extends, body }))
         }
         "step" => {
             let (mut i, first) = cut(ident("a step name")).parse(rest)?;
             let name = if i.first().kind == Tok::Dot {
                 let (r, second) = cut(ident("a step name after `.`")).parse(i.advance(1))?;
                 i = r;
-                StepName {
-                    pipeline: Some(first),
-                    name: second,
-                }
+                StepName { pipeline: Some(first), name: second }
             } else {
-                StepName {
-                    pipeline: None,
-                    name: first,
-                }
+                StepName { pipeline: None, name: first }
             };
             let (i, over) = if i.at_word("over") {
                 let (i, d) = cut(dim_list).parse(i.advance(1))?;
@@ -1298,10 +1002,7 @@ fn statement(i: Toks<'_>) -> PResult<'_, StmtKind> {
                         None
                     };
                     after.push(Dep { name, all });
-                    if i.first().kind == Tok::Comma
-                        && i.second().kind == Tok::Ident
-                        && !i.second().nl_before
-                    {
+                    if i.first().kind == Tok::Comma && i.second().kind == Tok::Ident && !i.second().nl_before {
                         i = i.advance(1);
                     } else {
                         break;
@@ -1309,49 +1010,20 @@ fn statement(i: Toks<'_>) -> PResult<'_, StmtKind> {
                 }
             }
             let (i, body) = opt_body(i)?;
-            Ok((
-                i,
-                StmtKind::Step {
-                    name,
-                    over,
-                    after,
-                    body,
-                },
-            ))
+            Ok((i, StmtKind::Step { name, over, after, body }))
         }
         "campaign" => {
             let n = i.second();
             let (i, name, is_str) = match n.kind {
                 Tok::Str | Tok::UnterminatedStr => {
                     let s = string_token(i.ctx, n);
-                    (
-                        i.advance(2),
-                        Ident {
-                            name: s.value,
-                            span: s.span,
-                        },
-                        true,
-                    )
+                    (i.advance(2), Ident { name: s.value, span: s.span }, true)
                 }
-                Tok::Ident => (
-                    i.advance(2),
-                    Ident {
-                        name: i.text(n).to_string(),
-                        span: n.span,
-                    },
-                    false,
-                ),
+                Tok::Ident => (i.advance(2), Ident { name: i.text(n).to_string(), span: n.span }, false),
                 _ => return fail_with(rest, generic(rest, "a campaign name (a string or a name)")),
             };
             let (i, body) = cut(body).parse(i)?;
-            Ok((
-                i,
-                StmtKind::Campaign {
-                    name,
-                    name_is_string: is_str,
-                    body,
-                },
-            ))
+            Ok((i, StmtKind::Campaign { name, name_is_string: is_str, body }))
         }
         "use" => {
             let (i, pipeline) = cut(ident("a pipeline name")).parse(rest)?;
@@ -1420,11 +1092,7 @@ const STATEMENT_WORDS: [&str; 15] = [
 
 fn generic(i: Toks<'_>, what: &'static str) -> Diagnostic {
     let t = i.first();
-    Diagnostic::new(
-        "E100",
-        format!("expected {what}, found {}", describe_found(i, t)),
-    )
-    .at(i.ctx.file, t.span, format!("expected {what}"))
+    Diagnostic::new("E100", format!("expected {what}, found {}", describe_found(i, t))).at(i.ctx.file, t.span, format!("expected {what}"))
 }
 
 /// Skip to where the next statement can begin: a token on a new line at the same brace
@@ -1476,26 +1144,12 @@ fn statements(mut i: Toks<'_>, in_block: bool) -> (Toks<'_>, Vec<Stmt>) {
         match statement(i) {
             Ok((r, kind)) => {
                 let end = prev_end(i, r).max(t.span.lo);
-                out.push(Stmt {
-                    kind,
-                    span: Span {
-                        lo: t.span.lo,
-                        hi: end,
-                    },
-                });
+                out.push(Stmt { kind, span: Span { lo: t.span.lo, hi: end } });
                 let nx = r.first();
-                let separated = matches!(nx.kind, Tok::Comma | Tok::Semi | Tok::Eof | Tok::RBrace)
-                    || nx.nl_before;
+                let separated = matches!(nx.kind, Tok::Comma | Tok::Semi | Tok::Eof | Tok::RBrace) || nx.nl_before;
                 i = r;
                 if !separated {
-                    let mut d = Diagnostic::new(
-                        "E100",
-                        format!(
-                            "expected a line break, `,` or `;` before {}",
-                            describe_found(r, nx)
-                        ),
-                    )
-                    .at(
+                    let mut d = Diagnostic::new("E100", format!("expected a line break, `,` or `;` before {}", describe_found(r, nx))).at(
                         r.ctx.file,
                         nx.span,
                         "expected a line break, `,` or `;` here",
@@ -1512,20 +1166,8 @@ fn statements(mut i: Toks<'_>, in_block: bool) -> (Toks<'_>, Vec<Stmt>) {
                     i.ctx.report(d);
                 }
                 let r = recover(i, start_len);
-                let r = if r.toks.len() == start_len
-                    && !matches!(r.first().kind, Tok::Eof | Tok::RBrace)
-                {
-                    r.advance(1)
-                } else {
-                    r
-                };
-                out.push(Stmt {
-                    kind: StmtKind::Error,
-                    span: Span {
-                        lo: t.span.lo,
-                        hi: prev_end(i, r).max(t.span.lo),
-                    },
-                });
+                let r = if r.toks.len() == start_len && !matches!(r.first().kind, Tok::Eof | Tok::RBrace) { r.advance(1) } else { r };
+                out.push(Stmt { kind: StmtKind::Error, span: Span { lo: t.span.lo, hi: prev_end(i, r).max(t.span.lo) } });
                 i = r;
             }
             Err(Err::Incomplete(_)) => {
@@ -1571,16 +1213,8 @@ pub fn parse(file: FileId, src: &str) -> Parsed {
 
 fn parse_on_this_thread(file: FileId, src: &str) -> Parsed {
     let lexed = lex(file, src);
-    let ctx = Ctx {
-        src,
-        file,
-        diags: RefCell::new(lexed.diags),
-        depth: Cell::new(0),
-    };
-    let i = Toks {
-        toks: &lexed.tokens,
-        ctx: &ctx,
-    };
+    let ctx = Ctx { src, file, diags: RefCell::new(lexed.diags), depth: Cell::new(0) };
+    let i = Toks { toks: &lexed.tokens, ctx: &ctx };
     let mut version = None;
     let mut i = i;
     let first = i.first();
@@ -1614,11 +1248,7 @@ fn parse_on_this_thread(file: FileId, src: &str) -> Parsed {
             i = i.advance(1);
         }
     } else {
-        let span = if first.kind == Tok::Eof {
-            Span::new(0, 0)
-        } else {
-            first.span
-        };
+        let span = if first.kind == Tok::Eof { Span::new(0, 0) } else { first.span };
         ctx.report(
             Diagnostic::new("E104", "missing `bps 1` header")
                 .at(file, span, "the file must start with `bps 1`")
@@ -1627,15 +1257,7 @@ fn parse_on_this_thread(file: FileId, src: &str) -> Parsed {
     }
     let (_, stmts) = statements(i, false);
     let diags = ctx.diags.into_inner();
-    Parsed {
-        module: Module {
-            file,
-            version,
-            stmts,
-            comments: lexed.comments,
-        },
-        diags,
-    }
+    Parsed { module: Module { file, version, stmts, comments: lexed.comments }, diags }
 }
 
 #[cfg(test)]
@@ -1671,10 +1293,7 @@ mod tests {
         let r = p(src);
         let d: Vec<_> = r.diags.iter().filter(|d| d.code == "E102").collect();
         assert_eq!(d.len(), 2);
-        let spans: Vec<_> = d
-            .iter()
-            .map(|d| d.primary.as_ref().unwrap().loc.span.lo)
-            .collect();
+        let spans: Vec<_> = d.iter().map(|d| d.primary.as_ref().unwrap().loc.span.lo).collect();
         assert!(spans.contains(&(src.find("p {").unwrap() as u32 + 2)));
         assert!(spans.contains(&(src.find("a {").unwrap() as u32 + 2)));
     }
@@ -1686,19 +1305,12 @@ mod tests {
         assert_eq!(r.diags.len(), 1);
         assert_eq!(r.diags[0].code, "E103");
         let at = src.find("4 Gb").unwrap();
-        assert_eq!(
-            r.diags[0].primary.as_ref().unwrap().loc.span,
-            Span::new(at, at + 4)
-        );
+        assert_eq!(r.diags[0].primary.as_ref().unwrap().loc.span, Span::new(at, at + 4));
     }
 
     #[test]
     fn deep_list_nesting_is_bounded() {
-        let src = format!(
-            "bps 1\ndefaults {{ x = {}1{} }}\n",
-            "[".repeat(10_000),
-            "]".repeat(10_000)
-        );
+        let src = format!("bps 1\ndefaults {{ x = {}1{} }}\n", "[".repeat(10_000), "]".repeat(10_000));
         assert!(codes(&src).contains(&"E107"));
     }
 
@@ -1710,10 +1322,7 @@ mod tests {
 
     #[test]
     fn long_not_chain_is_flat() {
-        let src = format!(
-            "bps 1\ncoverage c = v where {} v == 1\n",
-            "not ".repeat(100_000)
-        );
+        let src = format!("bps 1\ncoverage c = v where {} v == 1\n", "not ".repeat(100_000));
         assert!(codes(&src).is_empty());
     }
 
