@@ -84,6 +84,17 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Run one job of a submit directory (what every engine's job executes).
+    Wrap {
+        submit: PathBuf,
+        #[arg(long)]
+        group: String,
+        #[arg(long)]
+        index: u64,
+        /// Attempt number (default: one more than the provenance records of the job).
+        #[arg(long)]
+        attempt: Option<u32>,
+    },
     /// Draw the step graph (with job counts) or the job graph of a small campaign.
     Graph {
         file: PathBuf,
@@ -158,6 +169,11 @@ fn main() -> ExitCode {
         Cmd::Explain { code } => cli::explain(code.as_deref(), &mut out),
         Cmd::Compile { file, emit: Emit::Ir, out: dir, force, common } => {
             cli::compile_ir(&RealFs, &args(file, common), &dir, force, &mut std::io::stderr())
+        }
+        Cmd::Wrap { submit, group, index, attempt } => {
+            let code = bpsc::wrap::run(&bpsc::wrap::WrapArgs { submit, group, index, attempt });
+            let _ = out.flush();
+            std::process::exit(code);
         }
         Cmd::Graph { file, format, level, common } => cli::graph(
             &RealFs,
