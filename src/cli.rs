@@ -384,3 +384,70 @@ pub fn graph(fs: &dyn Fs, a: &CompileArgs, mermaid: bool, job_level: bool, out: 
         }
     }
 }
+
+/// The backend to use: the one asked for, or the `backend` of the sites the steps run at.
+pub fn choose_backend(ir: &crate::lower::ir::Ir, asked: Option<&str>) -> Result<String, String> {
+    if let Some(b) = asked {
+        return Ok(b.to_string());
+    }
+    let used: std::collections::BTreeSet<&str> = ir.steps.iter().filter_map(|s| s.site.as_deref()).collect();
+    let backends: std::collections::BTreeSet<&str> =
+        ir.sites.iter().filter(|s| used.contains(s.name.as_str())).filter_map(|s| s.backend.as_deref()).collect();
+    match backends.len() {
+        1 => Ok(backends.into_iter().next().unwrap_or_default().to_string()),
+        0 => Err("no backend chosen: pass --backend (slurm, htcondor, pegasus, pegasus-dax, nextflow) or set `backend` in the site".into()),
+        _ => Err(format!(
+            "the campaign's sites use several backends ({}); pass --backend",
+            backends.into_iter().collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+/// `bpsc compile FILE --backend B -o DIR`.
+pub fn compile_backend(fs: &dyn Fs, a: &CompileArgs, backend: Option<&str>, outdir: &Path, force: bool, err: &mut dyn Write) -> u8 {
+    let (ir, _c) = match lower_file(fs, a, err) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let backend = match choose_backend(&ir, backend) {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let od = match crate::outdir::OutDir::create(outdir, force) {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let written = match crate::backend::write(&backend, &ir, od.path()) {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = writeln!(err, "error: {backend}: {e}");
+            return if e.kind() == std::io::ErrorKind::InvalidInput { EXIT_ERRORS } else { EXIT_USAGE };
+        }
+    };
+    match od.commit() {
+        Ok(p) => {
+            let _ = writeln!(
+                err,
+                "wrote {} for {backend}: {} jobs, {} edges, {} files",
+                p.display(),
+                ir.jobs.len(),
+                ir.edges.len(),
+                written.files.len()
+            );
+            if !written.submit_command.is_empty() {
+                let _ = writeln!(err, "submit with: cd {} && {}", p.display(), written.submit_command);
+            }
+            EXIT_OK
+        }
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            EXIT_USAGE
+        }
+    }
+}

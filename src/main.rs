@@ -73,9 +73,12 @@ enum Cmd {
     /// Compile a campaign into a submit directory (or the IR).
     Compile {
         file: PathBuf,
-        /// What to write: the IR, or a backend's submit directory.
-        #[arg(long, value_enum, default_value = "ir")]
-        emit: Emit,
+        /// Engine to compile for (default: the `backend` of the campaign's site).
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(bpsc::backend::BACKENDS))]
+        backend: Option<String>,
+        /// Write the IR instead of a submit directory.
+        #[arg(long, value_enum, conflicts_with = "backend")]
+        emit: Option<Emit>,
         /// Output directory (written atomically; an existing one needs --force).
         #[arg(short = 'o', long = "out")]
         out: PathBuf,
@@ -167,8 +170,12 @@ fn main() -> ExitCode {
             cli::config(&RealFs, &file, &Options { sets }, format == Format::Json, explain.as_deref(), campaign.as_deref(), &mut out)
         }
         Cmd::Explain { code } => cli::explain(code.as_deref(), &mut out),
-        Cmd::Compile { file, emit: Emit::Ir, out: dir, force, common } => {
-            cli::compile_ir(&RealFs, &args(file, common), &dir, force, &mut std::io::stderr())
+        Cmd::Compile { file, backend, emit, out: dir, force, common } => {
+            let a = args(file, common);
+            match emit {
+                Some(Emit::Ir) => cli::compile_ir(&RealFs, &a, &dir, force, &mut std::io::stderr()),
+                None => cli::compile_backend(&RealFs, &a, backend.as_deref(), &dir, force, &mut std::io::stderr()),
+            }
         }
         Cmd::Wrap { submit, group, index, attempt } => {
             let code = bpsc::wrap::run(&bpsc::wrap::WrapArgs { submit, group, index, attempt });

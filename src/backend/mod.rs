@@ -20,6 +20,10 @@
 //!
 //! Output is streamed to files; nothing builds a whole backend output in memory.
 
+pub mod htcondor;
+pub mod nextflow;
+pub mod pegasus;
+pub mod slurm;
 pub mod tasks;
 
 use std::io;
@@ -90,4 +94,48 @@ pub fn write_common(ir: &Ir, dir: &Path, backend: &str, g: &Groups) -> io::Resul
         "steps": ir.steps.iter().map(|s| serde_json::json!({"name": s.name, "quanta": s.quanta.len(), "on_failure": s.settings.get("on_failure").and_then(|v| v.as_str())})).collect::<Vec<_>>(),
     });
     std::fs::write(dir.join("bpsc.json"), serde_json::to_string_pretty(&meta).unwrap_or_default() + "\n")
+}
+
+/// What a backend wrote.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Written {
+    /// Files written, relative to the submit directory, sorted.
+    pub files: Vec<String>,
+    /// The command that submits the workflow, as it should be run from the submit directory.
+    pub submit_command: String,
+}
+
+pub const BACKENDS: &[&str] = &["slurm", "htcondor", "pegasus", "pegasus-dax", "nextflow"];
+
+/// Write the submit directory of `backend` into `dir` (an empty directory).
+pub fn write(backend: &str, ir: &Ir, dir: &Path) -> io::Result<Written> {
+    let mut w = match backend {
+        "slurm" => slurm::write(ir, dir)?,
+        "htcondor" => htcondor::write(ir, dir)?,
+        "pegasus" => pegasus::write_yaml(ir, dir)?,
+        "pegasus-dax" => pegasus::write_dax(ir, dir)?,
+        "nextflow" => nextflow::write(ir, dir)?,
+        other => return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("unknown backend `{other}`"))),
+    };
+    w.files = list_files(dir)?;
+    Ok(w)
+}
+
+/// Every file under `dir`, relative, sorted.
+pub fn list_files(dir: &Path) -> io::Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let e = e?;
+            let p = e.path();
+            if e.file_type()?.is_dir() {
+                stack.push(p);
+            } else if let Ok(rel) = p.strip_prefix(dir) {
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }
