@@ -249,16 +249,32 @@ pub fn config(
     EXIT_OK
 }
 
-/// Run the example of a code through the checker and render what it says.
+/// Run the example of a code through the checker (and lowering, when it checks clean) and
+/// render what bpsc says.
 pub fn explain_example(info: &codes::CodeInfo) -> (Vec<Diagnostic>, String) {
-    let mut fs = MemFs::new().with("example.bps", info.example.as_bytes().to_vec());
+    let bytes: Vec<u8> = match info.code {
+        // Latin-1: é becomes the single byte 0xE9.
+        "E403" => info.example.chars().map(|c| if (c as u32) < 256 { c as u32 as u8 } else { b'?' }).collect(),
+        _ => info.example.as_bytes().to_vec(),
+    };
+    let mut fs = MemFs::new().with("example.bps", bytes);
     for (p, t) in codes::example_files(info.code) {
         fs = fs.with(*p, t.as_bytes().to_vec());
     }
+    if info.code == "E407" {
+        let mut big = b"bps 1\n".to_vec();
+        big.resize((crate::check::load::MAX_SOURCE_BYTES + 1) as usize, b'#');
+        fs = fs.with("huge.bps", big);
+    }
     let opts = Options { sets: info.example_args.iter().filter_map(|a| a.strip_prefix("--set=")).map(|s| s.to_string()).collect() };
     let c = check::check(&fs, Path::new("example.bps"), &opts);
-    let text = crate::diag::render::render_human(&c.program.map, &c.diags.items, false);
-    (c.diags.items, text)
+    let mut diags = c.diags.items.clone();
+    if !c.has_errors() && !c.model.campaigns.is_empty() {
+        let l = crate::lower::lower(&c, &crate::lower::LowerOptions { coverage_warn: 1_000_000, ..Default::default() });
+        diags.extend(l.diags);
+    }
+    let text = crate::diag::render::render_human(&c.program.map, &diags, false);
+    (diags, text)
 }
 
 /// `bpsc explain [CODE]`.

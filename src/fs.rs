@@ -29,7 +29,7 @@ impl std::fmt::Display for ReadError {
                 _ => write!(f, "{e}"),
             },
             ReadError::TooLarge { size, limit } => {
-                write!(f, "the file is {} MiB, over the {} MiB limit", size >> 20, limit >> 20)
+                write!(f, "the file is {:.1} MiB ({size} bytes), over the {} MiB limit", *size as f64 / 1048576.0, limit >> 20)
             }
         }
     }

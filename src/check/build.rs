@@ -56,6 +56,19 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Does `body` write `word` (a key or a statement word), even if it was rejected or failed
+    /// to parse?  Then a "missing" diagnostic would only repeat the error already reported.
+    fn attempted(&self, file: FileId, body: &Body, word: &str) -> bool {
+        body.stmts.iter().any(|s| match &s.kind {
+            StmtKind::Attr { key, .. } => key.name() == word,
+            StmtKind::Error => {
+                let text = self.map.get(file).slice(s.span);
+                text.get(..first_word_len(text) as usize) == Some(word)
+            }
+            _ => false,
+        })
+    }
+
     fn not_allowed(&mut self, file: FileId, s: &Stmt, scope: Scope) {
         let what = s.kind.describe();
         let help = match &s.kind {
@@ -209,7 +222,14 @@ impl<'a> Builder<'a> {
                         .help("remove one of them; the later one would win"),
                 );
             }
-            layer.settings.push(Setting { key: info.name, value: v, loc: loc(file, s.span) });
+            let name_locs = match (&v, &value.kind) {
+                (Value::Names(_), ExprKind::Ident(i)) => vec![loc(file, i.span)],
+                (Value::Names(_), ExprKind::List(items)) => {
+                    items.iter().filter(|it| matches!(it.kind, ExprKind::Ident(_))).map(|it| loc(file, it.span)).collect()
+                }
+                _ => Vec::new(),
+            };
+            layer.settings.push(Setting { key: info.name, value: v, loc: loc(file, s.span), name_locs });
         }
     }
 
@@ -573,7 +593,7 @@ impl<'a> Builder<'a> {
             StmtKind::Step { name: sn, over, after, body } => {
                 if let Some(q) = &sn.pipeline {
                     b.err(
-                        Diagnostic::new("E100", "a step defined in a pipeline takes a plain name")
+                        Diagnostic::new("E204", "a qualified step name is not allowed in a pipeline")
                             .at(file, q.span, "qualifier not allowed here")
                             .help("`step PIPELINE.STEP` is for overrides inside a campaign"),
                     );
@@ -686,7 +706,7 @@ impl<'a> Builder<'a> {
                 true
             });
         }
-        if run.is_none() {
+        if run.is_none() && !body.is_some_and(|b| self.attempted(file, b, "run")) {
             self.err(
                 Diagnostic::new("E205", format!("step `{}` has no `run` command", name.name))
                     .at(file, name.span, "this step runs nothing")
@@ -864,14 +884,14 @@ impl<'a> Builder<'a> {
             }
             true
         });
-        if uses.is_empty() {
+        if uses.is_empty() && !self.attempted(file, body, "use") {
             self.err(
                 Diagnostic::new("E205", format!("campaign `{}` uses no pipeline", name.name))
                     .at(file, name.span, "nothing to run")
                     .help("add `use PIPELINE with CONFIG`"),
             );
         }
-        if coverage.is_none() {
+        if coverage.is_none() && !self.attempted(file, body, "coverage") {
             self.err(
                 Diagnostic::new("E205", format!("campaign `{}` has no `coverage`", name.name))
                     .at(file, name.span, "no data IDs to process")
@@ -891,7 +911,8 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn name_list(&mut self, file: FileId, e: &Expr, key: &str, ty: Ty) -> Vec<Named> {
+    /// A list of names; a name listed twice is `dup_code` (E202, or E506 for a cluster's steps).
+    fn name_list(&mut self, file: FileId, e: &Expr, key: &str, ty: Ty, dup_code: &'static str) -> Vec<Named> {
         let items: Vec<&Expr> = match &e.kind {
             ExprKind::List(items) => items.iter().collect(),
             ExprKind::Ident(_) => vec![e],
@@ -908,7 +929,7 @@ impl<'a> Builder<'a> {
                     if let Some(first) = out.iter().find(|x| x.name == i.name) {
                         let first = first.loc;
                         self.err(
-                            Diagnostic::new("E202", format!("`{}` is listed twice", i.name))
+                            Diagnostic::new(dup_code, format!("`{}` is listed twice", i.name))
                                 .at(file, i.span, "listed again")
                                 .also_loc(first, "first listed here"),
                         );
@@ -925,13 +946,19 @@ impl<'a> Builder<'a> {
 
     fn cluster(&mut self, file: FileId, name: &Ident, body: &Body) -> Cluster {
         let mut c = Cluster { name: name.name.clone(), loc: loc(file, name.span), steps: Vec::new(), by: Vec::new(), size: None };
+        // Written, even if the value was rejected: no "missing" diagnostic on top of that one.
+        let (mut steps_written, mut size_written) = (false, false);
         for s in &body.stmts {
             match &s.kind {
                 StmtKind::Error => {}
                 StmtKind::Attr { key, value } => match key.name() {
-                    "steps" => c.steps = self.name_list(file, value, "steps", Ty::StepList),
-                    "by" => c.by = self.name_list(file, value, "by", Ty::DimList),
+                    "steps" => {
+                        steps_written = true;
+                        c.steps = self.name_list(file, value, "steps", Ty::StepList, "E506")
+                    }
+                    "by" => c.by = self.name_list(file, value, "by", Ty::DimList, "E202"),
                     "size" => {
+                        size_written = true;
                         c.size = self.typed(file, value, Ty::Int(1, 1_000_000), "size").and_then(|v| {
                             if let Value::Int(i) = v {
                                 Some((i as u32, loc(file, value.span)))
@@ -948,7 +975,7 @@ impl<'a> Builder<'a> {
                 _ => self.not_allowed(file, s, Scope::Cluster),
             }
         }
-        if c.steps.is_empty() {
+        if c.steps.is_empty() && !steps_written {
             self.err(
                 Diagnostic::new("E205", format!("cluster `{}` names no steps", c.name))
                     .at(file, name.span, "empty cluster")
@@ -956,7 +983,7 @@ impl<'a> Builder<'a> {
             );
         }
         match (&c.by.is_empty(), c.size) {
-            (true, None) => self.err(
+            (true, None) if !size_written => self.err(
                 Diagnostic::new("E205", format!("cluster `{}` needs `by` or `size`", c.name))
                     .at(file, name.span, "how are quanta grouped?")
                     .help("`by = [visit]` groups quanta that share a visit; `size = 50` chunks a step's quanta 50 per job"),
@@ -985,7 +1012,7 @@ impl<'a> Builder<'a> {
                 StmtKind::Error => {}
                 StmtKind::Attr { key, value } => match key.name() {
                     "on" => {
-                        n.on = self.name_list(file, value, "on", Ty::EventList);
+                        n.on = self.name_list(file, value, "on", Ty::EventList, "E202");
                         for e in n.on.clone() {
                             if !keys::EVENTS.contains(&e.name.as_str()) {
                                 let mut d = Diagnostic::new("E304", format!("unknown event `{}`", e.name)).at_loc(e.loc, "not an event");
@@ -1011,14 +1038,16 @@ impl<'a> Builder<'a> {
                 _ => self.not_allowed(file, st, Scope::Notify),
             }
         }
-        if n.command.is_none() {
+        // A key written with a rejected value was reported already; it is not missing.
+        let written = |k: &str| body.stmts.iter().any(|st| matches!(&st.kind, StmtKind::Attr { key, .. } if key.name() == k));
+        if n.command.is_none() && !written("command") {
             self.err(
                 Diagnostic::new("E205", "`notify` has no `command`")
-                    .at(file, s.span.to(Span { lo: s.span.lo, hi: s.span.lo + 6 }), "nothing to run")
+                    .at(file, Span { lo: s.span.lo, hi: s.span.lo + 6 }, "nothing to run")
                     .help("add `command = \"mail -s '{campaign} {event}' ops@example.org\"`"),
             );
         }
-        if n.on.iter().any(|e| e.name == "slow") && n.slow_after.is_none() {
+        if n.on.iter().any(|e| e.name == "slow") && n.slow_after.is_none() && !written("slow_after") {
             self.err(
                 Diagnostic::new("E205", "notification on `slow` needs `slow_after`")
                     .at(file, Span { lo: s.span.lo, hi: s.span.lo + 6 }, "when is a job slow?")

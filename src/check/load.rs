@@ -35,11 +35,12 @@ pub fn add_text(map: &mut SourceMap, path: PathBuf, bytes: Vec<u8>, diags: &mut 
         Err(e) => {
             let at = e.utf8_error().valid_up_to();
             let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
-            // Offsets before `at` are the same in the lossy text.
+            // Offsets before `at` are the same in the lossy text, where the bad byte(s) became
+            // one U+FFFD: the label covers that character.
             let id = map.add(path, Arc::from(text));
             diags.push(
                 Diagnostic::new("E403", "file is not valid UTF-8")
-                    .at(id, Span::new(at, at + 1), format!("byte {at} is not UTF-8"))
+                    .at(id, Span::new(at, at + '\u{fffd}'.len_utf8()), format!("byte {at} is not UTF-8"))
                     .help("save the file as UTF-8"),
             );
             (id, false)

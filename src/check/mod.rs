@@ -52,11 +52,22 @@ pub fn check(fs: &dyn Fs, path: &Path, opts: &Options) -> Checked {
     diags.extend(b.diags);
     let tables = tables::load_all(fs, &mut program.map, &model, &mut diags);
     let dim_kinds = tables::dim_kinds(&model, &tables);
-    let mut v = verify::Verifier { model: &model, diags: Vec::new(), sets: &sets, used: Default::default(), dim_kinds: &dim_kinds };
+    let mut v = verify::Verifier {
+        model: &model,
+        diags: Vec::new(),
+        sets: &sets,
+        used: Default::default(),
+        dim_kinds: &dim_kinds,
+        coverage_stack: Vec::new(),
+        coverage_cycles: Default::default(),
+    };
     v.run();
     let used = std::mem::take(&mut v.used);
     diags.extend(v.diags);
-    if !model.campaigns.is_empty() {
+    // Unused definitions are reported for error-free programs only: a statement dropped by a
+    // syntax error or a reference that failed to resolve leaves the uses incomplete, and the
+    // warnings would then blame definitions the user did use.
+    if !model.campaigns.is_empty() && !diags.iter().any(|d| d.is_error()) {
         unused(&model, &used, &mut diags);
     }
     let mut d = Diagnostics { items: diags };
@@ -111,7 +122,9 @@ fn parse_sets(program: &mut Program, sets: &[String], diags: &mut Vec<Diagnostic
             Some((s, k)) => (Some(s.to_string()), k),
             None => (None, lhs.trim()),
         };
-        let kspan = Span::new(0, lhs.len());
+        // The key itself, after any `STEP.` prefix.
+        let key_lo = lhs.trim_end().len() - key.len();
+        let kspan = Span::new(key_lo, key_lo + key.len());
         let Some(info) = keys::key(key).filter(|k| k.exec) else {
             let cands: Vec<&str> = keys::exec_keys().map(|k| k.name).collect();
             let mut d = Diagnostic::new("E203", format!("`--set`: `{key}` is not an execution setting")).at(file, kspan, "unknown key");

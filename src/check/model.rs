@@ -127,6 +127,8 @@ pub struct Setting {
     pub value: Value,
     /// Location of the whole `key = value`.
     pub loc: Loc,
+    /// For name values (`site`, `sites`, `avoid_sites`): where each name is written, in order.
+    pub name_locs: Vec<Loc>,
 }
 
 /// The settings one scope writes, in source order (later entries of the same key win,

@@ -17,6 +17,11 @@ pub struct Verifier<'a> {
     pub used: BTreeSet<(&'static str, String)>,
     /// Value kind of each dimension known so far (true = integer), from domains and tables.
     pub dim_kinds: &'a BTreeMap<String, bool>,
+    /// Named coverages being expanded, each with the reference that led to it (the
+    /// definition's name for the outermost), to find cycles between them.
+    pub coverage_stack: Vec<(String, Loc)>,
+    /// Cycles of named coverages already reported, as sorted member lists.
+    pub coverage_cycles: BTreeSet<Vec<String>>,
 }
 
 pub fn undefined(kind: &str, n: &Named, candidates: &[&str]) -> Diagnostic {
@@ -101,7 +106,9 @@ impl<'a> Verifier<'a> {
             }
         }
         for nc in &model.coverages {
+            self.coverage_stack.push((nc.name.clone(), nc.loc));
             self.coverage_schema(&nc.expr, nc.file, 0);
+            self.coverage_stack.pop();
         }
         for r in &model.relations {
             if let RelSource::Expr { expr, file } = &r.source {
@@ -143,10 +150,10 @@ impl<'a> Verifier<'a> {
         for l in layers {
             for s in &l.settings {
                 if let ("site" | "sites" | "avoid_sites", Value::Names(v)) = (s.key, &s.value) {
-                    for n in v {
+                    for (k, n) in v.iter().enumerate() {
                         self.used.insert(("site", n.clone()));
                         if !site_names.contains(&n.as_str()) {
-                            let named = Named { name: n.clone(), loc: s.loc };
+                            let named = Named { name: n.clone(), loc: s.name_locs.get(k).copied().unwrap_or(s.loc) };
                             self.err(undefined("site", &named, &site_names));
                         }
                     }
@@ -233,7 +240,11 @@ impl<'a> Verifier<'a> {
         let mut cur = Some(c);
         while let Some(cf) = cur {
             if seen.contains(&cf.name.as_str()) {
-                if report {
+                // Report each cycle once: from its member defined first, and not from configs
+                // that merely extend a config on a cycle.
+                let order = |n: &str| p.configs.iter().position(|x| x.name == n);
+                let first_of_cycle = cf.name == c.name && seen.iter().all(|n| order(n) >= order(&c.name));
+                if report && first_of_cycle {
                     let chain = seen.iter().copied().chain([cf.name.as_str()]).collect::<Vec<_>>().join(" extends ");
                     let at = c.extends.as_ref().map(|e| e.loc).unwrap_or(c.loc);
                     self.err(
@@ -488,6 +499,9 @@ impl<'a> Verifier<'a> {
             ExprKind::Ident(i) => {
                 if let Some(d) = model.dim(&i.name) {
                     self.used.insert(("dimension", d.name.clone()));
+                    if d.domain.is_none() && d.domain_loc.is_some() {
+                        return None; // a domain was written but is invalid: already reported
+                    }
                     if d.domain.is_none() {
                         self.err(
                             Diagnostic::new("E207", format!("dimension `{}` has no domain to take values from", d.name))
@@ -501,12 +515,43 @@ impl<'a> Verifier<'a> {
                 }
                 if let Some(r) = model.relation(&i.name) {
                     self.used.insert(("relation", r.name.clone()));
+                    // Its columns are used too: a dimension declared for a relation's column
+                    // (its domain, its value kind) is not unused because no step names it.
+                    for d in &r.dims {
+                        self.used.insert(("dimension", d.name.clone()));
+                    }
                     return Some(r.dims.iter().map(|d| d.name.clone()).collect());
                 }
                 if let Some(c) = model.coverage(&i.name) {
                     self.used.insert(("coverage", c.name.clone()));
+                    let here = Loc { file, span: i.span };
+                    if let Some(pos) = self.coverage_stack.iter().position(|(n, _)| *n == c.name) {
+                        // A cycle: stack[pos..] plus this reference back to stack[pos].  Report
+                        // it once, at its first edge, whichever coverage the walk started from.
+                        let mut edges: Vec<(String, String, Loc)> = Vec::new();
+                        for w in pos..self.coverage_stack.len() {
+                            let to = self.coverage_stack.get(w + 1).map(|(n, l)| (n.clone(), *l)).unwrap_or((c.name.clone(), here));
+                            edges.push((self.coverage_stack[w].0.clone(), to.0, to.1));
+                        }
+                        let mut members: Vec<String> = edges.iter().map(|e| e.0.clone()).collect();
+                        members.sort();
+                        if self.coverage_cycles.insert(members) {
+                            let names: Vec<&str> = edges.iter().map(|e| e.0.as_str()).chain([c.name.as_str()]).collect();
+                            let mut d =
+                                Diagnostic::new("E501", format!("named coverages refer to each other in a cycle: {}", names.join(" -> ")))
+                                    .at_loc(edges[0].2, format!("`{}` refers to `{}`", edges[0].0, edges[0].1));
+                            for (from, to, l) in &edges[1..] {
+                                d = d.also_loc(*l, format!("`{from}` refers to `{to}`"));
+                            }
+                            self.err(d.help("a coverage cannot be defined in terms of itself; write one of them out"));
+                        }
+                        return None;
+                    }
                     let (expr, f) = (c.expr.clone(), c.file);
-                    return self.coverage_schema(&expr, f, depth + 1);
+                    self.coverage_stack.push((c.name.clone(), here));
+                    let r = self.coverage_schema(&expr, f, depth + 1);
+                    self.coverage_stack.pop();
+                    return r;
                 }
                 let mut cands: Vec<&str> = model.dims.iter().map(|d| d.name.as_str()).collect();
                 cands.extend(model.relations.iter().map(|r| r.name.as_str()));
@@ -854,7 +899,7 @@ impl<'a> Verifier<'a> {
             for (_, s) in &steps {
                 for d in &s.over {
                     if closure.contains(&d.name)
-                        || model.dim(&d.name).is_some_and(|x| x.domain.is_some())
+                        || model.dim(&d.name).is_some_and(|x| x.domain.is_some() || x.domain_loc.is_some())
                         || !known.contains(d.name.as_str())
                     {
                         continue;
@@ -913,6 +958,13 @@ impl<'a> Verifier<'a> {
                         );
                     }
                     Some(_) => {}
+                    None if !model
+                        .pipelines
+                        .iter()
+                        .any(|q| q.steps.iter().any(|t| t.outputs.iter().any(|o| o.name == inp.dataset.name))) =>
+                    {
+                        // Neither declared nor produced anywhere: E201 already said so.
+                    }
                     None => {
                         // Produced in a pipeline the campaign does not use.
                         self.err(
@@ -1020,6 +1072,18 @@ impl<'a> Verifier<'a> {
         }
     }
 
+    /// Report a per-step site problem once per setting at fault: when a setting shared by
+    /// several steps (in `defaults` or the campaign) causes it, later steps add a note to the
+    /// first diagnostic instead of repeating it at the same place.
+    fn err_once_per_setting(&mut self, d: Diagnostic, step: &str) {
+        let at = d.primary.as_ref().map(|l| l.loc);
+        if let Some(first) = self.diags.iter_mut().find(|x| x.code == d.code && x.primary.as_ref().map(|l| l.loc) == at) {
+            first.notes.push(format!("step `{step}` is affected too"));
+            return;
+        }
+        self.err(d);
+    }
+
     fn step_sites(&mut self, c: &Campaign, p: &Pipeline, s: &Step) {
         let model = self.model;
         let st = resolve::resolve_step(model, Some(c), p, s, self.sets);
@@ -1038,7 +1102,7 @@ impl<'a> Verifier<'a> {
                         d = d.also_loc(l, format!("`avoid_sites` from {}", av.origin.label));
                     }
                     d = d.help("remove the site from `avoid_sites`, or choose another site");
-                    self.err(d);
+                    self.err_once_per_setting(d, &s.name);
                     return;
                 }
             }
@@ -1098,7 +1162,7 @@ impl<'a> Verifier<'a> {
                 d = d
                     .note(format!("override chain: {}", chain.join(" < ")))
                     .help(format!("lower `{key}`, or run step `{}` at a site that allows it", s.name));
-                self.err(d);
+                self.err_once_per_setting(d, &s.name);
             }
         }
     }

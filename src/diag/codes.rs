@@ -154,7 +154,7 @@ or give the dimension a domain."
 
 "W201" Warning "unused definition" {
 "A dimension, relation, dataset, site or pipeline is defined but nothing refers to it."
-} example "bps 1\ndimension band = [\"g\"]\n";
+} example "bps 1\ndimension band = [\"g\"]\ndimension visit = 1..3\npipeline p { step a over (visit) { run = \"true\" } }\ncampaign c {\n  use p\n  coverage = visit\n}\n";
 
 "E301" Error "type mismatch" {
 "The value has the wrong type for this key: e.g. a string where a size is expected, or a
@@ -199,7 +199,7 @@ directory. Include paths are relative to the including file."
 "E403" Error "file is not UTF-8" {
 "Campaign files and CSV tables are UTF-8 text. The label points at the first byte that is
 not valid UTF-8."
-} example "bps 1\n";
+} example "bps 1\n# written in Latin-1: caf\u{e9}\n";
 
 "E404" Error "table file missing or unreadable" {
 "A `table(\"...\")` names a CSV file that cannot be read. Paths are relative to the file that
@@ -214,12 +214,12 @@ columns; they must include every dimension of the relation (or the named column)
 "E406" Error "bad table value" {
 "A CSV row has the wrong number of fields, an empty field, or a value of the other kind than
 the rest of its column (integers versus strings). The label gives row and column."
-} example "bps 1\n";
+} example "bps 1\ndimension visit = table(\"data/visits.csv\").visit\n";
 
 "E407" Error "file too large" {
 "Campaign files may be at most 16 MiB, CSV tables at most 1 GiB. Larger inputs are almost
 certainly a mistake (a data file passed as a campaign); move data into tables."
-} example "bps 1\n";
+} example "bps 1\ninclude \"huge.bps\"\n";
 
 "E501" Error "dependency cycle" {
 "Steps depend on each other in a cycle, through `after`, dataset flow or `order`
@@ -239,7 +239,7 @@ step, or mark the input `optional(...)`."
 "E504" Error "cluster creates a cycle" {
 "Grouping these quanta into one job would make the job depend on itself through a quantum
 outside the cluster. The notes show the cycle; split the cluster or change its `by`."
-} example "bps 1\n";
+} example "bps 1\ndimension v = 0..3\npipeline p {\n  step a over (v) { run = \"true\" }\n  step b after a { run = \"true\" }\n  step c over (v) after b { run = \"true\" }\n}\ncampaign k {\n  use p\n  coverage = v\n  cluster bad { steps = [a, c], by = [v] }\n}\n";
 
 "E505" Error "dataset dimensions do not match its step" {
 "A step produces a dataset declared over other dimensions than the step's own."
@@ -248,22 +248,22 @@ outside the cluster. The notes show the cycle; split the cluster or change its `
 "E506" Error "bad cluster" {
 "A cluster names a step twice, a step that another cluster already holds, or groups by a
 dimension that one of its steps does not have."
-} example "bps 1\ndimension visit = 1..3\npipeline p {\n  step a over (visit) { run = \"true\" }\n}\ncampaign c {\n  use p\n  coverage = visit\n  cluster k { steps = [a], by = [band] }\n}\n";
+} example "bps 1\ndimension visit = 1..3\ndimension band = [\"g\", \"r\"]\npipeline p {\n  step a over (visit) { run = \"true\" }\n}\ncampaign c {\n  use p\n  coverage = visit\n  cluster k { steps = [a], by = [band] }\n}\n";
 
 "E601" Error "site both chosen and avoided" {
 "The resolved `site` (or every entry of `sites`) is also listed in `avoid_sites`. The labels
 show where each was set."
-} example "bps 1\nsite s { backend = slurm }\ndefaults { site = s, avoid_sites = [s] }\n";
+} example "bps 1\nsite s { backend = slurm }\ndefaults { site = s, avoid_sites = [s] }\ndimension visit = 1..3\npipeline p { step a over (visit) { run = \"true\" } }\ncampaign c {\n  use p\n  coverage = visit\n}\n";
 
 "E602" Error "no eligible site" {
 "After `avoid_sites`, none of the step's candidate sites is left, or no site is chosen at all
 for a campaign that has steps."
-} example "bps 1\nsite s { backend = slurm }\ndefaults { sites = [s], avoid_sites = [s] }\n";
+} example "bps 1\nsite s { backend = slurm }\ndefaults { sites = [s], avoid_sites = [s] }\ndimension visit = 1..3\npipeline p { step a over (visit) { run = \"true\" } }\ncampaign c {\n  use p\n  coverage = visit\n}\n";
 
 "E603" Error "over a site limit" {
 "A resolved setting passes the chosen site's limit (max_memory, max_cpus, max_walltime). The
 notes show the override chain that produced the value."
-} example "bps 1\nsite s { backend = slurm, max_memory = 8GiB }\ndefaults { site = s, memory = 16GiB }\n";
+} example "bps 1\nsite s { backend = slurm, max_memory = 8GiB }\ndefaults { site = s, memory = 16GiB }\ndimension visit = 1..3\npipeline p { step a over (visit) { run = \"true\" } }\ncampaign c {\n  use p\n  coverage = visit\n}\n";
 
 "E701" Error "empty coverage" {
 "The campaign's coverage, or a step's universe, has no data IDs."
@@ -282,12 +282,16 @@ retry exit-code filter on Nextflow is emulated with errorStrategy)."
 "E802" Error "generated names collide" {
 "Two names differ in the campaign but become equal after sanitising for the engine (job names,
 file names). Rename one of them."
-} example "bps 1\n";
+} example "bps 1\ndimension v = 0..3\npipeline p {\n  step join over (v) { run = \"true\" }\n}\ncampaign k {\n  use p\n  coverage = v\n}\n";
 }
 
 /// Extra files an example needs, besides `example.bps`.
+///
+/// E403 and E407 need inputs a `&str` cannot hold or that are too big to ship; their
+/// examples are prepared by [`crate::cli::explain_example`] (Latin-1 bytes; a 17 MiB file).
 pub fn example_files(code: &str) -> &'static [(&'static str, &'static str)] {
     match code {
+        "E406" => &[("data/visits.csv", "visit\n903334\n903336\nr-0042\n903338\n")],
         _ => &[],
     }
 }

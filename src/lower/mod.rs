@@ -364,7 +364,10 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
             }
         }
     }
-    if let Err(d) = b.finish_edges() {
+    if let Err(mut d) = b.finish_edges() {
+        if let Some(cl) = camp.clusters.iter().find(|c| d.message.contains(&format!("cluster `{}`", c.name))) {
+            d = d.at_loc(cl.loc, "this cluster");
+        }
         return fail(vec![d]);
     }
     if let Err(d) = b.insert_data_jobs() {
@@ -399,7 +402,14 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
         })
         .unwrap_or_default();
     let ir = b.into_ir(camp.name.clone(), order, priority, sites, notify);
-    if let Err(d) = graph::check_names(&ir) {
+    if let Err(mut d) = graph::check_names(&ir) {
+        if let Some(def) = defs.iter().find(|x| {
+            d.message.contains(&format!("step `{}`", x.step.name)) || d.message.contains(&format!("step `{}.{}`", x.pipe.name, x.step.name))
+        }) {
+            d = d.at_loc(def.step.loc, "this name");
+        } else if let Some(cl) = camp.clusters.iter().find(|c| d.message.contains(&format!("cluster `{}`", c.name))) {
+            d = d.at_loc(cl.loc, "this name");
+        }
         diags.push(d);
         return fail(diags);
     }

@@ -6,7 +6,8 @@
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take_while, take_while1};
 use nom::character::complete::{char as ch, digit1, satisfy};
-use nom::combinator::{opt, recognize};
+use nom::combinator::recognize;
+use nom::multi::many0;
 use nom::sequence::pair;
 use nom::{IResult, Parser};
 
@@ -99,12 +100,13 @@ fn ident(i: &str) -> LResult<'_, &str> {
 
 /// `12`, `1_000`, `1.5`, each optionally followed by letters (a unit) and, for compound
 /// durations, further digit+letters groups: `1h30m`.  A `.` starts a fraction only when a
-/// digit follows, so `0..10` lexes as `0` `..` `10`.
+/// digit follows, so `0..10` lexes as `0` `..` `10`.  Further `.digits` groups stay in the
+/// token (`1.5.3`), so that the parser reports one bad literal rather than a stray `.3`.
 fn number(i: &str) -> LResult<'_, &str> {
     recognize((
         digit1,
         take_while(|c: char| c.is_ascii_digit() || c == '_'),
-        opt(pair(ch('.'), digit1)),
+        many0(pair(ch('.'), digit1)),
         take_while(|c: char| c.is_ascii_alphabetic()),
         take_while(|c: char| c.is_ascii_alphanumeric()),
     ))
@@ -252,6 +254,8 @@ mod tests {
         assert_eq!(kinds("0..104"), vec![Tok::Number, Tok::DotDot, Tok::Number, Tok::Eof]);
         assert_eq!(kinds("0..=9"), vec![Tok::Number, Tok::DotDotEq, Tok::Number, Tok::Eof]);
         assert_eq!(kinds("1.5GiB"), vec![Tok::Number, Tok::Eof]);
+        assert_eq!(kinds("1.5.3"), vec![Tok::Number, Tok::Eof]);
+        assert_eq!(kinds("1.5..3"), vec![Tok::Number, Tok::DotDot, Tok::Number, Tok::Eof]);
     }
 
     #[test]

@@ -386,10 +386,14 @@ fn number_expr(ctx: &Ctx<'_>, t: Token) -> Result<ExprKind, Diagnostic> {
     let bad = |msg: String, help: String| Diagnostic::new("E103", msg).at(ctx.file, t.span, "bad literal").help(help);
     if suffix.is_empty() {
         if num_clean.contains('.') {
-            return num_clean
-                .parse::<f64>()
-                .map(ExprKind::Float)
-                .map_err(|_| bad(format!("`{text}` is not a number"), "write e.g. 1.5".into()));
+            return num_clean.parse::<f64>().map(ExprKind::Float).map_err(|_| {
+                let help = if num_clean.matches('.').count() > 1 {
+                    format!("a number has at most one `.`; quote a version: \"{text}\"")
+                } else {
+                    "write e.g. 1.5".into()
+                };
+                bad(format!("`{text}` is not a number"), help)
+            });
         }
         return num_clean
             .parse::<i64>()
@@ -591,6 +595,11 @@ fn call_args(i: Toks<'_>, open: Token) -> PResult<'_, (Vec<Expr>, Token)> {
             Tok::Comma => i = i.advance(1),
             Tok::RParen => {}
             Tok::Eof | Tok::RBrace => {
+                leave(i);
+                return fail_with(i, unclosed(i.ctx, open, i.first()));
+            }
+            // The next line starts `key = ...`: the `)` was forgotten (as for lists).
+            Tok::Ident if i.first().nl_before && i.second().kind == Tok::Eq => {
                 leave(i);
                 return fail_with(i, unclosed(i.ctx, open, i.first()));
             }
@@ -1062,12 +1071,15 @@ fn statement(i: Toks<'_>) -> PResult<'_, StmtKind> {
             }
         }
         _ => {
-            // `key value` without `=`, or an unknown statement word.
-            let mut d = generic(rest, "`=` after this key");
+            // `key value` without `=`, or an unknown statement word.  A misspelt statement
+            // word is the token at fault, not the name after it.
             if let Some(s) = did_you_mean(kw, STATEMENT_WORDS.iter().copied()) {
-                d = d.help(format!("did you mean the statement `{s}`?"));
+                let d = Diagnostic::new("E100", format!("unknown statement `{kw}`"))
+                    .at(i.ctx.file, t.span, format!("did you mean `{s}`?"))
+                    .help(format!("did you mean the statement `{s}`? a setting is written `{kw} = value`"));
+                return fail_with(rest, d);
             }
-            fail_with(rest, d)
+            fail_with(rest, generic(rest, "`=` after this key"))
         }
     }
 }
@@ -1138,6 +1150,11 @@ fn statements(mut i: Toks<'_>, in_block: bool) -> (Toks<'_>, Vec<Stmt>) {
                 i = i.advance(1);
                 continue;
             }
+            Tok::RParen | Tok::RBracket => {
+                i.ctx.report(stray_closer(i, t));
+                i = i.advance(1);
+                continue;
+            }
             _ => {}
         }
         let start_len = i.toks.len();
@@ -1148,7 +1165,11 @@ fn statements(mut i: Toks<'_>, in_block: bool) -> (Toks<'_>, Vec<Stmt>) {
                 let nx = r.first();
                 let separated = matches!(nx.kind, Tok::Comma | Tok::Semi | Tok::Eof | Tok::RBrace) || nx.nl_before;
                 i = r;
-                if !separated {
+                if !separated && matches!(nx.kind, Tok::RParen | Tok::RBracket) {
+                    // `outputs = [calexp]]`: a closer with no opener.
+                    r.ctx.report(stray_closer(r, nx));
+                    i = recover(r, start_len);
+                } else if !separated {
                     let mut d = Diagnostic::new("E100", format!("expected a line break, `,` or `;` before {}", describe_found(r, nx))).at(
                         r.ctx.file,
                         nx.span,
@@ -1175,6 +1196,14 @@ fn statements(mut i: Toks<'_>, in_block: bool) -> (Toks<'_>, Vec<Stmt>) {
             }
         }
     }
+}
+
+/// E108 for a `)` or `]` that closes nothing.
+fn stray_closer(i: Toks<'_>, t: Token) -> Diagnostic {
+    let sym = i.text(t);
+    Diagnostic::new("E108", format!("unexpected `{sym}`"))
+        .at(i.ctx.file, t.span, format!("this `{sym}` closes nothing"))
+        .help("remove it, or check the brackets before it")
 }
 
 /// End offset of the last token consumed between `before` and `after`.
@@ -1296,6 +1325,41 @@ mod tests {
         let spans: Vec<_> = d.iter().map(|d| d.primary.as_ref().unwrap().loc.span.lo).collect();
         assert!(spans.contains(&(src.find("p {").unwrap() as u32 + 2)));
         assert!(spans.contains(&(src.find("a {").unwrap() as u32 + 2)));
+    }
+
+    fn primary_text<'s>(src: &'s str, r: &Parsed, code: &str) -> Vec<&'s str> {
+        r.diags.iter().filter(|d| d.code == code).map(|d| &src[d.primary.as_ref().unwrap().loc.span.range()]).collect()
+    }
+
+    #[test]
+    fn dotted_version_is_one_bad_literal() {
+        let src = "bps 1\npipeline p { config c { stack = 1.5.3 } }\n";
+        let r = p(src);
+        assert_eq!(r.diags.len(), 1, "{:#?}", r.diags);
+        assert_eq!(primary_text(src, &r, "E103"), vec!["1.5.3"]);
+    }
+
+    #[test]
+    fn stray_closers_are_e108() {
+        let src = "bps 1\npipeline p {\n  step a { outputs = [x]], run = \"true\" }\n}\n)\n";
+        let r = p(src);
+        assert_eq!(r.diags.iter().map(|d| d.code).collect::<Vec<_>>(), vec!["E108", "E108"], "{:#?}", r.diags);
+        assert_eq!(primary_text(src, &r, "E108"), vec!["]", ")"]);
+    }
+
+    #[test]
+    fn unclosed_call_before_next_setting_points_at_paren() {
+        let src = "bps 1\ndefaults {\n  software = container(\"img:1\"\n  cpus = 1\n}\n";
+        let r = p(src);
+        assert_eq!(r.diags.len(), 1, "{:#?}", r.diags);
+        assert_eq!(primary_text(src, &r, "E102"), vec!["("]);
+    }
+
+    #[test]
+    fn misspelt_statement_word_is_the_primary() {
+        let src = "bps 1\npipline drp {\n}\n";
+        let r = p(src);
+        assert_eq!(primary_text(src, &r, "E100"), vec!["pipline"]);
     }
 
     #[test]

@@ -1,0 +1,15 @@
+//! Longer runs than CI's bounded property tests: `cargo fuzz run check` (nightly + cargo-fuzz).
+//! The input is a campaign file; the checker and, when the file is clean, lowering must not
+//! panic on it.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let fs = bpsc::fs::MemFs::new().with("c.bps", data.to_vec()).with("t.csv", b"visit,band\n1,g\n2,r\n".to_vec());
+    let c = bpsc::check::check(&fs, std::path::Path::new("c.bps"), &bpsc::check::Options::default());
+    let _ = bpsc::diag::render::render_human(&c.program.map, &c.diags.items, false);
+    if !c.has_errors() && !c.model.campaigns.is_empty() {
+        let _ = bpsc::lower::lower(&c, &bpsc::lower::LowerOptions { coverage_warn: 10_000, ..Default::default() });
+    }
+});
