@@ -50,9 +50,7 @@ pub fn check_files(fs: &dyn Fs, files: &[PathBuf], opts: &Options, fmt: OutForma
     let failed = all.has_errors() || (deny_warnings && all.warning_count() > 0);
     let text = match fmt {
         OutFormat::Human { color } => {
-            let mut s = crate::diag::render::render_human(&merged, &all.items, color);
-            s.push_str(&crate::diag::render::summary_line(&all.items));
-            s.push('\n');
+            let s = crate::diag::render::render_human(&merged, &all.items, color);
             s
         }
         OutFormat::Json => crate::diag::render::render_json(&merged, &all.items),
@@ -466,4 +464,46 @@ pub fn compile_backend(fs: &dyn Fs, a: &CompileArgs, backend: Option<&str>, outd
             EXIT_USAGE
         }
     }
+}
+
+/// Peak resident set size of this process so far, in KiB (Linux `VmHWM`).
+pub fn peak_rss_kib() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `bpsc compile FILE --emit summary`: check and lower, print counts and timings.
+pub fn compile_summary(fs: &dyn Fs, a: &CompileArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let t0 = std::time::Instant::now();
+    let c = check::check(fs, &a.file, &Options { sets: a.sets.clone() });
+    let t_check = t0.elapsed();
+    if c.program.root_unreadable || c.has_errors() {
+        let _ = err.write_all(crate::diag::render::render_human(&c.program.map, &c.diags.items, false).as_bytes());
+        return if c.program.root_unreadable { EXIT_USAGE } else { EXIT_ERRORS };
+    }
+    let t1 = std::time::Instant::now();
+    let opts = crate::lower::LowerOptions {
+        campaign: a.campaign.clone(),
+        steps: a.steps.clone(),
+        coverage_warn: a.coverage_warn.unwrap_or(usize::MAX),
+    };
+    let l = crate::lower::lower(&c, &opts);
+    let t_lower = t1.elapsed();
+    let Some(ir) = l.ir else {
+        let _ = err.write_all(crate::diag::render::render_human(&c.program.map, &l.diags, false).as_bytes());
+        return EXIT_ERRORS;
+    };
+    let header = crate::lower::emit::header_json(&ir);
+    let v = serde_json::json!({
+        "campaign": ir.campaign,
+        "coverage_size": ir.coverage_size,
+        "counts": header["counts"],
+        "steps": ir.steps.iter().map(|s| serde_json::json!({"name": s.name, "quanta": s.quanta.len()})).collect::<Vec<_>>(),
+        "check_seconds": t_check.as_secs_f64(),
+        "lower_seconds": t_lower.as_secs_f64(),
+        "peak_rss_kib": peak_rss_kib(),
+    });
+    let _ = writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    EXIT_OK
 }

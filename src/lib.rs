@@ -13,4 +13,5 @@ pub mod lower;
 pub mod outdir;
 pub mod source;
 pub mod syntax;
+pub mod synth;
 pub mod wrap;

@@ -80,8 +80,8 @@ enum Cmd {
         #[arg(long, value_enum, conflicts_with = "backend")]
         emit: Option<Emit>,
         /// Output directory (written atomically; an existing one needs --force).
-        #[arg(short = 'o', long = "out")]
-        out: PathBuf,
+        #[arg(short = 'o', long = "out", required_unless_present = "emit")]
+        out: Option<PathBuf>,
         #[arg(long)]
         force: bool,
         #[command(flatten)]
@@ -97,6 +97,17 @@ enum Cmd {
         /// Attempt number (default: one more than the provenance records of the job).
         #[arg(long)]
         attempt: Option<u32>,
+    },
+    /// Generate a synthetic survey campaign (for benchmarks).
+    #[command(hide = true)]
+    Synth {
+        #[arg(long)]
+        jobs: u64,
+        #[arg(short = 'o', long = "out")]
+        out: PathBuf,
+        /// Instead: write one long campaign file of about this many lines.
+        #[arg(long)]
+        lines: Option<usize>,
     },
     /// Draw the step graph (with job counts) or the job graph of a small campaign.
     Graph {
@@ -128,7 +139,10 @@ struct Common {
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Emit {
+    /// The IR as JSON Lines (needs -o).
     Ir,
+    /// Check and lower only; print counts and phase timings as JSON (writes nothing).
+    Summary,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -172,15 +186,39 @@ fn main() -> ExitCode {
         Cmd::Explain { code } => cli::explain(code.as_deref(), &mut out),
         Cmd::Compile { file, backend, emit, out: dir, force, common } => {
             let a = args(file, common);
-            match emit {
-                Some(Emit::Ir) => cli::compile_ir(&RealFs, &a, &dir, force, &mut std::io::stderr()),
-                None => cli::compile_backend(&RealFs, &a, backend.as_deref(), &dir, force, &mut std::io::stderr()),
+            match (emit, dir) {
+                (Some(Emit::Summary), _) => cli::compile_summary(&RealFs, &a, &mut out, &mut std::io::stderr()),
+                (Some(Emit::Ir), Some(dir)) => cli::compile_ir(&RealFs, &a, &dir, force, &mut std::io::stderr()),
+                (None, Some(dir)) => cli::compile_backend(&RealFs, &a, backend.as_deref(), &dir, force, &mut std::io::stderr()),
+                (_, None) => {
+                    eprintln!("error: -o DIR is required");
+                    cli::EXIT_USAGE
+                }
             }
         }
         Cmd::Wrap { submit, group, index, attempt } => {
             let code = bpsc::wrap::run(&bpsc::wrap::WrapArgs { submit, group, index, attempt });
             let _ = out.flush();
             std::process::exit(code);
+        }
+        Cmd::Synth { jobs, out: dir, lines } => {
+            let r = match lines {
+                Some(n) => bpsc::synth::generate_long_file(&dir, n).map(|_| format!("wrote {} ({n} lines)", dir.display())),
+                None => {
+                    let shape = bpsc::synth::Shape::for_jobs(jobs);
+                    bpsc::synth::generate(&dir, shape).map(|rows| format!("wrote {}: {shape:?}, {rows} overlap rows", dir.display()))
+                }
+            };
+            match r {
+                Ok(m) => {
+                    eprintln!("{m}");
+                    cli::EXIT_OK
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    cli::EXIT_USAGE
+                }
+            }
         }
         Cmd::Graph { file, format, level, common } => cli::graph(
             &RealFs,

@@ -118,7 +118,11 @@ fn examples_lower_to_well_formed_irs_with_the_independently_computed_quanta() {
             ],
             114,
         ),
-        ("examples/nightly_calib/nightly_calib.bps", &[("bias_isr", 90), ("combine_bias", 9), ("flat_isr", 108), ("combine_flat", 27), ("certify", 1)], 145),
+        (
+            "examples/nightly_calib/nightly_calib.bps",
+            &[("bias_isr", 90), ("combine_bias", 9), ("flat_isr", 108), ("combine_flat", 27), ("certify", 1)],
+            145,
+        ),
         ("examples/afterburner/afterburner.bps", &[("calibrate", 20), ("write_source_table", 20)], 20),
         (
             "examples/special_programs/special_programs.bps",
@@ -191,7 +195,12 @@ fn lowering_is_byte_for_byte_deterministic() {
 #[test]
 fn steps_subset_takes_outside_inputs_as_present() {
     let all = lower_path(&RealFs, &repo().join("examples/drp/drp.bps"), LowerOptions::default(), &[]);
-    let sub = lower_path(&RealFs, &repo().join("examples/drp/drp.bps"), LowerOptions { steps: Some("make_warp..detect".into()), ..Default::default() }, &[]);
+    let sub = lower_path(
+        &RealFs,
+        &repo().join("examples/drp/drp.bps"),
+        LowerOptions { steps: Some("make_warp..detect".into()), ..Default::default() },
+        &[],
+    );
     let names: Vec<&str> = sub.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["make_warp", "assemble_coadd", "detect"]);
     assert_well_formed(&sub);
@@ -206,7 +215,12 @@ fn steps_subset_takes_outside_inputs_as_present() {
         let parents = &pin[poff[j as usize] as usize..poff[j as usize + 1] as usize];
         assert!(parents.iter().all(|&p| sub.jobs[p as usize].kind != JobKind::Compute), "make_warp still has compute parents");
     }
-    let list = lower_path(&RealFs, &repo().join("examples/drp/drp.bps"), LowerOptions { steps: Some("isr,make_summary".into()), ..Default::default() }, &[]);
+    let list = lower_path(
+        &RealFs,
+        &repo().join("examples/drp/drp.bps"),
+        LowerOptions { steps: Some("isr,make_summary".into()), ..Default::default() },
+        &[],
+    );
     assert_eq!(list.steps.len(), 2);
 }
 
@@ -339,7 +353,20 @@ fn naive_rows(x: &Rand, target: &[&'static str]) -> BTreeSet<Vec<i64>> {
             "a" | "b" => 4,
             _ => 3,
         };
-        (0..n).map(|v| Row::from([(if d == "a" { "a" } else if d == "b" { "b" } else { "c" }, v)])).collect()
+        (0..n)
+            .map(|v| {
+                Row::from([(
+                    if d == "a" {
+                        "a"
+                    } else if d == "b" {
+                        "b"
+                    } else {
+                        "c"
+                    },
+                    v,
+                )])
+            })
+            .collect()
     };
     let join = |xs: &[Row], ys: &[Row]| -> Vec<Row> {
         let mut out = BTreeSet::new();
@@ -362,7 +389,8 @@ fn naive_rows(x: &Rand, target: &[&'static str]) -> BTreeSet<Vec<i64>> {
         2 => r.iter().filter(|m| m["a"] != k).cloned().collect(),
         3 => join(&dom("a"), &s),
         _ => {
-            let minus: BTreeSet<Row> = set(&r).difference(&set(&r.iter().filter(|m| m["b"] == k).cloned().collect::<Vec<_>>())).cloned().collect();
+            let minus: BTreeSet<Row> =
+                set(&r).difference(&set(&r.iter().filter(|m| m["b"] == k).cloned().collect::<Vec<_>>())).cloned().collect();
             let plus: BTreeSet<Row> = r.iter().filter(|m| m["a"] == k).cloned().collect();
             minus.union(&plus).cloned().collect()
         }
@@ -382,7 +410,8 @@ fn naive_rows(x: &Rand, target: &[&'static str]) -> BTreeSet<Vec<i64>> {
         if missing.is_empty() {
             break;
         }
-        let linked = (0..2).find(|&i| !used[i] && rels[i].2.iter().any(|d| missing.contains(d)) && rels[i].2.iter().any(|d| have.contains(d)));
+        let linked =
+            (0..2).find(|&i| !used[i] && rels[i].2.iter().any(|d| missing.contains(d)) && rels[i].2.iter().any(|d| have.contains(d)));
         let any = (0..2).find(|&i| !used[i] && rels[i].2.iter().any(|d| missing.contains(d)));
         if let Some(i) = linked.or(any) {
             used[i] = true;

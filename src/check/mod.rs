@@ -50,6 +50,16 @@ pub fn check(fs: &dyn Fs, path: &Path, opts: &Options) -> Checked {
     }
     let model = b.model;
     diags.extend(b.diags);
+    for s in &sets {
+        if let (Some(loc), model::Value::Names(names)) = (s.loc, &s.value) {
+            let known: Vec<&str> = model.sites.iter().map(|x| x.name.as_str()).collect();
+            for n in names.iter().filter(|n| !known.contains(&n.as_str())) {
+                diags.push(
+                    verify::undefined("site", &model::Named { name: n.clone(), loc }, &known).note("named by a --set on the command line"),
+                );
+            }
+        }
+    }
     let tables = tables::load_all(fs, &mut program.map, &model, &mut diags);
     let dim_kinds = tables::dim_kinds(&model, &tables);
     let mut v = verify::Verifier {

@@ -287,6 +287,7 @@ fn enter<'a>(i: Toks<'a>, opener: Token) -> Result<(), Err<PErr>> {
                 .at(i.ctx.file, opener.span, "this bracket is too deeply nested")
                 .help("flatten the structure; no campaign needs this much nesting"),
         );
+        i.ctx.depth.set(d - 1);
         return match fail_reported::<()>(i) {
             Err(e) => Err(e),
             Ok(_) => Ok(()),
