@@ -633,42 +633,8 @@ pub fn write_graph(ir: &Ir, mermaid: bool, job_level: bool, out: &mut dyn Write)
         }
         return Ok(());
     }
-    // Step level: edges between steps that have any job edge, counted.
+    // Step level: the step dependencies, clusters drawn as boxes around their steps.
     let n = ir.steps.len();
-    let mut step_of_job: Vec<Option<u32>> = vec![None; ir.jobs.len()];
-    for (j, job) in ir.jobs.iter().enumerate() {
-        if job.kind == JobKind::Compute {
-            step_of_job[j] = Some(ir.members[job.lo as usize].step);
-        }
-    }
-    // Follow join nodes one level: parent step -> join -> child step.
-    let (poff, pin) = ir.parents();
-    let mut pairs: std::collections::BTreeMap<(u32, u32), usize> = std::collections::BTreeMap::new();
-    for (j, job) in ir.jobs.iter().enumerate() {
-        if job.kind != JobKind::Compute {
-            continue;
-        }
-        let Some(cs) = step_of_job[j] else { continue };
-        let mut stack: Vec<u32> = pin[poff[j] as usize..poff[j + 1] as usize].to_vec();
-        let mut hops = 0;
-        while let Some(p) = stack.pop() {
-            hops += 1;
-            if hops > 100_000 {
-                break;
-            }
-            match ir.jobs[p as usize].kind {
-                JobKind::Compute => {
-                    if let Some(ps) = step_of_job[p as usize] {
-                        if ps != cs {
-                            *pairs.entry((ps, cs)).or_default() += 1;
-                        }
-                    }
-                }
-                JobKind::Join => stack.extend_from_slice(&pin[poff[p as usize] as usize..poff[p as usize + 1] as usize]),
-                _ => {}
-            }
-        }
-    }
     let jobs_of_step = |s: usize| {
         let mut v = ir.steps[s].job_of.clone();
         v.sort_unstable();
@@ -677,28 +643,60 @@ pub fn write_graph(ir: &Ir, mermaid: bool, job_level: bool, out: &mut dyn Write)
     };
     let label = |s: usize| {
         let st = &ir.steps[s];
-        format!("{}\\n({}) {} quanta, {} jobs", st.name, st.dims.join(", "), st.quanta.len(), jobs_of_step(s))
+        let jobs = if st.cluster.is_some() { String::new() } else { format!(", {} jobs", jobs_of_step(s)) };
+        format!("{}\\n({}) {} quanta{jobs}", st.name, st.dims.join(", "), st.quanta.len())
+    };
+    let edge_label = |k: &str| -> String {
+        match k {
+            "all" => "all".into(),
+            "after" => String::new(),
+            other => other.strip_prefix("data:").unwrap_or(other).to_string(),
+        }
     };
     if mermaid {
         writeln!(out, "flowchart TD")?;
-        for s in 0..n {
+        for (ci, c) in ir.clusters.iter().enumerate() {
+            let jobs = ir.jobs.iter().filter(|j| j.kind == JobKind::Compute && j.owner == ci as u32).count();
+            writeln!(out, "  subgraph c{ci}[\"cluster {} ({} jobs)\"]", c.name, jobs)?;
+            for &s in &c.steps {
+                writeln!(out, "    s{s}[\"{}\"]", label(s as usize).replace("\\n", "<br/>"))?;
+            }
+            writeln!(out, "  end")?;
+        }
+        for s in (0..n).filter(|&s| ir.steps[s].cluster.is_none()) {
             writeln!(out, "  s{s}[\"{}\"]", label(s).replace("\\n", "<br/>"))?;
         }
-        for ((a, b), _) in &pairs {
-            writeln!(out, "  s{a} --> s{b}")?;
+        for (a, b, k) in &ir.step_edges {
+            let l = edge_label(k);
+            let arrow = if k == "all" { "-.->" } else { "-->" };
+            if l.is_empty() {
+                writeln!(out, "  s{a} {arrow} s{b}")?;
+            } else {
+                writeln!(out, "  s{a} {arrow}|{l}| s{b}")?;
+            }
         }
     } else {
-        writeln!(out, "digraph steps {{\n  rankdir=TB;\n  node [shape=box, style=rounded, fontsize=11];")?;
+        writeln!(out, "digraph steps {{\n  rankdir=TB;\n  node [shape=box, style=rounded, fontsize=11];\n  edge [fontsize=9];")?;
         writeln!(
             out,
             "  label={};\n  labelloc=t;",
-            dot_id(&format!("campaign {} — {} data IDs, {} jobs, {} edges", ir.campaign, ir.coverage_size, ir.jobs.len(), ir.edges.len()))
+            dot_id(&format!("campaign {}: {} data IDs, {} jobs ({} compute), {} edges", ir.campaign, ir.coverage_size, ir.jobs.len(), ir.compute_jobs(), ir.edges.len()))
         )?;
-        for s in 0..n {
-            writeln!(out, "  s{s} [label={}];", dot_id(&label(s)).replace("\\\\n", "\\n"))?;
+        for (ci, c) in ir.clusters.iter().enumerate() {
+            let jobs = ir.jobs.iter().filter(|j| j.kind == JobKind::Compute && j.owner == ci as u32).count();
+            writeln!(out, "  subgraph cluster_{ci} {{\n    label={};\n    style=dashed;", dot_id(&format!("cluster {}: {} jobs", c.name, jobs)))?;
+            for &s in &c.steps {
+                writeln!(out, "    s{s} [label=\"{}\"];", label(s as usize).replace('"', "'"))?;
+            }
+            writeln!(out, "  }}")?;
         }
-        for ((a, b), _) in &pairs {
-            writeln!(out, "  s{a} -> s{b};")?;
+        for s in (0..n).filter(|&s| ir.steps[s].cluster.is_none()) {
+            writeln!(out, "  s{s} [label=\"{}\"];", label(s).replace('"', "'"))?;
+        }
+        for (a, b, k) in &ir.step_edges {
+            let l = edge_label(k);
+            let style = if k == "all" { ", style=dashed" } else { "" };
+            writeln!(out, "  s{a} -> s{b} [label={}{style}];", dot_id(&l))?;
         }
         writeln!(out, "}}")?;
     }

@@ -642,6 +642,7 @@ impl<'a> Builder<'a> {
             order: order.to_string(),
             priority,
             notify,
+            step_edges: Vec::new(),
         }
     }
 }

@@ -163,6 +163,9 @@ pub struct Ir {
     pub order: String,
     pub priority: i64,
     pub notify: Notify,
+    /// Step-level dependencies: (from step, to step, kind): `after`, `all` (barrier, also
+    /// `order A before B`), or `data:DATASET` (dataset flow).
+    pub step_edges: Vec<(u32, u32, String)>,
 }
 
 impl Ir {

@@ -401,7 +401,18 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
             command: n.command.as_ref().map(|t| t.text.clone()),
         })
         .unwrap_or_default();
-    let ir = b.into_ir(camp.name.clone(), order, priority, sites, notify);
+    let mut ir = b.into_ir(camp.name.clone(), order, priority, sites, notify);
+    ir.step_edges = deps
+        .iter()
+        .map(|d| {
+            let kind = match &d.kind {
+                DepKind::After => "after".to_string(),
+                DepKind::Barrier => "all".to_string(),
+                DepKind::Dataset(ds) => format!("data:{ds}"),
+            };
+            (d.from as u32, d.to as u32, kind)
+        })
+        .collect();
     if let Err(mut d) = graph::check_names(&ir) {
         if let Some(def) = defs.iter().find(|x| {
             d.message.contains(&format!("step `{}`", x.step.name)) || d.message.contains(&format!("step `{}.{}`", x.pipe.name, x.step.name))
