@@ -1271,6 +1271,10 @@ pub fn parse_template(map: &SourceMap, file: FileId, s: &StrLit) -> (Template, V
     let bytes = raw.as_bytes();
     let mut i = 0;
     let decode = |t: &str, out: &mut String| {
+        if !t.contains('\\') {
+            out.push_str(t);
+            return;
+        }
         let mut cs = t.chars();
         while let Some(c) = cs.next() {
             if c == '\\' {

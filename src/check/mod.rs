@@ -85,9 +85,9 @@ pub fn check(fs: &dyn Fs, path: &Path, opts: &Options) -> Checked {
     Checked { program, model, tables, sets, diags: d }
 }
 
-fn unused(model: &Model, used: &std::collections::BTreeSet<(&'static str, String)>, diags: &mut Vec<Diagnostic>) {
+fn unused(model: &Model, used: &verify::Used, diags: &mut Vec<Diagnostic>) {
     let mut emit = |kind: &'static str, name: &str, loc: Loc| {
-        if !used.contains(&(kind, name.to_string())) {
+        if !used.has(kind, name) {
             diags.push(
                 Diagnostic::new("W201", format!("{kind} `{name}` is never used"))
                     .at_loc(loc, "defined here, used nowhere")
@@ -102,7 +102,7 @@ fn unused(model: &Model, used: &std::collections::BTreeSet<(&'static str, String
         // A relation is used when a coverage names it, or implicitly when it links a step's
         // dimensions; only the explicit use is tracked here, so relations are used when any
         // of their dimensions is.
-        if !used.contains(&("relation", r.name.clone())) && !r.dims.iter().any(|d| used.contains(&("dimension", d.name.clone()))) {
+        if !used.has("relation", &r.name) && !r.dims.iter().any(|d| used.has("dimension", &d.name)) {
             emit("relation", &r.name, r.loc);
         }
     }
@@ -199,6 +199,9 @@ fn shift_expr(e: &mut crate::syntax::ast::Expr, f: &dyn Fn(Span) -> Span) {
 
 /// `--set` steps that name no step of the campaign: reported by the CLI as usage errors.
 pub fn unknown_set_steps(c: &Checked) -> Vec<String> {
+    if c.sets.iter().all(|s| s.step.is_none()) {
+        return Vec::new();
+    }
     let all: BTreeMap<String, ()> = c
         .model
         .pipelines

@@ -14,7 +14,7 @@ pub struct Verifier<'a> {
     pub diags: Vec<Diagnostic>,
     pub sets: &'a [CliSet],
     /// Names used somewhere, for W201.
-    pub used: BTreeSet<(&'static str, String)>,
+    pub used: Used,
     /// Value kind of each dimension known so far (true = integer), from domains and tables.
     pub dim_kinds: &'a BTreeMap<String, bool>,
     /// Named coverages being expanded, each with the reference that led to it (the
@@ -22,6 +22,22 @@ pub struct Verifier<'a> {
     pub coverage_stack: Vec<(String, Loc)>,
     /// Cycles of named coverages already reported, as sorted member lists.
     pub coverage_cycles: BTreeSet<Vec<String>>,
+}
+
+/// Names used somewhere, by kind (for W201).  Marking allocates only on first use.
+#[derive(Default, Debug)]
+pub struct Used(BTreeMap<&'static str, BTreeSet<String>>);
+
+impl Used {
+    pub fn mark(&mut self, kind: &'static str, name: &str) {
+        let set = self.0.entry(kind).or_default();
+        if !set.contains(name) {
+            set.insert(name.to_string());
+        }
+    }
+    pub fn has(&self, kind: &str, name: &str) -> bool {
+        self.0.get(kind).is_some_and(|s| s.contains(name))
+    }
 }
 
 pub fn undefined(kind: &str, n: &Named, candidates: &[&str]) -> Diagnostic {
@@ -79,7 +95,7 @@ impl<'a> Verifier<'a> {
 
     fn check_dim(&mut self, n: &Named, known: &BTreeSet<&str>) -> bool {
         if known.contains(n.name.as_str()) {
-            self.used.insert(("dimension", n.name.clone()));
+            self.used.mark("dimension", &n.name);
             return true;
         }
         let c: Vec<&str> = known.iter().copied().collect();
@@ -151,7 +167,7 @@ impl<'a> Verifier<'a> {
             for s in &l.settings {
                 if let ("site" | "sites" | "avoid_sites", Value::Names(v)) = (s.key, &s.value) {
                     for (k, n) in v.iter().enumerate() {
-                        self.used.insert(("site", n.clone()));
+                        self.used.mark("site", &n);
                         if !site_names.contains(&n.as_str()) {
                             let named = Named { name: n.clone(), loc: s.name_locs.get(k).copied().unwrap_or(s.loc) };
                             self.err(undefined("site", &named, &site_names));
@@ -311,7 +327,7 @@ impl<'a> Verifier<'a> {
                 }
             }
             for inp in &s.inputs {
-                self.used.insert(("dataset", inp.dataset.name.clone()));
+                self.used.mark("dataset", &inp.dataset.name);
                 let declared = self.model.dataset(&inp.dataset.name).is_some();
                 let produced_anywhere =
                     self.model.pipelines.iter().any(|q| q.steps.iter().any(|t| t.outputs.iter().any(|o| o.name == inp.dataset.name)));
@@ -328,7 +344,7 @@ impl<'a> Verifier<'a> {
                 }
             }
             for o in &s.outputs {
-                self.used.insert(("dataset", o.name.clone()));
+                self.used.mark("dataset", &o.name);
                 if let (Some(ds), true) = (self.model.dataset(&o.name), dims_ok) {
                     let a: BTreeSet<&str> = ds.dims.iter().map(|d| d.name.as_str()).collect();
                     let b: BTreeSet<&str> = s.over.iter().map(|d| d.name.as_str()).collect();
@@ -498,7 +514,7 @@ impl<'a> Verifier<'a> {
         match &e.kind {
             ExprKind::Ident(i) => {
                 if let Some(d) = model.dim(&i.name) {
-                    self.used.insert(("dimension", d.name.clone()));
+                    self.used.mark("dimension", &d.name);
                     if d.domain.is_none() && d.domain_loc.is_some() {
                         return None; // a domain was written but is invalid: already reported
                     }
@@ -514,16 +530,16 @@ impl<'a> Verifier<'a> {
                     return Some(vec![d.name.clone()]);
                 }
                 if let Some(r) = model.relation(&i.name) {
-                    self.used.insert(("relation", r.name.clone()));
+                    self.used.mark("relation", &r.name);
                     // Its columns are used too: a dimension declared for a relation's column
                     // (its domain, its value kind) is not unused because no step names it.
                     for d in &r.dims {
-                        self.used.insert(("dimension", d.name.clone()));
+                        self.used.mark("dimension", &d.name);
                     }
                     return Some(r.dims.iter().map(|d| d.name.clone()).collect());
                 }
                 if let Some(c) = model.coverage(&i.name) {
-                    self.used.insert(("coverage", c.name.clone()));
+                    self.used.mark("coverage", &c.name);
                     let here = Loc { file, span: i.span };
                     if let Some(pos) = self.coverage_stack.iter().position(|(n, _)| *n == c.name) {
                         // A cycle: stack[pos..] plus this reference back to stack[pos].  Report
@@ -765,7 +781,7 @@ impl<'a> Verifier<'a> {
                 self.err(undefined("pipeline", &u.pipeline, &pipe_names));
                 continue;
             };
-            self.used.insert(("pipeline", p.name.clone()));
+            self.used.mark("pipeline", &p.name);
             used.push(p);
             match &u.config {
                 Some(cn) => {
@@ -1131,7 +1147,7 @@ impl<'a> Verifier<'a> {
         let Some(site) = st.site.as_ref().and_then(|n| model.site(n)) else {
             return;
         };
-        self.used.insert(("site", site.name.clone()));
+        self.used.mark("site", &site.name);
         let limits: [(&str, Option<(u64, Loc)>, &str); 3] = [
             ("memory", site.max_memory, "max_memory"),
             ("walltime", site.max_walltime, "max_walltime"),

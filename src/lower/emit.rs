@@ -680,11 +680,22 @@ pub fn write_graph(ir: &Ir, mermaid: bool, job_level: bool, out: &mut dyn Write)
         writeln!(
             out,
             "  label={};\n  labelloc=t;",
-            dot_id(&format!("campaign {}: {} data IDs, {} jobs ({} compute), {} edges", ir.campaign, ir.coverage_size, ir.jobs.len(), ir.compute_jobs(), ir.edges.len()))
+            dot_id(&format!(
+                "campaign {}: {} data IDs, {} jobs ({} compute), {} edges",
+                ir.campaign,
+                ir.coverage_size,
+                ir.jobs.len(),
+                ir.compute_jobs(),
+                ir.edges.len()
+            ))
         )?;
         for (ci, c) in ir.clusters.iter().enumerate() {
             let jobs = ir.jobs.iter().filter(|j| j.kind == JobKind::Compute && j.owner == ci as u32).count();
-            writeln!(out, "  subgraph cluster_{ci} {{\n    label={};\n    style=dashed;", dot_id(&format!("cluster {}: {} jobs", c.name, jobs)))?;
+            writeln!(
+                out,
+                "  subgraph cluster_{ci} {{\n    label={};\n    style=dashed;",
+                dot_id(&format!("cluster {}: {} jobs", c.name, jobs))
+            )?;
             for &s in &c.steps {
                 writeln!(out, "    s{s} [label=\"{}\"];", label(s as usize).replace('"', "'"))?;
             }

@@ -4,7 +4,7 @@
 //! goes on at the next character.  Comments are kept aside for the formatter.
 
 use nom::branch::alt;
-use nom::bytes::complete::{tag, take_while, take_while1};
+use nom::bytes::complete::{tag, take_while};
 use nom::character::complete::{char as ch, digit1, satisfy};
 use nom::combinator::recognize;
 use nom::multi::many0;
@@ -144,10 +144,6 @@ fn punct(i: &str) -> LResult<'_, Tok> {
     .parse(i)
 }
 
-fn horizontal_space(i: &str) -> LResult<'_, &str> {
-    take_while1(|c: char| c == ' ' || c == '\t' || c == '\r' || c == '\u{feff}').parse(i)
-}
-
 fn comment(i: &str) -> LResult<'_, &str> {
     recognize(pair(ch('#'), take_while(|c: char| c != '\n'))).parse(i)
 }
@@ -181,57 +177,72 @@ pub fn lex(file: FileId, src: &str) -> Lexed {
     let mut rest = src;
     let mut nl = true;
     let off = |r: &str| src.len() - r.len();
-    while !rest.is_empty() {
+    while let Some(&b0) = rest.as_bytes().first() {
         let start = off(rest);
-        if let Ok((r, _)) = horizontal_space(rest) {
-            rest = r;
-            continue;
-        }
-        if let Some(r) = rest.strip_prefix('\n') {
-            nl = true;
-            rest = r;
-            continue;
-        }
-        if let Ok((r, _)) = comment(rest) {
-            comments.push(Span::new(start, off(r)));
-            rest = r;
-            continue;
-        }
-        let (r, kind) = if let Ok((r, _)) = ident(rest) {
-            (r, Tok::Ident)
-        } else if let Ok((r, _)) = number(rest) {
-            (r, Tok::Number)
-        } else if let Ok((r, terminated)) = string_lit(rest) {
-            if terminated {
-                (r, Tok::Str)
-            } else {
-                diags.push(
-                    Diagnostic::new("E101", "unterminated string")
-                        .at(file, Span::new(start, start + 1), "this string is never closed")
-                        .help("close it with `\"` on the same line; strings cannot span lines"),
-                );
-                (r, Tok::UnterminatedStr)
+        // Dispatch on the first byte; each token class is then lexed by its nom parser.
+        match b0 {
+            b' ' | b'\t' | b'\r' => {
+                let n = rest.bytes().take_while(|b| matches!(b, b' ' | b'\t' | b'\r')).count();
+                rest = &rest[n..];
+                continue;
             }
-        } else if let Ok((r, p)) = punct(rest) {
-            (r, p)
+            b'\n' => {
+                nl = true;
+                rest = &rest[1..];
+                continue;
+            }
+            b'#' => {
+                if let Ok((r, _)) = comment(rest) {
+                    comments.push(Span::new(start, off(r)));
+                    rest = r;
+                    continue;
+                }
+            }
+            0xEF if rest.starts_with('\u{feff}') => {
+                rest = &rest[3..];
+                continue;
+            }
+            _ => {}
+        }
+        let lexed = if b0.is_ascii_alphabetic() || b0 == b'_' {
+            ident(rest).ok().map(|(r, _)| (r, Tok::Ident))
+        } else if b0.is_ascii_digit() {
+            number(rest).ok().map(|(r, _)| (r, Tok::Number))
+        } else if b0 == b'"' {
+            string_lit(rest).ok().map(|(r, terminated)| {
+                if !terminated {
+                    diags.push(
+                        Diagnostic::new("E101", "unterminated string")
+                            .at(file, Span::new(start, start + 1), "this string is never closed")
+                            .help("close it with `\"` on the same line; strings cannot span lines"),
+                    );
+                }
+                (r, if terminated { Tok::Str } else { Tok::UnterminatedStr })
+            })
         } else {
-            let c = rest.chars().next().unwrap_or('\u{fffd}');
-            let len = c.len_utf8();
-            let mut d = Diagnostic::new("E106", format!("invalid character `{}`", c.escape_debug())).at(
-                file,
-                Span::new(start, start + len),
-                "no token starts with this character",
-            );
-            if c == '\'' {
-                d = d.help("strings use double quotes: \"...\"");
-            } else if c == '!' {
-                d = d.help("negation is written `not`; inequality `!=`");
-            } else if c == '&' || c == '|' {
-                d = d.help("predicates combine with `and` and `or`");
+            punct(rest).ok()
+        };
+        let (r, kind) = match lexed {
+            Some(x) => x,
+            None => {
+                let c = rest.chars().next().unwrap_or('\u{fffd}');
+                let len = c.len_utf8();
+                let mut d = Diagnostic::new("E106", format!("invalid character `{}`", c.escape_debug())).at(
+                    file,
+                    Span::new(start, start + len),
+                    "no token starts with this character",
+                );
+                if c == '\'' {
+                    d = d.help("strings use double quotes: \"...\"");
+                } else if c == '!' {
+                    d = d.help("negation is written `not`; inequality `!=`");
+                } else if c == '&' || c == '|' {
+                    d = d.help("predicates combine with `and` and `or`");
+                }
+                diags.push(d);
+                rest = &rest[len..];
+                continue;
             }
-            diags.push(d);
-            rest = &rest[len..];
-            continue;
         };
         tokens.push(Token { kind, span: Span::new(start, off(r)), nl_before: nl });
         nl = false;
