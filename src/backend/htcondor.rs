@@ -274,27 +274,27 @@ pub fn plan(ir: &Ir) -> Plan {
     }
     // Task groups: one per submit file (or per shard); join jobs keep their common group.
     let mut names: Vec<String> = Vec::new();
-    let mut gindex: BTreeMap<String, u32> = BTreeMap::new();
+    // Task group of each (submit file or base group, shard); u32::MAX marks a base group.
+    let mut gindex: std::collections::HashMap<(u32, u32, usize), u32> = std::collections::HashMap::new();
     let mut group_of = vec![0u32; n];
     let mut index_in_group = vec![0u32; n];
     let mut members: Vec<Vec<u32>> = Vec::new();
     let mut pos_in_sub = vec![0usize; subs.len()];
     for j in 0..n {
-        let name = match sub_of[j] {
-            u32::MAX => base.names[base.group_of[j] as usize].clone(),
+        let key = match sub_of[j] {
+            u32::MAX => (u32::MAX, base.group_of[j], 0),
             s => {
-                let sf = &subs[s as usize];
                 let p = pos_in_sub[s as usize];
                 pos_in_sub[s as usize] += 1;
-                if sf.sharded {
-                    format!("{}.s{}", sf.name, p / SHARD)
-                } else {
-                    sf.name.clone()
-                }
+                (s, 0, if subs[s as usize].sharded { p / SHARD } else { 0 })
             }
         };
-        let g = *gindex.entry(name.clone()).or_insert_with(|| {
-            names.push(name);
+        let g = *gindex.entry(key).or_insert_with(|| {
+            names.push(match key {
+                (u32::MAX, bg, _) => base.names[bg as usize].clone(),
+                (s, _, k) if subs[s as usize].sharded => format!("{}.s{k}", subs[s as usize].name),
+                (s, _, _) => subs[s as usize].name.clone(),
+            });
             members.push(Vec::new());
             names.len() as u32 - 1
         });
