@@ -537,7 +537,7 @@ fn hostile_data_ids_stay_inside_and_keep_quoting() {
     std::fs::create_dir_all(src.join("data")).expect("mkdir");
     std::fs::write(
         src.join("data/visits.csv"),
-        "visit,band\n\"../../etc\",g\n\"$(rm -rf ~)\",r\n\"a b\",i\n\"it's\",z\n\"say \"\"hi\"\"\",y\n\"back\\slash\",g\n\"semi;colon&amp\",r\n\"/abs\",i\n",
+        "visit,band\n\"../../etc\",g\n\"$(rm -rf ~)\",r\n\"a b\",i\n\"it's\",z\n\"say \"\"hi\"\"\",y\n\"back\\slash\",g\n\"semi;colon&amp\",r\n\"/abs\",i\n\"multi\nline\",i\n\"tab\there\",z\n",
     )
     .expect("csv");
     std::fs::write(
@@ -580,6 +580,7 @@ campaign "evil $(rm -rf ~) \"q\" 'x'" {
   use p
   coverage = exposure
   site = farm
+  notify { on = [done, failure], command = "printf '%s|%s|%s\\n' {campaign} \"{event}\" x{step}x >> \"$NOTIFY_OUT\"" }
 }
 "#,
     )
@@ -587,7 +588,8 @@ campaign "evil $(rm -rf ~) \"q\" 'x'" {
     let file = src.join("hostile.bps");
     let dir = compile_file(&file, "hostile");
     let files = list_files(&dir);
-    let hostile = ["../../etc", "$(rm -rf ~)", "a b", "it's", "say \"hi\"", "back\\slash", "semi;colon", "/abs"];
+    let hostile =
+        ["../../etc", "$(rm -rf ~)", "it's", "a b", "say \"hi\"", "back\\slash", "semi;colon", "/abs", "multi\nline", "tab\there"];
     for f in &files {
         assert!(!f.contains(".."), "{f}");
         let top = f.split('/').next().unwrap_or_default();
@@ -595,14 +597,12 @@ campaign "evil $(rm -rf ~) \"q\" 'x'" {
         assert!(f.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b)), "unsafe file name {f}");
     }
     // Engine files hold no raw data ID value outside comments (values reach jobs only through
-    // the task tables, shell-quoted there by the lowering).
-    for f in files.iter().filter(|f| f.ends_with(".dag") || f.starts_with("htcondor/")) {
+    // the task tables, shell-quoted there by the lowering); `$` is always `$(DOLLAR)` in them.
+    // (The shell scripts quote for the shell instead; the notify run below proves it.)
+    for f in files.iter().filter(|f| f.ends_with(".dag") || f.ends_with(".sub") || f.ends_with(".config")) {
         let text = std::fs::read_to_string(dir.join(f)).expect("read");
         for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
-            for h in &hostile[..4] {
-                if f.ends_with(".sub") && *h == "$(rm -rf ~)" {
-                    continue; // the campaign name is in the submit files, escaped: checked below
-                }
+            for h in &hostile {
                 assert!(!line.contains(h), "{f}: raw hostile value {h:?} in {line:?}");
             }
         }
@@ -612,7 +612,7 @@ campaign "evil $(rm -rf ~) \"q\" 'x'" {
     check_edges_match_ir(&d, &ir_jobs(&file, "hostile"));
     // Multi-code retry_unless_exit: POST script + UNLESS-EXIT 2; abort step: ABORT-DAG-ON.
     let calib: Vec<_> = d.nodes.iter().filter(|(n, _)| n.starts_with("calib_")).map(|(n, _)| n.clone()).collect();
-    assert_eq!(calib.len(), 8);
+    assert_eq!(calib.len(), 10);
     for n in &calib {
         assert_eq!(d.retry[n], (2, Some(2)));
         assert_eq!(d.post[n].last().map(String::as_str), Some("2,3"));
@@ -629,6 +629,11 @@ campaign "evil $(rm -rf ~) \"q\" 'x'" {
         assert!(t.contains("should_transfer_files    = YES"), "{st}");
     }
     offline_check(&dir);
+    // The notify command gets the campaign name as one word, whatever it holds.
+    let out = dir.join("../notify.out");
+    let st = Command::new("/bin/sh").arg(dir.join("htcondor/bpsc-post.sh")).args(["final", "0", "2", "1"]).env("NOTIFY_OUT", &out).status();
+    assert_eq!(st.expect("sh").code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&out).expect("notify output"), "evil $(rm -rf ~) \"q\" 'x'|failure|xx\n");
     // The submit language gives back exactly the hostile text.
     let Some(res) = simulate(&dir, &cases_for(&dir, &d, &["node-1.example.org", "good", "bad\"host$(x)"])) else { return };
     let r = res.iter().find(|r| r["node"].as_str().is_some_and(|n| n.starts_with("calib_"))).expect("calib case");
