@@ -817,3 +817,39 @@ fn snapshots() {
         });
     }
 }
+
+/// A transfer-mode node job run by hand in a fake sandbox: only what transfer_input_files
+/// names is there (the bpsc binary, the task-table shard with its relative path); the job
+/// must leave its record and logs in `provenance/` and `logs/` for transfer_output_files.
+#[test]
+fn launcher_runs_in_a_transfer_sandbox() {
+    let dir = compile("afterburner");
+    let d = parse_dag(&dir.join("workflow.dag"));
+    let (node, (sub, _)) = d.nodes.iter().find(|(_, (_, noop))| !noop).expect("a node");
+    let text = std::fs::read_to_string(dir.join(sub)).expect("sub");
+    assert!(text.contains("should_transfer_files    = YES"), "afterburner uses a container: transfer mode");
+    let group =
+        text.lines().find_map(|l| l.strip_prefix("bpsc_group")).map(|r| r.trim_start_matches([' ', '=']).to_string()).expect("group");
+    let idx = &d.vars[node]["bpsc_i"];
+    let sandbox = dir.join("../sandbox");
+    std::fs::create_dir_all(sandbox.join("tasks")).expect("mkdir");
+    for ext in ["jsonl", "idx"] {
+        std::fs::copy(dir.join(format!("tasks/{group}.{ext}")), sandbox.join(format!("tasks/{group}.{ext}"))).expect("copy");
+    }
+    std::fs::copy(dir.join("htcondor/bpsc-job.sh"), sandbox.join("condor_exec.exe")).expect("copy");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_bpsc"), sandbox.join("bpsc")).expect("symlink");
+    let o = Command::new(sandbox.join("condor_exec.exe"))
+        .args(["./bpsc", "--group", &group, "--index", idx, "--attempt", "3"])
+        .current_dir(&sandbox)
+        .env("BPSC_EXAMPLE_DIR", repo().join("examples"))
+        .env("BPSC_SCRATCH", dir.join("../scratch"))
+        .env("FAKE_TASK_SLEEP", "0")
+        .output()
+        .expect("launcher");
+    let rec_path = sandbox.join(format!("provenance/{node}.3.json"));
+    assert!(rec_path.is_file(), "no record: {}", String::from_utf8_lossy(&o.stderr));
+    let rec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(rec_path).expect("record")).expect("json");
+    assert_eq!(rec["attempt"], 3);
+    assert_eq!(rec["group"], group.as_str());
+    assert!(sandbox.join(format!("logs/{group}/{node}.3.out")).is_file());
+}
