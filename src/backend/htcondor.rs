@@ -1,11 +1,767 @@
-//! htcondor backend (being written).
+//! HTCondor DAGMan backend: one DAG file, one submit description per task group, a DAGMan
+//! configuration file, a job launcher and a POST script.
+//!
+//! ```text
+//! SUBMIT/
+//!   workflow.dag              JOB/VARS/RETRY/PRIORITY/CATEGORY/SCRIPT/ABORT-DAG-ON per node,
+//!                             PARENT/CHILD per parent, FINAL provenance node (streamed)
+//!   htcondor/GROUP.sub        one submit description per task group (step, cluster, inserted kind)
+//!   htcondor/noop.sub         named by the NOOP join nodes (never submitted)
+//!   htcondor/dagman.config    DAGMan throttles (CONFIG)
+//!   htcondor/bpsc-job.sh      job launcher: software setup, then `bpsc wrap`
+//!   htcondor/bpsc-post.sh     POST script: multi-code retry_unless_exit, on_failure = abort, final status
+//!   + the common contract (bpsc.json, tasks/, provenance/, logs/)
+//! ```
+//!
+//! The mapping of every language feature, the limits and how to validate for real are in
+//! `backends/htcondor/README.md`.
 
-use std::io;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use super::Written;
-use crate::lower::ir::Ir;
+use super::{Groups, Written};
+use crate::check::model::{Software, Value as SVal};
+use crate::lower::emit::{self, Resources};
+use crate::lower::ir::{Ir, IrStep, JobKind};
 
-pub fn write(_ir: &Ir, _dir: &Path) -> io::Result<Written> {
-    Err(io::Error::new(io::ErrorKind::Unsupported, "the htcondor backend is not written yet"))
+/// The DAG file, relative to the submit directory.
+pub const DAG_FILE: &str = "workflow.dag";
+/// Jobs per task-table shard for groups that run without a shared filesystem: each such job
+/// transfers its shard, so a shard stays around a megabyte whatever the campaign size.
+pub const SHARD: usize = 1000;
+/// POST-script exit statuses the DAG lines key on (see templates/htcondor/bpsc-post.sh.j2).
+pub const POST_NO_RETRY: i32 = 2;
+pub const POST_ABORT: i32 = 3;
+/// Default DAGMan throttles written to htcondor/dagman.config.
+pub const MAX_JOBS_IDLE: u64 = 1000;
+pub const MAX_JOBS_SUBMITTED: u64 = 10000;
+/// Children per PARENT … CHILD line.
+const CHILDREN_PER_LINE: usize = 64;
+/// Node names DAGMan reserves (case-insensitively): they would be read as keywords.
+pub const RESERVED_NODE_NAMES: &[&str] = &["PARENT", "CHILD", "ALL_NODES"];
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+// ------------------------------------------------------------------ quoting
+
+/// Refuse text that cannot be written into a one-line submit or DAG value.
+fn no_control(s: &str, what: &str) -> io::Result<()> {
+    if let Some(c) = s.chars().find(|c| c.is_control()) {
+        return Err(invalid(format!("{what} {s:?} contains the control character {c:?}, which an HTCondor submit file cannot hold")));
+    }
+    Ok(())
+}
+
+/// A literal for a submit-file value: `$` would start a macro, so it becomes `$(DOLLAR)`.
+pub fn submit_literal(s: &str) -> String {
+    s.replace('$', "$(DOLLAR)")
+}
+
+/// A ClassAd string literal, quotes included, ready for a submit file: `\` and `"` are
+/// escaped for the ClassAd parser, control characters become octal escapes, `$` becomes
+/// `$(DOLLAR)` for the submit-macro expander.
+pub fn classad_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '$' => out.push_str("$(DOLLAR)"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\{:03o}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// One word of a new-syntax `arguments`/`environment` value (inside its double quotes):
+/// wrapped in single quotes, `'` doubled, `"` doubled, `$` escaped.
+pub fn quoted_word(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '"' => out.push_str("\"\""),
+            '$' => out.push_str("$(DOLLAR)"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// A VARS value, quotes included (DAGMan: `\"` and `\\`).  Only bpsc's own tokens go there
+/// (task-group names, indices, numbers); data ID values never do.
+pub fn vars_value(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Is `name` usable as a DAGMan node name as it is?
+pub fn node_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && !RESERVED_NODE_NAMES.iter().any(|r| r.eq_ignore_ascii_case(name))
+}
+
+/// DAG node names: the IR job ids (`[A-Za-z0-9_-]+`), except that a reserved word gets a
+/// leading `_`.  Fails if that would collide with another id.
+pub fn node_names(ir: &Ir) -> io::Result<Vec<String>> {
+    let mut names: Vec<String> = (0..ir.jobs.len() as u32).map(|j| ir.job_id(j)).collect();
+    let renamed: Vec<usize> = (0..names.len()).filter(|&i| RESERVED_NODE_NAMES.iter().any(|r| r.eq_ignore_ascii_case(&names[i]))).collect();
+    if !renamed.is_empty() {
+        let taken: std::collections::HashSet<String> = names.iter().cloned().collect();
+        for i in renamed {
+            let n = format!("_{}", names[i]);
+            if taken.contains(&n) {
+                return Err(invalid(format!("job id `{}` is a DAGMan keyword and `{n}` is taken by another job", names[i])));
+            }
+            names[i] = n;
+        }
+    }
+    for n in &names {
+        if !node_name_ok(n) {
+            return Err(invalid(format!("job id `{n}` is not a valid DAGMan node name")));
+        }
+    }
+    Ok(names)
+}
+
+/// Expand a site scratch template for the job environment: `{user}` becomes `$ENV(USER)`
+/// (the submitting user, expanded when DAGMan submits), `{campaign}` and `{site}` their values.
+fn scratch_value(t: &str, campaign: &str, site: &str) -> String {
+    let mut out = String::new();
+    let mut rest = t;
+    while let Some(p) = rest.find(['{', '}']) {
+        out.push_str(&submit_literal(&rest[..p]));
+        let r = &rest[p..];
+        if r.starts_with("{{") || r.starts_with("}}") {
+            out.push_str(&r[..1]);
+            rest = &r[2..];
+            continue;
+        }
+        if r.starts_with('{') {
+            if let Some(end) = r.find('}') {
+                match &r[1..end] {
+                    "user" => out.push_str("$ENV(USER)"),
+                    "campaign" => out.push_str(&submit_literal(campaign)),
+                    "site" => out.push_str(&submit_literal(site)),
+                    other => out.push_str(&submit_literal(&format!("{{{other}}}"))),
+                }
+                rest = &r[end + 1..];
+                continue;
+            }
+        }
+        out.push_str(&r[..1]);
+        rest = &r[1..];
+    }
+    out.push_str(&submit_literal(rest));
+    out
+}
+
+// ------------------------------------------------------------------ plan
+
+/// What a submit description is for.
+#[derive(Debug, Clone)]
+pub struct SubFile {
+    /// File stem: `htcondor/NAME.sub`; also the DAGMan category of its nodes.
+    pub name: String,
+    pub kind: JobKind,
+    pub site: Option<String>,
+    /// HTCondor file transfer instead of the shared filesystem.
+    pub transfer: bool,
+    /// Its nodes' task groups are shards (`NAME.sK`).
+    pub sharded: bool,
+    /// The step whose settings (env, hosts, account, software) apply.
+    pub step: Option<u32>,
+    pub jobs: Vec<u32>,
+}
+
+/// Task groups and submit files.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub groups: Groups,
+    pub subs: Vec<SubFile>,
+    /// Submit file of each job (`u32::MAX` for join nodes).
+    pub sub_of: Vec<u32>,
+}
+
+/// The step a job's settings come from: its first quantum's step, or the step of the job it
+/// serves (stage-out, cleanup), or of its first consumer (stage-in).
+fn settings_step(ir: &Ir, j: u32, children: &(Vec<u32>, Vec<u32>)) -> Option<u32> {
+    let job = &ir.jobs[j as usize];
+    match job.kind {
+        JobKind::Compute => ir.job_members(j).first().map(|m| m.step),
+        JobKind::StageOut | JobKind::Cleanup => settings_step(ir, job.owner, children),
+        JobKind::StageIn => {
+            let (off, to) = children;
+            to[off[j as usize] as usize..off[j as usize + 1] as usize]
+                .iter()
+                .find(|&&c| ir.jobs[c as usize].kind == JobKind::Compute)
+                .and_then(|&c| settings_step(ir, c, children))
+        }
+        JobKind::Join | JobKind::Provenance => None,
+    }
+}
+
+fn site_shared(ir: &Ir, site: Option<&str>) -> bool {
+    site.and_then(|s| ir.sites.iter().find(|x| x.name == s)).is_none_or(|s| s.shared_fs)
+}
+
+fn container_of(st: &IrStep) -> Option<&str> {
+    match st.settings.get("software") {
+        Some(SVal::Software(Software::Container(img))) => Some(img.as_str()),
+        _ => None,
+    }
+}
+
+/// Group jobs into task groups and submit files: the common groups (per step, cluster or
+/// inserted kind), split by site when a group spans sites, and into shards of [`SHARD`] jobs
+/// when its jobs run without a shared filesystem.
+pub fn plan(ir: &Ir) -> Plan {
+    let base = super::groups(ir);
+    let children = ir.children();
+    let n = ir.jobs.len();
+    let step_of: Vec<Option<u32>> = (0..n as u32).map(|j| settings_step(ir, j, &children)).collect();
+    let site_of = |j: usize| -> Option<String> {
+        match ir.jobs[j].kind {
+            JobKind::Join | JobKind::Provenance => None,
+            _ => step_of[j].and_then(|s| ir.steps[s as usize].site.clone()),
+        }
+    };
+    // Sites of each base group.
+    let mut sites_in: Vec<BTreeSet<Option<String>>> = vec![BTreeSet::new(); base.names.len()];
+    for j in 0..n {
+        sites_in[base.group_of[j] as usize].insert(site_of(j));
+    }
+    let mut sub_index: BTreeMap<(u32, Option<String>), u32> = BTreeMap::new();
+    let mut subs: Vec<SubFile> = Vec::new();
+    let mut sub_of = vec![u32::MAX; n];
+    for j in 0..n {
+        let job = &ir.jobs[j];
+        if job.kind == JobKind::Join {
+            continue;
+        }
+        let g = base.group_of[j];
+        let site = site_of(j);
+        let key = (g, if sites_in[g as usize].len() > 1 { site.clone() } else { None });
+        let s = *sub_index.entry(key.clone()).or_insert_with(|| {
+            let name = match &key.1 {
+                Some(site) => format!("{}.{}", base.names[g as usize], crate::lower::graph::sanitize(site)),
+                None => base.names[g as usize].clone(),
+            };
+            let transfer = match job.kind {
+                JobKind::Provenance | JobKind::Join => false,
+                JobKind::Compute => {
+                    !site_shared(ir, site.as_deref()) || step_of[j].is_some_and(|s| container_of(&ir.steps[s as usize]).is_some())
+                }
+                _ => !site_shared(ir, site.as_deref()),
+            };
+            subs.push(SubFile { name, kind: job.kind, site: site.clone(), transfer, sharded: false, step: step_of[j], jobs: Vec::new() });
+            subs.len() as u32 - 1
+        });
+        subs[s as usize].jobs.push(j as u32);
+        sub_of[j] = s;
+    }
+    for s in &mut subs {
+        s.sharded = s.transfer && s.jobs.len() > SHARD;
+    }
+    // Task groups: one per submit file (or per shard); join jobs keep their common group.
+    let mut names: Vec<String> = Vec::new();
+    // Task group of each (submit file or base group, shard); u32::MAX marks a base group.
+    let mut gindex: std::collections::HashMap<(u32, u32, usize), u32> = std::collections::HashMap::new();
+    let mut group_of = vec![0u32; n];
+    let mut index_in_group = vec![0u32; n];
+    let mut members: Vec<Vec<u32>> = Vec::new();
+    let mut pos_in_sub = vec![0usize; subs.len()];
+    for j in 0..n {
+        let key = match sub_of[j] {
+            u32::MAX => (u32::MAX, base.group_of[j], 0),
+            s => {
+                let p = pos_in_sub[s as usize];
+                pos_in_sub[s as usize] += 1;
+                (s, 0, if subs[s as usize].sharded { p / SHARD } else { 0 })
+            }
+        };
+        let g = *gindex.entry(key).or_insert_with(|| {
+            names.push(match key {
+                (u32::MAX, bg, _) => base.names[bg as usize].clone(),
+                (s, _, k) if subs[s as usize].sharded => format!("{}.s{k}", subs[s as usize].name),
+                (s, _, _) => subs[s as usize].name.clone(),
+            });
+            members.push(Vec::new());
+            names.len() as u32 - 1
+        });
+        group_of[j] = g;
+        index_in_group[j] = members[g as usize].len() as u32;
+        members[g as usize].push(j as u32);
+    }
+    Plan { groups: Groups { names, group_of, index_in_group, members }, subs, sub_of }
+}
+
+// ------------------------------------------------------------------ submit files
+
+fn mib(bytes: u64) -> u64 {
+    bytes.div_ceil(1 << 20).max(1)
+}
+
+fn kib(bytes: u64) -> u64 {
+    bytes.div_ceil(1 << 10).max(1)
+}
+
+fn growth_text(g: f64) -> String {
+    let s = format!("{g}");
+    if s.contains('.') || s.contains('e') {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+/// `(member(toLower(Machine), {…}) || member(toLower(split(Machine, ".")[0]), {…}))`: a host
+/// given by full or short name.
+fn hosts_expr(hosts: &[String]) -> String {
+    let list = hosts.iter().map(|h| classad_str(&h.to_lowercase())).collect::<Vec<_>>().join(", ");
+    format!("(member(toLower(Machine), {{{list}}}) || member(toLower(split(Machine, \".\")[0]), {{{list}}}))")
+}
+
+fn requirements(sf: &SubFile, st: Option<&IrStep>) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(site) = &sf.site {
+        let s = classad_str(site);
+        parts.push(format!("(TARGET.BpscSite =?= undefined || TARGET.BpscSite == {s})"));
+    }
+    if let Some(st) = st {
+        let hosts = st.settings.names("hosts");
+        if !hosts.is_empty() {
+            parts.push(hosts_expr(&hosts));
+        }
+        let avoid = st.settings.names("avoid_hosts");
+        if !avoid.is_empty() {
+            parts.push(format!("!{}", hosts_expr(&avoid)));
+        }
+    }
+    parts.join(" && ")
+}
+
+struct Ctx<'a> {
+    ir: &'a Ir,
+    env: minijinja::Environment<'static>,
+    exe: String,
+    version: &'static str,
+    campaign_comment: String,
+}
+
+fn render(ctx: &Ctx, name: &str, vars: minijinja::Value) -> io::Result<String> {
+    let t = ctx.env.get_template(name).map_err(|e| io::Error::other(format!("template {name}: {e}")))?;
+    t.render(vars).map_err(|e| io::Error::other(format!("template {name}: {e}")))
+}
+
+fn env_entries(sf: &SubFile, st: Option<&IrStep>, ir: &Ir) -> io::Result<String> {
+    let mut entries: Vec<(String, String)> = Vec::new();
+    // BPSC_SCRATCH: the site's scratch; without one the wrapper uses SUBMIT/scratch.
+    if let Some(site) = sf.site.as_deref().and_then(|s| ir.sites.iter().find(|x| x.name == s)) {
+        if let Some(t) = &site.scratch {
+            no_control(t, "scratch")?;
+            entries.push((
+                "BPSC_SCRATCH".into(),
+                format!("'{}'", scratch_value(t, &ir.campaign, &site.name).replace('\'', "''").replace('"', "\"\"")),
+            ));
+        }
+    }
+    if let Some(st) = st {
+        if sf.kind == JobKind::Compute {
+            match st.settings.get("software") {
+                Some(SVal::Software(Software::Setup(s))) => {
+                    no_control(s, "software setup")?;
+                    entries.push(("BPSC_SETUP".into(), quoted_word(s)));
+                    entries.push(("BPSC_SOFTWARE".into(), quoted_word(&format!("setup:{s}"))));
+                }
+                Some(SVal::Software(Software::Container(c))) => {
+                    entries.push(("BPSC_SOFTWARE".into(), quoted_word(&format!("container:{c}"))));
+                }
+                _ => {}
+            }
+        }
+        for (k, r) in &st.settings.env {
+            if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') || k.as_bytes()[0].is_ascii_digit() {
+                return Err(invalid(format!("environment variable name {k:?} cannot be passed to an HTCondor job")));
+            }
+            let v = match &r.value {
+                SVal::Str(s) => s.clone(),
+                other => other.to_string(),
+            };
+            no_control(&v, &format!("env {k}"))?;
+            entries.push((k.clone(), quoted_word(&v)));
+        }
+    }
+    Ok(entries.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "))
+}
+
+fn write_submit(ctx: &Ctx, dir: &Path, sf: &SubFile, default: &Resources) -> io::Result<()> {
+    let ir = ctx.ir;
+    let st = sf.step.map(|s| &ir.steps[s as usize]);
+    let local = sf.kind == JobKind::Provenance;
+    let container = match (sf.kind, st.and_then(container_of)) {
+        (JobKind::Compute, Some(img)) => {
+            no_control(img, "container image")?;
+            if img.chars().any(char::is_whitespace) || img.contains(',') {
+                return Err(invalid(format!("container image {img:?} contains a space or comma")));
+            }
+            let img = if img.contains("://") || img.starts_with('/') || img.starts_with("./") {
+                img.to_string()
+            } else {
+                format!("docker://{img}")
+            };
+            Some(submit_literal(&img))
+        }
+        _ => None,
+    };
+    let mut attrs: Vec<(String, String)> = vec![("My.BpscCampaign".into(), classad_str(&ir.campaign))];
+    if let Some(site) = &sf.site {
+        attrs.push(("My.BpscSite".into(), classad_str(site)));
+    }
+    let mut accounting_group = None;
+    if let Some(acct) = st.and_then(|s| s.settings.get("account")).and_then(|v| v.as_str()) {
+        no_control(acct, "account")?;
+        if acct.chars().any(char::is_whitespace) {
+            return Err(invalid(format!("account {acct:?} contains white space, which accounting_group cannot hold")));
+        }
+        accounting_group = Some(submit_literal(acct));
+        attrs.push(("My.ProjectName".into(), classad_str(acct)));
+    }
+    let (exe_arg, exe_transfer) = if sf.transfer {
+        let base = Path::new(&ctx.exe).file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "bpsc".into());
+        (quoted_word(&format!("./{base}")), submit_literal(&ctx.exe))
+    } else {
+        (quoted_word(&ctx.exe), String::new())
+    };
+    let growth = if default.retries > 0 && default.memory_growth > 1.0 { Some(growth_text(default.memory_growth)) } else { None };
+    let reqs = if local { String::new() } else { requirements(sf, st) };
+    let text = render(
+        ctx,
+        "submit",
+        minijinja::context! {
+            version => ctx.version,
+            campaign_comment => ctx.campaign_comment,
+            name => sf.name,
+            kind => sf.kind.as_str(),
+            site => sf.site,
+            njobs => sf.jobs.len(),
+            sharded => sf.sharded,
+            universe => if local { "local" } else { "vanilla" },
+            container => container,
+            exe_arg => exe_arg,
+            exe_transfer => exe_transfer,
+            transfer => sf.transfer,
+            cpus => default.cpus.max(1),
+            memory_mb => mib(default.memory),
+            growth => growth,
+            disk_kb => kib(default.disk),
+            walltime => default.walltime.max(1),
+            requirements => reqs,
+            accounting_group => accounting_group,
+            attrs => attrs,
+            environment => env_entries(sf, st, ir)?,
+        },
+    )?;
+    std::fs::write(dir.join("htcondor").join(format!("{}.sub", sf.name)), text)
+}
+
+fn write_exec(path: &Path, text: &str) -> io::Result<()> {
+    std::fs::write(path, text)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+}
+
+/// The notify command, `{campaign}`/`{event}`/`{step}`/`{user}` substituted with the quoting
+/// their place in the shell text needs, as one single-quoted shell word.
+fn notify_command(ir: &Ir) -> Option<String> {
+    let cmd = ir.notify.command.as_deref()?;
+    let mut out = String::new();
+    let mut q = emit::Quote::None;
+    let mut rest = cmd;
+    while !rest.is_empty() {
+        let Some(p) = rest.find(['{', '}']) else {
+            out.push_str(rest);
+            break;
+        };
+        let lit = &rest[..p];
+        out.push_str(lit);
+        q = emit::scan_quotes(lit, q);
+        let r = &rest[p..];
+        if r.starts_with("{{") || r.starts_with("}}") {
+            out.push_str(&r[..1]);
+            q = emit::scan_quotes(&r[..1], q);
+            rest = &r[2..];
+            continue;
+        }
+        match (r.starts_with('{'), r.find('}')) {
+            (true, Some(end)) => {
+                match &r[1..end] {
+                    "campaign" => emit::quote_in(&ir.campaign, q, &mut out),
+                    "step" => emit::quote_in("", q, &mut out),
+                    name @ ("event" | "user") => {
+                        let var = if name == "event" { "BPSC_EVENT" } else { "USER" };
+                        match q {
+                            emit::Quote::None => out.push_str(&format!("\"${{{var}}}\"")),
+                            emit::Quote::Double => out.push_str(&format!("${{{var}}}")),
+                            emit::Quote::Single => out.push_str(&format!("'\"${{{var}}}\"'")),
+                        }
+                    }
+                    other => out.push_str(&format!("{{{other}}}")),
+                }
+                rest = &r[end + 1..];
+            }
+            _ => {
+                out.push_str(&r[..1]);
+                q = emit::scan_quotes(&r[..1], q);
+                rest = &r[1..];
+            }
+        }
+    }
+    Some(format!("'{}'", out.replace('\'', "'\\''")))
+}
+
+// ------------------------------------------------------------------ the DAG
+
+/// Per-node VARS for values that differ from the submit file's defaults.
+fn resource_vars(r: &Resources, d: &Resources, out: &mut String) {
+    if mib(r.memory) != mib(d.memory) {
+        out.push_str(&format!(" bpsc_m={}", vars_value(&mib(r.memory).to_string())));
+    }
+    if r.cpus.max(1) != d.cpus.max(1) {
+        out.push_str(&format!(" bpsc_c={}", vars_value(&r.cpus.max(1).to_string())));
+    }
+    if kib(r.disk) != kib(d.disk) {
+        out.push_str(&format!(" bpsc_d={}", vars_value(&kib(r.disk).to_string())));
+    }
+    if r.walltime.max(1) != d.walltime.max(1) {
+        out.push_str(&format!(" bpsc_w={}", vars_value(&r.walltime.max(1).to_string())));
+    }
+}
+
+fn write_dag(ctx: &Ctx, dir: &Path, p: &Plan, names: &[String], defaults: &[Resources]) -> io::Result<()> {
+    let ir = ctx.ir;
+    let f = File::create(dir.join(DAG_FILE))?;
+    let mut w = BufWriter::with_capacity(1 << 20, f);
+    let n = ir.jobs.len();
+    writeln!(w, "# HTCondor DAGMan workflow written by bpsc {} for campaign {}", ctx.version, ctx.campaign_comment)?;
+    writeln!(
+        w,
+        "# {} nodes ({} NOOP joins, 1 FINAL), {} edges; submit with: condor_submit_dag {DAG_FILE}",
+        n,
+        ir.jobs.iter().filter(|j| j.kind == JobKind::Join).count(),
+        ir.edges.len()
+    )?;
+    writeln!(w, "CONFIG htcondor/dagman.config")?;
+    writeln!(w, "NODE_STATUS_FILE {DAG_FILE}.status {}", if n > 50_000 { 600 } else { 60 })?;
+    writeln!(w, "JOBSTATE_LOG {DAG_FILE}.jobstate.log")?;
+    // Per-step throttles: one category per submit file whose steps set max_jobs.
+    let mut category: Vec<Option<String>> = vec![None; p.subs.len()];
+    for (s, sf) in p.subs.iter().enumerate() {
+        if sf.kind != JobKind::Compute {
+            continue;
+        }
+        let steps: BTreeSet<u32> = sf
+            .jobs
+            .iter()
+            .filter_map(|&j| {
+                let job = &ir.jobs[j as usize];
+                (job.owner != u32::MAX).then_some(job.owner)
+            })
+            .flat_map(|c| ir.clusters[c as usize].steps.iter().copied())
+            .chain(sf.step)
+            .collect();
+        let max = steps.iter().filter_map(|&s| ir.steps[s as usize].settings.int("max_jobs")).min();
+        if let Some(m) = max {
+            writeln!(w, "MAXJOBS {} {m}", sf.name)?;
+            category[s] = Some(sf.name.clone());
+        }
+    }
+    writeln!(w)?;
+    let mut line = String::with_capacity(256);
+    let mut final_node: Option<usize> = None;
+    for (j, (job, node)) in ir.jobs.iter().zip(names).enumerate() {
+        line.clear();
+        match job.kind {
+            JobKind::Join => {
+                line.push_str(&format!("JOB {node} htcondor/noop.sub NOOP\n"));
+                w.write_all(line.as_bytes())?;
+                continue;
+            }
+            JobKind::Provenance => {
+                final_node = Some(j);
+                continue;
+            }
+            _ => {}
+        }
+        let s = p.sub_of[j] as usize;
+        let sf = &p.subs[s];
+        line.push_str(&format!("JOB {node} htcondor/{}.sub\n", sf.name));
+        line.push_str(&format!("VARS {node} bpsc_i={}", vars_value(&p.groups.index_in_group[j].to_string())));
+        if sf.sharded {
+            line.push_str(&format!(" bpsc_g={}", vars_value(&p.groups.names[p.groups.group_of[j] as usize])));
+        }
+        let r = emit::resources(ir, j as u32);
+        resource_vars(&r, &defaults[s], &mut line);
+        line.push('\n');
+        let abort = r.on_failure == "abort";
+        let post = abort || r.retry_unless_exit.len() > 1;
+        if r.retries > 0 {
+            line.push_str(&format!("RETRY {node} {}", r.retries));
+            if post {
+                line.push_str(&format!(" UNLESS-EXIT {POST_NO_RETRY}"));
+            } else if let [code] = r.retry_unless_exit.as_slice() {
+                line.push_str(&format!(" UNLESS-EXIT {code}"));
+            }
+            line.push('\n');
+        }
+        if post {
+            let codes = if r.retry_unless_exit.is_empty() {
+                "-".to_string()
+            } else {
+                r.retry_unless_exit.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
+            };
+            line.push_str(&format!("SCRIPT POST {node} htcondor/bpsc-post.sh node $RETURN $RETRY $MAX_RETRIES {} {codes}\n", abort as u8));
+        }
+        if abort {
+            line.push_str(&format!("ABORT-DAG-ON {node} {POST_ABORT} RETURN 1\n"));
+        }
+        if job.priority != 0 {
+            line.push_str(&format!("PRIORITY {node} {}\n", job.priority));
+        }
+        if let Some(c) = &category[s] {
+            line.push_str(&format!("CATEGORY {node} {c}\n"));
+        }
+        w.write_all(line.as_bytes())?;
+    }
+    writeln!(w)?;
+    // Dependencies: one line per parent (children chunked), in job order.
+    let (off, to) = ir.children();
+    for pj in 0..n {
+        let kids = &to[off[pj] as usize..off[pj + 1] as usize];
+        for chunk in kids.chunks(CHILDREN_PER_LINE) {
+            line.clear();
+            line.push_str("PARENT ");
+            line.push_str(&names[pj]);
+            line.push_str(" CHILD");
+            for &c in chunk {
+                line.push(' ');
+                line.push_str(&names[c as usize]);
+            }
+            line.push('\n');
+            w.write_all(line.as_bytes())?;
+        }
+    }
+    if let Some(j) = final_node {
+        let node = &names[j];
+        let s = p.sub_of[j] as usize;
+        writeln!(w)?;
+        writeln!(w, "# Provenance: runs at the end whatever happened; its POST script makes the DAG fail when any node failed.")?;
+        writeln!(w, "FINAL {node} htcondor/{}.sub", p.subs[s].name)?;
+        writeln!(w, "VARS {node} bpsc_i={}", vars_value(&p.groups.index_in_group[j].to_string()))?;
+        writeln!(w, "SCRIPT POST {node} htcondor/bpsc-post.sh final $RETURN $DAG_STATUS $FAILED_COUNT")?;
+    }
+    w.flush()
+}
+
+// ------------------------------------------------------------------ entry point
+
+/// The bpsc executable the jobs run: `$BPSC_EXE` at compile time, else this executable.
+fn bpsc_exe() -> io::Result<String> {
+    if let Ok(e) = std::env::var("BPSC_EXE") {
+        if !e.is_empty() {
+            return Ok(e);
+        }
+    }
+    let p = std::env::current_exe()?;
+    Ok(p.to_string_lossy().into_owned())
+}
+
+fn comment_text(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
+pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
+    let exe = bpsc_exe()?;
+    no_control(&exe, "bpsc executable path")?;
+    let mut env = minijinja::Environment::new();
+    env.set_keep_trailing_newline(true);
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    for (name, src) in [
+        ("submit", include_str!("../../templates/htcondor/submit.sub.j2")),
+        ("noop", include_str!("../../templates/htcondor/noop.sub.j2")),
+        ("config", include_str!("../../templates/htcondor/dagman.config.j2")),
+        ("job", include_str!("../../templates/htcondor/bpsc-job.sh.j2")),
+        ("post", include_str!("../../templates/htcondor/bpsc-post.sh.j2")),
+    ] {
+        env.add_template(name, src).map_err(|e| io::Error::other(format!("template {name}: {e}")))?;
+    }
+    let ctx = Ctx { ir, env, exe, version: env!("CARGO_PKG_VERSION"), campaign_comment: format!("`{}`", comment_text(&ir.campaign)) };
+    let p = plan(ir);
+    let names = node_names(ir)?;
+    super::write_common(ir, dir, "htcondor", &p.groups)?;
+    std::fs::create_dir_all(dir.join("htcondor"))?;
+    let defaults: Vec<Resources> =
+        p.subs.iter().map(|sf| sf.jobs.first().map(|&j| emit::resources(ir, j)).unwrap_or_else(emit::inserted_resources)).collect();
+    for (sf, d) in p.subs.iter().zip(&defaults) {
+        write_submit(&ctx, dir, sf, d)?;
+    }
+    if ir.jobs.iter().any(|j| j.kind == JobKind::Join) {
+        let t = render(&ctx, "noop", minijinja::context! { version => ctx.version, campaign_comment => ctx.campaign_comment })?;
+        std::fs::write(dir.join("htcondor/noop.sub"), t)?;
+    }
+    let t = render(
+        &ctx,
+        "config",
+        minijinja::context! { version => ctx.version, max_idle => MAX_JOBS_IDLE, max_submitted => MAX_JOBS_SUBMITTED },
+    )?;
+    std::fs::write(dir.join("htcondor/dagman.config"), t)?;
+    let t = render(&ctx, "job", minijinja::context! { version => ctx.version, campaign_comment => ctx.campaign_comment })?;
+    write_exec(&dir.join("htcondor/bpsc-job.sh"), &t)?;
+    let t = render(
+        &ctx,
+        "post",
+        minijinja::context! {
+            version => ctx.version,
+            campaign_comment => ctx.campaign_comment,
+            notify_command => notify_command(ir),
+            notify_on => ir.notify.on.iter().filter(|e| *e == "done" || *e == "failure").cloned().collect::<Vec<_>>().join(" "),
+        },
+    )?;
+    write_exec(&dir.join("htcondor/bpsc-post.sh"), &t)?;
+    write_dag(&ctx, dir, &p, &names, &defaults)?;
+    Ok(Written { files: Vec::new(), submit_command: format!("condor_submit_dag {DAG_FILE}") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_helpers() {
+        assert_eq!(submit_literal("a$(rm -rf ~)"), "a$(DOLLAR)(rm -rf ~)");
+        assert_eq!(classad_str("a\"b\\c$d\n"), "\"a\\\"b\\\\c$(DOLLAR)d\\012\"");
+        assert_eq!(quoted_word("it's \"x\" $y"), "'it''s \"\"x\"\" $(DOLLAR)y'");
+        assert_eq!(vars_value("a\"b\\"), "\"a\\\"b\\\\\"");
+        assert!(node_name_ok("isr_30404_3"));
+        assert!(node_name_ok("x-2e-2e"));
+        for bad in ["parent", "Child", "ALL_NODES", "a.b", "a+b", "a b", ""] {
+            assert!(!node_name_ok(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn scratch_templates() {
+        assert_eq!(scratch_value("/s/{user}/{campaign}/{site}", "c$1", "in2p3"), "/s/$ENV(USER)/c$(DOLLAR)1/in2p3");
+        assert_eq!(scratch_value("/a/{{x}}", "c", "s"), "/a/{x}");
+    }
 }

@@ -13,10 +13,13 @@ use crate::lower::ir::Ir;
 pub fn write_tables(ir: &Ir, dir: &Path, g: &Groups) -> io::Result<()> {
     // Render each job line once through the IR writer, routed to its group's file.
     let mut writers: Vec<(BufWriter<File>, BufWriter<File>, u64)> = Vec::with_capacity(g.names.len());
+    // Every group's writers are open at once: keep the buffers within ~64 MiB in total when
+    // there are many groups (e.g. the HTCondor backend's task-table shards).
+    let cap = ((64usize << 20) / g.names.len().max(1)).clamp(16 << 10, 256 << 10);
     for name in &g.names {
         let jf = File::create(dir.join("tasks").join(format!("{name}.jsonl")))?;
         let xf = File::create(dir.join("tasks").join(format!("{name}.idx")))?;
-        writers.push((BufWriter::with_capacity(256 << 10, jf), BufWriter::with_capacity(64 << 10, xf), 0));
+        writers.push((BufWriter::with_capacity(cap, jf), BufWriter::with_capacity(cap / 4, xf), 0));
     }
     // Lines must be in group order (index_in_group), which is IR job order.
     let mut lines = emit::JobLines::new(ir);
