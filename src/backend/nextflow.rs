@@ -314,11 +314,15 @@ fn sh_sq(s: &str) -> String {
     o
 }
 
+/// An environment variable reference in any quoting context.  Jobs run under `bash -u`
+/// (Nextflow's default), so `USER` falls back to `id -un` when the batch system leaves it
+/// unset, and other variables to the empty string.
 fn var_in(name: &str, q: Quote, out: &mut String) {
+    let v = if name == "USER" { "${USER:-$(id -un)}".to_string() } else { format!("${{{name}:-}}") };
     match q {
-        Quote::None => out.push_str(&format!("\"${{{name}}}\"")),
-        Quote::Double => out.push_str(&format!("${{{name}}}")),
-        Quote::Single => out.push_str(&format!("'\"${{{name}}}\"'")),
+        Quote::None => out.push_str(&format!("\"{v}\"")),
+        Quote::Double => out.push_str(&v),
+        Quote::Single => out.push_str(&format!("'\"{v}\"'")),
     }
 }
 
@@ -1040,13 +1044,13 @@ mod tests {
             "user" => Some(PhVal::Env("USER")),
             _ => None,
         });
-        assert_eq!(r, "notify.sh 'it'\\''s $(x)' 'a'\\''b' \"\\$HOME\" \"${USER}\"");
+        assert_eq!(r, "notify.sh 'it'\\''s $(x)' 'a'\\''b' \"\\$HOME\" \"${USER:-$(id -un)}\"");
         let p = render_path_word("/scratch/{user}/x y/{campaign}", &|n: &str| match n {
             "user" => Some(PhVal::Env("USER")),
             "campaign" => Some(PhVal::Text("c'1".into())),
             _ => None,
         });
-        assert_eq!(p, "/scratch/\"${USER}\"'/x y/''c'\\''1'");
+        assert_eq!(p, "/scratch/\"${USER:-$(id -un)}\"'/x y/''c'\\''1'");
     }
 
     #[test]
