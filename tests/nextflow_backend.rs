@@ -169,8 +169,9 @@ campaign "e2e-nf" {{
   site     = here
   cluster warps {{ steps = [make_warp], size = 2 }}
   notify {{
-    on      = [failure, done]
-    command = "$BPSC_EXAMPLE_DIR/bin/notify.sh {{campaign}} {{event}} {{step}}"
+    on         = [failure, done, slow]
+    slow_after = 1s
+    command    = "$BPSC_EXAMPLE_DIR/bin/notify.sh {{campaign}} {{event}} {{step}}"
   }}
 }}
 "#
@@ -873,6 +874,7 @@ fn sim_end_to_end_with_bpsc_wrap() {
         ("FAKE_TASK_LOG", root.join("task.log").display().to_string()),
         ("FAKE_TASK_FAIL_CALIBRATE", "visit=2,detector=1".into()),
         ("FAKE_TASK_FAIL_ATTEMPTS_CALIBRATE", "1".into()),
+        ("FAKE_TASK_SLEEP_SUMMARY", "2.5".into()),
     ];
     let Some(s) = sim(&dir, &["--run", env!("CARGO_BIN_EXE_bpsc")], &env) else { return };
     assert!(s.success && s.tasks.iter().all(|t| t.status == "ok"), "{:?}", s.tasks);
@@ -891,7 +893,9 @@ fn sim_end_to_end_with_bpsc_wrap() {
     let tasks: usize = s.tasks.iter().map(|t| t.attempts as usize).sum();
     let gathered = read(&dir.join("provenance/campaign.jsonl")).lines().count();
     assert_eq!(gathered, tasks, "records gathered");
-    assert_eq!(read(&root.join("notify.log")), "e2e-nf\tdone\t\n");
+    // The summary task outlived slow_after (1s): its watchdog notified; the fast tasks'
+    // watchdogs were stopped when they finished.
+    assert_eq!(read(&root.join("notify.log")), "e2e-nf\tslow\tsummary\ne2e-nf\tdone\t\n");
     // The serial order: coadd tracts ran in order, each after the previous one.
     let order: Vec<&str> = s.tasks.iter().filter(|t| t.group == "coadd").map(|t| t.tag.as_str()).collect();
     assert_eq!(order, ["coadd_10", "coadd_11", "coadd_12"]);
@@ -987,4 +991,18 @@ fn snapshots() {
             insta::assert_snapshot!(format!("{name}_tables"), table_digest(&dir));
         });
     }
+}
+
+#[test]
+fn unsafe_batch_options_are_refused() {
+    // A value that would have to be quoted inside #SBATCH/condor lines is an error, not a
+    // silently mangled option.
+    let (root, file) = write_e2e("unsafe_opts_src");
+    let text = read(&file).replace("shared_fs = true", "shared_fs = true\n  account   = \"rubin prod\"");
+    std::fs::write(&file, text).expect("write");
+    let ir = lower(&file);
+    let err = bpsc::backend::write("nextflow", &ir, &fresh("unsafe_opts")).expect_err("refused");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("account `rubin prod`"), "{err}");
+    let _ = root;
 }

@@ -782,13 +782,14 @@ pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
         match &info.opts {
             Uni::Same(o) => {
                 if let Some(q) = &o.queue {
-                    d.push(format!("queue {}", groovy_sq(q)));
+                    // Nextflow writes the queue into the job script's header: one safe word.
+                    d.push(format!("queue {}", groovy_sq(&option_value(q, "queue", &label)?)));
                 }
                 if let Some(m) = o.max_jobs {
                     d.push(format!("maxForks {m}"));
                 }
                 match &o.software {
-                    Some(Software::Container(img)) => d.push(format!("container {}", groovy_sq(img))),
+                    Some(Software::Container(img)) => d.push(format!("container {}", groovy_sq(&option_value(img, "container image", &label)?))),
                     Some(Software::Setup(sh)) => d.push(format!("beforeScript {}", groovy_sq(sh))),
                     None => {}
                 }
