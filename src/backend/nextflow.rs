@@ -754,7 +754,7 @@ pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
         d.push(if res_col { format!("cpus {{ {cpus} }}") } else { format!("cpus {cpus}") });
         if info.retries > 0 && info.growth > 1.0 {
             d.push(format!(
-                "memory {{ \"${{(long) Math.ceil({mem} * Math.pow({}d, task.attempt - 1))}} MB\" }}",
+                "memory {{ \"${{Math.ceil({mem} * Math.pow({}d, task.attempt - 1)) as long}} MB\" }}",
                 fmt_f64(info.growth)
             ));
         } else if res_col {
