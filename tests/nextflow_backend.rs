@@ -314,7 +314,10 @@ fn parse_wiring(main: &str) -> Wiring {
         if let Some(p) = &cur {
             if let Some(i) = l.find(" wrap ${shq(params.submit)} --group ") {
                 let g = l[i + " wrap ${shq(params.submit)} --group ".len()..].split(' ').next().unwrap_or("").to_string();
-                assert!(l.ends_with("--index ${k as long}") || l.ends_with("--index ${k as long} || bpsc_rc=\\$?"), "process {p}: wrap line {l}");
+                assert!(
+                    l.ends_with("--index ${k as long}") || l.ends_with("--index ${k as long} || bpsc_rc=\\$?"),
+                    "process {p}: wrap line {l}"
+                );
                 w.processes.insert(p.clone(), g);
             }
             if raw == "}" {
@@ -361,7 +364,9 @@ fn parse_wiring(main: &str) -> Wiring {
         } else if let Some(x) = lhs.strip_prefix("ready_") {
             if rhs == format!("ev_{x}.map {{ r -> r[1] }}") {
                 w.ungrouped.insert(x.to_string());
-            } else if rhs == format!("ev_{x}.map {{ r -> [groupKey(r[1], r[2] as int), r[0]] }}.groupTuple().map {{ r -> r[0].toString() }}") {
+            } else if rhs
+                == format!("ev_{x}.map {{ r -> [groupKey(r[1], r[2] as int), r[0]] }}.groupTuple().map {{ r -> r[0].toString() }}")
+            {
                 w.grouped.insert(x.to_string());
             } else {
                 panic!("unexpected ready line: {l}");
@@ -371,7 +376,8 @@ fn parse_wiring(main: &str) -> Wiring {
                 InForm::AllRoots
             } else if rhs == format!("nodes_{x}.join(ready_{x})") {
                 InForm::JoinReady
-            } else if rhs == format!("nodes_{x}.filter {{ r -> r[2] == '0' }}.mix(nodes_{x}.filter {{ r -> r[2] != '0' }}.join(ready_{x}))") {
+            } else if rhs == format!("nodes_{x}.filter {{ r -> r[2] == '0' }}.mix(nodes_{x}.filter {{ r -> r[2] != '0' }}.join(ready_{x}))")
+            {
                 InForm::RootsMixJoin
             } else {
                 panic!("unexpected input line: {l}");
@@ -453,7 +459,10 @@ fn rows(p: &Path) -> Vec<Vec<String>> {
 
 /// Rebuild the enforced (parent id, child id) pairs from the files and check every wiring
 /// rule on the way.  Returns the pairs and the job ids per cnode.
-fn reconstruct(dir: &Path) -> (BTreeSet<(String, String)>, BTreeMap<String, Vec<String>>) {
+/// (parent id, child id) pairs, and the job ids of each cnode.
+type Reconstructed = (BTreeSet<(String, String)>, BTreeMap<String, Vec<String>>);
+
+fn reconstruct(dir: &Path) -> Reconstructed {
     let main = read(&dir.join("main.nf"));
     let w = parse_wiring(&main);
     let tdir = dir.join("nextflow");
@@ -517,7 +526,7 @@ fn reconstruct(dir: &Path) -> (BTreeSet<(String, String)>, BTreeMap<String, Vec<
             assert_eq!(into.get(i).copied().unwrap_or(0), n_of[i], "{c}: events into {i} vs its parent count");
         }
         let form = w.inputs.get(c).cloned().unwrap_or_else(|| panic!("no in_{c}"));
-        let (roots, others) = (ns.iter().any(|&n| n == 0), ns.iter().any(|&n| n > 0));
+        let (roots, others) = (ns.contains(&0), ns.iter().any(|&n| n > 0));
         let want = match (roots, others) {
             (true, false) => InForm::AllRoots,
             (false, true) => InForm::JoinReady,
@@ -558,7 +567,10 @@ fn structural_channel_graph_gives_exactly_the_ir_edges() {
         // The provenance job runs in workflow.onComplete.
         let main = read(&dir.join("main.nf"));
         if ir.jobs.iter().any(|j| j.kind == JobKind::Provenance) {
-            assert!(main.contains("'wrap', params.submit.toString(), '--group', 'provenance', '--index', '0'"), "{name}: provenance in onComplete");
+            assert!(
+                main.contains("'wrap', params.submit.toString(), '--group', 'provenance', '--index', '0'"),
+                "{name}: provenance in onComplete"
+            );
         }
         eprintln!("{name}: {} jobs, {} edges reconstructed from the tables and the wiring", all.len(), pairs.len());
     }
@@ -620,7 +632,12 @@ fn directives_follow_the_settings() {
     assert!(block.contains("beforeScript 'source /sdf/group/rubin/sw/w_2024_46/loadLSST.bash && setup lsst_distrib'"));
     assert!(block.contains("export OMP_NUM_THREADS=1"));
     let cfg = read(&dir.join("nextflow.config"));
-    assert!(cfg.contains("withName: 'p_measure' {\n                clusterOptions = '--account=rubin:production --qos=normal --exclude=sdfmilan072'"), "{cfg}");
+    assert!(
+        cfg.contains(
+            "withName: 'p_measure' {\n                clusterOptions = '--account=rubin:production --qos=normal --exclude=sdfmilan072'"
+        ),
+        "{cfg}"
+    );
     // The warps size-cluster has chunks of 20 and 11 quanta: walltime per job from the table.
     let warps = process_block(&main, "p_cluster_warps");
     assert!(warps.contains("time { \"${wt}s\" }") && warps.contains("val(mem), val(cpu), val(wt), val(dsk)"), "{warps}");
@@ -788,14 +805,19 @@ fn sim_each_task_starts_after_exactly_its_ir_parents() {
             let ps = want.get(&t.tag).unwrap_or_else(|| panic!("{name}: task {} is no IR job", t.tag));
             assert_eq!(&t.tokens, ps, "{name}: {} waited for other jobs than its IR parents", t.tag);
             // The task runs its own line of its group's table.
-            let line = bpsc::backend::tasks::read_task(&dir.join("tasks").join(format!("{}.jsonl", t.group)), t.index.parse().expect("index"))
-                .expect("task line");
+            let line =
+                bpsc::backend::tasks::read_task(&dir.join("tasks").join(format!("{}.jsonl", t.group)), t.index.parse().expect("index"))
+                    .expect("task line");
             assert!(line.starts_with(&format!("{{\"id\":\"{}\"", t.tag)), "{name}: {} runs {line}", t.tag);
             assert!(t.process.starts_with("p_"));
         }
         assert_eq!(seen.len(), want.len(), "{name}: every job ran once");
         assert!(s.success && s.ignored == 0);
-        assert!(s.execs.iter().any(|e| e.starts_with("bpsc wrap ") && e.ends_with(" --group provenance --index 0")), "{name}: {:?}", s.execs);
+        assert!(
+            s.execs.iter().any(|e| e.starts_with("bpsc wrap ") && e.ends_with(" --group provenance --index 0")),
+            "{name}: {:?}",
+            s.execs
+        );
         eprintln!("{name}: {} tasks ran, each after exactly its IR parents", s.tasks.len());
     }
 }

@@ -753,10 +753,7 @@ pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
         let mut d: Vec<String> = vec!["tag \"${id}\"".into()];
         d.push(if res_col { format!("cpus {{ {cpus} }}") } else { format!("cpus {cpus}") });
         if info.retries > 0 && info.growth > 1.0 {
-            d.push(format!(
-                "memory {{ \"${{Math.ceil({mem} * Math.pow({}d, task.attempt - 1)) as long}} MB\" }}",
-                fmt_f64(info.growth)
-            ));
+            d.push(format!("memory {{ \"${{Math.ceil({mem} * Math.pow({}d, task.attempt - 1)) as long}} MB\" }}", fmt_f64(info.growth)));
         } else if res_col {
             d.push("memory { \"${mem} MB\" }".into());
         } else if let Some(&(m, ..)) = info.res.same() {
@@ -789,7 +786,9 @@ pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
                     d.push(format!("maxForks {m}"));
                 }
                 match &o.software {
-                    Some(Software::Container(img)) => d.push(format!("container {}", groovy_sq(&option_value(img, "container image", &label)?))),
+                    Some(Software::Container(img)) => {
+                        d.push(format!("container {}", groovy_sq(&option_value(img, "container image", &label)?)))
+                    }
                     Some(Software::Setup(sh)) => d.push(format!("beforeScript {}", groovy_sq(sh))),
                     None => {}
                 }
@@ -1012,7 +1011,8 @@ pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
 /// slurm when any uses Slurm, else local.
 fn default_profile(ir: &Ir) -> &'static str {
     let used: BTreeSet<&str> = ir.steps.iter().filter_map(|s| s.site.as_deref()).collect();
-    let backends: BTreeSet<&str> = ir.sites.iter().filter(|s| used.contains(s.name.as_str())).filter_map(|s| s.backend.as_deref()).collect();
+    let backends: BTreeSet<&str> =
+        ir.sites.iter().filter(|s| used.contains(s.name.as_str())).filter_map(|s| s.backend.as_deref()).collect();
     if backends.contains("slurm") {
         "slurm"
     } else if !backends.is_empty() && backends.iter().all(|b| *b == "htcondor") {
@@ -1034,10 +1034,7 @@ mod tests {
 
     #[test]
     fn templates_split_into_parts() {
-        assert_eq!(
-            template_parts("a {{b}} {c} {d"),
-            vec![TPart::Lit("a {b} ".into()), TPart::Ph("c".into()), TPart::Lit(" {d".into())]
-        );
+        assert_eq!(template_parts("a {{b}} {c} {d"), vec![TPart::Lit("a {b} ".into()), TPart::Ph("c".into()), TPart::Lit(" {d".into())]);
         let r = render_shell("notify.sh {campaign} '{event}' \"{step}\" {user}", &|n: &str| match n {
             "campaign" => Some(PhVal::Text("it's $(x)".into())),
             "event" => Some(PhVal::Text("a'b".into())),
