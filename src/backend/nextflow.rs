@@ -173,8 +173,17 @@ pub fn plan(ir: &Ir, g: &Groups) -> io::Result<Plan> {
             layer[j as usize] = l;
         }
     }
+    // Inserted jobs (stage-in, stage-out, cleanup) are split by the site of the step they
+    // serve, so that each process gets that site's queue, account and hosts.
+    let (coff, cto) = ir.children();
+    let site_part = |j: usize| -> u32 {
+        match ir.jobs[j].kind {
+            JobKind::StageIn | JobKind::StageOut | JobKind::Cleanup => (site_index(ir, anchor_step(ir, j as u32, &coff, &cto)) + 1) as u32,
+            _ => 0,
+        }
+    };
     // Channel nodes, numbered in order of their first job.
-    let mut key_to_cnode: BTreeMap<(u32, u32), u32> = BTreeMap::new();
+    let mut key_to_cnode: BTreeMap<(u32, u32, u32), u32> = BTreeMap::new();
     let mut cnodes: Vec<CNode> = Vec::new();
     let mut cnode_of = vec![u32::MAX; n];
     for (j, job) in ir.jobs.iter().enumerate() {
@@ -184,7 +193,7 @@ pub fn plan(ir: &Ir, g: &Groups) -> io::Result<Plan> {
             _ => CKind::Process,
         };
         let gr = g.group_of[j];
-        let key = (gr, layer[j]);
+        let key = (gr, site_part(j), layer[j]);
         let c = *key_to_cnode.entry(key).or_insert_with(|| {
             cnodes.push(CNode { name: String::new(), group: gr, part: None, kind, jobs: Vec::new() });
             (cnodes.len() - 1) as u32
@@ -192,20 +201,29 @@ pub fn plan(ir: &Ir, g: &Groups) -> io::Result<Plan> {
         cnode_of[j] = c;
         cnodes[c as usize].jobs.push(j as u32);
     }
-    // Names: p_GROUP / j_GROUP, with _PART for layered groups; unique.
-    let mut parts_of_group: BTreeMap<u32, Vec<(u32, u32)>> = BTreeMap::new();
-    for (&(gr, l), &c) in &key_to_cnode {
-        parts_of_group.entry(gr).or_default().push((l, c));
+    // Names: p_GROUP / j_GROUP, then _SITE when the group is split by site and _LAYER
+    // (1-based) when it is cut into layers; unique.
+    let mut parts_of_group: BTreeMap<u32, Vec<(u32, u32, u32)>> = BTreeMap::new();
+    for (&(gr, sp, l), &c) in &key_to_cnode {
+        parts_of_group.entry(gr).or_default().push((sp, l, c));
     }
     let mut used: BTreeSet<String> = BTreeSet::new();
     for (gr, parts) in &parts_of_group {
-        for (i, &(_, c)) in parts.iter().enumerate() {
+        let sites: BTreeSet<u32> = parts.iter().map(|p| p.0).collect();
+        let layers: Vec<u32> = parts.iter().map(|p| p.1).collect::<BTreeSet<u32>>().into_iter().collect();
+        for &(sp, l, c) in parts {
             let cn = &mut cnodes[c as usize];
             let prefix = if cn.kind == CKind::Process { "p_" } else { "j_" };
             let mut name = format!("{prefix}{}", ident(&g.names[*gr as usize]));
-            if parts.len() > 1 {
-                cn.part = Some(i as u32 + 1);
-                name = format!("{name}_{}", i + 1);
+            if sites.len() > 1 {
+                let site =
+                    sp.checked_sub(1).and_then(|i| ir.sites.get(i as usize)).map(|s| ident(&s.name)).unwrap_or_else(|| "nosite".into());
+                name = format!("{name}_{site}");
+            }
+            if layers.len() > 1 {
+                let rank = layers.iter().position(|&x| x == l).unwrap_or(0) as u32 + 1;
+                cn.part = Some(rank);
+                name = format!("{name}_{rank}");
             }
             if used.contains(&name) {
                 name = format!("{name}_c{c}");
@@ -217,7 +235,6 @@ pub fn plan(ir: &Ir, g: &Groups) -> io::Result<Plan> {
     // Pairs.
     let mut pairs: BTreeMap<(u32, u32), (u64, u32)> = BTreeMap::new();
     let mut indeg = vec![0u32; n];
-    let (coff, cto) = ir.children();
     for p in 0..n {
         let cp = cnode_of[p];
         let kids = &cto[coff[p] as usize..coff[p + 1] as usize];
@@ -457,6 +474,64 @@ struct StepOpts {
     max_jobs: Option<i64>,
 }
 
+impl<T> Default for Uni<T> {
+    fn default() -> Self {
+        Uni::Empty
+    }
+}
+
+/// The step settings of a channel node's jobs, each kept only when all jobs agree.
+#[derive(Default)]
+struct OptsUni {
+    queue: Uni<Option<String>>,
+    account: Uni<Option<String>>,
+    qos: Uni<Option<String>>,
+    hosts: Uni<Vec<String>>,
+    avoid_hosts: Uni<Vec<String>>,
+    software: Uni<Option<Software>>,
+    env: Uni<Vec<(String, String)>>,
+    max_jobs: Uni<Option<i64>>,
+}
+
+impl OptsUni {
+    fn add(&mut self, o: StepOpts) {
+        self.queue.add(o.queue);
+        self.account.add(o.account);
+        self.qos.add(o.qos);
+        self.hosts.add(o.hosts);
+        self.avoid_hosts.add(o.avoid_hosts);
+        self.software.add(o.software);
+        self.env.add(o.env);
+        self.max_jobs.add(o.max_jobs);
+    }
+
+    /// The shared settings, and the names of those that differ.
+    fn resolve(&self) -> (StepOpts, Vec<&'static str>) {
+        let mut mixed = Vec::new();
+        fn pick<T: Clone + Default>(u: &Uni<T>, name: &'static str, mixed: &mut Vec<&'static str>) -> T {
+            match u {
+                Uni::Same(v) => v.clone(),
+                Uni::Mixed => {
+                    mixed.push(name);
+                    T::default()
+                }
+                Uni::Empty => T::default(),
+            }
+        }
+        let o = StepOpts {
+            queue: pick(&self.queue, "queue", &mut mixed),
+            account: pick(&self.account, "account", &mut mixed),
+            qos: pick(&self.qos, "qos", &mut mixed),
+            hosts: pick(&self.hosts, "hosts", &mut mixed),
+            avoid_hosts: pick(&self.avoid_hosts, "avoid_hosts", &mut mixed),
+            software: pick(&self.software, "software", &mut mixed),
+            env: pick(&self.env, "env", &mut mixed),
+            max_jobs: pick(&self.max_jobs, "max_jobs", &mut mixed),
+        };
+        (o, mixed)
+    }
+}
+
 fn setting_text(v: &SVal) -> String {
     match v {
         SVal::Str(s) | SVal::Word(s) => s.clone(),
@@ -512,7 +587,7 @@ struct ProcInfo {
     filter: BTreeSet<i64>,
     abort: bool,
     site: Uni<i64>,
-    opts: Uni<StepOpts>,
+    opts: OptsUni,
     /// Step names of the jobs (for comments and `{step}`).
     steps: BTreeSet<String>,
     kind: JobKind,
@@ -620,7 +695,7 @@ pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
             filter: BTreeSet::new(),
             abort: false,
             site: Uni::Empty,
-            opts: Uni::Empty,
+            opts: OptsUni::default(),
             steps: BTreeSet::new(),
             kind,
         };
@@ -776,70 +851,70 @@ pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
             ));
         }
         let mut env_lines: Vec<String> = Vec::new();
-        match &info.opts {
-            Uni::Same(o) => {
-                if let Some(q) = &o.queue {
-                    // Nextflow writes the queue into the job script's header: one safe word.
-                    d.push(format!("queue {}", groovy_sq(&option_value(q, "queue", &label)?)));
-                }
-                if let Some(m) = o.max_jobs {
-                    d.push(format!("maxForks {m}"));
-                }
-                match &o.software {
-                    Some(Software::Container(img)) => {
-                        d.push(format!("container {}", groovy_sq(&option_value(img, "container image", &label)?)))
-                    }
-                    Some(Software::Setup(sh)) => d.push(format!("beforeScript {}", groovy_sq(sh))),
-                    None => {}
-                }
-                for (k, v) in &o.env {
-                    if !is_env_name(k) {
-                        return Err(invalid(format!("step `{label}`: `{k}` is not a valid environment variable name")));
-                    }
-                    env_lines.push(format!("export {k}={}", sh_sq(v)));
-                }
-                let mut sl: Vec<String> = Vec::new();
-                let mut co: Vec<String> = Vec::new();
-                if let Some(a) = &o.account {
-                    let a = option_value(a, "account", &label)?;
-                    sl.push(format!("--account={a}"));
-                    co.push(format!("accounting_group = {a}"));
-                }
-                if let Some(q) = &o.qos {
-                    sl.push(format!("--qos={}", option_value(q, "qos", &label)?));
-                }
-                let hosts: Vec<String> = o.hosts.iter().map(|h| option_value(h, "host", &label)).collect::<io::Result<_>>()?;
-                let avoid: Vec<String> = o.avoid_hosts.iter().map(|h| option_value(h, "host", &label)).collect::<io::Result<_>>()?;
-                if hosts.len() == 1 {
-                    sl.push(format!("--nodelist={}", hosts[0]));
-                } else if hosts.len() > 1 {
-                    comments.push(comment(&format!(
-                        "hosts {:?}: Slurm has no `any of these nodes` option; the slurm profile leaves them out",
-                        hosts
-                    )));
-                }
-                if !avoid.is_empty() {
-                    sl.push(format!("--exclude={}", avoid.join(",")));
-                }
-                let mut req: Vec<String> = Vec::new();
-                if !hosts.is_empty() {
-                    req.push(format!("({})", hosts.iter().map(|h| format!("Machine == \"{h}\"")).collect::<Vec<_>>().join(" || ")));
-                }
-                for h in &avoid {
-                    req.push(format!("(Machine =!= \"{h}\")"));
-                }
-                if !req.is_empty() {
-                    co.push(format!("requirements = {}", req.join(" && ")));
-                }
-                if !sl.is_empty() {
-                    slurm_opts.push(OptView { name: cn.name.clone(), value: groovy_sq(&sl.join(" ")) });
-                }
-                if !co.is_empty() {
-                    condor_opts.push(OptView { name: cn.name.clone(), value: groovy_sq(&co.join("; ")) });
-                }
+        let (o, mixed) = info.opts.resolve();
+        if !mixed.is_empty() {
+            comments.push(format!("{} differ between the jobs of this group: not set", mixed.join(", ")));
+        }
+        {
+            if let Some(q) = &o.queue {
+                // Nextflow writes the queue into the job script's header: one safe word.
+                d.push(format!("queue {}", groovy_sq(&option_value(q, "queue", &label)?)));
             }
-            Uni::Mixed => comments.push("queue, account, hosts, software and env differ between the jobs of this group: not set".into()),
-            Uni::Empty => {}
+            if let Some(m) = o.max_jobs {
+                d.push(format!("maxForks {m}"));
+            }
+            match &o.software {
+                Some(Software::Container(img)) => {
+                    d.push(format!("container {}", groovy_sq(&option_value(img, "container image", &label)?)))
+                }
+                Some(Software::Setup(sh)) => d.push(format!("beforeScript {}", groovy_sq(sh))),
+                None => {}
+            }
+            for (k, v) in &o.env {
+                if !is_env_name(k) {
+                    return Err(invalid(format!("step `{label}`: `{k}` is not a valid environment variable name")));
+                }
+                env_lines.push(format!("export {k}={}", sh_sq(v)));
+            }
+            let mut sl: Vec<String> = Vec::new();
+            let mut co: Vec<String> = Vec::new();
+            if let Some(a) = &o.account {
+                let a = option_value(a, "account", &label)?;
+                sl.push(format!("--account={a}"));
+                co.push(format!("accounting_group = {a}"));
+            }
+            if let Some(q) = &o.qos {
+                sl.push(format!("--qos={}", option_value(q, "qos", &label)?));
+            }
+            let hosts: Vec<String> = o.hosts.iter().map(|h| option_value(h, "host", &label)).collect::<io::Result<_>>()?;
+            let avoid: Vec<String> = o.avoid_hosts.iter().map(|h| option_value(h, "host", &label)).collect::<io::Result<_>>()?;
+            if hosts.len() == 1 {
+                sl.push(format!("--nodelist={}", hosts[0]));
+            } else if hosts.len() > 1 {
+                comments.push(comment(&format!(
+                    "hosts {:?}: Slurm has no `any of these nodes` option; the slurm profile leaves them out",
+                    hosts
+                )));
+            }
+            if !avoid.is_empty() {
+                sl.push(format!("--exclude={}", avoid.join(",")));
+            }
+            let mut req: Vec<String> = Vec::new();
+            if !hosts.is_empty() {
+                req.push(format!("({})", hosts.iter().map(|h| format!("Machine == \"{h}\"")).collect::<Vec<_>>().join(" || ")));
+            }
+            for h in &avoid {
+                req.push(format!("(Machine =!= \"{h}\")"));
+            }
+            if !req.is_empty() {
+                co.push(format!("requirements = {}", req.join(" && ")));
+            }
+            if !sl.is_empty() {
+                slurm_opts.push(OptView { name: cn.name.clone(), value: groovy_sq(&sl.join(" ")) });
+            }
+            if !co.is_empty() {
+                condor_opts.push(OptView { name: cn.name.clone(), value: groovy_sq(&co.join("; ")) });
+            }
         }
         // The script: GString text; only ${...} below are Groovy expressions.
         let site_expr = match &info.site {
