@@ -975,11 +975,14 @@ fn hostile_data_ids_stay_inert() {
         }
         assert!(root.join("archive").join(format!("{enc}.txt")).is_file(), "archive of {v:?} ({enc})");
     }
+    // A command substitution would have created the file in the task's working directory
+    // (under dir/sim-work), the submit or campaign directory, or the test's cwd.
     for p in ["PWNED", "PWNED2", "PWNED3", "PWNED4"] {
-        for base in [root.clone(), dir.clone(), dir.join("sim-work"), repo()] {
+        for base in [root.clone(), dir.clone()] {
             let found = Command::new("find").arg(&base).arg("-name").arg(p).output().map(|o| o.stdout).unwrap_or_default();
             assert!(found.is_empty(), "{p} created under {}: {}", base.display(), String::from_utf8_lossy(&found));
         }
+        assert!(!Path::new(p).exists() && !repo().join(p).exists(), "{p} created in the cwd");
     }
     assert_eq!(read(&root.join("notify.log")), format!("{HOSTILE_CAMPAIGN} done\n"));
 }
