@@ -97,6 +97,10 @@ enum Cmd {
         /// Attempt number (default: one more than the provenance records of the job).
         #[arg(long)]
         attempt: Option<u32>,
+        /// Do not run when a parent's latest provenance record is missing or failed: record
+        /// the job as skipped and exit 79 (for engines whose dependencies fire on any end).
+        #[arg(long)]
+        skip_failed_parents: bool,
     },
     /// Draw the step graph (with job counts) or the job graph of a small campaign.
     Graph {
@@ -177,8 +181,8 @@ fn main() -> ExitCode {
                 None => cli::compile_backend(&RealFs, &a, backend.as_deref(), &dir, force, &mut std::io::stderr()),
             }
         }
-        Cmd::Wrap { submit, group, index, attempt } => {
-            let code = bpsc::wrap::run(&bpsc::wrap::WrapArgs { submit, group, index, attempt });
+        Cmd::Wrap { submit, group, index, attempt, skip_failed_parents } => {
+            let code = bpsc::wrap::run(&bpsc::wrap::WrapArgs { submit, group, index, attempt, skip_failed_parents });
             let _ = out.flush();
             std::process::exit(code);
         }
