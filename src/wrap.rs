@@ -250,19 +250,19 @@ fn latest_record(submit: &Path, job: &str) -> Option<(u32, i64)> {
 }
 
 /// Why this task must not run: the first parent whose latest record is missing or failed.
-/// A missing or failed record is looked at again after 1, 2 and 4 s (shared filesystems
-/// may show a file late); `BPSC_PARENT_WAIT=0` disables the waits.
+/// On a filesystem that shows other nodes' files late, `BPSC_PARENT_WAIT=SECONDS` makes it
+/// look again, once a second, for that long before calling a parent's record missing.
 fn failed_parent(submit: &Path, task: &Value) -> Option<String> {
-    let waits: &[u64] = if std::env::var("BPSC_PARENT_WAIT").as_deref() == Ok("0") { &[] } else { &[1, 2, 4] };
+    let wait: u64 = std::env::var("BPSC_PARENT_WAIT").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
     let empty = Vec::new();
     for p in task["parents"].as_array().unwrap_or(&empty) {
         let Some(p) = p.as_str() else { continue };
         let mut state = latest_record(submit, p);
-        for w in waits {
-            if matches!(state, Some((_, 0))) {
+        for _ in 0..wait {
+            if state.is_some() {
                 break;
             }
-            std::thread::sleep(std::time::Duration::from_secs(*w));
+            std::thread::sleep(std::time::Duration::from_secs(1));
             state = latest_record(submit, p);
         }
         match state {
