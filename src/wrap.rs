@@ -497,6 +497,22 @@ pub fn gather(submit: &Path) -> io::Result<usize> {
 mod tests {
     use super::*;
     #[test]
+    fn skip_check_reads_the_latest_record_of_each_parent() {
+        let d = std::env::temp_dir().join(format!("bpsc-wrap-skip-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let task = |parents: &[&str]| json!({"id": "c", "parents": parents});
+        assert_eq!(failed_parent(&d, &task(&[])), None);
+        assert!(failed_parent(&d, &task(&["a"])).is_some_and(|m| m.contains("no provenance record")));
+        write_record(&d, "a", 1, &json!({"exit_code": 1})).expect("record");
+        assert!(failed_parent(&d, &task(&["a"])).is_some_and(|m| m.contains("attempt 1 exited 1")));
+        write_record(&d, "a", 2, &json!({"exit_code": 0})).expect("record");
+        assert_eq!(failed_parent(&d, &task(&["a"])), None);
+        write_record(&d, "b", 1, &json!({"exit_code": EXIT_SKIPPED})).expect("record");
+        assert!(failed_parent(&d, &task(&["a", "b"])).is_some_and(|m| m.contains("parent b")));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
     fn rfc3339_known_instants() {
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123)), "2023-11-14T22:13:20.123Z");

@@ -41,11 +41,8 @@ const EXAMPLES: &[(&str, &str, &[&str])] = &[
 ];
 
 fn files(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .expect("slurm dir")
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).expect("slurm dir").filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     v.sort();
     v
 }
@@ -115,7 +112,11 @@ fn output_is_deterministic_and_valid_bash() {
         let lb = bpsc::backend::list_files(&b).expect("list");
         assert_eq!(la, lb, "{name}: different file lists");
         for f in &la {
-            assert_eq!(std::fs::read(a.join(f)).expect("read"), std::fs::read(b.join(f)).expect("read"), "{name}: {f} differs between two compilations");
+            assert_eq!(
+                std::fs::read(a.join(f)).expect("read"),
+                std::fs::read(b.join(f)).expect("read"),
+                "{name}: {f} differs between two compilations"
+            );
         }
         for f in files(&a.join("slurm")) {
             if f.ends_with(".sh") || f.ends_with(".sbatch") {
@@ -124,7 +125,8 @@ fn output_is_deterministic_and_valid_bash() {
             }
         }
         // Every job of the campaign is in exactly one array task.
-        let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(a.join("bpsc.json")).expect("bpsc.json")).expect("json");
+        let meta: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(a.join("bpsc.json")).expect("bpsc.json")).expect("json");
         let arrays = std::fs::read_to_string(a.join("slurm/arrays.tsv")).expect("arrays.tsv");
         let total: u64 = arrays.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split('\t').nth(5)?.parse::<u64>().ok()).sum();
         assert_eq!(Some(total), meta["jobs"].as_u64(), "{name}: arrays.tsv does not cover every job once");

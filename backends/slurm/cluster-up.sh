@@ -38,7 +38,8 @@
 #     visible in scontrol/sacct (ReqMem) and actually reserved;
 #   - JobRequeue=1 and KillWait=30 (the defaults, spelled out): a job can requeue itself
 #     and keeps running long enough after `scontrol requeuehold` to grow its own --mem;
-#   - MinJobAge=300: finished jobs stay visible to scontrol for five minutes.
+#   - MinJobAge=600: finished jobs stay visible to scontrol for ten minutes; MaxJobCount=100000
+#     (finished array tasks count until MinJobAge: the default 10000 is soon reached).
 set -euo pipefail
 
 ME=cluster-up
@@ -244,7 +245,8 @@ SchedulerParameters=batch_sched_delay=0,sched_interval=1,bf_interval=1
 JobRequeue=1
 KillWait=30
 ReturnToService=2
-MinJobAge=300
+MinJobAge=600
+MaxJobCount=100000
 StateSaveLocation=$S_DIR/ctld-state
 SlurmdSpoolDir=$S_DIR/slurmd-spool
 SlurmctldPidFile=$CTLD_PID

@@ -327,7 +327,10 @@ fn class_of_job(ir: &Ir, g: &Groups, j: u32, step: Option<u32>, r: &Resources) -
         for (key, v) in [("partition", &c.partition), ("account", &c.account), ("qos", &c.qos)] {
             if let Some(v) = v {
                 if !slurm_name_ok(v, b"") {
-                    return Err(invalid(format!("E801: {}: {key} = {v:?} is not a name Slurm accepts (letters, digits, `._:@+-`)", where_())));
+                    return Err(invalid(format!(
+                        "E801: {}: {key} = {v:?} is not a name Slurm accepts (letters, digits, `._:@+-`)",
+                        where_()
+                    )));
                 }
             }
         }
@@ -426,19 +429,25 @@ fn spec(r: &[(u32, u32)]) -> String {
 fn split_by_spec(tasks: Vec<(u32, u32)>, limit: usize) -> Vec<Vec<(u32, u32)>> {
     let mut out = Vec::new();
     let mut cur: Vec<(u32, u32)> = Vec::new();
-    let mut len = 0usize;
-    let mut last: Option<u32> = None;
+    // Length of the spec without its last range, and the last range.
+    let mut done = 0usize;
+    let mut last: Option<(u32, u32)> = None;
+    let range_len = |(a, b): (u32, u32)| if a == b { a.to_string().len() } else { a.to_string().len() + 1 + b.to_string().len() };
     for (t, j) in tasks {
-        let contiguous = last.and_then(|l| l.checked_add(1)) == Some(t);
-        // Worst case a new range costs ",a-b": 2 + 2 * 10 characters.
-        let add = if contiguous { 11 } else { 12 + t.to_string().len() };
-        if !cur.is_empty() && len + add > limit {
+        let (next_done, next_last) = match last {
+            Some((a, b)) if b.checked_add(1) == Some(t) => (done, (a, t)),
+            Some(r) => (done + range_len(r) + 1, (t, t)),
+            None => (0, (t, t)),
+        };
+        if !cur.is_empty() && next_done + range_len(next_last) > limit {
             out.push(std::mem::take(&mut cur));
-            len = 0;
+            done = 0;
+            last = Some((t, t));
+        } else {
+            done = next_done;
+            last = Some(next_last);
         }
-        len += add;
         cur.push((t, j));
-        last = Some(t);
     }
     if !cur.is_empty() {
         out.push(cur);
@@ -872,9 +881,16 @@ pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
     let notify_command = ir.notify.command.as_deref().map(|c| notify_shell(c, &ir.campaign)).unwrap_or_default();
     std::fs::write(
         sdir.join("bpsc-job.sh"),
-        render(&e, "bpsc-job.sh", minijinja::context! { version, campaign => campaign_c, notify_command, notify_on => notify_on.join(" ") })?,
+        render(
+            &e,
+            "bpsc-job.sh",
+            minijinja::context! { version, campaign => campaign_c, notify_command, notify_on => notify_on.join(" ") },
+        )?,
     )?;
-    write_exec(&sdir.join("fanin.sbatch"), &render(&e, "fanin.sbatch", minijinja::context! { version, name => format!("{camp_tok}.fanin") })?)?;
+    write_exec(
+        &sdir.join("fanin.sbatch"),
+        &render(&e, "fanin.sbatch", minijinja::context! { version, name => format!("{camp_tok}.fanin") })?,
+    )?;
     write_exec(&sdir.join("cancel.sh"), &render(&e, "cancel.sh", minijinja::context! { version, campaign => campaign_c })?)?;
 
     // The plan, then submit.sh (streamed: one line per array, fan-in and update group).
@@ -1054,7 +1070,10 @@ mod tests {
     fn scratch_and_notify_templates_quote_values() {
         assert_eq!(scratch_shell("/s/{user}/{campaign}/{site}", "a\"$(x)", "in2p3"), "/s/${USER:-$(id -un)}/a\\\"\\$(x)/in2p3");
         assert_eq!(scratch_shell("/s/{{x}}/{nope}", "c", "s"), "/s/{x}/{nope}");
-        assert_eq!(notify_shell("notify.sh {campaign} {event} '{step}'", "it's"), "notify.sh 'it'\\''s' \"${BPSC_EVENT}\" ''\"${BPSC_STEP}\"''");
+        assert_eq!(
+            notify_shell("notify.sh {campaign} {event} '{step}'", "it's"),
+            "notify.sh 'it'\\''s' \"${BPSC_EVENT}\" ''\"${BPSC_STEP}\"''"
+        );
     }
 
     #[test]
