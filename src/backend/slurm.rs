@@ -1077,6 +1077,36 @@ mod tests {
     }
 
     #[test]
+    fn long_dependency_lists_go_through_fanin_jobs() {
+        let path = std::env::temp_dir().join(format!("bpsc-slurm-fanin-{}", std::process::id()));
+        let mut em = Emitter { w: BufWriter::new(File::create(&path).expect("temp file")), fanins: 0, updates: 0 };
+        let mut d = Deps::new();
+        d.insert(Kind::Corr, vec![Ref::Whole(1)]);
+        d.insert(Kind::Any, (0..30_000).map(|t| Ref::Task(7, t)).collect());
+        d.insert(Kind::Ok, vec![Ref::Whole(3)]);
+        assert!(deps_est(&d) > DEPENDENCY_LIMIT);
+        let out = em.fit(d, "--partition=p", Kind::Ok, "g").expect("fit");
+        em.w.flush().expect("flush");
+        drop(em);
+        let text = std::fs::read_to_string(&path).expect("read");
+        let _ = std::fs::remove_file(&path);
+        assert!(deps_est(&out) <= DEPENDENCY_LIMIT);
+        assert_eq!(out.get(&Kind::Corr), Some(&vec![Ref::Whole(1)]), "aftercorr stays on the job");
+        let fanins = out.get(&Kind::Ok).expect("fan-ins");
+        assert!(fanins.len() >= 4 && fanins.iter().all(|r| matches!(r, Ref::Fanin(_))));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), fanins.len());
+        for l in &lines {
+            assert!(l.starts_with("sub F") && l.contains(" fanin:g --partition=p --dependency=\"") && l.ends_with("slurm/fanin.sbatch"), "{l}");
+            assert!(l.len() < DEPENDENCY_LIMIT, "a fan-in's own list fits");
+        }
+        // Every original ref is waited for by exactly one fan-in.
+        let refs: usize = lines.iter().map(|l| l.matches("${J7}_").count()).sum();
+        assert_eq!(refs, 30_000);
+        assert_eq!(lines.iter().filter(|l| l.contains("afterok:${J3}")).count(), 1);
+    }
+
+    #[test]
     fn names() {
         assert!(slurm_name_ok("rubin:production", b""));
         assert!(!slurm_name_ok("a b", b""));
