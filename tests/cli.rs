@@ -121,10 +121,21 @@ fn compile_writes_atomically_and_never_overwrites_without_force() {
     assert!(!out.join("operator-notes.txt").exists());
     // A failing compile leaves nothing behind: no target, no temporary directory.
     let bad = d.join("bad");
-    let o = bpsc(&["compile", repo().join("tests/cases/e201_undefined_step_in_after/main.bps").to_str().unwrap(), "--emit", "ir", "-o", bad.to_str().unwrap()], &d);
+    let o = bpsc(
+        &[
+            "compile",
+            repo().join("tests/cases/e201_undefined_step_in_after/main.bps").to_str().unwrap(),
+            "--emit",
+            "ir",
+            "-o",
+            bad.to_str().unwrap(),
+        ],
+        &d,
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(!bad.exists());
-    let leftovers: Vec<_> = std::fs::read_dir(&d).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().contains("bpsc-tmp")).collect();
+    let leftovers: Vec<_> =
+        std::fs::read_dir(&d).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().contains("bpsc-tmp")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -161,7 +172,13 @@ fn hostile_data_ids_neither_escape_nor_execute() {
         let path = q["outputs"][0]["path"].as_str().unwrap().replace("${BPSC_SCRATCH}", scratch.to_str().unwrap());
         assert!(!path[scratch.to_str().unwrap().len()..].contains(".."), "{path}");
         std::fs::create_dir_all(Path::new(&path).parent().unwrap()).unwrap();
-        let st = Command::new("bash").arg("-c").arg(q["command"].as_str().unwrap()).env("BPSC_SCRATCH", &scratch).current_dir(&d).status().unwrap();
+        let st = Command::new("bash")
+            .arg("-c")
+            .arg(q["command"].as_str().unwrap())
+            .env("BPSC_SCRATCH", &scratch)
+            .current_dir(&d)
+            .status()
+            .unwrap();
         assert!(st.success(), "{}", q["command"]);
         let got = std::fs::read_to_string(&path).unwrap();
         assert_eq!(got, format!("{label}\nq={label}\n{label}\n"), "command {}", q["command"]);

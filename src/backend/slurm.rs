@@ -1097,7 +1097,10 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), fanins.len());
         for l in &lines {
-            assert!(l.starts_with("sub F") && l.contains(" fanin:g --partition=p --dependency=\"") && l.ends_with("slurm/fanin.sbatch"), "{l}");
+            assert!(
+                l.starts_with("sub F") && l.contains(" fanin:g --partition=p --dependency=\"") && l.ends_with("slurm/fanin.sbatch"),
+                "{l}"
+            );
             assert!(l.len() < DEPENDENCY_LIMIT, "a fan-in's own list fits");
         }
         // Every original ref is waited for by exactly one fan-in.
