@@ -64,9 +64,9 @@ fn write_dax(m: &Model, path: &Path) -> io::Result<()> {
     let ir = m.ir;
     let mut w: W = Writer::new_with_indent(BufWriter::with_capacity(1 << 20, File::create(path)?), b' ', 2);
     w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+    // The campaign is in the metadata: a comment cannot hold `--`, which names may.
     w.write_event(Event::Comment(BytesText::from_escaped(format!(
-        " DAX 3.6 of campaign {} written by bpsc {}; plan with ./plan.sh (Pegasus 4.x; Pegasus 6 drops DAX) ",
-        m.name,
+        " DAX 3.6 written by bpsc {}; plan with ./plan.sh (Pegasus 4.x; Pegasus 6 drops DAX) ",
         env!("CARGO_PKG_VERSION")
     ))))?;
     w.write_event(Event::Start(start(
@@ -203,7 +203,7 @@ fn write_outputs_rc(m: &Model, path: &Path) -> io::Result<()> {
         for (lfn, url) in &arch {
             match (rc_text(lfn), rc_text(url)) {
                 (Some(l), Some(u)) => writeln!(w, "{l} {u} site=\"local\"")?,
-                _ => return Err(io::Error::new(io::ErrorKind::InvalidData, format!("archive URL of {lfn} has a line break"))),
+                _ => return Err(io::Error::new(io::ErrorKind::InvalidData, format!("the archive URL of {lfn} has a line break, which the File replica catalog cannot hold"))),
             }
         }
     }

@@ -40,9 +40,17 @@ pub fn yaml_str(s: &str, out: &mut String) {
     yaml_scalar(s, false, out)
 }
 
-/// Like [`yaml_str`], but `${NAME}` is left for Pegasus to expand at planning time: for
-/// URLs, whose `${USER}` (from `{user}`) and any `${...}` of the template text are meant
-/// for the environment, while data ID values in them are percent-encoded.
+/// The variables bpsc leaves for pegasus-plan to expand: `${USER}` (what `{user}` becomes
+/// in URL and scratch templates, as the job wrapper expands it too), and the submit
+/// directory and binary (see [`super`]).  Every other `${` is escaped.
+pub const PLAN_VARS: &[&str] = &["${USER}", "${BPSC_SUBMIT}", "${BPSC_BIN}"];
+
+fn plan_var_at(s: &str, i: usize) -> bool {
+    PLAN_VARS.iter().any(|v| s[i..].starts_with(v))
+}
+
+/// Like [`yaml_str`], but the [`PLAN_VARS`] are left for Pegasus to expand at planning
+/// time: for URLs and paths.  Data ID values in URLs are percent-encoded already.
 pub fn yaml_url(s: &str, out: &mut String) {
     yaml_scalar(s, true, out)
 }
@@ -52,7 +60,8 @@ fn yaml_scalar(s: &str, keep_vars: bool, out: &mut String) {
         out.push_str(s);
         return;
     }
-    if (keep_vars || !s.contains("${")) && !s.chars().any(needs_escape) {
+    let dollar_brace = s.match_indices("${").any(|(i, _)| !(keep_vars && plan_var_at(s, i)));
+    if !dollar_brace && !s.chars().any(needs_escape) {
         out.push('\'');
         for c in s.chars() {
             if c == '\'' {
@@ -65,15 +74,15 @@ fn yaml_scalar(s: &str, keep_vars: bool, out: &mut String) {
         return;
     }
     out.push('"');
-    let mut it = s.chars().peekable();
-    while let Some(c) = it.next() {
+    let mut it = s.char_indices().peekable();
+    while let Some((i, c)) = it.next() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            '$' if !keep_vars && it.peek() == Some(&'{') => out.push_str("\\x24"),
+            '$' if it.peek().map(|p| p.1) == Some('{') && !(keep_vars && plan_var_at(s, i)) => out.push_str("\\x24"),
             '\u{2028}' => out.push_str("\\L"),
             '\u{2029}' => out.push_str("\\P"),
             c if needs_escape(c) => {
@@ -124,15 +133,15 @@ pub fn xml_url(s: &str) -> String {
 
 pub fn xml_text(s: &str, keep_vars: bool, attr: bool) -> String {
     let mut out = String::with_capacity(s.len() + 8);
-    let mut it = s.chars().peekable();
-    while let Some(c) = it.next() {
+    let mut it = s.char_indices().peekable();
+    while let Some((i, c)) = it.next() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' if attr => out.push_str("&quot;"),
             '\'' if attr => out.push_str("&apos;"),
-            '$' if !keep_vars && it.peek() == Some(&'{') => out.push_str("&#36;"),
+            '$' if it.peek().map(|p| p.1) == Some('{') && !(keep_vars && plan_var_at(s, i)) => out.push_str("&#36;"),
             '\t' => out.push_str("&#9;"),
             '\n' => out.push_str("&#10;"),
             '\r' => out.push_str("&#13;"),
@@ -143,18 +152,20 @@ pub fn xml_text(s: &str, keep_vars: bool, attr: bool) -> String {
     out
 }
 
-/// A column of the File replica catalog format (`LFN PFN site="local"`): always quoted,
-/// with `"` and `\` escaped by a backslash.  The format has no escape for a line break,
-/// so such values are refused (`None`); bpsc only writes encoded LFNs and URLs (whose
-/// data ID values are percent-encoded) here, and `${USER}` in a URL is left for Pegasus.
+/// A column of the File replica catalog format (`"LFN" "PFN" site="local"`): quoted,
+/// with `"` and `\` escaped by a backslash, and `$` too when it starts a `${` that is not
+/// one of the [`PLAN_VARS`]: `\${X}` reads back as `${X}` whether or not the reader
+/// expands variables first (Pegasus's expansion treats `\` before `${` as an escape, the
+/// File format's quoted strings take `\$` for `$`).  The format has no escape for a line
+/// break, so such values are refused (`None`).
 pub fn rc_text(s: &str) -> Option<String> {
     if s.chars().any(|c| c == '\n' || c == '\r') {
         return None;
     }
     let mut o = String::with_capacity(s.len() + 2);
     o.push('"');
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
+    for (i, c) in s.char_indices() {
+        if c == '"' || c == '\\' || (c == '$' && s[i + 1..].starts_with('{') && !plan_var_at(s, i)) {
             o.push('\\');
         }
         o.push(c);
@@ -201,6 +212,13 @@ mod tests {
         assert_eq!(xml_escape("a\u{1}b"), "a\u{fffd}b");
         assert_eq!(rc_text("a\"b\\c"), Some("\"a\\\"b\\\\c\"".into()));
         assert_eq!(rc_text("a\nb"), None);
+        assert_eq!(rc_text("/x/${HOME}"), Some("\"/x/\\${HOME}\"".into()));
+        assert_eq!(rc_text("/x/${USER}"), Some("\"/x/${USER}\"".into()));
+        assert!(rc_text("/x/${USER}").is_some());
+        let mut h = String::new();
+        yaml_url("file:///a/${HOME}/${USER}", &mut h);
+        assert_eq!(h, "\"file:///a/\\x24{HOME}/${USER}\"");
+        assert_eq!(xml_url("${HOME}${BPSC_BIN}"), "&#36;{HOME}${BPSC_BIN}");
         let mut u = String::new();
         yaml_url("file:///x/${USER}/a", &mut u);
         assert_eq!(u, "'file:///x/${USER}/a'");
