@@ -22,27 +22,44 @@ use super::yaml::hooks;
 type W = Writer<BufWriter<File>>;
 
 /// An element start with attributes already escaped by [`xml_escape`]/[`xml_url`].
-fn start<'a>(name: &'a str, attrs: &[(&'a str, String)]) -> BytesStart<'a> {
+fn start<'a>(name: &'a str, attrs: &'a [(&'a str, Cow<'a, str>)]) -> BytesStart<'a> {
     let mut e = BytesStart::new(name);
     for (k, v) in attrs {
-        e.push_attribute(Attribute { key: QName(k.as_bytes()), value: Cow::Owned(v.clone().into_bytes()) });
+        e.push_attribute(Attribute { key: QName(k.as_bytes()), value: Cow::Borrowed(v.as_bytes()) });
     }
     e
 }
 
-fn empty(w: &mut W, name: &str, attrs: &[(&str, String)]) -> io::Result<()> {
+/// Escape only when needed: ids and LFNs (most attributes) are safe tokens.
+fn esc(s: &str) -> Cow<'_, str> {
+    if s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./:=,+@% ".contains(&b)) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(xml_escape(s))
+    }
+}
+
+fn esc_text(s: &str) -> Cow<'_, str> {
+    if s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./:=,+@% ".contains(&b)) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(xml_text_escape(s))
+    }
+}
+
+fn empty(w: &mut W, name: &str, attrs: &[(&str, Cow<str>)]) -> io::Result<()> {
     w.write_event(Event::Empty(start(name, attrs)))
 }
 
 /// `<name attrs>text</name>`, `text` escaped here.
-fn text_elem(w: &mut W, name: &str, attrs: &[(&str, String)], text: &str) -> io::Result<()> {
+fn text_elem(w: &mut W, name: &str, attrs: &[(&str, Cow<str>)], text: &str) -> io::Result<()> {
     w.write_event(Event::Start(start(name, attrs)))?;
-    w.write_event(Event::Text(BytesText::from_escaped(xml_text_escape(text))))?;
+    w.write_event(Event::Text(BytesText::from_escaped(esc_text(text))))?;
     w.write_event(Event::End(BytesEnd::new(name)))
 }
 
-fn a(k: &'static str, v: &str) -> (&'static str, String) {
-    (k, xml_escape(v))
+fn a<'v>(k: &'static str, v: &'v str) -> (&'static str, Cow<'v, str>) {
+    (k, esc(v))
 }
 
 /// DAX `invoke` `when` for a YAML hook `_on`.
@@ -95,7 +112,7 @@ fn write_dax(m: &Model, path: &Path) -> io::Result<()> {
     // Section 3: files (the input replica catalog).
     for (lfn, url) in m.replicas() {
         w.write_event(Event::Start(start("file", &[a("name", &lfn)])))?;
-        empty(&mut w, "pfn", &[("url", xml_url(&url)), ("site", "local".into())])?;
+        empty(&mut w, "pfn", &[("url", xml_url(&url).into()), ("site", "local".into())])?;
         w.write_event(Event::End(BytesEnd::new("file")))?;
     }
     // Section 4: executables (the transformation catalog), one per transformation and site.
@@ -118,13 +135,13 @@ fn write_dax(m: &Model, path: &Path) -> io::Result<()> {
             };
             let profiles = t.site_profiles.get(site);
             if let Some(ps) = profiles {
-                w.write_event(Event::Start(start("pfn", &[("url", xml_url(&pfn)), a("site", site)])))?;
+                w.write_event(Event::Start(start("pfn", &[("url", xml_url(&pfn).into()), a("site", site)])))?;
                 for (ns, k, v) in ps {
                     text_elem(&mut w, "profile", &[("namespace", (*ns).into()), ("key", (*k).into())], v)?;
                 }
                 w.write_event(Event::End(BytesEnd::new("pfn")))?;
             } else {
-                empty(&mut w, "pfn", &[("url", xml_url(&pfn)), a("site", site)])?;
+                empty(&mut w, "pfn", &[("url", xml_url(&pfn).into()), a("site", site)])?;
             }
             w.write_event(Event::End(BytesEnd::new("executable")))?;
         }
@@ -140,9 +157,9 @@ fn write_dax(m: &Model, path: &Path) -> io::Result<()> {
     let mut i = 0;
     while i < by_child.len() {
         let c = by_child[i].1;
-        w.write_event(Event::Start(start("child", &[("ref", m.ids.get(c).to_string())])))?;
+        w.write_event(Event::Start(start("child", &[("ref", m.ids.get(c).into())])))?;
         while i < by_child.len() && by_child[i].1 == c {
-            empty(&mut w, "parent", &[("ref", m.ids.get(by_child[i].0).to_string())])?;
+            empty(&mut w, "parent", &[("ref", m.ids.get(by_child[i].0).into())])?;
             i += 1;
         }
         w.write_event(Event::End(BytesEnd::new("child")))?;
@@ -154,7 +171,7 @@ fn write_dax(m: &Model, path: &Path) -> io::Result<()> {
 }
 
 /// `<name attrs>text</name>` with `text` already escaped.
-fn text_raw(w: &mut W, name: &str, attrs: &[(&str, String)], escaped: &str) -> io::Result<()> {
+fn text_raw(w: &mut W, name: &str, attrs: &[(&str, Cow<str>)], escaped: &str) -> io::Result<()> {
     w.write_event(Event::Start(start(name, attrs)))?;
     w.write_event(Event::Text(BytesText::from_escaped(escaped)))?;
     w.write_event(Event::End(BytesEnd::new(name)))
@@ -162,7 +179,7 @@ fn text_raw(w: &mut W, name: &str, attrs: &[(&str, String)], escaped: &str) -> i
 
 fn job(w: &mut W, m: &Model, j: u32, uses: &mut Vec<Use>) -> io::Result<()> {
     let name = m.tx_name(j);
-    w.write_event(Event::Start(start("job", &[("id", m.ids.get(j).to_string()), ("namespace", "bpsc".into()), a("name", name)])))?;
+    w.write_event(Event::Start(start("job", &[("id", m.ids.get(j).into()), ("namespace", "bpsc".into()), a("name", name)])))?;
     // Ids and group names are [A-Za-z0-9_-]: whitespace-free, as DAX argument splitting needs.
     text_raw(w, "argument", &[], &format!("wrap ${{BPSC_SUBMIT}} --group {} --index {}", xml_text_escape(name), m.index(j)))?;
     for (k, v) in m.metadata(j) {
@@ -174,7 +191,7 @@ fn job(w: &mut W, m: &Model, j: u32, uses: &mut Vec<Use>) -> io::Result<()> {
     }
     m.uses(j, uses);
     for u in uses.iter() {
-        let mut at = vec![a("name", &u.lfn)];
+        let mut at: Vec<(&str, Cow<str>)> = vec![a("name", &u.lfn)];
         if u.output {
             at.push(("link", "output".into()));
             at.push(("transfer", if u.stage_out { "true" } else { "false" }.into()));

@@ -145,17 +145,22 @@ fn job(m: &Model, j: u32, uses: &mut Vec<Use>, b: &mut String) {
             b.push_str("}\n");
         }
     }
-    b.push_str("  metadata:\n");
-    for (k, v) in m.metadata(j) {
+    // Metadata and each profile namespace as one flow mapping: a million jobs' worth of
+    // YAML stays a third smaller than in block style, and as readable.
+    b.push_str("  metadata: {");
+    for (i, (k, v)) in m.metadata(j).into_iter().enumerate() {
+        if i > 0 {
+            b.push_str(", ");
+        }
+        b.push_str(k);
+        b.push_str(": ");
         if k == "quanta" {
-            b.push_str("    quanta: ");
             b.push_str(&v);
-            b.push('\n');
         } else {
-            kv(b, "    ", k, &v);
+            yaml_str(&v, b);
         }
     }
-    b.push_str("  profiles:\n");
+    b.push_str("}\n  profiles:\n");
     let profiles = m.profiles(j, "selector");
     let mut namespaces: Vec<&str> = Vec::with_capacity(5);
     for (ns, _, _) in &profiles {
@@ -166,9 +171,11 @@ fn job(m: &Model, j: u32, uses: &mut Vec<Use>, b: &mut String) {
     for ns in namespaces {
         b.push_str("    ");
         b.push_str(ns);
-        b.push_str(":\n");
-        for (_, k, v) in profiles.iter().filter(|p| p.0 == ns) {
-            b.push_str("      ");
+        b.push_str(": {");
+        for (i, (_, k, v)) in profiles.iter().filter(|p| p.0 == ns).enumerate() {
+            if i > 0 {
+                b.push_str(", ");
+            }
             b.push_str(k);
             b.push_str(": ");
             if numeric_key(k) {
@@ -176,8 +183,8 @@ fn job(m: &Model, j: u32, uses: &mut Vec<Use>, b: &mut String) {
             } else {
                 yaml_str(v, b);
             }
-            b.push('\n');
         }
+        b.push_str("}\n");
     }
 }
 
