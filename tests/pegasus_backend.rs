@@ -62,8 +62,10 @@ fn compile(file: &Path, backend: &str, out: &Path) {
     bpsc(&["compile", &file.to_string_lossy(), "--backend", backend, "-o", &out.to_string_lossy(), "--force"]);
 }
 
-/// The IR job lines: (id, kind, parent ids).
-fn ir_jobs(file: &Path, name: &str) -> (String, Vec<(String, String, Vec<String>)>) {
+/// The campaign and the IR's job lines: (id, kind, parent ids).
+type IrJobs = (String, Vec<(String, String, Vec<String>)>);
+
+fn ir_jobs(file: &Path, name: &str) -> IrJobs {
     let d = tmp(&format!("ir-{name}"));
     bpsc(&["compile", &file.to_string_lossy(), "--emit", "ir", "-o", &d.to_string_lossy(), "--force"]);
     let text = std::fs::read_to_string(d.join("ir.jsonl")).expect("ir.jsonl");
@@ -102,9 +104,12 @@ struct Schemas {
 const BASE: &str = "file:///pegasus-schema/";
 
 fn schemas(dir: &Path) -> Schemas {
-    let docs: Vec<(String, J)> =
-        ["common.yml", "wf-5.0.yml", "rc-5.0.yml", "tc-5.0.yml", "sc-5.0.yml"].iter().map(|n| (format!("{BASE}{n}"), load_yaml(&dir.join(n)))).collect();
-    let registry = jsonschema::Registry::new().extend(docs.iter().map(|(u, v)| (u.as_str(), v))).and_then(|b| b.prepare()).expect("schema registry");
+    let docs: Vec<(String, J)> = ["common.yml", "wf-5.0.yml", "rc-5.0.yml", "tc-5.0.yml", "sc-5.0.yml"]
+        .iter()
+        .map(|n| (format!("{BASE}{n}"), load_yaml(&dir.join(n))))
+        .collect();
+    let registry =
+        jsonschema::Registry::new().extend(docs.iter().map(|(u, v)| (u.as_str(), v))).and_then(|b| b.prepare()).expect("schema registry");
     let build = |name: &str| {
         let doc = &docs.iter().find(|(u, _)| u.ends_with(name)).expect("schema").1;
         jsonschema::options()
@@ -478,7 +483,7 @@ fn has(r: &[Vec<u64>], a: usize, b: usize) -> bool {
 }
 
 /// Everything the schemas cannot say.  Returns the number of jobs.
-fn semantic(wf: &Wf, dir: &Path, ir: &(String, Vec<(String, String, Vec<String>)>)) -> usize {
+fn semantic(wf: &Wf, dir: &Path, ir: &IrJobs) -> usize {
     let (campaign, ir_jobs) = ir;
     // Ids and names.
     let mut idx: HashMap<&str, usize> = HashMap::new();
@@ -541,7 +546,10 @@ fn semantic(wf: &Wf, dir: &Path, ir: &(String, Vec<(String, String, Vec<String>)
         let task: J = serde_json::from_str(&line).expect("task json");
         assert_eq!(task["id"], j.id.as_str(), "task {k} of group {} is not job {}", j.name, j.id);
         // Catalogued transformation and site.
-        let sites = wf.transformations.get(&(j.namespace.clone(), j.name.clone())).unwrap_or_else(|| panic!("{}: no transformation {}", j.id, j.name));
+        let sites = wf
+            .transformations
+            .get(&(j.namespace.clone(), j.name.clone()))
+            .unwrap_or_else(|| panic!("{}: no transformation {}", j.id, j.name));
         assert!(sites.contains(&j.site), "{}: transformation {} is not at site {}", j.id, j.name, j.site);
         assert!(wf.sites.contains(&j.site), "{}: site {} not in the site catalog", j.id, j.site);
         assert_eq!(j.metadata.get("campaign"), Some(campaign), "{}: campaign metadata", j.id);
@@ -550,7 +558,8 @@ fn semantic(wf: &Wf, dir: &Path, ir: &(String, Vec<(String, String, Vec<String>)
     // The dependency structure is the IR's: reachability between the jobs Pegasus runs.
     let ir_idx: HashMap<&str, usize> = ir_jobs.iter().enumerate().map(|(i, j)| (j.0.as_str(), i)).collect();
     let ir_idx = &ir_idx;
-    let ir_e: Vec<(usize, usize)> = ir_jobs.iter().enumerate().flat_map(|(i, j)| j.2.iter().map(move |p| (ir_idx[p.as_str()], i))).collect();
+    let ir_e: Vec<(usize, usize)> =
+        ir_jobs.iter().enumerate().flat_map(|(i, j)| j.2.iter().map(move |p| (ir_idx[p.as_str()], i))).collect();
     let ir_r = reach(ir_jobs.len(), &ir_e);
     let kept: Vec<usize> = (0..ir_jobs.len()).filter(|&i| matches!(ir_jobs[i].1.as_str(), "compute" | "join")).collect();
     let wf_ids: BTreeSet<&str> = wf.jobs.iter().map(|j| j.id.as_str()).collect();
@@ -572,7 +581,11 @@ fn semantic(wf: &Wf, dir: &Path, ir: &(String, Vec<(String, String, Vec<String>)
         }
     }
     if ir_jobs.iter().any(|j| j.1 == "provenance") {
-        assert!(wf.hooks.iter().any(|(on, c)| on == "end" && c.contains("wrap") && c.contains("--group provenance")), "provenance hook: {:?}", wf.hooks);
+        assert!(
+            wf.hooks.iter().any(|(on, c)| on == "end" && c.contains("wrap") && c.contains("--group provenance")),
+            "provenance hook: {:?}",
+            wf.hooks
+        );
     }
     wf.jobs.len()
 }
@@ -678,6 +691,18 @@ fn schema_validator_agrees_with_reference_verdicts() {
     let mut doc = load_yaml(&r.join("examples/tiny-3job.api-5.1.3.yml"));
     doc["jobs"][0].as_object_mut().expect("job").remove("uses");
     assert!(!s.wf.is_valid(&doc));
+    // The regex quirks (see README): `\u55295` is `\u5529` then `5`, so `:` passes the
+    // workflow-name pattern and `.` does not; parent ids are unchecked (`ref:`, not `$ref:`).
+    let base = load_yaml(&r.join("examples/tiny-3job.api-5.1.3.yml"));
+    let named = |n: &str| {
+        let mut d = base.clone();
+        d["name"] = J::String(n.into());
+        s.wf.is_valid(&d)
+    };
+    assert!(named("a-b_c") && named("a:b") && !named("a.b") && !named("a b") && !named("a/b"));
+    let mut doc = base.clone();
+    doc["jobDependencies"][0]["id"] = J::String("not an id!".into());
+    assert!(s.wf.is_valid(&doc), "parent ids are not validated by the schema: bpsc's own checks cover them");
     // The reference DAX passes xmllint, so the xmllint check is meaningful.
     xmllint(&r.join("examples/blackdiamond-3.6.dax"), &r.join("dax-3.6.xsd"));
 }
@@ -761,7 +786,8 @@ fn output_is_deterministic() {
     }
 }
 
-const HOSTILE_CSV: &str = "visit,label\n1,../../etc\n2,$(rm -rf ~)\n3,${HOME}\n4,\"it's \"\"quoted\"\"\"\n5,a b\tc\n6,yes\n7,-o\n8,ünï ${X}$\n";
+const HOSTILE_CSV: &str =
+    "visit,label\n1,../../etc\n2,$(rm -rf ~)\n3,${HOME}\n4,\"it's \"\"quoted\"\"\"\n5,a b\tc\n6,yes\n7,-o\n8,ünï ${X}$\n";
 const HOSTILE_LABELS: &[&str] = &["../../etc", "$(rm -rf ~)", "${HOME}", "it's \"quoted\"", "a b\tc", "yes", "-o", "ünï ${X}$"];
 
 const HOSTILE_BPS: &str = r#"bps 1
@@ -889,7 +915,16 @@ fn snapshots() {
     for e in EXAMPLES {
         let name = e.split('/').next().unwrap_or(e);
         for (backend, files) in [
-            ("pegasus", &[("workflow.yml", 90, 12), ("transformations.yml", 40, 0), ("sites.yml", 80, 0), ("pegasus.properties", 60, 0), ("plan.sh", 60, 0)][..]),
+            (
+                "pegasus",
+                &[
+                    ("workflow.yml", 90, 12),
+                    ("transformations.yml", 40, 0),
+                    ("sites.yml", 80, 0),
+                    ("pegasus.properties", 60, 0),
+                    ("plan.sh", 60, 0),
+                ][..],
+            ),
             ("pegasus-dax", &[("workflow.dax", 90, 12), ("sites.xml", 60, 0), ("pegasus.properties", 60, 0), ("plan.sh", 60, 0)][..]),
         ] {
             let d = tmp(&format!("snap-{name}-{backend}"));
@@ -903,7 +938,11 @@ fn snapshots() {
                 wf.jobs.iter().map(|j| j.outputs.len()).sum::<usize>(),
                 wf.outputs.len(),
                 wf.replicas.len(),
-                bpsc::backend::list_files(&d).expect("list").iter().filter(|f| !f.starts_with("tasks/") && !f.starts_with("logs/")).collect::<Vec<_>>()
+                bpsc::backend::list_files(&d)
+                    .expect("list")
+                    .iter()
+                    .filter(|f| !f.starts_with("tasks/") && !f.starts_with("logs/"))
+                    .collect::<Vec<_>>()
             );
             for (f, h, t) in files {
                 s.push_str(&excerpt(&d.join(f), *h, *t));

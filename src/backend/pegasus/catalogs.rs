@@ -78,34 +78,33 @@ pub fn write_all(m: &Model, dir: &Path, yaml_flavour: bool) -> io::Result<()> {
 
     if yaml_flavour {
         write(&dir.join("sites.yml"), &render(&e, "sites.yml", context! { name => m.name, version, sites => sites.clone() })?, false)?;
-        let tx: Vec<Value> = m
-            .tx
-            .iter()
-            .flatten()
-            .map(|t| {
-                let site_list: Vec<Value> = t
-                    .sites
-                    .iter()
-                    .map(|s| {
-                        let mut by_ns: Vec<(String, Vec<(String, String)>)> = Vec::new();
-                        for (ns, k, v) in t.site_profiles.get(s).map(|v| v.as_slice()).unwrap_or(&[]) {
-                            match by_ns.iter_mut().find(|(n, _)| n == ns) {
-                                Some((_, e)) => e.push(((*k).to_string(), v.clone())),
-                                None => by_ns.push(((*ns).to_string(), vec![((*k).to_string(), v.clone())])),
+        let tx: Vec<Value> =
+            m.tx.iter()
+                .flatten()
+                .map(|t| {
+                    let site_list: Vec<Value> = t
+                        .sites
+                        .iter()
+                        .map(|s| {
+                            let mut by_ns: Vec<(String, Vec<(String, String)>)> = Vec::new();
+                            for (ns, k, v) in t.site_profiles.get(s).map(|v| v.as_slice()).unwrap_or(&[]) {
+                                match by_ns.iter_mut().find(|(n, _)| n == ns) {
+                                    Some((_, e)) => e.push(((*k).to_string(), v.clone())),
+                                    None => by_ns.push(((*ns).to_string(), vec![((*k).to_string(), v.clone())])),
+                                }
                             }
-                        }
-                        let profiles: Vec<Value> = by_ns.into_iter().map(|(n, es)| context! { name => n, entries => es }).collect();
-                        context! { name => s, profiles }
-                    })
-                    .collect();
-                let (launcher, container) = match t.soft {
-                    Soft::Setup(k) => (Some(k), None),
-                    Soft::Container(k) => (None, Some(k)),
-                    Soft::None => (None, None),
-                };
-                context! { name => t.name, env => t.env, sites => site_list, launcher, container }
-            })
-            .collect();
+                            let profiles: Vec<Value> = by_ns.into_iter().map(|(n, es)| context! { name => n, entries => es }).collect();
+                            context! { name => s, profiles }
+                        })
+                        .collect();
+                    let (launcher, container) = match t.soft {
+                        Soft::Setup(k) => (Some(k), None),
+                        Soft::Container(k) => (None, Some(k)),
+                        Soft::None => (None, None),
+                    };
+                    context! { name => t.name, env => t.env, sites => site_list, launcher, container }
+                })
+                .collect();
         let containers: Vec<String> = m.containers.iter().map(|c| image_url(c)).collect();
         write(
             &dir.join("transformations.yml"),
@@ -134,7 +133,11 @@ pub fn write_all(m: &Model, dir: &Path, yaml_flavour: bool) -> io::Result<()> {
         )?,
         false,
     )?;
-    write(&dir.join("plan.sh"), &render(&e, "plan.sh", context! { name => m.name, version, yaml => yaml_flavour, site_names => site_names.join(",") })?, true)?;
+    write(
+        &dir.join("plan.sh"),
+        &render(&e, "plan.sh", context! { name => m.name, version, yaml => yaml_flavour, site_names => site_names.join(",") })?,
+        true,
+    )?;
     if !m.launchers.is_empty() {
         std::fs::create_dir_all(dir.join("launch"))?;
         for (k, setup) in m.launchers.iter().enumerate() {

@@ -120,7 +120,13 @@ fn write_dax(m: &Model, path: &Path) -> io::Result<()> {
         for site in &t.sites {
             w.write_event(Event::Start(start(
                 "executable",
-                &[("namespace", "bpsc".into()), a("name", &t.name), ("installed", "true".into()), ("arch", "x86_64".into()), ("os", "linux".into())],
+                &[
+                    ("namespace", "bpsc".into()),
+                    a("name", &t.name),
+                    ("installed", "true".into()),
+                    ("arch", "x86_64".into()),
+                    ("os", "linux".into()),
+                ],
             )))?;
             for (k, v) in &t.env {
                 if k == "BPSC_BIN" {
@@ -220,7 +226,12 @@ fn write_outputs_rc(m: &Model, path: &Path) -> io::Result<()> {
         for (lfn, url) in &arch {
             match (rc_text(lfn), rc_text(url)) {
                 (Some(l), Some(u)) => writeln!(w, "{l} {u} site=\"local\"")?,
-                _ => return Err(io::Error::new(io::ErrorKind::InvalidData, format!("the archive URL of {lfn} has a line break, which the File replica catalog cannot hold"))),
+                _ => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("the archive URL of {lfn} has a line break, which the File replica catalog cannot hold"),
+                    ))
+                }
             }
         }
     }

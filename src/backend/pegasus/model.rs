@@ -187,9 +187,9 @@ fn fill_scratch(t: &str, campaign: &str, site: &str) -> String {
             rest = &r[2..];
             continue;
         }
-        if r.starts_with('}') {
+        if let Some(after) = r.strip_prefix('}') {
             out.push('}');
-            rest = &r[1..];
+            rest = after;
             continue;
         }
         match r.find('}') {
@@ -283,11 +283,8 @@ impl<'a> Model<'a> {
                 t.sites.insert(emit::job_site(ir, j).unwrap_or(DEFAULT_SITE).to_string());
             }
             // The group's steps: the cluster's, or the one step.
-            let steps: Vec<u32> = if job.owner != u32::MAX {
-                ir.clusters[job.owner as usize].steps.clone()
-            } else {
-                vec![ir.members[job.lo as usize].step]
-            };
+            let steps: Vec<u32> =
+                if job.owner != u32::MAX { ir.clusters[job.owner as usize].steps.clone() } else { vec![ir.members[job.lo as usize].step] };
             let mut env: BTreeMap<String, String> = BTreeMap::new();
             for &s in &steps {
                 let st = &ir.steps[s as usize];
@@ -342,7 +339,10 @@ impl<'a> Model<'a> {
                 } else {
                     let mut req: Vec<String> = Vec::new();
                     if !hosts.is_empty() {
-                        req.push(format!("({})", hosts.iter().map(|h| format!("Machine == {}", classad_str(h))).collect::<Vec<_>>().join(" || ")));
+                        req.push(format!(
+                            "({})",
+                            hosts.iter().map(|h| format!("Machine == {}", classad_str(h))).collect::<Vec<_>>().join(" || ")
+                        ));
                     }
                     for h in &avoid {
                         req.push(format!("(Machine =!= {})", classad_str(h)));
@@ -508,8 +508,10 @@ impl<'a> Model<'a> {
                             if pj == j || !self.feeds(pj, j) {
                                 continue;
                             }
-                            let vals: Vec<&Value> =
-                                dims_in_producer.iter().map(|&c| ir.dicts.decode(p.quanta.schema()[c], p.quanta.column(c)[r as usize])).collect();
+                            let vals: Vec<&Value> = dims_in_producer
+                                .iter()
+                                .map(|&c| ir.dicts.decode(p.quanta.schema()[c], p.quanta.column(c)[r as usize]))
+                                .collect();
                             let lfn = emit::instance_rel(ds, &vals);
                             if outputs.contains(&lfn) {
                                 continue;
@@ -601,7 +603,7 @@ impl<'a> Model<'a> {
                 md.push(("data_id", data_id));
                 if job.owner != u32::MAX {
                     md.push(("cluster", ir.clusters[job.owner as usize].name.clone()));
-                    md.push(("quanta", ms.len().to_string()));  // written as a number
+                    md.push(("quanta", ms.len().to_string())); // written as a number
                 }
             }
             _ => md.push(("kind", job.kind.as_str().to_string())),
