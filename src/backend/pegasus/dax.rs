@@ -189,11 +189,11 @@ fn job(w: &mut W, m: &Model, j: u32, uses: &mut Vec<Use>) -> io::Result<()> {
     // Ids and group names are [A-Za-z0-9_-]: whitespace-free, as DAX argument splitting needs.
     text_raw(w, "argument", &[], &format!("wrap ${{BPSC_SUBMIT}} --group {} --index {}", xml_text_escape(name), m.index(j)))?;
     for (k, v) in m.metadata(j) {
-        text_elem(w, "metadata", &[("key", k.into())], &v)?;
+        text_elem(w, "metadata", &[("key", k.into())], &v.text())?;
     }
     // Pegasus 4.x pins sites with the `hints` namespace (`selector` came with 5.0).
     for (ns, k, v) in m.profiles(j, "hints") {
-        text_elem(w, "profile", &[("namespace", ns.into()), ("key", k.into())], &v)?;
+        text_elem(w, "profile", &[("namespace", ns.into()), ("key", k.into())], &v.text())?;
     }
     m.uses(j, uses);
     for u in uses.iter() {

@@ -7,6 +7,7 @@
 //! workflow's `end` hook.  Compute and join jobs remain, one Pegasus job each, every one
 //! running `bpsc wrap SUBMIT --group G --index K`.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::backend::{groups, Groups};
@@ -151,6 +152,8 @@ pub struct Model<'a> {
     inputs: Vec<Vec<InPlan>>,
     /// The IR stage-in job of each instance of each stage set (`u32::MAX`: none).
     staged_by: Vec<Vec<u32>>,
+    /// Resources of each step's unclustered jobs.
+    step_res: Vec<Option<Res>>,
     poff: Vec<u32>,
     pin: Vec<u32>,
 }
@@ -372,6 +375,7 @@ impl<'a> Model<'a> {
             name: node_name(campaign),
             inputs: Vec::new(),
             staged_by: Vec::new(),
+            step_res: Vec::new(),
             poff,
             pin,
         };
@@ -386,6 +390,14 @@ impl<'a> Model<'a> {
             }
         }
         m.staged_by = staged_by;
+        m.step_res = ir
+            .steps
+            .iter()
+            .map(|st| {
+                let j = *st.job_of.first()?;
+                (ir.jobs[j as usize].owner == u32::MAX).then(|| Res::of(&emit::resources(ir, j)))
+            })
+            .collect();
         m.inputs = m.plan_inputs();
         m
     }
@@ -461,17 +473,16 @@ impl<'a> Model<'a> {
             return;
         }
         let mut key: Vec<u32> = Vec::new();
-        let mut outputs: BTreeSet<String> = BTreeSet::new();
         for m in ir.job_members(j) {
             let st = &ir.steps[m.step as usize];
             let vals = ir.data_id(*m);
             for o in &st.outputs {
                 let lfn = emit::instance_rel(&o.dataset, &vals);
                 let archived = o.persist == Persist::Archive && o.archive.is_some();
-                outputs.insert(lfn.clone());
                 out.push(Use { lfn, output: true, stage_out: archived, register: archived, optional: false });
             }
         }
+        let n_out = out.len();
         for m in ir.job_members(j) {
             let st = &ir.steps[m.step as usize];
             for plan in &self.inputs[m.step as usize] {
@@ -513,7 +524,7 @@ impl<'a> Model<'a> {
                                 .map(|&c| ir.dicts.decode(p.quanta.schema()[c], p.quanta.column(c)[r as usize]))
                                 .collect();
                             let lfn = emit::instance_rel(ds, &vals);
-                            if outputs.contains(&lfn) {
+                            if out[..n_out].iter().any(|o| o.lfn == lfn) {
                                 continue;
                             }
                             out.push(Use { lfn, output: false, stage_out: false, register: false, optional: false });
@@ -574,70 +585,144 @@ impl<'a> Model<'a> {
     }
 
     /// Metadata of a kept job: (key, value) in a fixed order.
-    pub fn metadata(&self, j: u32) -> Vec<(&'static str, String)> {
+    pub fn metadata(&self, j: u32) -> Vec<(&'static str, Val<'_>)> {
         let ir = self.ir;
         let job = &ir.jobs[j as usize];
-        let mut md: Vec<(&'static str, String)> = vec![("campaign", ir.campaign.clone())];
+        let mut md: Vec<(&'static str, Val<'_>)> = Vec::with_capacity(5);
+        md.push(("campaign", Val::Text(Cow::Borrowed(&ir.campaign))));
         match job.kind {
             JobKind::Compute => {
                 let ms = ir.job_members(j);
-                let mut steps: Vec<&str> = Vec::new();
-                for m in ms {
-                    let n = ir.steps[m.step as usize].name.as_str();
-                    if !steps.contains(&n) {
-                        steps.push(n);
-                    }
-                }
-                md.push(("step", steps.join(",")));
                 let first: QRef = ms[0];
                 let st = &ir.steps[first.step as usize];
-                let vals = ir.data_id(first);
-                let data_id = if job.owner != u32::MAX && ir.clusters[job.owner as usize].size.is_none() {
-                    let c = &ir.clusters[job.owner as usize];
-                    let (d, v): (Vec<String>, Vec<&Value>) =
-                        c.by.iter().filter_map(|d| st.dims.iter().position(|x| x == d).map(|i| (d.clone(), vals[i]))).unzip();
-                    emit::data_id_text(&d, &v)
+                let step = if ms.iter().all(|m| m.step == first.step) {
+                    Cow::Borrowed(st.name.as_str())
                 } else {
-                    emit::data_id_text(&st.dims, &vals)
+                    let mut steps: Vec<&str> = Vec::new();
+                    for m in ms {
+                        let n = ir.steps[m.step as usize].name.as_str();
+                        if !steps.contains(&n) {
+                            steps.push(n);
+                        }
+                    }
+                    Cow::Owned(steps.join(","))
                 };
-                md.push(("data_id", data_id));
+                md.push(("step", Val::Text(step)));
+                let vals = ir.data_id(first);
+                let mut data_id = String::with_capacity(32);
+                let mut push = |d: &str, v: &Value| {
+                    if !data_id.is_empty() {
+                        data_id.push(',');
+                    }
+                    data_id.push_str(d);
+                    data_id.push('=');
+                    match v {
+                        Value::Int(i) => data_id.push_str(itoa(*i).as_str()),
+                        Value::Str(s) => data_id.push_str(s),
+                    }
+                };
+                if job.owner != u32::MAX && ir.clusters[job.owner as usize].size.is_none() {
+                    for d in &ir.clusters[job.owner as usize].by {
+                        if let Some(i) = st.dims.iter().position(|x| x == d) {
+                            push(d, vals[i]);
+                        }
+                    }
+                } else {
+                    for (d, v) in st.dims.iter().zip(&vals) {
+                        push(d, v);
+                    }
+                }
+                md.push(("data_id", Val::Text(Cow::Owned(data_id))));
                 if job.owner != u32::MAX {
-                    md.push(("cluster", ir.clusters[job.owner as usize].name.clone()));
-                    md.push(("quanta", ms.len().to_string())); // written as a number
+                    md.push(("cluster", Val::Text(Cow::Borrowed(&ir.clusters[job.owner as usize].name))));
+                    md.push(("quanta", Val::Num(ms.len() as i64)));
                 }
             }
-            _ => md.push(("kind", job.kind.as_str().to_string())),
+            _ => md.push(("kind", Val::Text(Cow::Borrowed(job.kind.as_str())))),
         }
         md
     }
 
+    /// The resources of a compute job: per step for unclustered jobs (computed once),
+    /// aggregated by [`emit::resources`] for clusters.
+    fn res(&self, j: u32) -> Res {
+        let job = &self.ir.jobs[j as usize];
+        if job.owner == u32::MAX {
+            if let Some(r) = self.step_res[self.ir.members[job.lo as usize].step as usize] {
+                return r;
+            }
+        }
+        Res::of(&emit::resources(self.ir, j))
+    }
+
     /// Profiles of a kept job, as (namespace, key, value).
-    pub fn profiles(&self, j: u32, selector_ns: &'static str) -> Vec<(&'static str, &'static str, String)> {
-        let ir = self.ir;
-        let job = &ir.jobs[j as usize];
-        let mut p: Vec<(&'static str, &'static str, String)> = Vec::with_capacity(10);
+    pub fn profiles(&self, j: u32, selector_ns: &'static str) -> Vec<(&'static str, &'static str, Val<'_>)> {
+        let job = &self.ir.jobs[j as usize];
+        let mut p: Vec<(&'static str, &'static str, Val<'_>)> = Vec::with_capacity(10);
         if job.kind == JobKind::Compute {
-            let r = emit::resources(ir, j);
-            p.push(("condor", "request_memory", r.memory.div_ceil(1 << 20).to_string()));
-            p.push(("condor", "request_cpus", r.cpus.to_string()));
-            p.push(("condor", "request_disk", r.disk.div_ceil(1 << 10).to_string()));
-            p.push(("pegasus", "runtime", r.walltime.to_string()));
-            p.push(("dagman", "RETRY", r.retries.to_string()));
-            if r.on_failure == "abort" {
-                p.push(("dagman", "ABORT-DAG-ON", "1 RETURN 1".into()));
+            let r = self.res(j);
+            p.push(("condor", "request_memory", Val::Num(r.memory_mib)));
+            p.push(("condor", "request_cpus", Val::Num(r.cpus)));
+            p.push(("condor", "request_disk", Val::Num(r.disk_kib)));
+            p.push(("pegasus", "runtime", Val::Num(r.walltime)));
+            p.push(("dagman", "RETRY", Val::Num(r.retries)));
+            if r.abort {
+                p.push(("dagman", "ABORT-DAG-ON", Val::Text(Cow::Borrowed("1 RETURN 1"))));
             }
             if let Some(t) = &self.tx[self.groups.group_of[j as usize] as usize] {
                 if t.max_jobs.is_some() {
-                    p.push(("dagman", "CATEGORY", t.name.clone()));
+                    p.push(("dagman", "CATEGORY", Val::Text(Cow::Borrowed(&t.name))));
                 }
             }
-        } else {
-            p.push(("condor", "request_memory", "64".into()));
-            p.push(("condor", "request_cpus", "1".into()));
         }
-        p.push(("dagman", "PRIORITY", job.priority.to_string()));
-        p.push((selector_ns, "execution.site", self.site_of(j).to_string()));
+        p.push(("dagman", "PRIORITY", Val::Num(job.priority as i64)));
+        p.push((selector_ns, "execution.site", Val::Text(Cow::Borrowed(self.site_of(j)))));
         p
+    }
+}
+
+/// A metadata or profile value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Val<'a> {
+    Num(i64),
+    Text(Cow<'a, str>),
+}
+
+impl Val<'_> {
+    pub fn text(&self) -> Cow<'_, str> {
+        match self {
+            Val::Num(n) => Cow::Owned(itoa(*n)),
+            Val::Text(t) => Cow::Borrowed(t),
+        }
+    }
+}
+
+fn itoa(n: i64) -> String {
+    n.to_string()
+}
+
+/// What the profiles need of [`emit::Resources`].
+#[derive(Clone, Copy, Debug)]
+struct Res {
+    memory_mib: i64,
+    cpus: i64,
+    disk_kib: i64,
+    walltime: i64,
+    retries: i64,
+    abort: bool,
+}
+
+impl Res {
+    fn of(r: &emit::Resources) -> Res {
+        let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        Res {
+            memory_mib: clamp(r.memory.div_ceil(1 << 20)),
+            cpus: r.cpus,
+            disk_kib: clamp(r.disk.div_ceil(1 << 10)),
+            walltime: clamp(r.walltime),
+            retries: r.retries,
+            abort: r.on_failure == "abort",
+        }
     }
 }
 

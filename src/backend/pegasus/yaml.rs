@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use super::model::{notify_command, provenance_command, Model, Use};
+use super::model::{notify_command, provenance_command, Model, Use, Val};
 use super::quote::{yaml_expand, yaml_str, yaml_url};
 
 /// Write `workflow.yml`, `replicas.yml` and `outputs.yml`.
@@ -154,10 +154,9 @@ fn job(m: &Model, j: u32, uses: &mut Vec<Use>, b: &mut String) {
         }
         b.push_str(k);
         b.push_str(": ");
-        if k == "quanta" {
-            b.push_str(&v);
-        } else {
-            yaml_str(&v, b);
+        match v {
+            Val::Num(n) => b.push_str(&n.to_string()),
+            Val::Text(t) => yaml_str(&t, b),
         }
     }
     b.push_str("}\n  profiles:\n");
@@ -178,10 +177,15 @@ fn job(m: &Model, j: u32, uses: &mut Vec<Use>, b: &mut String) {
             }
             b.push_str(k);
             b.push_str(": ");
-            if numeric_key(k) {
-                b.push_str(v);
-            } else {
-                yaml_str(v, b);
+            match v {
+                // Resources as numbers, dagman values as strings: as the Pegasus Python API writes them.
+                Val::Num(n) if numeric_key(k) => b.push_str(&n.to_string()),
+                Val::Num(n) => {
+                    b.push('\'');
+                    b.push_str(&n.to_string());
+                    b.push('\'');
+                }
+                Val::Text(t) => yaml_str(t, b),
             }
         }
         b.push_str("}\n");
