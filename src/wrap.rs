@@ -294,6 +294,9 @@ pub fn run(a: &WrapArgs) -> i32 {
     let kind = task["kind"].as_str().unwrap_or("").to_string();
     let attempt = a.attempt.unwrap_or_else(|| recorded_attempts(&a.submit, &job) + 1);
     let scratch = std::env::var_os("BPSC_SCRATCH").map(PathBuf::from).unwrap_or_else(|| a.submit.join("scratch"));
+    // A relative scratch (Pegasus sets `BPSC_SCRATCH=.`: the job's working directory) is
+    // made absolute, so that paths stay valid when a payload changes directory.
+    let scratch = if scratch.is_relative() { std::path::absolute(&scratch).unwrap_or(scratch) } else { scratch };
     let mut logs = match open_logs(&a.submit, &a.group, &job, attempt) {
         Ok(l) => l,
         Err(e) => {
