@@ -602,17 +602,7 @@ impl<'a> Builder<'a> {
             self.jobs[j].priority = p.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
         }
         // Stage-in jobs: the highest priority among their consumers, plus one.
-        let (coff, cto) = {
-            let n = self.jobs.len();
-            let mut off = vec![0u32; n + 1];
-            for &(p, _) in &self.edges {
-                off[p as usize + 1] += 1;
-            }
-            for i in 0..n {
-                off[i + 1] += off[i];
-            }
-            (off, self.edges.iter().map(|&(_, c)| c).collect::<Vec<u32>>())
-        };
+        let (coff, cto) = csr_children(self.jobs.len(), &self.edges);
         for j in 0..self.jobs.len() {
             if self.jobs[j].kind == JobKind::StageIn {
                 let m = cto[coff[j] as usize..coff[j + 1] as usize]
@@ -650,19 +640,9 @@ impl<'a> Builder<'a> {
 /// A cycle among jobs, as job indices in order, or `None`.  Iterative.
 pub fn job_cycle(n: usize, edges: &[(u32, u32)]) -> Option<Vec<u32>> {
     // Kahn first (cheap); only on failure search the remaining nodes for a cycle.
-    let mut off = vec![0u32; n + 1];
-    for &(p, _) in edges {
-        off[p as usize + 1] += 1;
-    }
-    for i in 0..n {
-        off[i + 1] += off[i];
-    }
-    let mut pos = off.clone();
-    let mut adj = vec![0u32; edges.len()];
+    let (off, adj) = csr_children(n, edges);
     let mut indeg = vec![0u32; n];
-    for &(p, c) in edges {
-        adj[pos[p as usize] as usize] = c;
-        pos[p as usize] += 1;
+    for &(_, c) in edges {
         indeg[c as usize] += 1;
     }
     let mut stack: Vec<u32> = (0..n as u32).filter(|&i| indeg[i as usize] == 0).collect();

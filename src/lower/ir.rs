@@ -188,34 +188,12 @@ impl Ir {
 
     /// Children of each job (CSR: offsets, targets), built from the sorted edge list.
     pub fn children(&self) -> (Vec<u32>, Vec<u32>) {
-        let n = self.jobs.len();
-        let mut off = vec![0u32; n + 1];
-        for &(p, _) in &self.edges {
-            off[p as usize + 1] += 1;
-        }
-        for i in 0..n {
-            off[i + 1] += off[i];
-        }
-        (off, self.edges.iter().map(|&(_, c)| c).collect())
+        csr_children(self.jobs.len(), &self.edges)
     }
 
     /// Parents of each job (CSR).
     pub fn parents(&self) -> (Vec<u32>, Vec<u32>) {
-        let n = self.jobs.len();
-        let mut off = vec![0u32; n + 1];
-        for &(_, c) in &self.edges {
-            off[c as usize + 1] += 1;
-        }
-        for i in 0..n {
-            off[i + 1] += off[i];
-        }
-        let mut pos = off.clone();
-        let mut out = vec![0u32; self.edges.len()];
-        for &(p, c) in &self.edges {
-            out[pos[c as usize] as usize] = p;
-            pos[c as usize] += 1;
-        }
-        (off, out)
+        csr_parents(self.jobs.len(), &self.edges)
     }
 
     /// Stable, engine-safe id of a job (see [`encode_value`]).
@@ -253,6 +231,31 @@ impl Ir {
             JobKind::Provenance => "provenance".to_string(),
         }
     }
+}
+
+/// Children of each of `n` nodes as CSR (offsets of length n+1, targets), from edges sorted
+/// by parent.
+pub fn csr_children(n: usize, edges: &[(u32, u32)]) -> (Vec<u32>, Vec<u32>) {
+    let mut off = vec![0u32; n + 1];
+    for &(p, _) in edges {
+        off[p as usize + 1] += 1;
+    }
+    for i in 0..n {
+        off[i + 1] += off[i];
+    }
+    let mut pos = off.clone();
+    let mut out = vec![0u32; edges.len()];
+    for &(p, c) in edges {
+        out[pos[p as usize] as usize] = c;
+        pos[p as usize] += 1;
+    }
+    (off, out)
+}
+
+/// Parents of each of `n` nodes as CSR, from edges in any order.
+pub fn csr_parents(n: usize, edges: &[(u32, u32)]) -> (Vec<u32>, Vec<u32>) {
+    let flipped: Vec<(u32, u32)> = edges.iter().map(|&(p, c)| (c, p)).collect();
+    csr_children(n, &flipped)
 }
 
 /// `step_v1_v2`: values encoded by [`encode_value`].
