@@ -5,7 +5,7 @@
 #
 #   backends/pegasus/bench.sh [N] [BPSC]      N defaults to 1000000; BPSC to target/release/bpsc
 #
-# The same campaign at 100k jobs is what benches/pegasus_api.py rebuilds with the Pegasus
+# The same campaign at 100k jobs is what backends/pegasus/pegasus_api.py rebuilds with the Pegasus
 # Python API for a side-by-side (pass its IR: `bpsc compile FILE --emit ir -o DIR`).
 set -eu
 n=${1:-1000000}

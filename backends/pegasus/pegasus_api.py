@@ -4,7 +4,7 @@ Pegasus Python API (PyPI `pegasus-wms.api`) and write it, timing the build and t
 
     pip install pegasus-wms.api
     backends/pegasus/bench.sh 100000               # writes /tmp/bpsc-pegasus-bench-100000/{big.bps,ir/}
-    /usr/bin/time -v python3 benches/pegasus_api.py /tmp/bpsc-pegasus-bench-100000/ir/ir.jsonl out.yml
+    /usr/bin/time -v python3 backends/pegasus/pegasus_api.py /tmp/bpsc-pegasus-bench-100000/ir/ir.jsonl out.yml
     /usr/bin/time -v target/release/bpsc compile /tmp/bpsc-pegasus-bench-100000/big.bps --backend pegasus -o out --force
 
 Input: the IR as JSON Lines (`bpsc compile FILE --emit ir -o DIR`).  Output: a Pegasus
