@@ -12,6 +12,7 @@ pub mod fs;
 pub mod lower;
 pub mod outdir;
 pub mod source;
+pub mod status;
 pub mod syntax;
 pub mod synth;
 pub mod wrap;
