@@ -11,6 +11,8 @@ pub mod diag;
 pub mod fs;
 pub mod lower;
 pub mod outdir;
+pub mod provstore;
+pub mod restart;
 pub mod source;
 pub mod status;
 pub mod syntax;
