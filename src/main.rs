@@ -360,7 +360,9 @@ fn main() -> ExitCode {
             bpsc::status::run(&a, &mut out, &mut std::io::stderr())
         }
         Cmd::Provenance { cmd } => match cmd {
-            ProvCmd::Ingest { submit, db, json } => bpsc::provstore::ingest_cmd(&submit, db.as_deref(), json, &mut out, &mut std::io::stderr()),
+            ProvCmd::Ingest { submit, db, json } => {
+                bpsc::provstore::ingest_cmd(&submit, db.as_deref(), json, &mut out, &mut std::io::stderr())
+            }
             ProvCmd::Query { source, db, campaign, format, coverage, host, quantum, data_id, job, metrics } => {
                 use bpsc::provstore::Query;
                 let q = if let Some(step) = coverage {

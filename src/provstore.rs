@@ -142,10 +142,18 @@ pub fn ingest(submit: &Path, db: &Path) -> Result<Ingested, String> {
         "INSERT INTO runs(campaign, submit, backend, bpsc_version, restart_of, ingested_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT(submit) DO UPDATE SET campaign = excluded.campaign, backend = excluded.backend,
            bpsc_version = excluded.bpsc_version, restart_of = excluded.restart_of, ingested_at = excluded.ingested_at",
-        params![campaign, submit_abs.to_string_lossy(), meta["backend"].as_str(), meta["bpsc_version"].as_str(), meta["restart"]["of"].as_str(), now],
+        params![
+            campaign,
+            submit_abs.to_string_lossy(),
+            meta["backend"].as_str(),
+            meta["bpsc_version"].as_str(),
+            meta["restart"]["of"].as_str(),
+            now
+        ],
     )
     .map_err(err)?;
-    let run_id: i64 = tx.query_row("SELECT run_id FROM runs WHERE submit = ?1", [submit_abs.to_string_lossy()], |r| r.get(0)).map_err(err)?;
+    let run_id: i64 =
+        tx.query_row("SELECT run_id FROM runs WHERE submit = ?1", [submit_abs.to_string_lossy()], |r| r.get(0)).map_err(err)?;
     let mut out = Ingested::default();
     let mut failure: Option<String> = None;
     {
@@ -166,7 +174,9 @@ pub fn ingest(submit: &Path, db: &Path) -> Result<Ingested, String> {
             )
             .map_err(err)?;
         let mut ins_f = tx
-            .prepare("INSERT INTO files(run_id, job, attempt, direction, dataset, path, size, sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+            .prepare(
+                "INSERT INTO files(run_id, job, attempt, direction, dataset, path, size, sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
             .map_err(err)?;
         let notes = records::for_each_record(submit, |r: Record, raw: &str| {
             if failure.is_some() {
@@ -210,12 +220,32 @@ pub fn ingest(submit: &Path, db: &Path) -> Result<Ingested, String> {
                     raw
                 ])?;
                 for q in &r.quanta {
-                    ins_q.execute(params![run_id, r.job_id, r.attempt, q.step, records::data_id_key(&q.data_id), q.start, q.end, q.seconds, q.exit_code, q.signal])?;
+                    ins_q.execute(params![
+                        run_id,
+                        r.job_id,
+                        r.attempt,
+                        q.step,
+                        records::data_id_key(&q.data_id),
+                        q.start,
+                        q.end,
+                        q.seconds,
+                        q.exit_code,
+                        q.signal
+                    ])?;
                 }
                 let full: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
                 for (dir, key) in [("in", "inputs"), ("out", "outputs")] {
                     for f in full[key].as_array().into_iter().flatten() {
-                        ins_f.execute(params![run_id, r.job_id, r.attempt, dir, f["dataset"].as_str(), f["path"].as_str(), f["size"].as_i64(), f["sha256"].as_str()])?;
+                        ins_f.execute(params![
+                            run_id,
+                            r.job_id,
+                            r.attempt,
+                            dir,
+                            f["dataset"].as_str(),
+                            f["path"].as_str(),
+                            f["size"].as_i64(),
+                            f["sha256"].as_str()
+                        ])?;
                     }
                 }
                 Ok(())
@@ -285,7 +315,9 @@ pub fn resolve(source: &Path, db: Option<&Path>, campaign: Option<&str>, log: &m
             match names.as_slice() {
                 [one] => one.clone(),
                 [] => return Err(format!("{}: no campaign ingested yet", source.display())),
-                many => return Err(format!("{} holds several campaigns ({}); choose one with --campaign", source.display(), many.join(", "))),
+                many => {
+                    return Err(format!("{} holds several campaigns ({}); choose one with --campaign", source.display(), many.join(", ")))
+                }
             }
         }
     };
@@ -334,8 +366,10 @@ pub enum Format {
 pub fn write_rows(fmt: Format, header: &[String], rows: &[Vec<Value>], out: &mut dyn Write) -> Result<(), String> {
     match fmt {
         Format::Json => {
-            let list: Vec<Value> =
-                rows.iter().map(|r| Value::Object(header.iter().cloned().zip(r.iter().cloned()).collect::<serde_json::Map<String, Value>>())).collect();
+            let list: Vec<Value> = rows
+                .iter()
+                .map(|r| Value::Object(header.iter().cloned().zip(r.iter().cloned()).collect::<serde_json::Map<String, Value>>()))
+                .collect();
             writeln!(out, "{}", serde_json::to_string_pretty(&list).map_err(err)?).map_err(err)
         }
         Format::Csv => {
@@ -453,7 +487,20 @@ pub fn query(scope: &Scope, q: &Query, fmt: Format, out: &mut dyn Write) -> Resu
                 .map_err(err)?
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(err)?;
-            let header = h(&["campaign", "submit", "job", "attempt", "kind", "steps", "start", "end", "seconds", "exit_code", "signal", "peak_rss_kib"]);
+            let header = h(&[
+                "campaign",
+                "submit",
+                "job",
+                "attempt",
+                "kind",
+                "steps",
+                "start",
+                "end",
+                "seconds",
+                "exit_code",
+                "signal",
+                "peak_rss_kib",
+            ]);
             write_rows(fmt, &header, &rows, out)?;
             Ok(rows.len())
         }
@@ -494,7 +541,22 @@ pub fn query(scope: &Scope, q: &Query, fmt: Format, out: &mut dyn Write) -> Resu
                 .into_iter()
                 .filter(|row| want.as_ref().is_none_or(|w| data_id_matches(row[5].as_str().unwrap_or(""), w)))
                 .collect();
-            let header = h(&["campaign", "submit", "job", "attempt", "step", "data_id", "host", "start", "end", "seconds", "exit_code", "signal", "error", "log"]);
+            let header = h(&[
+                "campaign",
+                "submit",
+                "job",
+                "attempt",
+                "step",
+                "data_id",
+                "host",
+                "start",
+                "end",
+                "seconds",
+                "exit_code",
+                "signal",
+                "error",
+                "log",
+            ]);
             write_rows(fmt, &header, &rows, out)?;
             Ok(rows.len())
         }
@@ -545,7 +607,8 @@ fn metrics(c: &Connection, camp: &str) -> Result<Vec<Vec<Value>>, String> {
     while let Some(r) = rows.next().map_err(err)? {
         let key: (i64, String, i64) = (r.get(0).map_err(err)?, r.get(1).map_err(err)?, r.get(2).map_err(err)?);
         let kind: Option<String> = r.get(3).map_err(err)?;
-        let (code, sig, skipped): (Option<i64>, Option<i64>, bool) = (r.get(4).map_err(err)?, r.get(5).map_err(err)?, r.get(6).map_err(err)?);
+        let (code, sig, skipped): (Option<i64>, Option<i64>, bool) =
+            (r.get(4).map_err(err)?, r.get(5).map_err(err)?, r.get(6).map_err(err)?);
         if skipped {
             continue;
         }
@@ -602,8 +665,11 @@ fn metrics(c: &Connection, camp: &str) -> Result<Vec<Vec<Value>>, String> {
 
 /// The outcome of each (step, data ID) in a campaign: succeeded if any attempt succeeded
 /// (seconds of the last success), else failed (seconds of the last attempt).
-pub fn outcomes(c: &Connection, camp: &str, step: Option<&str>) -> Result<BTreeMap<(String, String), (bool, Option<f64>)>, String> {
-    let mut m: BTreeMap<(String, String), (bool, Option<f64>)> = BTreeMap::new();
+/// (step, data ID) -> (succeeded, seconds).
+pub type Outcomes = BTreeMap<(String, String), (bool, Option<f64>)>;
+
+pub fn outcomes(c: &Connection, camp: &str, step: Option<&str>) -> Result<Outcomes, String> {
+    let mut m: Outcomes = BTreeMap::new();
     for r in quantum_rows(c, camp, step)? {
         let e = m.entry((r.step.clone(), r.data_id.clone())).or_insert((false, None));
         if r.succeeded() {
@@ -681,7 +747,21 @@ pub fn diff(a: &Scope, b: &Scope, step: Option<&str>, summary: bool, fmt: Format
         ]);
     }
     if summary {
-        let header = h(&["step", "data_ids", "a_succeeded", "b_succeeded", "same", "fixed", "broke", "still_failed", "only_a", "only_b", "a_median_seconds", "b_median_seconds", "median_ratio"]);
+        let header = h(&[
+            "step",
+            "data_ids",
+            "a_succeeded",
+            "b_succeeded",
+            "same",
+            "fixed",
+            "broke",
+            "still_failed",
+            "only_a",
+            "only_b",
+            "a_median_seconds",
+            "b_median_seconds",
+            "median_ratio",
+        ]);
         let srows: Vec<Vec<Value>> = per
             .into_iter()
             .map(|(step, s)| {
@@ -729,7 +809,16 @@ pub fn ingest_cmd(submit: &Path, db: Option<&Path>, json_out: bool, out: &mut dy
             if json_out {
                 let _ = writeln!(out, "{}", serde_json::to_string_pretty(&json!({"db": db, "ingested": r})).unwrap_or_default());
             } else {
-                let _ = writeln!(out, "{}: {} records ({} new, {} changed, {} unchanged) into {}", submit.display(), r.records, r.new, r.updated, r.unchanged, db.display());
+                let _ = writeln!(
+                    out,
+                    "{}: {} records ({} new, {} changed, {} unchanged) into {}",
+                    submit.display(),
+                    r.records,
+                    r.new,
+                    r.updated,
+                    r.unchanged,
+                    db.display()
+                );
             }
             crate::cli::EXIT_OK
         }
@@ -741,7 +830,15 @@ pub fn ingest_cmd(submit: &Path, db: Option<&Path>, json_out: bool, out: &mut dy
 }
 
 /// `bpsc provenance query SOURCE ...`.
-pub fn query_cmd(source: &Path, db: Option<&Path>, campaign: Option<&str>, q: &Query, fmt: Format, out: &mut dyn Write, errw: &mut dyn Write) -> u8 {
+pub fn query_cmd(
+    source: &Path,
+    db: Option<&Path>,
+    campaign: Option<&str>,
+    q: &Query,
+    fmt: Format,
+    out: &mut dyn Write,
+    errw: &mut dyn Write,
+) -> u8 {
     let res = resolve(source, db, campaign, errw).and_then(|s| query(&s, q, fmt, out));
     match res {
         Ok(_) => crate::cli::EXIT_OK,
@@ -765,7 +862,9 @@ pub fn diff_cmd(
     out: &mut dyn Write,
     errw: &mut dyn Write,
 ) -> u8 {
-    let res = resolve(a, None, a_campaign, errw).and_then(|sa| resolve(b, None, b_campaign, errw).map(|sb| (sa, sb))).and_then(|(sa, sb)| diff(&sa, &sb, step, summary, fmt, out));
+    let res = resolve(a, None, a_campaign, errw)
+        .and_then(|sa| resolve(b, None, b_campaign, errw).map(|sb| (sa, sb)))
+        .and_then(|(sa, sb)| diff(&sa, &sb, step, summary, fmt, out));
     match res {
         Ok(_) => crate::cli::EXIT_OK,
         Err(e) => {

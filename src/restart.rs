@@ -142,7 +142,10 @@ pub fn quantum_key(ir: &Ir, r: QRef) -> String {
 }
 
 /// Rows of a `--data-ids` CSV: (optional step, [(dimension, value)]).
-pub fn read_data_ids(p: &Path) -> Result<Vec<(Option<String>, Vec<(String, String)>)>, String> {
+/// One `--data-ids` row: optional step, (dimension, value) pairs.
+pub type DataIdRow = (Option<String>, Vec<(String, String)>);
+
+pub fn read_data_ids(p: &Path) -> Result<Vec<DataIdRow>, String> {
     let mut rd = csv::ReaderBuilder::new().trim(csv::Trim::All).from_path(p).map_err(|e| format!("{}: {e}", p.display()))?;
     let header: Vec<String> = rd.headers().map_err(|e| format!("{}: {e}", p.display()))?.iter().map(|s| s.to_string()).collect();
     if header.iter().all(|h| h == "step") {
@@ -302,7 +305,10 @@ pub fn avoid_hosts(ir: &mut Ir, hosts: &[String]) {
 fn default_out(submit: &Path) -> PathBuf {
     let base = submit.to_string_lossy().trim_end_matches('/').to_string();
     let base = base.rsplit_once(".restart").filter(|(_, n)| n.parse::<u32>().is_ok()).map(|x| x.0.to_string()).unwrap_or(base);
-    (1..).map(|k| PathBuf::from(format!("{base}.restart{k}"))).find(|p| !p.exists()).unwrap_or_else(|| PathBuf::from(format!("{base}.restart")))
+    (1..)
+        .map(|k| PathBuf::from(format!("{base}.restart{k}")))
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| PathBuf::from(format!("{base}.restart")))
 }
 
 /// `bpsc restart`.
@@ -320,11 +326,9 @@ fn run_inner(a: &RestartArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resul
     let usage = |m: String| (crate::cli::EXIT_USAGE, m);
     let meta = crate::status::read_meta(&a.submit).map_err(usage)?;
     let comp = &meta["compile"];
-    let file = a
-        .file
-        .clone()
-        .or_else(|| comp["file"].as_str().map(PathBuf::from))
-        .ok_or_else(|| usage(format!("{}/bpsc.json does not record the campaign file (compiled by an older bpsc); pass --file", a.submit.display())))?;
+    let file = a.file.clone().or_else(|| comp["file"].as_str().map(PathBuf::from)).ok_or_else(|| {
+        usage(format!("{}/bpsc.json does not record the campaign file (compiled by an older bpsc); pass --file", a.submit.display()))
+    })?;
     let backend = meta["backend"].as_str().unwrap_or("").to_string();
     let mut sets: Vec<String> = comp["sets"].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect();
     sets.extend(a.sets.iter().cloned());
@@ -335,7 +339,8 @@ fn run_inner(a: &RestartArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resul
         steps: comp["steps"].as_str().map(str::to_string),
         coverage_warn: comp["coverage_warn"].as_u64().map(|x| x as usize),
     };
-    let (mut ir, _c) = crate::cli::lower_file(&crate::fs::RealFs, &ca, err).map_err(|c| (c, "the campaign does not compile any more".to_string()))?;
+    let (mut ir, _c) =
+        crate::cli::lower_file(&crate::fs::RealFs, &ca, err).map_err(|c| (c, "the campaign does not compile any more".to_string()))?;
     let done = done_work(&a.submit);
     for n in &done.notes {
         let _ = writeln!(err, "warning: {n}");
@@ -344,7 +349,9 @@ fn run_inner(a: &RestartArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resul
     let step_index: HashMap<&str, usize> = ir.steps.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
     let mut from_steps: HashSet<usize> = HashSet::new();
     for f in a.from.iter().flat_map(|f| f.split(',')).map(str::trim).filter(|f| !f.is_empty()) {
-        let &s = step_index.get(f).ok_or_else(|| usage(format!("--from: no step `{f}` (steps: {})", ir.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "))))?;
+        let &s = step_index.get(f).ok_or_else(|| {
+            usage(format!("--from: no step `{f}` (steps: {})", ir.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")))
+        })?;
         from_steps.insert(s);
     }
     loop {
@@ -376,7 +383,8 @@ fn run_inner(a: &RestartArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resul
                 let vals = ir.data_id(r);
                 designated = rows.iter().any(|(step, kv)| {
                     step.as_ref().is_none_or(|x| *x == st.name) && {
-                        let common: Vec<(usize, &String)> = kv.iter().filter_map(|(d, val)| st.dims.iter().position(|x| x == d).map(|i| (i, val))).collect();
+                        let common: Vec<(usize, &String)> =
+                            kv.iter().filter_map(|(d, val)| st.dims.iter().position(|x| x == d).map(|i| (i, val))).collect();
                         !common.is_empty() && common.iter().all(|(i, val)| cval_text(vals[*i]) == **val)
                     }
                 });

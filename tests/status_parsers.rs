@@ -140,7 +140,22 @@ fn pegasus_jobstate_and_braindump() {
 /// Arrays of the Slurm smoke run: every id of the reference outputs, as its own group.
 fn slurm_ids() -> slurm::IdMap {
     let mut m = slurm::IdMap::default();
-    for (id, g) in [(1, "A"), (2, "B"), (3, "C"), (4, "F"), (5, "G"), (6, "H"), (7, "N"), (8, "Y"), (9, "R"), (10, "X"), (11, "Z"), (12, "K"), (13, "KG"), (14, "KH")] {
+    for (id, g) in [
+        (1, "A"),
+        (2, "B"),
+        (3, "C"),
+        (4, "F"),
+        (5, "G"),
+        (6, "H"),
+        (7, "N"),
+        (8, "Y"),
+        (9, "R"),
+        (10, "X"),
+        (11, "Z"),
+        (12, "K"),
+        (13, "KG"),
+        (14, "KH"),
+    ] {
         m.by_id.insert(id, (g.to_string(), 0));
     }
     m
@@ -235,6 +250,7 @@ fn truncations(text: &str, parse: impl Fn(&str) -> EngineState, step: usize) {
 }
 
 #[test]
+#[allow(clippy::type_complexity)]
 fn truncated_reference_logs() {
     let cases: Vec<(&str, &str, Box<dyn Fn(&str) -> EngineState>)> = vec![
         ("htcondor", "tiny_problems.dag.nodes.log", Box::new(|t| htcondor::parse_nodes_log(t, "nodes.log"))),
@@ -272,7 +288,14 @@ fn truncated_reference_logs() {
 
 #[test]
 fn garbage_never_panics() {
-    let junk = ["\u{0}\u{1}\n[\n]\n", "005 (x.y.z) garbage\n...\n", "000 (1.0.0) 2025-99-99 99:99:99 x\n    DAG Node: \n...\n", "1|2|3\n", "JobID|State\n1_x|RUNNING\n", "\t\t\n"];
+    let junk = [
+        "\u{0}\u{1}\n[\n]\n",
+        "005 (x.y.z) garbage\n...\n",
+        "000 (1.0.0) 2025-99-99 99:99:99 x\n    DAG Node: \n...\n",
+        "1|2|3\n",
+        "JobID|State\n1_x|RUNNING\n",
+        "\t\t\n",
+    ];
     for j in junk {
         let _ = htcondor::parse_nodes_log(j, "x");
         let _ = htcondor::parse_node_status(j, "x");

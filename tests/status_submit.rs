@@ -17,7 +17,8 @@ fn repo() -> PathBuf {
 
 fn tmpdir(tag: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("st-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+    let d =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("st-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -201,7 +202,10 @@ fn status_json(submit: &Path) -> (Value, u8) {
     let mut err = Vec::new();
     let a = bpsc::status::StatusArgs { submit: submit.to_path_buf(), json: true, ..Default::default() };
     let code = bpsc::status::run(&a, &mut out, &mut err);
-    (serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{e}: {}{}", String::from_utf8_lossy(&out), String::from_utf8_lossy(&err))), code)
+    (
+        serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{e}: {}{}", String::from_utf8_lossy(&out), String::from_utf8_lossy(&err))),
+        code,
+    )
 }
 
 fn step<'a>(v: &'a Value, name: &str) -> &'a Value {
@@ -334,7 +338,13 @@ fn watch_fires_done_and_failure_where_the_engine_does_not() {
     compile(&bps, &sub);
     run_local(&sub, &[FAIL_2_1], 0, true);
     dag_finished(&sub, 1);
-    let a = bpsc::status::StatusArgs { submit: sub, watch: true, interval: 0.05, notify: bpsc::status::notify::Mode::All, ..Default::default() };
+    let a = bpsc::status::StatusArgs {
+        submit: sub,
+        watch: true,
+        interval: 0.05,
+        notify: bpsc::status::notify::Mode::All,
+        ..Default::default()
+    };
     assert_eq!(bpsc::status::run(&a, &mut Vec::new(), &mut Vec::new()), 1);
     assert_eq!(std::fs::read_to_string(dir.join("notify.log")).unwrap(), "failure mini calibrate\n");
 }
@@ -376,7 +386,10 @@ fn slurm_pegasus_and_nextflow_states_map_to_jobs() {
 1002_0.batch|2000.batch|batch|FAILED|3:0|2026-11-21T11:23:53|2026-11-21T11:23:58|00:00:05|n17|2048K\n\
 1002_1|2001|coadd|CANCELLED|0:0|None|2026-11-21T11:23:58|00:00:00|None assigned|\n",
     );
-    script("squeue", "1001_0|1001|1001|0|calibrate|RUNNING|None|(null)\n1001_[1-8%4]|1001|1001|1-8|calibrate|PENDING|JobArrayTaskLimit|(null)\n");
+    script(
+        "squeue",
+        "1001_0|1001|1001|0|calibrate|RUNNING|None|(null)\n1001_[1-8%4]|1001|1001|1-8|calibrate|PENDING|JobArrayTaskLimit|(null)\n",
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_bpsc"))
         .args(["status", "--json", &sub.to_string_lossy()])
         .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default()))
@@ -391,7 +404,11 @@ fn slurm_pegasus_and_nextflow_states_map_to_jobs() {
     assert_eq!((f["job"].as_str(), f["exit_code"].as_i64(), f["host"].as_str()), (Some("coadd_2"), Some(3), Some("n17")));
     assert!(v["engine"]["sources"].as_array().unwrap().iter().any(|s| s.as_str().unwrap().starts_with("sacct -D")));
     // Without Slurm's tools: said, not fatal.
-    let out = Command::new(env!("CARGO_BIN_EXE_bpsc")).args(["status", "--json", &sub.to_string_lossy()]).env("PATH", "/nonexistent").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bpsc"))
+        .args(["status", "--json", &sub.to_string_lossy()])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["unreadable"].as_array().unwrap().iter().any(|u| u.as_str().unwrap().contains("cannot run sacct")), "{v:#}");
     assert_eq!(out.status.code(), Some(3));
@@ -490,7 +507,13 @@ fn restart_runs_only_what_is_left_and_completes() {
     let mut csv = Vec::new();
     let scope = bpsc::provstore::resolve(&new, None, None, &mut Vec::new()).unwrap();
     bpsc::provstore::resolve(&sub, None, None, &mut Vec::new()).unwrap();
-    let n = bpsc::provstore::query(&scope, &bpsc::provstore::Query::Coverage { step: "calibrate".into() }, bpsc::provstore::Format::Csv, &mut csv).unwrap();
+    let n = bpsc::provstore::query(
+        &scope,
+        &bpsc::provstore::Query::Coverage { step: "calibrate".into() },
+        bpsc::provstore::Format::Csv,
+        &mut csv,
+    )
+    .unwrap();
     assert_eq!(n, 9);
     // A second restart of the restart has nothing left but the provenance job.
     let (code, out, err) = restart(&new, &["-o", &dir.join("restart2").to_string_lossy()]);
@@ -508,7 +531,10 @@ fn restart_from_a_step_and_listed_data_ids_and_with_new_settings() {
     run_local(&sub, &[], 0, true);
     let (code, out, err) = restart(&sub, &["--from", "coadd", "-o", &dir.join("r1").to_string_lossy(), "--set", "coadd.memory=3GiB"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert_eq!(ids_of(&dir.join("r1")), ["coadd_1", "coadd_2", "coadd_3", "provenance", "stageout_coadd_1", "stageout_coadd_2", "stageout_coadd_3"]);
+    assert_eq!(
+        ids_of(&dir.join("r1")),
+        ["coadd_1", "coadd_2", "coadd_3", "provenance", "stageout_coadd_1", "stageout_coadd_2", "stageout_coadd_3"]
+    );
     let line = std::fs::read_to_string(dir.join("r1/tasks/coadd.jsonl")).unwrap();
     assert!(line.contains(&format!("\"memory\":{}", 3u64 << 30)), "--set on restart: {line}");
     let meta: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("r1/bpsc.json")).unwrap()).unwrap();
@@ -553,7 +579,10 @@ fn restart_avoids_hosts_with_repeated_failures() {
     let r1 = dir.join("r1");
     let (code, out, err) = restart(&sub, &["-o", &r1.to_string_lossy()]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("host avoidance: added to avoid_hosts of every step (at least 3 failed attempts): bad-node.example.org (3 failures)"), "{out}");
+    assert!(
+        out.contains("host avoidance: added to avoid_hosts of every step (at least 3 failed attempts): bad-node.example.org (3 failures)"),
+        "{out}"
+    );
     let sub_file = std::fs::read_to_string(r1.join("htcondor/calibrate.sub")).unwrap();
     assert!(sub_file.contains("!(member(toLower(Machine), {\"bad-node.example.org\"})"), "{sub_file}");
     assert!(!sub_file.contains("bad2"));
@@ -604,7 +633,18 @@ fn provenance_ingest_query_and_diff() {
     assert_eq!(lines.len(), 1 + 8);
     assert!(!cov.contains("calibrate_2_1"));
     // History of one quantum: both attempts, failed.
-    let hist: Value = serde_json::from_str(&run(&["provenance", "query", &a_s, "--quantum", "calibrate", "--data-id", "visit=2,detector=1", "--format", "json"])).unwrap();
+    let hist: Value = serde_json::from_str(&run(&[
+        "provenance",
+        "query",
+        &a_s,
+        "--quantum",
+        "calibrate",
+        "--data-id",
+        "visit=2,detector=1",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
     let hist = hist.as_array().unwrap();
     assert_eq!(hist.len(), 2);
     assert!(hist.iter().all(|r| r["exit_code"] == 1 && r["job"] == "calibrate_2_1"));
@@ -618,12 +658,17 @@ fn provenance_ingest_query_and_diff() {
     // Metrics per step.
     let m: Value = serde_json::from_str(&run(&["provenance", "query", &a_s, "--metrics", "--format", "json"])).unwrap();
     let cal = m.as_array().unwrap().iter().find(|r| r["step"] == "calibrate").unwrap();
-    assert_eq!((cal["attempts"].as_u64(), cal["succeeded"].as_u64(), cal["failed"].as_u64(), cal["quanta_succeeded"].as_u64()), (Some(10), Some(8), Some(2), Some(8)));
+    assert_eq!(
+        (cal["attempts"].as_u64(), cal["succeeded"].as_u64(), cal["failed"].as_u64(), cal["quanta_succeeded"].as_u64()),
+        (Some(10), Some(8), Some(2), Some(8))
+    );
     assert!(cal["wall_median"].as_f64().is_some());
     assert!(m.as_array().unwrap().iter().any(|r| r["step"] == "(stage_out)"));
     // Diff: per data ID, and per step.
     let d = run(&["provenance", "diff", &a_s, &b_s]);
-    let row = |step: &str, did: &str| d.lines().find(|l| l.starts_with(&format!("{step},\"{did}\""))).unwrap_or_else(|| panic!("{step} {did} in\n{d}")).to_string();
+    let row = |step: &str, did: &str| {
+        d.lines().find(|l| l.starts_with(&format!("{step},\"{did}\""))).unwrap_or_else(|| panic!("{step} {did} in\n{d}")).to_string()
+    };
     assert!(row("calibrate", r#"{""detector"":1,""visit"":2}"#).contains(",failed,succeeded,fixed,"));
     assert!(row("calibrate", r#"{""detector"":0,""visit"":3}"#).contains(",succeeded,failed,broke,"));
     assert!(row("coadd", r#"{""visit"":2}"#).contains(",absent,succeeded,only_b,"));

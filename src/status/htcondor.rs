@@ -57,7 +57,8 @@ pub fn harvest(submit: &Path) -> EngineState {
             st.overlay(parse_rescue(&t, &p.display().to_string()));
         }
     }
-    let sources: [(PathBuf, fn(&str, &str) -> EngineState); 4] = [
+    type Parser = fn(&str, &str) -> EngineState;
+    let sources: [(PathBuf, Parser); 4] = [
         (node_status_file(submit), parse_node_status),
         (dagman_out(submit), parse_dagman_out),
         (jobstate_log(submit), super::jobstate::parse),
@@ -184,7 +185,9 @@ pub fn parse_nodes_log(text: &str, what: &str) -> EngineState {
             1 => {
                 j.state = Some(EState::Running);
                 j.started = epoch;
-                let slot_host = body.iter().find_map(|l| l.trim().strip_prefix("SlotName:").and_then(|s| s.rsplit_once('@')).map(|x| x.1.trim().to_string()));
+                let slot_host = body
+                    .iter()
+                    .find_map(|l| l.trim().strip_prefix("SlotName:").and_then(|s| s.rsplit_once('@')).map(|x| x.1.trim().to_string()));
                 j.host = slot_host.or_else(|| host_of_address(head));
             }
             2 => {

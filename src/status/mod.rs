@@ -353,7 +353,9 @@ pub fn collect_with(submit: &Path, meta: Value, engine: EngineState) -> Report {
     let mut unmapped = 0u64;
     for (name, ej) in &engine.jobs {
         let j = match engine.engine.as_str() {
-            "slurm" => name.split_once('#').and_then(|(g, i)| tables.by_group.get(g).and_then(|v| v.get(i.parse::<usize>().ok()?)).copied()),
+            "slurm" => {
+                name.split_once('#').and_then(|(g, i)| tables.by_group.get(g).and_then(|v| v.get(i.parse::<usize>().ok()?)).copied())
+            }
             "pegasus" => pegasus::job_of_name(name, &|s: &str| tables.by_id.contains_key(s)).and_then(|id| tables.by_id.get(id).copied()),
             "htcondor" => tables.by_id.get(&htcondor::node_to_job(name)).copied(),
             _ => tables.by_id.get(name).copied(),
@@ -423,7 +425,11 @@ pub fn collect_with(submit: &Path, meta: Value, engine: EngineState) -> Report {
         } else if let Some((a, p)) = logs.get(&info.id).filter(|(a, _)| *a > counts[j]) {
             s.attempts = *a;
             s.log = Some(p.display().to_string());
-            s.started = std::fs::metadata(p).and_then(|m| m.created().or_else(|_| m.modified())).ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs_f64());
+            s.started = std::fs::metadata(p)
+                .and_then(|m| m.created().or_else(|_| m.modified()))
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs_f64());
             EState::Running
         } else {
             EState::Pending
@@ -573,8 +579,11 @@ impl Report {
             })
             .collect();
         let hosts: Vec<Value> = self.host_ranking().into_iter().map(|(h, f, a)| json!({"host": h, "failures": f, "attempts": a})).collect();
-        let slow: Vec<Value> =
-            self.slow().into_iter().map(|(j, secs)| json!({"job": self.tables.jobs[j].id, "step": self.label(j), "running_seconds": secs.round()})).collect();
+        let slow: Vec<Value> = self
+            .slow()
+            .into_iter()
+            .map(|(j, secs)| json!({"job": self.tables.jobs[j].id, "step": self.label(j), "running_seconds": secs.round()}))
+            .collect();
         json!({
             "bpsc_status": 1,
             "submit": self.submit,
@@ -599,7 +608,15 @@ impl Report {
     /// The human summary.
     pub fn render(&self, out: &mut dyn Write) -> std::io::Result<()> {
         let t = &self.totals;
-        writeln!(out, "campaign {} ({}) — {}: {} of {} jobs finished", self.campaign, self.backend, self.state_word(), t.finished(), t.jobs)?;
+        writeln!(
+            out,
+            "campaign {} ({}) — {}: {} of {} jobs finished",
+            self.campaign,
+            self.backend,
+            self.state_word(),
+            t.finished(),
+            t.jobs
+        )?;
         writeln!(
             out,
             "\n{:<24} {:>7} {:>8} {:>8} {:>10} {:>7} {:>8} {:>9}",
@@ -632,10 +649,16 @@ impl Report {
                 continue;
             }
             if !header {
-                writeln!(out, "\n{:<24} {:>34}   {:>34}", "step", "wall time s (min/median/p90/max)", "peak memory MiB (min/median/p90/max)")?;
+                writeln!(
+                    out,
+                    "\n{:<24} {:>34}   {:>34}",
+                    "step", "wall time s (min/median/p90/max)", "peak memory MiB (min/median/p90/max)"
+                )?;
                 header = true;
             }
-            let f = |d: Option<Dist>| d.map(|d| format!("{:.0}/{:.0}/{:.0}/{:.0}", d.min, d.median, d.p90, d.max)).unwrap_or_else(|| "-".into());
+            let f = |d: Option<Dist>| {
+                d.map(|d| format!("{:.0}/{:.0}/{:.0}/{:.0}", d.min, d.median, d.p90, d.max)).unwrap_or_else(|| "-".into())
+            };
             writeln!(out, "{:<24} {:>34}   {:>34}", name, f(w), f(r))?;
         }
         let failed: Vec<usize> = self.jobs_in(EState::Failed).collect();
@@ -798,7 +821,8 @@ fn watch(a: &StatusArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
                 b.finish();
             }
             let _ = mp.clear();
-            let res = if a.json { writeln!(out, "{}", serde_json::to_string_pretty(&r.to_json()).unwrap_or_default()) } else { r.render(out) };
+            let res =
+                if a.json { writeln!(out, "{}", serde_json::to_string_pretty(&r.to_json()).unwrap_or_default()) } else { r.render(out) };
             if let Err(e) = res {
                 let _ = writeln!(err, "error: {e}");
             }

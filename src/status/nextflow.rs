@@ -51,7 +51,8 @@ pub fn parse_trace(text: &str, what: &str) -> EngineState {
         st.unreadable.push(format!("{what}: header without tag or name"));
         return st;
     };
-    let (c_exit, c_attempt, c_start, c_real, c_rss, c_host) = (col("exit"), col("attempt"), col("start"), col("realtime"), col("peak_rss"), col("hostname"));
+    let (c_exit, c_attempt, c_start, c_real, c_rss, c_host) =
+        (col("exit"), col("attempt"), col("start"), col("realtime"), col("peak_rss"), col("hostname"));
     let mut bad = 0u64;
     for l in lines {
         let f: Vec<&str> = l.split('\t').collect();

@@ -86,10 +86,7 @@ pub fn data_id_text(v: &serde_json::Value) -> String {
 /// Is `name` a record file (`JOB.ATTEMPT.json`)?
 fn record_name(name: &str) -> bool {
     !name.starts_with('.')
-        && name
-            .strip_suffix(".json")
-            .and_then(|s| s.rsplit_once('.'))
-            .is_some_and(|(job, a)| !job.is_empty() && a.parse::<u32>().is_ok())
+        && name.strip_suffix(".json").and_then(|s| s.rsplit_once('.')).is_some_and(|(job, a)| !job.is_empty() && a.parse::<u32>().is_ok())
 }
 
 /// Call `f` with every record of `SUBMIT/provenance` (and its raw text), in file-name

@@ -68,12 +68,9 @@ pub fn read_ids(jobids: &str, arrays: &str, unreadable: &mut Vec<String>) -> IdM
             }
             continue;
         };
-        match var.get(*v) {
-            Some(x) => {
-                m.by_id.insert(id, x.clone());
-            }
-            // Fan-in jobs have no task-table rows.
-            None => {}
+        // Fan-in jobs have no task-table rows.
+        if let Some(x) = var.get(*v) {
+            m.by_id.insert(id, x.clone());
         }
     }
     m
@@ -137,7 +134,8 @@ pub fn parse_sacct(text: &str, ids: &IdMap, what: &str) -> EngineState {
         st.unreadable.push(format!("{what}: header without JobID and State: {header:?}"));
         return st;
     };
-    let (c_exit, c_start, c_end, c_elapsed, c_nodes, c_rss) = (col("ExitCode"), col("Start"), col("End"), col("Elapsed"), col("NodeList"), col("MaxRSS"));
+    let (c_exit, c_start, c_end, c_elapsed, c_nodes, c_rss) =
+        (col("ExitCode"), col("Start"), col("End"), col("Elapsed"), col("NodeList"), col("MaxRSS"));
     let mut bad = 0u64;
     let mut unmapped = 0u64;
     for l in lines {
@@ -282,7 +280,8 @@ pub fn harvest(submit: &Path) -> EngineState {
     let mut queued_any = false;
     for chunk in all.chunks(500) {
         let list = chunk.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
-        let args = vec!["-D".into(), "--parsable2".into(), "--noconvert".into(), "-j".into(), list.clone(), format!("--format={SACCT_FORMAT}")];
+        let args =
+            vec!["-D".into(), "--parsable2".into(), "--noconvert".into(), "-j".into(), list.clone(), format!("--format={SACCT_FORMAT}")];
         if let Some(out) = run("sacct", &args, &mut st) {
             let s = parse_sacct(&out, &ids, "sacct");
             st.overlay(s);
