@@ -100,14 +100,32 @@ pub const EXIT_RUNNING_WITH_FAILURES: u8 = 4;
 #[derive(Clone, Debug)]
 pub struct JobInfo {
     pub id: String,
-    pub kind: String,
-    pub group: String,
+    pub kind: &'static str,
     pub index: u64,
     /// Index into [`Tables::labels`]: the step (or cluster, or inserted kind).
     pub label: u32,
-    /// Data ID of the first quantum (compute jobs).
-    pub data_id: Option<Value>,
+    /// Data ID of the first quantum (compute jobs), as compact JSON.
+    pub data_id: Option<Box<str>>,
     pub quanta: u32,
+}
+
+impl JobInfo {
+    /// The data ID as JSON (null for jobs without quanta).
+    pub fn data_value(&self) -> Value {
+        self.data_id.as_deref().and_then(|d| serde_json::from_str(d).ok()).unwrap_or(Value::Null)
+    }
+}
+
+fn kind_str(k: &str) -> &'static str {
+    match k {
+        "compute" => "compute",
+        "stage_in" => "stage_in",
+        "stage_out" => "stage_out",
+        "cleanup" => "cleanup",
+        "join" => "join",
+        "provenance" => "provenance",
+        _ => "other",
+    }
 }
 
 /// Every job of a submit directory.
@@ -167,11 +185,10 @@ pub fn read_tables(submit: &Path, meta: &Value, notes: &mut Vec<String>) -> Tabl
         }
         t.jobs.push(JobInfo {
             id: line.id,
-            kind: line.kind,
-            group: g.to_string(),
+            kind: kind_str(&line.kind),
             index: i,
             label,
-            data_id: line.quanta.first().map(|q| q.data_id.clone()),
+            data_id: line.quanta.first().map(|q| records::data_id_key(&q.data_id).into_boxed_str()),
             quanta: line.quanta.len() as u32,
         });
     });
@@ -262,6 +279,38 @@ pub fn dist(mut v: Vec<f64>) -> Option<Dist> {
     Some(Dist { n: v.len(), min: v[0], median: q(0.5), p90: q(0.9), max: v[v.len() - 1] })
 }
 
+/// What status keeps of a job's latest record.
+#[derive(Clone, Debug)]
+struct Latest {
+    attempt: u32,
+    succeeded: bool,
+    skipped: bool,
+    exit_code: Option<i64>,
+    signal: Option<i64>,
+    host: Option<String>,
+    log: Option<String>,
+    error: Option<String>,
+    seconds: Option<f64>,
+    rss_kib: Option<u64>,
+}
+
+impl From<Record> for Latest {
+    fn from(r: Record) -> Latest {
+        Latest {
+            attempt: r.attempt,
+            succeeded: r.succeeded(),
+            skipped: r.skipped,
+            exit_code: r.exit_code,
+            signal: r.signal,
+            host: r.host,
+            log: r.log.err.or(r.log.out),
+            error: r.error,
+            seconds: r.seconds,
+            rss_kib: r.peak_rss_kib.and_then(|k| u64::try_from(k).ok()),
+        }
+    }
+}
+
 /// The whole picture.
 #[derive(Clone, Debug)]
 pub struct Report {
@@ -322,8 +371,8 @@ pub fn collect_with(submit: &Path, meta: Value, engine: EngineState) -> Report {
     let mut unreadable = Vec::new();
     let tables = read_tables(submit, &meta, &mut unreadable);
     let n = tables.jobs.len();
-    // Latest record of each job, and per-host attempt counts.
-    let mut latest: Vec<Option<Record>> = vec![None; n];
+    // Latest record of each job (what status shows of it), and per-host attempt counts.
+    let mut latest: Vec<Option<Latest>> = vec![None; n];
     let mut counts: Vec<u32> = vec![0; n];
     let mut hosts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let mut orphans = 0u64;
@@ -342,7 +391,7 @@ pub fn collect_with(submit: &Path, meta: Value, engine: EngineState) -> Report {
             }
         }
         if latest[j].as_ref().is_none_or(|l| r.attempt >= l.attempt) {
-            latest[j] = Some(r);
+            latest[j] = Some(Latest::from(r));
         }
     }));
     if orphans > 0 {
@@ -379,12 +428,12 @@ pub fn collect_with(submit: &Path, meta: Value, engine: EngineState) -> Report {
             s.exit_code = r.exit_code;
             s.signal = r.signal;
             s.host = r.host.clone();
-            s.log = r.log.err.clone().or(r.log.out.clone());
+            s.log = r.log.clone();
             s.error = r.error.clone();
             s.wall = r.seconds;
-            s.rss_kib = r.peak_rss_kib.and_then(|k| u64::try_from(k).ok());
+            s.rss_kib = r.rss_kib;
         }
-        let state = if rec.is_some_and(|r| r.succeeded()) {
+        let state = if rec.is_some_and(|r| r.succeeded) {
             EState::Succeeded
         } else if matches!(es, Some(EState::Running) | Some(EState::Pending)) {
             let ej = e.cloned().unwrap_or_default();
@@ -528,28 +577,27 @@ impl Report {
         v
     }
 
-    fn step_dists(&self, label: usize) -> (Option<Dist>, Option<Dist>) {
-        let mut wall = Vec::new();
-        let mut rss = Vec::new();
+    /// Wall time and peak memory (MiB) distributions of each label, over finished jobs.
+    fn dists(&self) -> Vec<(Option<Dist>, Option<Dist>)> {
+        let mut wall: Vec<Vec<f64>> = vec![Vec::new(); self.tables.labels.len()];
+        let mut rss: Vec<Vec<f64>> = vec![Vec::new(); self.tables.labels.len()];
         for (j, info) in self.tables.jobs.iter().enumerate() {
-            if info.label as usize != label {
-                continue;
-            }
             let s = &self.jobs[j];
             if !matches!(s.state, Some(EState::Succeeded) | Some(EState::Failed)) {
                 continue;
             }
             if let Some(w) = s.wall {
-                wall.push(w);
+                wall[info.label as usize].push(w);
             }
             if let Some(k) = s.rss_kib {
-                rss.push(k as f64 / 1024.0);
+                rss[info.label as usize].push(k as f64 / 1024.0);
             }
         }
-        (dist(wall), dist(rss))
+        wall.into_iter().zip(rss).map(|(w, r)| (dist(w), dist(r))).collect()
     }
 
     pub fn to_json(&self) -> Value {
+        let dists = self.dists();
         let steps: Vec<Value> = self
             .tables
             .labels
@@ -557,7 +605,7 @@ impl Report {
             .enumerate()
             .filter(|(i, (_, kind))| kind != "join" && self.steps[*i].jobs > 0)
             .map(|(i, (name, kind))| {
-                let (w, r) = self.step_dists(i);
+                let (w, r) = dists[i].clone();
                 let mut v = serde_json::to_value(self.steps[i]).unwrap_or_default();
                 v["step"] = json!(name);
                 v["kind"] = json!(kind);
@@ -570,9 +618,10 @@ impl Report {
             .jobs_in(EState::Failed)
             .map(|j| {
                 let (info, s) = (&self.tables.jobs[j], &self.jobs[j]);
+                let did = info.data_value();
                 json!({
-                    "job": info.id, "step": self.label(j), "data_id": info.data_id,
-                    "data_id_text": info.data_id.as_ref().map(records::data_id_text).unwrap_or_default(),
+                    "job": info.id, "step": self.label(j), "data_id": did,
+                    "data_id_text": records::data_id_text(&did),
                     "quanta": info.quanta, "exit_code": s.exit_code, "signal": s.signal, "host": s.host,
                     "attempts": s.attempts, "log": s.log, "error": s.error,
                 })
@@ -640,11 +689,12 @@ impl Report {
             "total", t.jobs, t.pending, t.running, t.succeeded, t.failed, t.skipped, t.attempts
         )?;
         let mut header = false;
+        let dists = self.dists();
         for (i, (name, kind)) in self.tables.labels.iter().enumerate() {
             if kind == "join" || self.steps[i].jobs == 0 {
                 continue;
             }
-            let (w, r) = self.step_dists(i);
+            let (w, r) = dists[i].clone();
             if w.is_none() && r.is_none() {
                 continue;
             }
@@ -671,7 +721,7 @@ impl Report {
                     (Some(c), None) => format!("exit {c}"),
                     (None, None) => "exit ?".into(),
                 };
-                let did = info.data_id.as_ref().map(records::data_id_text).unwrap_or_default();
+                let did = records::data_id_text(&info.data_value());
                 let more = if info.quanta > 1 { format!(" (+{} quanta)", info.quanta - 1) } else { String::new() };
                 writeln!(
                     out,
