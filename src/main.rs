@@ -154,6 +154,9 @@ enum Cmd {
         /// Hosts with at least this many failed attempts go to avoid_hosts (0: never).
         #[arg(long, default_value = "3")]
         host_failures: u64,
+        /// ... and at least this share of the host's attempts failed.
+        #[arg(long, default_value = "0.5")]
+        host_failure_rate: f64,
         /// The campaign file (default: the one recorded in bpsc.json).
         #[arg(long)]
         file: Option<PathBuf>,
@@ -391,8 +394,8 @@ fn main() -> ExitCode {
                 &mut std::io::stderr(),
             ),
         },
-        Cmd::Restart { submit, from, data_ids, sets, out: dir, force, host_failures, file } => {
-            let a = bpsc::restart::RestartArgs { submit, from, data_ids, sets, out: dir, force, host_failures, file };
+        Cmd::Restart { submit, from, data_ids, sets, out: dir, force, host_failures, host_failure_rate, file } => {
+            let a = bpsc::restart::RestartArgs { submit, from, data_ids, sets, out: dir, force, host_failures, host_failure_rate, file };
             bpsc::restart::run(&a, &mut out, &mut std::io::stderr())
         }
         Cmd::Graph { file, format, level, common } => cli::graph(

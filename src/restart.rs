@@ -16,8 +16,10 @@
 //!    stage-in runs when a remaining job needs it and it has not succeeded; stage-out and
 //!    cleanup follow their compute job; joins stay where they still join remaining jobs;
 //!    edges are kept among the remaining jobs; the provenance job is always there.
-//! 5. Host avoidance: hosts with at least `--host-failures N` (default 3) failed attempts
-//!    are added to every step's `avoid_hosts`, and the restart says so.
+//! 5. Host avoidance: hosts with at least `--host-failures N` (default 3) failed attempts,
+//!    which are at least `--host-failure-rate R` (default 0.5) of the host's attempts, are
+//!    added to every step's `avoid_hosts`, and the restart says so.  When that would be
+//!    every host the campaign ran on, none is added (a warning says why).
 //!
 //! The new directory's `bpsc.json` records `compile` (with the new `--set`s), `restart`
 //! (`of`, what was excluded, hosts avoided, data jobs that could not be rerun) and
@@ -65,6 +67,8 @@ pub struct RestartArgs {
     pub force: bool,
     /// Failed attempts that put a host on `avoid_hosts` (0: never).
     pub host_failures: u64,
+    /// ... and the share of the host's attempts that failed must be at least this.
+    pub host_failure_rate: f64,
     /// The campaign file, when bpsc.json does not record it (or it moved).
     pub file: Option<PathBuf>,
 }
@@ -78,6 +82,8 @@ pub struct Done {
     pub jobs: HashSet<String>,
     /// Failed attempts per host.
     pub host_failures: BTreeMap<String, u64>,
+    /// Attempts per host (skipped ones not counted).
+    pub host_attempts: BTreeMap<String, u64>,
     pub dirs: Vec<PathBuf>,
     pub notes: Vec<String>,
 }
@@ -98,10 +104,14 @@ pub fn done_work(submit: &Path) -> Done {
                     d.quanta.insert((q.step.clone(), records::data_id_key(&q.data_id)));
                 }
             }
+            let host = r.host.clone().unwrap_or_else(|| "unknown".into());
+            if !r.skipped {
+                *d.host_attempts.entry(host.clone()).or_default() += 1;
+            }
             if r.succeeded() {
                 d.jobs.insert(r.job_id.clone());
             } else if !r.skipped {
-                *d.host_failures.entry(r.host.clone().unwrap_or_else(|| "unknown".into())).or_default() += 1;
+                *d.host_failures.entry(host).or_default() += 1;
             }
         });
         d.notes.extend(notes);
@@ -418,11 +428,27 @@ fn run_inner(a: &RestartArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resul
     }
     stats.quanta_remaining = remaining.iter().flatten().filter(|x| **x).count() as u64;
     // Host avoidance.
-    let avoided: Vec<(String, u64)> = if a.host_failures > 0 {
-        done.host_failures.iter().filter(|(h, n)| **n >= a.host_failures && h.as_str() != "unknown").map(|(h, n)| (h.clone(), *n)).collect()
+    let mut avoided: Vec<(String, u64)> = if a.host_failures > 0 {
+        done.host_failures
+            .iter()
+            .filter(|(h, n)| {
+                let tried = done.host_attempts.get(*h).copied().unwrap_or(**n).max(1);
+                **n >= a.host_failures && **n as f64 / tried as f64 >= a.host_failure_rate && h.as_str() != "unknown"
+            })
+            .map(|(h, n)| (h.clone(), *n))
+            .collect()
     } else {
         Vec::new()
     };
+    // Never avoid every host the campaign has run on: that is a campaign problem, not a host one.
+    let known_hosts = done.host_attempts.keys().filter(|h| h.as_str() != "unknown").count();
+    if !avoided.is_empty() && avoided.len() >= known_hosts {
+        let _ = writeln!(
+            err,
+            "warning: every host the campaign ran on ({known_hosts}) passes the host-failure threshold; none is avoided (the failures are not the hosts')"
+        );
+        avoided.clear();
+    }
     avoid_hosts(&mut ir, &avoided.iter().map(|x| x.0.clone()).collect::<Vec<_>>());
     let ir = cut(ir, &remaining, &done.jobs, &mut stats);
     // Write.
@@ -442,6 +468,7 @@ fn run_inner(a: &RestartArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resul
         "data_ids": a.data_ids,
         "sets": a.sets,
         "host_failures_threshold": a.host_failures,
+        "host_failure_rate_threshold": a.host_failure_rate,
         "avoid_hosts_added": avoided.iter().map(|(h, n)| json!({"host": h, "failures": n})).collect::<Vec<_>>(),
         "stats": stats,
         "records_from": done.dirs,
@@ -463,8 +490,9 @@ fn run_inner(a: &RestartArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resul
     if !avoided.is_empty() {
         let _ = writeln!(
             out,
-            "host avoidance: added to avoid_hosts of every step (at least {} failed attempts): {}",
+            "host avoidance: added to avoid_hosts of every step (at least {} failed attempts, at least {:.0}% of the host's): {}",
             a.host_failures,
+            a.host_failure_rate * 100.0,
             avoided.iter().map(|(h, n)| format!("{h} ({n} failures)")).collect::<Vec<_>>().join(", ")
         );
     }

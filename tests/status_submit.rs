@@ -580,7 +580,7 @@ fn restart_avoids_hosts_with_repeated_failures() {
     let (code, out, err) = restart(&sub, &["-o", &r1.to_string_lossy()]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
-        out.contains("host avoidance: added to avoid_hosts of every step (at least 3 failed attempts): bad-node.example.org (3 failures)"),
+        out.contains("host avoidance: added to avoid_hosts of every step (at least 3 failed attempts, at least 50% of the host's): bad-node.example.org (3 failures)"),
         "{out}"
     );
     let sub_file = std::fs::read_to_string(r1.join("htcondor/calibrate.sub")).unwrap();
@@ -590,6 +590,29 @@ fn restart_avoids_hosts_with_repeated_failures() {
     assert_eq!(meta["restart"]["avoid_hosts_added"], serde_json::json!([{"host": "bad-node.example.org", "failures": 3}]));
     assert!(!ids_of(&r1).contains(&"calibrate_1_1".to_string()), "succeeded on its second attempt");
     assert!(ids_of(&r1).contains(&"calibrate_1_0".to_string()));
+    // A host that fails often but mostly succeeds is not avoided.
+    for k in 0..4 {
+        rec(&format!("calibrate_2_{}", k % 3), 10 + k, "busy", 0, "calibrate", serde_json::json!({"visit": 2, "detector": k % 3}));
+    }
+    for k in 0..3 {
+        rec("calibrate_3_0", 10 + k, "busy", 1, "calibrate", serde_json::json!({"visit": 3, "detector": 0}));
+    }
+    let r2 = dir.join("r2");
+    let (code, out, _) = restart(&sub, &["-o", &r2.to_string_lossy()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("bad-node.example.org (3 failures)") && !out.contains("busy"), "3 of 7 failed on busy: {out}");
+    // When every host would be avoided, none is.
+    let lone = tmpdir("lone");
+    let lone_sub = lone.join("submit");
+    compile(&campaign(&lone), &lone_sub);
+    for a in 1..=3 {
+        let r = serde_json::json!({"job_id": "calibrate_1_0", "kind": "compute", "attempt": a, "host": "only", "exit_code": 1,
+            "quanta": [{"step": "calibrate", "data_id": {"visit": 1, "detector": 0}, "exit_code": 1}]});
+        bpsc::wrap::write_record(&lone_sub, "calibrate_1_0", a, &r).unwrap();
+    }
+    let (code, out, err) = restart(&lone_sub, &["-o", &lone.join("r").to_string_lossy()]);
+    assert_eq!(code, 0);
+    assert!(!out.contains("host avoidance") && err.contains("none is avoided"), "{out}{err}");
     // A threshold above the count, or 0: nothing avoided.
     for t in ["4", "0"] {
         let r = dir.join(format!("r-{t}"));
