@@ -100,6 +100,10 @@ fn dagman_out_rescue_and_metrics() {
     assert_eq!(state(&st, FAILED_NODE), Some(EState::Failed));
     assert_eq!(state(&st, "pipetaskInit"), Some(EState::Succeeded));
     assert_eq!(state(&st, "finalJob"), Some(EState::Failed));
+    // A rescue run appends to the same dagman.out: once it starts, the DAG is running again.
+    let rerun = format!("{t}02/13/25 12:05:00 ** condor_scheduniv_exec.9300.0 (CONDOR_DAGMAN) STARTING UP\n");
+    let st = htcondor::parse_dagman_out(&rerun, "dagman.out");
+    assert_eq!((st.finished, st.failed), (Some(false), None));
     let Some(t) = reference("htcondor", "tiny_problems.dag.rescue001") else { return };
     let st = htcondor::parse_rescue(&t, "rescue001");
     assert_eq!(count(&st, EState::Succeeded), 3);

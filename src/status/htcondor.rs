@@ -2,7 +2,8 @@
 //! the rescue DAGs, the JOBSTATE_LOG and the metrics file.
 //!
 //! Sources are read weakest first and overlaid (see [`harvest`]): the latest rescue DAG
-//! (nodes DONE before the last run, failed nodes), the node status file (a snapshot
+//! (nodes DONE before the last run, failed nodes), the metrics file (left by the last
+//! DAGMan that exited), the node status file (a snapshot
 //! DAGMan rewrites every NODE_STATUS_FILE period; the only source of FUTILE nodes and the
 //! DAG's own status), `dagman.out` (node completions, the exit status), the JOBSTATE_LOG,
 //! then the nodes log (every job event as it happens: submit, execute with host, evict,
@@ -57,6 +58,12 @@ pub fn harvest(submit: &Path) -> EngineState {
             st.overlay(parse_rescue(&t, &p.display().to_string()));
         }
     }
+    // The metrics file is left from the last DAGMan that exited; a rescue run in progress
+    // says so in dagman.out and the job-state log, read after it.
+    let mp = metrics_file(submit);
+    if let Some(t) = read_text(&mp, &mut notes) {
+        st.overlay(parse_metrics(&t, &mp.display().to_string()));
+    }
     type Parser = fn(&str, &str) -> EngineState;
     let sources: [(PathBuf, Parser); 4] = [
         (node_status_file(submit), parse_node_status),
@@ -68,10 +75,6 @@ pub fn harvest(submit: &Path) -> EngineState {
         if let Some(t) = read_text(&p, &mut notes) {
             st.overlay(f(&t, &p.display().to_string()));
         }
-    }
-    let mp = metrics_file(submit);
-    if let Some(t) = read_text(&mp, &mut notes) {
-        st.overlay(parse_metrics(&t, &mp.display().to_string()));
     }
     st.unreadable.extend(notes);
     st.engine = "htcondor".into();
@@ -411,6 +414,11 @@ pub fn parse_dagman_out(text: &str, what: &str) -> EngineState {
                 let j = st.job(node);
                 j.state = Some(EState::Pending);
             }
+        } else if msg.contains("(CONDOR_DAGMAN) STARTING UP") {
+            // A new DAGMan (a rescue run) appends to the same file: not finished any more.
+            st.events += 1;
+            st.finished = Some(false);
+            st.failed = None;
         } else if let Some(r) = msg.split("EXITING WITH STATUS ").nth(1) {
             st.events += 1;
             st.finished = Some(true);
