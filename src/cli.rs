@@ -270,6 +270,14 @@ pub fn explain_example(info: &codes::CodeInfo) -> (Vec<Diagnostic>, String) {
     if !c.has_errors() && !c.model.campaigns.is_empty() {
         let l = crate::lower::lower(&c, &crate::lower::LowerOptions { coverage_warn: 1_000_000, ..Default::default() });
         diags.extend(l.diags);
+        if let (Some(ir), Some(b)) = (l.ir, info.example_args.iter().find_map(|a| a.strip_prefix("--backend="))) {
+            let dir = std::env::temp_dir().join(format!("bpsc-explain-{}-{}", info.code, std::process::id()));
+            let _ = std::fs::create_dir_all(&dir);
+            if let Err(e) = crate::backend::write(b, &ir, &dir) {
+                diags.extend(backend_diagnostic(b, &e));
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
     let text = crate::diag::render::render_human(&c.program.map, &diags, false);
     (diags, text)
@@ -440,7 +448,11 @@ pub fn compile_backend(fs: &dyn Fs, a: &CompileArgs, backend: Option<&str>, outd
     let written = match crate::backend::write(&backend, &ir, od.path()) {
         Ok(w) => w,
         Err(e) => {
-            let _ = writeln!(err, "error: {backend}: {e}");
+            if let Some(d) = backend_diagnostic(&backend, &e) {
+                let _ = err.write_all(crate::diag::render::render_human(&SourceMap::new(), &[d], false).as_bytes());
+            } else {
+                let _ = writeln!(err, "error: {backend}: {e}");
+            }
             return if e.kind() == std::io::ErrorKind::InvalidInput { EXIT_ERRORS } else { EXIT_USAGE };
         }
     };
@@ -512,4 +524,19 @@ pub fn compile_summary(fs: &dyn Fs, a: &CompileArgs, out: &mut dyn Write, err: &
     });
     let _ = writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     EXIT_OK
+}
+
+/// A backend error whose message starts with a diagnostic code (`E801: ...`) as a diagnostic.
+pub fn backend_diagnostic(backend: &str, e: &std::io::Error) -> Option<Diagnostic> {
+    let msg = e.to_string();
+    let (code, rest) = msg.split_once(": ")?;
+    let info = codes::lookup(code)?;
+    let mut d = Diagnostic::new(info.code, format!("{backend}: {rest}"));
+    if info.code == "E801" {
+        d = d.note(format!(
+            "the {backend} backend cannot express this setting; `bpsc explain E801` and backends/{}/README.md list the alternatives",
+            backend.trim_end_matches("-dax")
+        ));
+    }
+    Some(d)
 }

@@ -27,12 +27,18 @@ pub const EXIT_MISSING_OUTPUT: i32 = 66;
 pub const EXIT_TRANSFER: i32 = 74;
 /// Exit status for wrapper usage problems (no such task).
 pub const EXIT_WRAPPER: i32 = 70;
+/// Exit status of a job not run because a parent did not succeed (`--skip-failed-parents`).
+pub const EXIT_SKIPPED: i32 = 79;
 
 pub struct WrapArgs {
     pub submit: PathBuf,
     pub group: String,
     pub index: u64,
     pub attempt: Option<u32>,
+    /// Before running, check every parent's latest provenance record; when one is missing or
+    /// not successful, record this job as skipped and exit [`EXIT_SKIPPED`] without running.
+    /// For engines whose dependencies fire on any termination (Slurm `afterany`).
+    pub skip_failed_parents: bool,
 }
 
 fn now() -> (SystemTime, String) {
@@ -231,6 +237,44 @@ pub fn write_record(submit: &Path, job: &str, attempt: u32, rec: &Value) -> io::
     Ok(path)
 }
 
+/// The latest attempt record of `job`: (attempt, exit code).  Attempts are numbered from 1
+/// without gaps, so this probes `JOB.1.json`, `JOB.2.json`, ... (no directory listing).
+fn latest_record(submit: &Path, job: &str) -> Option<(u32, i64)> {
+    let dir = submit.join("provenance");
+    let mut last = None;
+    for n in 1u32.. {
+        let Ok(text) = std::fs::read_to_string(dir.join(format!("{job}.{n}.json"))) else { break };
+        let code = serde_json::from_str::<Value>(&text).ok().and_then(|v| v["exit_code"].as_i64()).unwrap_or(-1);
+        last = Some((n, code));
+    }
+    last
+}
+
+/// Why this task must not run: the first parent whose latest record is missing or failed.
+/// On a filesystem that shows other nodes' files late, `BPSC_PARENT_WAIT=SECONDS` makes it
+/// look again, once a second, for that long before calling a parent's record missing.
+fn failed_parent(submit: &Path, task: &Value) -> Option<String> {
+    let wait: u64 = std::env::var("BPSC_PARENT_WAIT").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let empty = Vec::new();
+    for p in task["parents"].as_array().unwrap_or(&empty) {
+        let Some(p) = p.as_str() else { continue };
+        let mut state = latest_record(submit, p);
+        for _ in 0..wait {
+            if state.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            state = latest_record(submit, p);
+        }
+        match state {
+            Some((_, 0)) => {}
+            Some((n, code)) => return Some(format!("parent {p} failed (attempt {n} exited {code})")),
+            None => return Some(format!("parent {p} has no provenance record (never ran, or was cancelled)")),
+        }
+    }
+    None
+}
+
 pub fn run(a: &WrapArgs) -> i32 {
     let table = a.submit.join("tasks").join(format!("{}.jsonl", a.group));
     let line = match crate::backend::tasks::read_task(&table, a.index) {
@@ -251,6 +295,9 @@ pub fn run(a: &WrapArgs) -> i32 {
     let kind = task["kind"].as_str().unwrap_or("").to_string();
     let attempt = a.attempt.unwrap_or_else(|| recorded_attempts(&a.submit, &job) + 1);
     let scratch = std::env::var_os("BPSC_SCRATCH").map(PathBuf::from).unwrap_or_else(|| a.submit.join("scratch"));
+    // A relative scratch (Pegasus sets `BPSC_SCRATCH=.`: the job's working directory) is
+    // made absolute, so that paths stay valid when a payload changes directory.
+    let scratch = if scratch.is_relative() { std::path::absolute(&scratch).unwrap_or(scratch) } else { scratch };
     let mut logs = match open_logs(&a.submit, &a.group, &job, attempt) {
         Ok(l) => l,
         Err(e) => {
@@ -267,7 +314,13 @@ pub fn run(a: &WrapArgs) -> i32 {
     let mut inputs: Vec<Value> = Vec::new();
     let mut outputs: Vec<Value> = Vec::new();
     let mut error: Option<String> = None;
-    match kind.as_str() {
+    let skipped = if a.skip_failed_parents { failed_parent(&a.submit, &task) } else { None };
+    if let Some(why) = &skipped {
+        let _ = writeln!(logs.err, "[bpsc wrap] skipped: {why}");
+        error = Some(format!("skipped: {why}"));
+        exit = EXIT_SKIPPED;
+    }
+    match if skipped.is_some() { "" } else { kind.as_str() } {
         "compute" => {
             let empty = Vec::new();
             for q in task["quanta"].as_array().unwrap_or(&empty) {
@@ -413,6 +466,7 @@ pub fn run(a: &WrapArgs) -> i32 {
         "end": end,
         "seconds": t1.duration_since(t0).map(|d| d.as_secs_f64()).unwrap_or(0.0),
         "exit_code": exit,
+        "skipped": skipped.is_some(),
         "signal": signal,
         "peak_rss_kib": children_maxrss_kib(),
         "software": std::env::var("BPSC_SOFTWARE").ok(),
@@ -459,6 +513,22 @@ pub fn gather(submit: &Path) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn skip_check_reads_the_latest_record_of_each_parent() {
+        let d = std::env::temp_dir().join(format!("bpsc-wrap-skip-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let task = |parents: &[&str]| json!({"id": "c", "parents": parents});
+        assert_eq!(failed_parent(&d, &task(&[])), None);
+        assert!(failed_parent(&d, &task(&["a"])).is_some_and(|m| m.contains("no provenance record")));
+        write_record(&d, "a", 1, &json!({"exit_code": 1})).expect("record");
+        assert!(failed_parent(&d, &task(&["a"])).is_some_and(|m| m.contains("attempt 1 exited 1")));
+        write_record(&d, "a", 2, &json!({"exit_code": 0})).expect("record");
+        assert_eq!(failed_parent(&d, &task(&["a"])), None);
+        write_record(&d, "b", 1, &json!({"exit_code": EXIT_SKIPPED})).expect("record");
+        assert!(failed_parent(&d, &task(&["a", "b"])).is_some_and(|m| m.contains("parent b")));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
     #[test]
     fn rfc3339_known_instants() {
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");

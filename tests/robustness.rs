@@ -1,6 +1,6 @@
 //! The parser and checker never panic: arbitrary bytes, mutated valid files, and the
 //! pathological inputs of the issue (non-UTF-8, 50 MB, 10,000 nesting levels, a CSV with a
-//! million rows).  CI runs a bounded number of cases; `fuzz/` has a cargo-fuzz target for
+//! million rows).  CI runs a bounded number of cases; `tests/fuzz/` has a cargo-fuzz target for
 //! longer runs.
 
 use std::path::Path;

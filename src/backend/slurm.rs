@@ -1,11 +1,1122 @@
-//! slurm backend (being written).
+//! Slurm backend: one sbatch job-array script per task group (and resource class), and a
+//! `submit.sh` that submits the arrays held, in topological order, wires their dependencies
+//! (`aftercorr`, `afterok`, `afterany`, per-task updates), then releases them all.
+//!
+//! ```text
+//! SUBMIT/slurm/
+//!   GROUP.sbatch, GROUP.2.sbatch   array scripts (one per group and resource class)
+//!   bpsc-job.sh                    shell functions every script sources: attempts, retries
+//!                                  (in place, or requeue with grown --mem), skip, abort, notify
+//!   fanin.sbatch                   no-op job for dependency lists longer than Slurm takes
+//!   submit.sh, cancel.sh           submission (records ids in slurm/jobids) and cancellation
+//!   arrays.tsv                     every submission: variable, group, script, offset, tasks
+//! ```
+//!
+//! How jobs become arrays (see [`plan`]): jobs of one group and resource class are put in
+//! *buckets* by the set of buckets their parents are in (bucket ids are a topological order);
+//! a bucket becomes one or more *segments*, each one sbatch array whose task K runs job
+//! OFFSET+K of the group's task table.  A segment's offset is chosen, when possible, so that
+//! its task ids equal those of its single parent in a parent segment: that dependency is then
+//! `aftercorr`.  Dependencies shared by every task of a segment go on the sbatch line;
+//! others are set per task with `scontrol update JobId=ARRAY_[tasks] Dependency=...` while the
+//! arrays are held.  The mapping and the limits are documented in backends/slurm/README.md.
 
-use std::io;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use super::Written;
-use crate::lower::ir::Ir;
+use super::{Groups, Written};
+use crate::check::model::{Software, Value as SVal};
+use crate::check::resolve::{ScopeKind, StepSettings};
+use crate::lower::emit::{self, quote_in, scan_quotes, Quote, Resources};
+use crate::lower::ir::{Ir, JobKind};
 
-pub fn write(_ir: &Ir, _dir: &Path) -> io::Result<Written> {
-    Err(io::Error::new(io::ErrorKind::Unsupported, "the slurm backend is not written yet"))
+/// Slurm's default `MaxArraySize`: array task ids go from 0 to 1000.
+pub const DEFAULT_MAX_ARRAY_SIZE: i64 = 1001;
+/// Slurm rejects an `--array` specification longer than 4096 characters.
+pub const ARRAY_SPEC_LIMIT: usize = 4000;
+/// A `--dependency` string must stay under 128 KiB (the kernel's limit on one argument and
+/// Slurm's limit on `SLURM_JOB_DEPENDENCY`, both 131072 bytes); longer lists go through
+/// fan-in jobs.  The estimate counts every job id as [`ID_WIDTH`] digits.
+pub const DEPENDENCY_LIMIT: usize = 100_000;
+const ID_WIDTH: usize = 10;
+/// Task ids per `scontrol update JobId=A_[...]` call.
+const UPDATE_SPEC_LIMIT: usize = 1000;
+/// Exit status of a job the wrapper skipped because a parent did not succeed.
+pub const EXIT_SKIPPED: i32 = crate::wrap::EXIT_SKIPPED;
+
+// ------------------------------------------------------------------ resource classes
+
+/// Everything an sbatch script fixes: jobs of a group with equal classes share a script.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Class {
+    group: u32,
+    kind: JobKind,
+    /// Step name, cluster name or inserted kind: `{step}` of notifications, comments.
+    label: String,
+    site: Option<String>,
+    partition: Option<String>,
+    account: Option<String>,
+    qos: Option<String>,
+    walltime: u64,
+    /// Memory (MiB) of attempt 1, 2, ...: one entry when retries run in place.
+    mem_mb: Vec<u64>,
+    cpus: i64,
+    tmp_mb: u64,
+    exclude: Vec<String>,
+    nodelist: Option<String>,
+    env: Vec<(String, String)>,
+    /// (is a container, image or setup text)
+    software: Option<(bool, String)>,
+    retries: i64,
+    no_retry: Vec<i64>,
+    requeue: bool,
+    abort: bool,
+    throttle: Option<i64>,
+    /// `BPSC_SCRATCH` as shell text for a double-quoted context.
+    scratch: Option<String>,
+    max_array: u32,
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+fn scope_rank(s: &ScopeKind) -> u8 {
+    match s {
+        ScopeKind::Builtin => 0,
+        ScopeKind::Defaults => 1,
+        ScopeKind::Site => 2,
+        ScopeKind::Pipeline => 3,
+        ScopeKind::Campaign => 4,
+        ScopeKind::Step => 5,
+        ScopeKind::Override => 6,
+        ScopeKind::CommandLine => 7,
+    }
+}
+
+fn nonempty_str(st: &StepSettings, key: &str) -> Option<String> {
+    st.get(key).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+/// `partition` and `queue` are one setting under two names: the more specific scope wins,
+/// `partition` on a tie.
+fn partition_of(st: &StepSettings) -> Option<String> {
+    let p = st.values.get("partition");
+    let q = st.values.get("queue");
+    let pick = match (p, q) {
+        (Some(p), Some(q)) => {
+            if scope_rank(&q.origin.scope) > scope_rank(&p.origin.scope) {
+                q
+            } else {
+                p
+            }
+        }
+        (Some(p), None) => p,
+        (None, Some(q)) => q,
+        (None, None) => return None,
+    };
+    pick.value.as_str().filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+/// Names Slurm takes on its command line and in `#SBATCH` lines without quoting.
+fn slurm_name_ok(s: &str, extra: &[u8]) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:@+-".contains(&b) || extra.contains(&b))
+}
+
+fn env_name_ok(s: &str) -> bool {
+    let mut b = s.bytes();
+    matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_') && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+fn mib_ceil(bytes: f64) -> u64 {
+    let m = (bytes / (1u64 << 20) as f64).ceil();
+    if m.is_finite() && m >= 1.0 {
+        m.min(u64::MAX as f64 / 2.0) as u64
+    } else {
+        1
+    }
+}
+
+/// Single-quoted shell word.
+fn sq(s: &str) -> String {
+    let mut out = String::new();
+    quote_in(s, Quote::None, &mut out);
+    if out.is_empty() {
+        out.push_str("''");
+    }
+    out
+}
+
+/// Text safe inside a `#` comment line.
+fn comment(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+/// Expand a site `scratch` template for a double-quoted shell context:
+/// `{user}` -> `${USER:-$(id -un)}`, `{campaign}`, `{site}`; `{{`/`}}` are braces.
+fn scratch_shell(t: &str, campaign: &str, site: &str) -> String {
+    expand_template(t, Quote::Double, |name, q, out| match name {
+        "user" => {
+            out.push_str(match q {
+                Quote::Double => "${USER:-$(id -un)}",
+                Quote::None => "\"${USER:-$(id -un)}\"",
+                Quote::Single => "'\"${USER:-$(id -un)}\"'",
+            });
+            true
+        }
+        "campaign" => {
+            quote_in(campaign, q, out);
+            true
+        }
+        "site" => {
+            quote_in(site, q, out);
+            true
+        }
+        _ => false,
+    })
+}
+
+/// Substitute `{name}` placeholders in shell text starting in quoting context `start`
+/// (literal text is copied as is; for a double-quoted context it is escaped).  `sub` writes
+/// a placeholder's value quoted for the context it lands in and returns false for an
+/// unknown name, which is then kept literally.
+fn expand_template(t: &str, start: Quote, sub: impl Fn(&str, Quote, &mut String) -> bool) -> String {
+    let mut out = String::new();
+    let mut q = start;
+    let mut lit = String::new();
+    let flush = |lit: &mut String, q: &mut Quote, out: &mut String| {
+        if start == Quote::Double {
+            quote_in(lit, Quote::Double, out);
+        } else {
+            out.push_str(lit);
+            *q = scan_quotes(lit, *q);
+        }
+        lit.clear();
+    };
+    let mut it = t.char_indices().peekable();
+    while let Some((i, c)) = it.next() {
+        match c {
+            '{' if t[i + 1..].starts_with('{') => {
+                lit.push('{');
+                it.next();
+            }
+            '}' if t[i + 1..].starts_with('}') => {
+                lit.push('}');
+                it.next();
+            }
+            '{' => match t[i + 1..].find('}') {
+                Some(end) if t[i + 1..i + 1 + end].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.') => {
+                    let name = &t[i + 1..i + 1 + end];
+                    flush(&mut lit, &mut q, &mut out);
+                    let mut v = String::new();
+                    if sub(name, q, &mut v) {
+                        out.push_str(&v);
+                    } else {
+                        lit.push_str(&t[i..i + 2 + end]);
+                    }
+                    for _ in 0..=end {
+                        it.next();
+                    }
+                }
+                _ => lit.push('{'),
+            },
+            _ => lit.push(c),
+        }
+    }
+    flush(&mut lit, &mut q, &mut out);
+    out
+}
+
+/// The step whose placement settings (partition, account, env, software, ...) a job uses.
+fn placement_step(ir: &Ir, j: u32, coff: &[u32], cto: &[u32], poff: &[u32], pin: &[u32]) -> Option<u32> {
+    let job = &ir.jobs[j as usize];
+    match job.kind {
+        JobKind::Compute => Some(ir.members[job.lo as usize].step),
+        JobKind::StageOut | JobKind::Cleanup => placement_step(ir, job.owner, coff, cto, poff, pin),
+        JobKind::Provenance => {
+            let shared: Vec<&str> = ir.sites.iter().filter(|s| s.shared_fs).map(|s| s.name.as_str()).collect();
+            ir.steps
+                .iter()
+                .position(|s| s.site.as_deref().is_some_and(|x| shared.contains(&x)))
+                .or(if ir.steps.is_empty() { None } else { Some(0) })
+                .map(|s| s as u32)
+        }
+        JobKind::StageIn | JobKind::Join => {
+            // The first compute job reached through children, then through parents.
+            for (off, to) in [(coff, cto), (poff, pin)] {
+                let mut stack: Vec<u32> = vec![j];
+                let mut seen = 0;
+                while let Some(x) = stack.pop() {
+                    seen += 1;
+                    if seen > 4096 {
+                        break;
+                    }
+                    for &y in &to[off[x as usize] as usize..off[x as usize + 1] as usize] {
+                        let yj = &ir.jobs[y as usize];
+                        match yj.kind {
+                            JobKind::Compute => return Some(ir.members[yj.lo as usize].step),
+                            JobKind::Join | JobKind::StageIn => stack.push(y),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            None
+        }
+    }
+}
+
+fn class_of_job(ir: &Ir, g: &Groups, j: u32, step: Option<u32>, r: &Resources) -> io::Result<Class> {
+    let job = &ir.jobs[j as usize];
+    let group = g.group_of[j as usize];
+    let st = step.map(|s| &ir.steps[s as usize]);
+    let settings = st.map(|s| &s.settings);
+    let where_ = || match st {
+        Some(s) => format!("step `{}`", s.name),
+        None => format!("group `{}`", g.names[group as usize]),
+    };
+    let label = match job.kind {
+        JobKind::Compute if job.owner != u32::MAX => ir.clusters[job.owner as usize].name.clone(),
+        JobKind::Compute => st.map(|s| s.name.clone()).unwrap_or_default(),
+        k => k.as_str().to_string(),
+    };
+    let site = st.and_then(|s| s.site.clone());
+    let mut c = Class {
+        group,
+        kind: job.kind,
+        label,
+        site: site.clone(),
+        partition: None,
+        account: None,
+        qos: None,
+        // Set per class afterwards: the largest walltime of its jobs (a cluster job sums
+        // its quanta's walltimes, so chunks of different sizes still share one array).
+        walltime: 0,
+        mem_mb: Vec::new(),
+        cpus: r.cpus.max(1),
+        tmp_mb: mib_ceil(r.disk as f64),
+        exclude: Vec::new(),
+        nodelist: None,
+        env: Vec::new(),
+        software: None,
+        retries: r.retries.max(0),
+        no_retry: r.retry_unless_exit.clone(),
+        requeue: r.retries > 0 && r.memory_growth > 1.0,
+        abort: r.on_failure == "abort",
+        throttle: None,
+        scratch: None,
+        max_array: DEFAULT_MAX_ARRAY_SIZE as u32,
+    };
+    let attempts = if c.requeue { c.retries as usize + 1 } else { 1 };
+    let mut mem = r.memory as f64;
+    for _ in 0..attempts {
+        c.mem_mb.push(mib_ceil(mem));
+        mem *= r.memory_growth;
+    }
+    if let Some(s) = site.as_deref().and_then(|n| ir.sites.iter().find(|x| x.name == n)) {
+        let m = s.max_array_size.unwrap_or(DEFAULT_MAX_ARRAY_SIZE).clamp(1, u32::MAX as i64);
+        c.max_array = m as u32;
+        c.scratch = s.scratch.as_deref().map(|t| scratch_shell(t, &ir.campaign, &s.name));
+    }
+    if let Some(st) = settings {
+        c.partition = partition_of(st);
+        c.account = nonempty_str(st, "account");
+        c.qos = nonempty_str(st, "qos");
+        for (key, v) in [("partition", &c.partition), ("account", &c.account), ("qos", &c.qos)] {
+            if let Some(v) = v {
+                if !slurm_name_ok(v, b"") {
+                    return Err(invalid(format!(
+                        "E801: {}: {key} = {v:?} is not a name Slurm accepts (letters, digits, `._:@+-`)",
+                        where_()
+                    )));
+                }
+            }
+        }
+        let hosts = st.names("hosts");
+        if hosts.len() > 1 {
+            return Err(invalid(format!(
+                "E801: {}: hosts = [{}]: Slurm cannot express \"run on any one of these hosts\": --nodelist asks for all of them at once \
+                 (a {}-node job).\n  help: keep one host (e.g. --set {}.hosts=[\"{}\"]), or use avoid_hosts to exclude the nodes the jobs must not use",
+                where_(),
+                hosts.join(", "),
+                hosts.len(),
+                st_name(ir, step),
+                hosts[0]
+            )));
+        }
+        for h in hosts.iter().chain(st.names("avoid_hosts").iter()) {
+            if !slurm_name_ok(h, b"[],") {
+                return Err(invalid(format!("E801: {}: host {h:?} is not a Slurm node name or host list", where_())));
+            }
+        }
+        c.nodelist = hosts.into_iter().next();
+        c.exclude = st.names("avoid_hosts");
+        c.exclude.sort();
+        c.exclude.dedup();
+        for (k, v) in &st.env {
+            if !env_name_ok(k) {
+                return Err(invalid(format!("E801: {}: env {k:?} is not a valid environment variable name", where_())));
+            }
+            c.env.push((k.clone(), v.value.as_str().map(str::to_string).unwrap_or_else(|| v.value.to_string())));
+        }
+        c.software = match st.get("software") {
+            Some(SVal::Software(Software::Container(i))) => Some((true, i.clone())),
+            Some(SVal::Software(Software::Setup(s))) => Some((false, s.clone())),
+            _ => None,
+        };
+        if job.kind == JobKind::Compute {
+            c.throttle = st.int("max_jobs").filter(|n| *n > 0);
+        }
+    }
+    if job.kind != JobKind::Compute {
+        // Transfers, removals and joins run the wrapper alone: no payload software.
+        c.software = None;
+    }
+    Ok(c)
+}
+
+fn st_name(ir: &Ir, step: Option<u32>) -> String {
+    step.map(|s| ir.steps[s as usize].name.clone()).unwrap_or_default()
+}
+
+// ------------------------------------------------------------------ plan: buckets, segments
+
+/// One sbatch submission: an array of tasks of one group and class.
+#[derive(Debug, Clone)]
+struct Segment {
+    class: u32,
+    offset: i64,
+    /// (task id, job), sorted by task id.
+    tasks: Vec<(u32, u32)>,
+}
+
+struct Plan {
+    segs: Vec<Segment>,
+    seg_of: Vec<u32>,
+    tid_of: Vec<u32>,
+}
+
+/// `0-3,7,9-12`: task ids (sorted) as ranges.
+fn ranges(tids: impl Iterator<Item = u32>) -> Vec<(u32, u32)> {
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for t in tids {
+        match out.last_mut() {
+            Some((_, hi)) if hi.checked_add(1) == Some(t) => *hi = t,
+            _ => out.push((t, t)),
+        }
+    }
+    out
+}
+
+fn spec(r: &[(u32, u32)]) -> String {
+    let mut s = String::new();
+    for (i, (a, b)) in r.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        if a == b {
+            s.push_str(&a.to_string());
+        } else {
+            s.push_str(&format!("{a}-{b}"));
+        }
+    }
+    s
+}
+
+/// Split sorted tasks into pieces whose array specification stays within `limit`.
+fn split_by_spec(tasks: Vec<(u32, u32)>, limit: usize) -> Vec<Vec<(u32, u32)>> {
+    let mut out = Vec::new();
+    let mut cur: Vec<(u32, u32)> = Vec::new();
+    // Length of the spec without its last range, and the last range.
+    let mut done = 0usize;
+    let mut last: Option<(u32, u32)> = None;
+    let range_len = |(a, b): (u32, u32)| if a == b { a.to_string().len() } else { a.to_string().len() + 1 + b.to_string().len() };
+    for (t, j) in tasks {
+        let (next_done, next_last) = match last {
+            Some((a, b)) if b.checked_add(1) == Some(t) => (done, (a, t)),
+            Some(r) => (done + range_len(r) + 1, (t, t)),
+            None => (0, (t, t)),
+        };
+        if !cur.is_empty() && next_done + range_len(next_last) > limit {
+            out.push(std::mem::take(&mut cur));
+            done = 0;
+            last = Some((t, t));
+        } else {
+            done = next_done;
+            last = Some(next_last);
+        }
+        cur.push((t, j));
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+fn plan(ir: &Ir, g: &Groups, class_of: &[u32], classes: &[Class], poff: &[u32], pin: &[u32]) -> Plan {
+    let n = ir.jobs.len();
+    let mut bucket_of = vec![u32::MAX; n];
+    let mut keys: HashMap<(u32, Vec<u32>), u32> = HashMap::new();
+    let mut buckets: Vec<(Vec<u32>, Vec<u32>)> = Vec::new(); // (sig, jobs)
+    for j in emit::topo_jobs(ir) {
+        if ir.jobs[j as usize].kind == JobKind::Provenance {
+            continue;
+        }
+        let mut sig: Vec<u32> = pin[poff[j as usize] as usize..poff[j as usize + 1] as usize]
+            .iter()
+            .map(|&p| bucket_of[p as usize])
+            .filter(|&b| b != u32::MAX)
+            .collect();
+        sig.sort_unstable();
+        sig.dedup();
+        let next = buckets.len() as u32;
+        let b = *keys.entry((class_of[j as usize], sig.clone())).or_insert(next);
+        if b == next {
+            buckets.push((sig, Vec::new()));
+        }
+        buckets[b as usize].1.push(j);
+        bucket_of[j as usize] = b;
+    }
+    drop(keys);
+    let mut p = Plan { segs: Vec::new(), seg_of: vec![u32::MAX; n], tid_of: vec![0; n] };
+    for (sig, mut jobs) in buckets {
+        jobs.sort_by_key(|&j| g.index_in_group[j as usize]);
+        let class = class_of[jobs[0] as usize];
+        let max = classes[class as usize].max_array;
+        let k = |j: u32| g.index_in_group[j as usize] as i64;
+        // Aligned with a parent segment: each job has exactly one parent in bucket `r`, and
+        // within each parent segment, own index - parent task id is constant.
+        let mut parts: Option<Vec<(u32, i64, Vec<(u32, u32)>)>> = None;
+        // (A single job gains nothing: its one task is covered by a plain dependency.)
+        let cands: &[u32] = if jobs.len() > 1 { &sig } else { &[] };
+        'cand: for &r in cands {
+            let mut ps: Vec<(u32, i64, Vec<(u32, u32)>)> = Vec::new();
+            for &j in &jobs {
+                let mut it = pin[poff[j as usize] as usize..poff[j as usize + 1] as usize].iter().filter(|&&q| bucket_of[q as usize] == r);
+                let (Some(&q), None) = (it.next(), it.next()) else { continue 'cand };
+                let (s, t) = (p.seg_of[q as usize], p.tid_of[q as usize]);
+                if t >= max {
+                    continue 'cand;
+                }
+                let off = k(j) - t as i64;
+                match ps.iter_mut().find(|x| x.0 == s) {
+                    Some(x) if x.1 == off => x.2.push((t, j)),
+                    Some(_) => continue 'cand,
+                    None => ps.push((s, off, vec![(t, j)])),
+                }
+            }
+            for x in &mut ps {
+                x.2.sort_unstable();
+                if spec(&ranges(x.2.iter().map(|y| y.0))).len() > ARRAY_SPEC_LIMIT {
+                    continue 'cand;
+                }
+            }
+            parts = Some(ps);
+            break;
+        }
+        let pieces: Vec<(i64, Vec<(u32, u32)>)> = match parts {
+            Some(ps) => ps.into_iter().map(|(_, off, t)| (off, t)).collect(),
+            None => {
+                // Chunks of MaxArraySize by group index; task id = index mod MaxArraySize.
+                let mut out: Vec<(i64, Vec<(u32, u32)>)> = Vec::new();
+                for &j in &jobs {
+                    let chunk = k(j) / max as i64;
+                    let t = (k(j) - chunk * max as i64) as u32;
+                    match out.last_mut() {
+                        Some((off, v)) if *off == chunk * max as i64 => v.push((t, j)),
+                        _ => out.push((chunk * max as i64, vec![(t, j)])),
+                    }
+                }
+                out.into_iter().flat_map(|(off, v)| split_by_spec(v, ARRAY_SPEC_LIMIT).into_iter().map(move |v| (off, v))).collect()
+            }
+        };
+        for (offset, tasks) in pieces {
+            let s = p.segs.len() as u32;
+            for &(t, j) in &tasks {
+                p.seg_of[j as usize] = s;
+                p.tid_of[j as usize] = t;
+            }
+            p.segs.push(Segment { class, offset, tasks });
+        }
+    }
+    p
+}
+
+// ------------------------------------------------------------------ dependencies
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Corr,
+    Ok,
+    Any,
+}
+
+impl Kind {
+    fn word(self) -> &'static str {
+        match self {
+            Kind::Corr => "aftercorr",
+            Kind::Ok => "afterok",
+            Kind::Any => "afterany",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Ref {
+    Whole(u32),
+    Task(u32, u32),
+    Fanin(u32),
+}
+
+impl Ref {
+    fn text(self, out: &mut String) {
+        match self {
+            Ref::Whole(s) => out.push_str(&format!("${{J{s}}}")),
+            Ref::Task(s, t) => out.push_str(&format!("${{J{s}}}_{t}")),
+            Ref::Fanin(f) => out.push_str(&format!("${{F{f}}}")),
+        }
+    }
+    fn est(self) -> usize {
+        match self {
+            Ref::Whole(_) | Ref::Fanin(_) => ID_WIDTH + 1,
+            Ref::Task(_, t) => ID_WIDTH + 2 + t.to_string().len(),
+        }
+    }
+}
+
+/// A dependency: kind -> refs (AND of everything).
+type Deps = BTreeMap<Kind, Vec<Ref>>;
+
+fn deps_text(d: &Deps) -> String {
+    let mut s = String::new();
+    for (k, refs) in d {
+        if refs.is_empty() {
+            continue;
+        }
+        if !s.is_empty() {
+            s.push(',');
+        }
+        s.push_str(k.word());
+        for r in refs {
+            s.push(':');
+            r.text(&mut s);
+        }
+    }
+    s
+}
+
+fn deps_est(d: &Deps) -> usize {
+    d.iter().map(|(k, r)| k.word().len() + 1 + r.iter().map(|x| x.est()).sum::<usize>()).sum()
+}
+
+fn merge(into: &mut Deps, from: &Deps) {
+    for (k, r) in from {
+        let v = into.entry(*k).or_default();
+        v.extend_from_slice(r);
+        v.sort_unstable();
+        v.dedup();
+    }
+}
+
+/// Writes `submit.sh` lines: fan-in jobs for over-long dependency lists.
+struct Emitter {
+    w: BufWriter<File>,
+    fanins: u32,
+    updates: u64,
+}
+
+impl Emitter {
+    /// Route `d` through fan-in jobs until it fits [`DEPENDENCY_LIMIT`].  A fan-in waits for
+    /// its share with the same kinds and is waited for with `via` (`afterok` for ordinary
+    /// jobs: a failed `afterok` parent cancels the fan-in and so the child; `afterany` for the
+    /// provenance job).  `aftercorr` refs stay: they are per task and short.
+    fn fit(&mut self, mut d: Deps, placement: &str, via: Kind, label: &str) -> io::Result<Deps> {
+        while deps_est(&d) > DEPENDENCY_LIMIT {
+            let mut rest: Vec<(Kind, Ref)> = Vec::new();
+            for k in [Kind::Ok, Kind::Any] {
+                if let Some(v) = d.remove(&k) {
+                    rest.extend(v.into_iter().map(|r| (k, r)));
+                }
+            }
+            let mut out: Deps = d.clone();
+            let mut chunk: Deps = Deps::new();
+            let mut len = 0;
+            let flush = |chunk: &mut Deps, out: &mut Deps, me: &mut Self| -> io::Result<()> {
+                let f = me.fanins;
+                me.fanins += 1;
+                writeln!(me.w, "sub F{f} fanin:{label} {placement} --dependency=\"{}\" slurm/fanin.sbatch", deps_text(chunk))?;
+                chunk.clear();
+                out.entry(via).or_default().push(Ref::Fanin(f));
+                Ok(())
+            };
+            for (k, r) in rest {
+                if len + r.est() + 12 > DEPENDENCY_LIMIT / 2 && !chunk.is_empty() {
+                    flush(&mut chunk, &mut out, self)?;
+                    len = 0;
+                }
+                len += r.est() + 1;
+                chunk.entry(k).or_default().push(r);
+            }
+            if !chunk.is_empty() {
+                flush(&mut chunk, &mut out, self)?;
+            }
+            d = out;
+        }
+        Ok(d)
+    }
+}
+
+// ------------------------------------------------------------------ writing
+
+fn sbatch_directives(c: &Class, name: &str, group: &str) -> Vec<String> {
+    let mut d = vec![
+        format!("--job-name={name}"),
+        format!("--output=logs/{group}/slurm-%A_%a.out"),
+        "--open-mode=append".to_string(),
+        "--requeue".to_string(),
+        "--kill-on-invalid-dep=yes".to_string(),
+    ];
+    d.extend(placement_args(c));
+    let t = c.walltime;
+    d.push(format!("--time={}-{:02}:{:02}:{:02}", t / 86400, t % 86400 / 3600, t % 3600 / 60, t % 60));
+    d.push(format!("--mem={}M", c.mem_mb.first().copied().unwrap_or(1)));
+    d.push(format!("--cpus-per-task={}", c.cpus));
+    d.push(format!("--tmp={}M", c.tmp_mb));
+    if !c.exclude.is_empty() {
+        d.push(format!("--exclude={}", c.exclude.join(",")));
+    }
+    if let Some(h) = &c.nodelist {
+        d.push(format!("--nodelist={h}"));
+    }
+    d
+}
+
+fn placement_args(c: &Class) -> Vec<String> {
+    let mut d = Vec::new();
+    if let Some(p) = &c.partition {
+        d.push(format!("--partition={p}"));
+    }
+    if let Some(a) = &c.account {
+        d.push(format!("--account={a}"));
+    }
+    if let Some(q) = &c.qos {
+        d.push(format!("--qos={q}"));
+    }
+    d
+}
+
+fn env() -> io::Result<minijinja::Environment<'static>> {
+    let mut e = minijinja::Environment::new();
+    e.set_keep_trailing_newline(true);
+    let t: &[(&str, &str)] = &[
+        ("job.sbatch", include_str!("../../templates/slurm/job.sbatch.j2")),
+        ("bpsc-job.sh", include_str!("../../templates/slurm/bpsc-job.sh.j2")),
+        ("fanin.sbatch", include_str!("../../templates/slurm/fanin.sbatch.j2")),
+        ("cancel.sh", include_str!("../../templates/slurm/cancel.sh.j2")),
+        ("submit-head.sh", include_str!("../../templates/slurm/submit-head.sh.j2")),
+        ("submit-tail.sh", include_str!("../../templates/slurm/submit-tail.sh.j2")),
+    ];
+    for (name, src) in t {
+        e.add_template(name, src).map_err(|err| io::Error::other(format!("template {name}: {err}")))?;
+    }
+    Ok(e)
+}
+
+fn render(e: &minijinja::Environment<'_>, name: &str, ctx: minijinja::Value) -> io::Result<String> {
+    e.get_template(name).and_then(|t| t.render(ctx)).map_err(|err| io::Error::other(format!("template {name}: {err}")))
+}
+
+fn write_exec(path: &Path, text: &str) -> io::Result<()> {
+    std::fs::write(path, text)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(())
+}
+
+/// The notification command as shell text: `{campaign}` quoted, `{event}` and `{step}` from
+/// `BPSC_EVENT` and `BPSC_STEP`.
+fn notify_shell(cmd: &str, campaign: &str) -> String {
+    expand_template(cmd, Quote::None, |name, q, out| {
+        let var = match name {
+            "campaign" => {
+                quote_in(campaign, q, out);
+                return true;
+            }
+            "event" => "BPSC_EVENT",
+            "step" => "BPSC_STEP",
+            _ => return false,
+        };
+        out.push_str(&match q {
+            Quote::None => format!("\"${{{var}}}\""),
+            Quote::Double => format!("${{{var}}}"),
+            Quote::Single => format!("'\"${{{var}}}\"'"),
+        });
+        true
+    })
+}
+
+pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
+    let g = super::groups(ir);
+    let n = ir.jobs.len();
+    let (poff, pin) = ir.parents();
+    let (coff, cto) = ir.children();
+
+    // Classes, validated before anything is written.
+    let mut classes: Vec<Class> = Vec::new();
+    let mut class_ids: HashMap<Class, u32> = HashMap::new();
+    let mut class_of = vec![0u32; n];
+    let mut cache: HashMap<(u32, JobKind, Option<u32>, String), u32> = HashMap::new();
+    let mut walltime: Vec<u64> = Vec::new();
+    for j in 0..n as u32 {
+        let step = placement_step(ir, j, &coff, &cto, &poff, &pin);
+        let mut r = emit::resources(ir, j);
+        let wt = r.walltime;
+        r.walltime = 0;
+        let key = (g.group_of[j as usize], ir.jobs[j as usize].kind, step, serde_json::to_string(&r).unwrap_or_default());
+        let id = match cache.get(&key) {
+            Some(&id) => id,
+            None => {
+                let c = class_of_job(ir, &g, j, step, &r)?;
+                let next = classes.len() as u32;
+                let id = *class_ids.entry(c.clone()).or_insert(next);
+                if id == next {
+                    classes.push(c);
+                    walltime.push(0);
+                }
+                cache.insert(key, id);
+                id
+            }
+        };
+        class_of[j as usize] = id;
+        walltime[id as usize] = walltime[id as usize].max(wt);
+    }
+    for (c, w) in classes.iter_mut().zip(walltime) {
+        c.walltime = w.max(60);
+    }
+    drop(cache);
+    drop(class_ids);
+
+    super::write_common(ir, dir, "slurm", &g)?;
+    let sdir = dir.join("slurm");
+    std::fs::create_dir_all(&sdir)?;
+    let e = env()?;
+    let version = env!("CARGO_PKG_VERSION");
+    let campaign_c = comment(&ir.campaign);
+    let mut camp_tok = crate::lower::graph::sanitize(&ir.campaign);
+    camp_tok.truncate(48);
+
+    // Scripts: one per class, named after the group (GROUP.sbatch, GROUP.2.sbatch, ...).
+    let mut script_of: Vec<String> = Vec::with_capacity(classes.len());
+    let mut per_group: HashMap<u32, u32> = HashMap::new();
+    let mut count = vec![0usize; classes.len()];
+    for &c in &class_of {
+        count[c as usize] += 1;
+    }
+    let notify_on: Vec<String> = ir.notify.on.clone();
+    for (ci, c) in classes.iter().enumerate() {
+        let group = &g.names[c.group as usize];
+        let nth = per_group.entry(c.group).or_insert(0);
+        *nth += 1;
+        let file = if *nth == 1 { format!("{group}.sbatch") } else { format!("{group}.{nth}.sbatch") };
+        let name = format!("{camp_tok}.{group}");
+        let mut exports: Vec<String> = Vec::new();
+        if let Some(s) = &c.scratch {
+            exports.push(format!("BPSC_SCRATCH=\"{s}\""));
+        }
+        if let Some((container, s)) = &c.software {
+            exports.push(format!("BPSC_SOFTWARE={}", sq(&format!("{}:{s}", if *container { "container" } else { "setup" }))));
+        }
+        for (k, v) in &c.env {
+            exports.push(format!("{k}={}", sq(v)));
+        }
+        let slow = if c.kind == JobKind::Compute && notify_on.iter().any(|e| e == "slow") && ir.notify.command.is_some() {
+            ir.notify.slow_after.map(|s| s.to_string()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let what = match c.kind {
+            JobKind::Compute => {
+                let steps: Vec<&str> = ir
+                    .steps
+                    .iter()
+                    .filter(|s| {
+                        if c.label == s.name {
+                            return true;
+                        }
+                        s.cluster.is_some_and(|k| ir.clusters[k as usize].name == c.label)
+                    })
+                    .map(|s| s.name.as_str())
+                    .collect();
+                format!("{} compute jobs of {}", count[ci], steps.join(", "))
+            }
+            k => format!("{} {} jobs (inserted by bpsc)", count[ci], k.as_str()),
+        };
+        let ctx = minijinja::context! {
+            version,
+            group,
+            class_n => *nth,
+            campaign => campaign_c,
+            what => comment(&what),
+            directives => sbatch_directives(c, &name, group),
+            label => sq(&c.label),
+            retries => c.retries,
+            no_retry => c.no_retry.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" "),
+            mem_mb => c.mem_mb.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" "),
+            retry_mode => if c.requeue { "requeue" } else { "in_place" },
+            on_failure => if c.abort { "abort" } else { "continue" },
+            container => match &c.software { Some((true, i)) => sq(i), _ => "''".to_string() },
+            setup => match &c.software { Some((false, s)) => sq(s), _ => String::new() },
+            slow_after => if slow.is_empty() { "''".to_string() } else { slow },
+            final => if c.kind == JobKind::Provenance { 1 } else { 0 },
+            exports,
+        };
+        write_exec(&sdir.join(&file), &render(&e, "job.sbatch", ctx)?)?;
+        script_of.push(file);
+    }
+    let notify_command = ir.notify.command.as_deref().map(|c| notify_shell(c, &ir.campaign)).unwrap_or_default();
+    std::fs::write(
+        sdir.join("bpsc-job.sh"),
+        render(
+            &e,
+            "bpsc-job.sh",
+            minijinja::context! { version, campaign => campaign_c, notify_command, notify_on => notify_on.join(" ") },
+        )?,
+    )?;
+    write_exec(
+        &sdir.join("fanin.sbatch"),
+        &render(&e, "fanin.sbatch", minijinja::context! { version, name => format!("{camp_tok}.fanin") })?,
+    )?;
+    write_exec(&sdir.join("cancel.sh"), &render(&e, "cancel.sh", minijinja::context! { version, campaign => campaign_c })?)?;
+
+    // The plan, then submit.sh (streamed: one line per array, fan-in and update group).
+    let p = plan(ir, &g, &class_of, &classes, &poff, &pin);
+    let max_prio = ir.jobs.iter().map(|j| j.priority as i64).max().unwrap_or(0);
+    let body_path = sdir.join(".submit-body.tmp");
+    let mut em = Emitter { w: BufWriter::with_capacity(1 << 20, File::create(&body_path)?), fanins: 0, updates: 0 };
+    let mut arrays = BufWriter::new(File::create(sdir.join("arrays.tsv"))?);
+    writeln!(arrays, "# var\tgroup\tscript\toffset\tarray\tjobs\tfirst_job")?;
+    let ids = emit::JobLines::new(ir);
+    for (si, seg) in p.segs.iter().enumerate() {
+        let si = si as u32;
+        let c = &classes[seg.class as usize];
+        let group = &g.names[c.group as usize];
+        // Parents of each task, by parent segment.
+        let mut by_parent: BTreeMap<u32, Vec<(u32, Vec<u32>)>> = BTreeMap::new();
+        for &(t, j) in &seg.tasks {
+            let mut m: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+            for &q in &pin[poff[j as usize] as usize..poff[j as usize + 1] as usize] {
+                let s = p.seg_of[q as usize];
+                if s != u32::MAX {
+                    m.entry(s).or_default().push(p.tid_of[q as usize]);
+                }
+            }
+            for (s, mut v) in m {
+                v.sort_unstable();
+                v.dedup();
+                by_parent.entry(s).or_default().push((t, v));
+            }
+        }
+        let mut base = Deps::new();
+        let mut sparse: BTreeMap<u32, Deps> = BTreeMap::new();
+        let mut check = false;
+        for (r, list) in &by_parent {
+            let rs = &p.segs[*r as usize];
+            let kind = if classes[rs.class as usize].abort { Kind::Ok } else { Kind::Any };
+            let covering = list.len() == seg.tasks.len();
+            let common = covering && list.windows(2).all(|w| w[0].1 == w[1].1);
+            let has = |t: u32| rs.tasks.binary_search_by_key(&t, |x| x.0).is_ok();
+            if common {
+                let q = &list[0].1;
+                let whole = q.len() == rs.tasks.len();
+                let refs = if whole { vec![Ref::Whole(*r)] } else { q.iter().map(|&t| Ref::Task(*r, t)).collect() };
+                base.entry(kind).or_default().extend(refs);
+                check |= kind == Kind::Any;
+            } else if covering && list.iter().all(|(t, v)| v.len() == 1 && v[0] == *t && has(*t)) {
+                base.entry(Kind::Corr).or_default().push(Ref::Whole(*r));
+            } else {
+                for (t, v) in list {
+                    sparse.entry(*t).or_default().entry(kind).or_default().extend(v.iter().map(|&x| Ref::Task(*r, x)));
+                }
+                check |= kind == Kind::Any;
+            }
+        }
+        let placement = placement_args(c).join(" ");
+        let base = em.fit(base, &placement, Kind::Ok, group)?;
+        let prio = seg.tasks.iter().map(|&(_, j)| ir.jobs[j as usize].priority as i64).max().unwrap_or(0);
+        let nice = (max_prio - prio).clamp(0, 2_147_483_645);
+        let mut line = format!("sub J{si} {group}");
+        let r = ranges(seg.tasks.iter().map(|x| x.0));
+        line.push_str(&format!(" --array={}", spec(&r)));
+        if let Some(th) = c.throttle {
+            line.push_str(&format!("%{th}"));
+        }
+        if nice > 0 {
+            line.push_str(&format!(" --nice={nice}"));
+        }
+        if !base.is_empty() {
+            line.push_str(&format!(" --dependency=\"{}\"", deps_text(&base)));
+        }
+        line.push_str(&format!(" slurm/{} {} {}", script_of[seg.class as usize], seg.offset, u8::from(check)));
+        writeln!(em.w, "{line}")?;
+        let first = seg.tasks.first().map(|&(_, j)| ids.id(j)).unwrap_or("");
+        writeln!(arrays, "J{si}\t{group}\t{}\t{}\t{}\t{}\t{first}", script_of[seg.class as usize], seg.offset, spec(&r), seg.tasks.len())?;
+        // Per-task dependencies: base + the task's own, tasks with equal strings together.
+        if !sparse.is_empty() {
+            let mut same: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+            let mut order: Vec<String> = Vec::new();
+            for (t, mut d) in sparse {
+                merge(&mut d, &base);
+                let d = em.fit(d, &placement, Kind::Ok, group)?;
+                let text = deps_text(&d);
+                let e = same.entry(text.clone()).or_default();
+                if e.is_empty() {
+                    order.push(text);
+                }
+                e.push(t);
+            }
+            for text in order {
+                let tids = &same[&text];
+                let mut cur: Vec<u32> = Vec::new();
+                let mut len = 0;
+                for &t in tids {
+                    let add = t.to_string().len() + 1;
+                    if len + add > UPDATE_SPEC_LIMIT && !cur.is_empty() {
+                        writeln!(em.w, "dep \"${{J{si}}}_[{}]\" \"{text}\"", spec(&ranges(cur.drain(..))))?;
+                        em.updates += 1;
+                        len = 0;
+                    }
+                    len += add;
+                    cur.push(t);
+                }
+                if !cur.is_empty() {
+                    writeln!(em.w, "dep \"${{J{si}}}_[{}]\" \"{text}\"", spec(&ranges(cur.drain(..))))?;
+                    em.updates += 1;
+                }
+            }
+        }
+    }
+    // The provenance job: after every other submission, whatever happened to it.
+    let mut prov_count = 0;
+    for (j, job) in ir.jobs.iter().enumerate() {
+        if job.kind != JobKind::Provenance {
+            continue;
+        }
+        let c = &classes[class_of[j] as usize];
+        let group = &g.names[c.group as usize];
+        let mut d = Deps::new();
+        if !p.segs.is_empty() {
+            d.insert(Kind::Any, (0..p.segs.len() as u32).map(Ref::Whole).collect());
+        }
+        let d = em.fit(d, &placement_args(c).join(" "), Kind::Any, "provenance")?;
+        let k = g.index_in_group[j];
+        let mut line = format!("sub P{prov_count} provenance --array=0");
+        if !d.is_empty() {
+            line.push_str(&format!(" --dependency=\"{}\"", deps_text(&d)));
+        }
+        line.push_str(&format!(" slurm/{} {k} 0", script_of[class_of[j] as usize]));
+        writeln!(em.w, "{line}")?;
+        writeln!(arrays, "P{prov_count}\t{group}\t{}\t{k}\t0\t1\t{}", script_of[class_of[j] as usize], ids.id(j as u32))?;
+        prov_count += 1;
+    }
+    arrays.flush()?;
+    em.w.flush()?;
+    let (fanins, updates) = (em.fanins, em.updates);
+    drop(em);
+
+    // submit.sh = head + body + tail, copied through a buffer.
+    let submit_path = sdir.join("submit.sh");
+    {
+        let mut out = BufWriter::with_capacity(1 << 20, File::create(&submit_path)?);
+        let ctx = minijinja::context! {
+            version, campaign => campaign_c, jobs => n, arrays => p.segs.len() + prov_count, fanins, updates,
+        };
+        out.write_all(render(&e, "submit-head.sh", ctx.clone())?.as_bytes())?;
+        io::copy(&mut File::open(&body_path)?, &mut out)?;
+        out.write_all(render(&e, "submit-tail.sh", ctx)?.as_bytes())?;
+        out.flush()?;
+    }
+    std::fs::remove_file(&body_path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&submit_path, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(Written { files: Vec::new(), submit_command: "slurm/submit.sh".into() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_and_specs() {
+        assert_eq!(spec(&ranges([0, 1, 2, 5, 7, 8].into_iter())), "0-2,5,7-8");
+        assert_eq!(spec(&ranges(std::iter::empty())), "");
+        let many: Vec<(u32, u32)> = (0..3000).map(|t| (t * 2, t)).collect();
+        let pieces = split_by_spec(many, ARRAY_SPEC_LIMIT);
+        assert!(pieces.len() > 1);
+        for p in &pieces {
+            assert!(spec(&ranges(p.iter().map(|x| x.0))).len() <= ARRAY_SPEC_LIMIT);
+        }
+        assert_eq!(pieces.iter().map(|p| p.len()).sum::<usize>(), 3000);
+    }
+
+    #[test]
+    fn scratch_and_notify_templates_quote_values() {
+        assert_eq!(scratch_shell("/s/{user}/{campaign}/{site}", "a\"$(x)", "in2p3"), "/s/${USER:-$(id -un)}/a\\\"\\$(x)/in2p3");
+        assert_eq!(scratch_shell("/s/{{x}}/{nope}", "c", "s"), "/s/{x}/{nope}");
+        assert_eq!(
+            notify_shell("notify.sh {campaign} {event} '{step}'", "it's"),
+            "notify.sh 'it'\\''s' \"${BPSC_EVENT}\" ''\"${BPSC_STEP}\"''"
+        );
+    }
+
+    #[test]
+    fn long_dependency_lists_go_through_fanin_jobs() {
+        let path = std::env::temp_dir().join(format!("bpsc-slurm-fanin-{}", std::process::id()));
+        let mut em = Emitter { w: BufWriter::new(File::create(&path).expect("temp file")), fanins: 0, updates: 0 };
+        let mut d = Deps::new();
+        d.insert(Kind::Corr, vec![Ref::Whole(1)]);
+        d.insert(Kind::Any, (0..30_000).map(|t| Ref::Task(7, t)).collect());
+        d.insert(Kind::Ok, vec![Ref::Whole(3)]);
+        assert!(deps_est(&d) > DEPENDENCY_LIMIT);
+        let out = em.fit(d, "--partition=p", Kind::Ok, "g").expect("fit");
+        em.w.flush().expect("flush");
+        drop(em);
+        let text = std::fs::read_to_string(&path).expect("read");
+        let _ = std::fs::remove_file(&path);
+        assert!(deps_est(&out) <= DEPENDENCY_LIMIT);
+        assert_eq!(out.get(&Kind::Corr), Some(&vec![Ref::Whole(1)]), "aftercorr stays on the job");
+        let fanins = out.get(&Kind::Ok).expect("fan-ins");
+        assert!(fanins.len() >= 4 && fanins.iter().all(|r| matches!(r, Ref::Fanin(_))));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), fanins.len());
+        for l in &lines {
+            assert!(
+                l.starts_with("sub F") && l.contains(" fanin:g --partition=p --dependency=\"") && l.ends_with("slurm/fanin.sbatch"),
+                "{l}"
+            );
+            assert!(l.len() < DEPENDENCY_LIMIT, "a fan-in's own list fits");
+        }
+        // Every original ref is waited for by exactly one fan-in.
+        let refs: usize = lines.iter().map(|l| l.matches("${J7}_").count()).sum();
+        assert_eq!(refs, 30_000);
+        assert_eq!(lines.iter().filter(|l| l.contains("afterok:${J3}")).count(), 1);
+    }
+
+    #[test]
+    fn names() {
+        assert!(slurm_name_ok("rubin:production", b""));
+        assert!(!slurm_name_ok("a b", b""));
+        assert!(!slurm_name_ok("", b""));
+        assert!(slurm_name_ok("node[01-04]", b"[],"));
+        assert!(env_name_ok("OMP_NUM_THREADS"));
+        assert!(!env_name_ok("1X"));
+        assert!(!env_name_ok("A-B"));
+    }
 }

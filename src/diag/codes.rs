@@ -275,9 +275,11 @@ notes show the override chain that produced the value."
 } example "bps 1\ndimension visit = 0..2000\ndimension detector = 0..1000\npipeline p { step a over (visit, detector) { run = \"true\" } }\ncampaign c {\n  use p\n  coverage = visit * detector\n}\n";
 
 "E801" Error "feature not expressible by the backend" {
-"The chosen backend has no construct for a setting; the help names the alternative (e.g. a
-retry exit-code filter on Nextflow is emulated with errorStrategy)."
-} example "bps 1\n";
+"The chosen backend has no construct for a setting, or a value it cannot carry safely. The
+message names the alternative: e.g. Slurm's `--nodelist` asks for all listed hosts at once,
+so `hosts` with several hosts cannot mean \"any one of these\" there; list one host, use
+`avoid_hosts`, or a partition."
+} example "bps 1\ndimension detector = 0..4\nsite cc { backend = slurm }\npipeline calib {\n  step bias over (detector) {\n    run   = \"make_bias {detector}\"\n    hosts = [\"node01\", \"node02\"]\n  }\n}\ncampaign nightly {\n  use calib\n  coverage = detector\n}\n" args ["--backend=slurm"];
 
 "E802" Error "generated names collide" {
 "Two names differ in the campaign but become equal after sanitising for the engine (job names,

@@ -1,0 +1,239 @@
+//! The same workflow as a DAX 3.6 XML file (`workflow.dax`) for sites still on Pegasus
+//! 4.x, streamed through quick-xml's `Writer`, plus the File-format output replica catalog
+//! (`outputs.rc`).  The input replica catalog (`<file>`) and the transformation catalog
+//! (`<executable>`) are inline, as DAX 3 allows; the site catalog is `sites.xml`.
+//!
+//! DAX is legacy: Pegasus 5 still plans it (deprecated), Pegasus 6 removes it.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use quick_xml::events::attributes::Attribute;
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+use quick_xml::name::QName;
+use quick_xml::Writer;
+
+use super::model::{Model, Soft, Use};
+use super::quote::{rc_text, xml_escape, xml_text, xml_text_escape, xml_url};
+use super::yaml::hooks;
+
+type W = Writer<BufWriter<File>>;
+
+/// An element start with attributes already escaped by [`xml_escape`]/[`xml_url`].
+fn start<'a>(name: &'a str, attrs: &'a [(&'a str, Cow<'a, str>)]) -> BytesStart<'a> {
+    let mut e = BytesStart::new(name);
+    for (k, v) in attrs {
+        e.push_attribute(Attribute { key: QName(k.as_bytes()), value: Cow::Borrowed(v.as_bytes()) });
+    }
+    e
+}
+
+/// Escape only when needed: ids and LFNs (most attributes) are safe tokens.
+fn esc(s: &str) -> Cow<'_, str> {
+    if s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./:=,+@% ".contains(&b)) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(xml_escape(s))
+    }
+}
+
+fn esc_text(s: &str) -> Cow<'_, str> {
+    if s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./:=,+@% ".contains(&b)) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(xml_text_escape(s))
+    }
+}
+
+fn empty(w: &mut W, name: &str, attrs: &[(&str, Cow<str>)]) -> io::Result<()> {
+    w.write_event(Event::Empty(start(name, attrs)))
+}
+
+/// `<name attrs>text</name>`, `text` escaped here.
+fn text_elem(w: &mut W, name: &str, attrs: &[(&str, Cow<str>)], text: &str) -> io::Result<()> {
+    w.write_event(Event::Start(start(name, attrs)))?;
+    w.write_event(Event::Text(BytesText::from_escaped(esc_text(text))))?;
+    w.write_event(Event::End(BytesEnd::new(name)))
+}
+
+fn a<'v>(k: &'static str, v: &'v str) -> (&'static str, Cow<'v, str>) {
+    (k, esc(v))
+}
+
+/// DAX `invoke` `when` for a YAML hook `_on`.
+fn when(on: &str) -> &'static str {
+    match on {
+        "error" => "on_error",
+        "success" => "on_success",
+        "start" => "start",
+        _ => "at_end",
+    }
+}
+
+pub fn write(m: &Model, dir: &Path) -> io::Result<()> {
+    write_dax(m, &dir.join("workflow.dax"))?;
+    write_outputs_rc(m, &dir.join("outputs.rc"))
+}
+
+fn write_dax(m: &Model, path: &Path) -> io::Result<()> {
+    let ir = m.ir;
+    let mut w: W = Writer::new_with_indent(BufWriter::with_capacity(1 << 20, File::create(path)?), b' ', 2);
+    w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+    // The campaign is in the metadata: a comment cannot hold `--`, which names may.
+    w.write_event(Event::Comment(BytesText::from_escaped(format!(
+        " DAX 3.6 written by bpsc {}; plan with ./plan.sh (Pegasus 4.x; Pegasus 6 drops DAX) ",
+        env!("CARGO_PKG_VERSION")
+    ))))?;
+    w.write_event(Event::Start(start(
+        "adag",
+        &[
+            ("xmlns", "http://pegasus.isi.edu/schema/DAX".into()),
+            ("xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance".into()),
+            ("xsi:schemaLocation", "http://pegasus.isi.edu/schema/DAX http://pegasus.isi.edu/schema/dax-3.6.xsd".into()),
+            ("version", "3.6".into()),
+            a("name", &m.name),
+            ("index", "0".into()),
+            ("count", "1".into()),
+        ],
+    )))?;
+    // Section 1: metadata; 2: invokes.
+    text_elem(&mut w, "metadata", &[("key", "campaign".into())], &ir.campaign)?;
+    text_elem(&mut w, "metadata", &[("key", "order".into())], &ir.order)?;
+    text_elem(&mut w, "metadata", &[("key", "priority".into())], &ir.priority.to_string())?;
+    text_elem(&mut w, "metadata", &[("key", "compute_jobs".into())], &ir.compute_jobs().to_string())?;
+    for (on, cmd, expand) in hooks(m) {
+        w.write_event(Event::Start(start("invoke", &[("when", when(on).into())])))?;
+        let t = if expand { xml_text(&cmd, true, false) } else { xml_text_escape(&cmd) };
+        w.write_event(Event::Text(BytesText::from_escaped(t)))?;
+        w.write_event(Event::End(BytesEnd::new("invoke")))?;
+    }
+    // Section 3: files (the input replica catalog).
+    for (lfn, url) in m.replicas() {
+        w.write_event(Event::Start(start("file", &[a("name", &lfn)])))?;
+        empty(&mut w, "pfn", &[("url", xml_url(&url).into()), ("site", "local".into())])?;
+        w.write_event(Event::End(BytesEnd::new("file")))?;
+    }
+    // Section 4: executables (the transformation catalog), one per transformation and site.
+    for t in m.tx.iter().flatten() {
+        for site in &t.sites {
+            w.write_event(Event::Start(start(
+                "executable",
+                &[
+                    ("namespace", "bpsc".into()),
+                    a("name", &t.name),
+                    ("installed", "true".into()),
+                    ("arch", "x86_64".into()),
+                    ("os", "linux".into()),
+                ],
+            )))?;
+            for (k, v) in &t.env {
+                if k == "BPSC_BIN" {
+                    text_raw(&mut w, "profile", &[("namespace", "env".into()), a("key", k)], &xml_url(v))?;
+                } else {
+                    text_elem(&mut w, "profile", &[("namespace", "env".into()), a("key", k)], v)?;
+                }
+            }
+            let pfn = match t.soft {
+                Soft::Setup(k) => format!("file://${{BPSC_SUBMIT}}/launch/setup-{k}.sh"),
+                _ => "file://${BPSC_BIN}".to_string(),
+            };
+            let profiles = t.site_profiles.get(site);
+            if let Some(ps) = profiles {
+                w.write_event(Event::Start(start("pfn", &[("url", xml_url(&pfn).into()), a("site", site)])))?;
+                for (ns, k, v) in ps {
+                    text_elem(&mut w, "profile", &[("namespace", (*ns).into()), ("key", (*k).into())], v)?;
+                }
+                w.write_event(Event::End(BytesEnd::new("pfn")))?;
+            } else {
+                empty(&mut w, "pfn", &[("url", xml_url(&pfn).into()), a("site", site)])?;
+            }
+            w.write_event(Event::End(BytesEnd::new("executable")))?;
+        }
+    }
+    // Section 6: jobs.
+    let mut uses: Vec<Use> = Vec::new();
+    for &j in &m.order {
+        job(&mut w, m, j, &mut uses)?;
+    }
+    // Section 7: dependencies, grouped by child.
+    let mut by_child = m.edges.clone();
+    by_child.sort_unstable_by_key(|&(p, c)| (c, p));
+    let mut i = 0;
+    while i < by_child.len() {
+        let c = by_child[i].1;
+        w.write_event(Event::Start(start("child", &[("ref", m.ids.get(c).into())])))?;
+        while i < by_child.len() && by_child[i].1 == c {
+            empty(&mut w, "parent", &[("ref", m.ids.get(by_child[i].0).into())])?;
+            i += 1;
+        }
+        w.write_event(Event::End(BytesEnd::new("child")))?;
+    }
+    w.write_event(Event::End(BytesEnd::new("adag")))?;
+    let mut inner = w.into_inner();
+    inner.write_all(b"\n")?;
+    inner.flush()
+}
+
+/// `<name attrs>text</name>` with `text` already escaped.
+fn text_raw(w: &mut W, name: &str, attrs: &[(&str, Cow<str>)], escaped: &str) -> io::Result<()> {
+    w.write_event(Event::Start(start(name, attrs)))?;
+    w.write_event(Event::Text(BytesText::from_escaped(escaped)))?;
+    w.write_event(Event::End(BytesEnd::new(name)))
+}
+
+fn job(w: &mut W, m: &Model, j: u32, uses: &mut Vec<Use>) -> io::Result<()> {
+    let name = m.tx_name(j);
+    w.write_event(Event::Start(start("job", &[("id", m.ids.get(j).into()), ("namespace", "bpsc".into()), a("name", name)])))?;
+    // Ids and group names are [A-Za-z0-9_-]: whitespace-free, as DAX argument splitting needs.
+    text_raw(w, "argument", &[], &format!("wrap ${{BPSC_SUBMIT}} --group {} --index {}", xml_text_escape(name), m.index(j)))?;
+    for (k, v) in m.metadata(j) {
+        text_elem(w, "metadata", &[("key", k.into())], &v.text())?;
+    }
+    // Pegasus 4.x pins sites with the `hints` namespace (`selector` came with 5.0).
+    for (ns, k, v) in m.profiles(j, "hints") {
+        text_elem(w, "profile", &[("namespace", ns.into()), ("key", k.into())], &v.text())?;
+    }
+    m.uses(j, uses);
+    for u in uses.iter() {
+        let mut at: Vec<(&str, Cow<str>)> = vec![a("name", &u.lfn)];
+        if u.output {
+            at.push(("link", "output".into()));
+            at.push(("transfer", if u.stage_out { "true" } else { "false" }.into()));
+            at.push(("register", if u.register { "true" } else { "false" }.into()));
+        } else {
+            at.push(("link", "input".into()));
+            at.push(("transfer", "true".into()));
+            at.push(("register", "false".into()));
+            if u.optional {
+                at.push(("optional", "true".into()));
+            }
+        }
+        empty(w, "uses", &at)?;
+    }
+    w.write_event(Event::End(BytesEnd::new("job")))
+}
+
+/// The output replica catalog in the File format Pegasus 4.x reads:
+/// `"LFN" "URL" site="local"` per archived file.
+fn write_outputs_rc(m: &Model, path: &Path) -> io::Result<()> {
+    let mut w = BufWriter::with_capacity(1 << 20, File::create(path)?);
+    w.write_all(b"# Output replica catalog (File format) for pegasus.dir.storage.mapper=Replica, written by bpsc.\n")?;
+    let mut arch: Vec<(String, String)> = Vec::new();
+    for &j in &m.order {
+        m.archives(j, &mut arch);
+        for (lfn, url) in &arch {
+            match (rc_text(lfn), rc_text(url)) {
+                (Some(l), Some(u)) => writeln!(w, "{l} {u} site=\"local\"")?,
+                _ => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("the archive URL of {lfn} has a line break, which the File replica catalog cannot hold"),
+                    ))
+                }
+            }
+        }
+    }
+    w.flush()
+}
