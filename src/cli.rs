@@ -456,6 +456,12 @@ pub fn compile_backend(fs: &dyn Fs, a: &CompileArgs, backend: Option<&str>, outd
             return if e.kind() == std::io::ErrorKind::InvalidInput { EXIT_ERRORS } else { EXIT_USAGE };
         }
     };
+    // What `bpsc restart` needs to compile the campaign again, and the notify settings
+    // `bpsc status --watch` fires.
+    if let Err(e) = crate::restart::record_compile(od.path(), a, &backend, &ir) {
+        let _ = writeln!(err, "error: bpsc.json: {e}");
+        return EXIT_USAGE;
+    }
     match od.commit() {
         Ok(p) => {
             let _ = writeln!(

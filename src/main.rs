@@ -118,6 +118,58 @@ enum Cmd {
         #[arg(long)]
         lines: Option<usize>,
     },
+    /// Where a campaign stands: jobs per step and state, failures, hosts.  Exit 0 done,
+    /// 1 failed, 2 usage, 3 running, 4 running with failures.
+    Status {
+        submit: PathBuf,
+        /// JSON for programs (schema: `bpsc_status` 1, see the status module docs).
+        #[arg(long)]
+        json: bool,
+        /// Refresh until the campaign ends, with a progress bar per step; fire notifications.
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between refreshes with --watch.
+        #[arg(long, default_value = "30")]
+        interval: f64,
+        /// Notifications with --watch: `auto` fires the events the engine has no native hook for.
+        #[arg(long, value_enum, default_value = "auto")]
+        notify: NotifyMode,
+        #[arg(long, hide = true)]
+        max_refreshes: Option<u64>,
+    },
+    /// The provenance store (SQLite): ingest records, query them, compare campaigns.
+    Provenance {
+        #[command(subcommand)]
+        cmd: ProvCmd,
+    },
+    /// Write a new submit directory with only what is left to do (failed and never-run jobs,
+    /// plus what --from / --data-ids designate); succeeded quanta are never run again.
+    Restart {
+        submit: PathBuf,
+        /// Run this step and everything downstream of it again (repeatable, or A,B).
+        #[arg(long)]
+        from: Vec<String>,
+        /// CSV of data IDs to run again (header: dimension names, optionally `step`).
+        #[arg(long, value_name = "FILE")]
+        data_ids: Option<PathBuf>,
+        /// Override a setting for the restart: KEY=VALUE or STEP.KEY=VALUE.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// New submit directory (default: SUBMIT.restartN).
+        #[arg(short = 'o', long = "out")]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        force: bool,
+        /// Hosts with at least this many failed attempts go to avoid_hosts (0: never).
+        #[arg(long, default_value = "3")]
+        host_failures: u64,
+        /// ... and at least this share of the host's attempts failed.
+        #[arg(long, default_value = "0.5")]
+        host_failure_rate: f64,
+        /// The campaign file (default: the one recorded in bpsc.json).
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
     /// Draw the step graph (with job counts) or the job graph of a small campaign.
     Graph {
         file: PathBuf,
@@ -127,6 +179,87 @@ enum Cmd {
         level: GraphLevel,
         #[command(flatten)]
         common: Common,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum NotifyMode {
+    Auto,
+    All,
+    None,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum RowFormat {
+    Csv,
+    Json,
+}
+
+impl RowFormat {
+    fn get(self) -> bpsc::provstore::Format {
+        match self {
+            RowFormat::Csv => bpsc::provstore::Format::Csv,
+            RowFormat::Json => bpsc::provstore::Format::Json,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum ProvCmd {
+    /// Load every provenance record of a submit directory (idempotent).
+    Ingest {
+        submit: PathBuf,
+        /// Database file (default: the campaign's, SUBMIT/provenance.sqlite).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask the store: coverage of a step, what ran on a host, a quantum's history, metrics.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["coverage", "host", "quantum", "job", "metrics"])))]
+    Query {
+        /// A submit directory (ingested first) or a database file.
+        source: PathBuf,
+        #[arg(long)]
+        db: Option<PathBuf>,
+        #[arg(long)]
+        campaign: Option<String>,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: RowFormat,
+        /// Data IDs of this step that succeeded.
+        #[arg(long, value_name = "STEP")]
+        coverage: Option<String>,
+        /// Every attempt that ran on this host.
+        #[arg(long)]
+        host: Option<String>,
+        /// The history of one quantum of this step (with --data-id).
+        #[arg(long, value_name = "STEP", requires = "data_id")]
+        quantum: Option<String>,
+        /// `k=v,k=v`: the data ID for --quantum.
+        #[arg(long)]
+        data_id: Option<String>,
+        /// The history of one job.
+        #[arg(long)]
+        job: Option<String>,
+        /// Runtime metrics per step.
+        #[arg(long)]
+        metrics: bool,
+    },
+    /// Compare two campaigns: success per data ID, runtime differences.
+    Diff {
+        a: PathBuf,
+        b: PathBuf,
+        #[arg(long)]
+        a_campaign: Option<String>,
+        #[arg(long)]
+        b_campaign: Option<String>,
+        #[arg(long)]
+        step: Option<String>,
+        /// One row per step instead of one per data ID.
+        #[arg(long)]
+        summary: bool,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: RowFormat,
     },
 }
 
@@ -228,6 +361,51 @@ fn main() -> ExitCode {
                     cli::EXIT_USAGE
                 }
             }
+        }
+        Cmd::Status { submit, json, watch, interval, notify, max_refreshes } => {
+            let notify = match notify {
+                NotifyMode::Auto => bpsc::status::notify::Mode::Auto,
+                NotifyMode::All => bpsc::status::notify::Mode::All,
+                NotifyMode::None => bpsc::status::notify::Mode::None,
+            };
+            let a = bpsc::status::StatusArgs { submit, json, watch, interval, notify, max_refreshes };
+            bpsc::status::run(&a, &mut out, &mut std::io::stderr())
+        }
+        Cmd::Provenance { cmd } => match cmd {
+            ProvCmd::Ingest { submit, db, json } => {
+                bpsc::provstore::ingest_cmd(&submit, db.as_deref(), json, &mut out, &mut std::io::stderr())
+            }
+            ProvCmd::Query { source, db, campaign, format, coverage, host, quantum, data_id, job, metrics } => {
+                use bpsc::provstore::Query;
+                let q = if let Some(step) = coverage {
+                    Query::Coverage { step }
+                } else if let Some(host) = host {
+                    Query::Host { host }
+                } else if let Some(step) = quantum {
+                    Query::Quantum { step, data_id: data_id.unwrap_or_default() }
+                } else if let Some(job) = job {
+                    Query::Job { job }
+                } else {
+                    let _ = metrics;
+                    Query::Metrics
+                };
+                bpsc::provstore::query_cmd(&source, db.as_deref(), campaign.as_deref(), &q, format.get(), &mut out, &mut std::io::stderr())
+            }
+            ProvCmd::Diff { a, b, a_campaign, b_campaign, step, summary, format } => bpsc::provstore::diff_cmd(
+                &a,
+                &b,
+                a_campaign.as_deref(),
+                b_campaign.as_deref(),
+                step.as_deref(),
+                summary,
+                format.get(),
+                &mut out,
+                &mut std::io::stderr(),
+            ),
+        },
+        Cmd::Restart { submit, from, data_ids, sets, out: dir, force, host_failures, host_failure_rate, file } => {
+            let a = bpsc::restart::RestartArgs { submit, from, data_ids, sets, out: dir, force, host_failures, host_failure_rate, file };
+            bpsc::restart::run(&a, &mut out, &mut std::io::stderr())
         }
         Cmd::Graph { file, format, level, common } => cli::graph(
             &RealFs,

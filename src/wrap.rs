@@ -5,7 +5,8 @@
 //!   first failure), verifies declared outputs (exit 66 when one is missing);
 //! - stage-in / stage-out: copies files (with sha256, verified after the copy);
 //! - cleanup: removes discarded intermediates;
-//! - join: nothing; provenance: gathers every record into `provenance/campaign.jsonl`.
+//! - join: nothing; provenance: gathers every record into `provenance/campaign.jsonl` and
+//!   loads them into the campaign's SQLite store (`crate::provstore`; `BPSC_NO_SQLITE` skips it).
 //!
 //! Each attempt writes one provenance record, atomically (temporary file + rename), to
 //! `SUBMIT/provenance/JOB.ATTEMPT.json`, and its output to `SUBMIT/logs/G/JOB.ATTEMPT.out`
@@ -435,6 +436,19 @@ pub fn run(a: &WrapArgs) -> i32 {
                 let _ = writeln!(logs.err, "[bpsc wrap] gathering provenance: {e}");
                 error = Some(e.to_string());
                 exit = 1;
+            }
+            // Also load the records into the campaign's SQLite store (not fatal: the record
+            // files stay the ground truth; `bpsc provenance ingest` can be run again).
+            if std::env::var_os("BPSC_NO_SQLITE").is_none() {
+                let db = crate::provstore::default_db(&a.submit);
+                match crate::provstore::ingest(&a.submit, &db) {
+                    Ok(r) => {
+                        let _ = writeln!(logs.out, "[bpsc wrap] {} records ({} new) in {}", r.records, r.new, db.display());
+                    }
+                    Err(e) => {
+                        let _ = writeln!(logs.err, "[bpsc wrap] provenance store {}: {e}", db.display());
+                    }
+                }
             }
         }
         _ => {}

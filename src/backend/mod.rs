@@ -4,12 +4,16 @@
 //!
 //! ```text
 //! SUBMIT/
-//!   bpsc.json             what was compiled: campaign, backend, counts, bpsc version
+//!   bpsc.json             what was compiled: campaign, backend, counts, bpsc version;
+//!                         `compile` (file, --set, ...) and `notify`, added by `bpsc compile`;
+//!                         `restart` and `provenance_db` in a `bpsc restart` directory
 //!   tasks/GROUP.jsonl     one line per job of a group (a step, a cluster, or an inserted
 //!                         kind), in the IR's job-line format (see backends/ir/README.md)
 //!   tasks/GROUP.idx       little-endian u64 byte offsets of those lines: O(1) lookup
 //!   provenance/           one JSON record per job attempt, written by `bpsc wrap`
 //!   logs/GROUP/           JOB.ATTEMPT.out / .err, one pair per attempt
+//!   provenance.sqlite     the campaign's provenance store (crate::provstore), when ingested
+//!   status/notified       notifications `bpsc status --watch` has fired
 //!   ...                   the engine's own files (DAG, sbatch scripts, workflow YAML, ...)
 //! ```
 //!

@@ -1,0 +1,213 @@
+//! Notifications: the campaign's `notify { on = [...], slow_after = ..., command = "..." }`.
+//!
+//! Events: `failure` (the first failed job, or the campaign ended failed), `done` (every job
+//! succeeded), `slow` (a job running longer than `slow_after`; once per job).  The command
+//! runs under `/bin/sh -c` with `BPSC_EVENT`, `BPSC_CAMPAIGN`, `BPSC_STEP`, `BPSC_JOB` and
+//! `BPSC_SUBMIT` in its environment; its `{campaign}`, `{event}`, `{step}`, `{job}` and
+//! `{user}` placeholders become references to those variables, quoted for where they
+//! stand, so no value is ever parsed by the shell.
+//!
+//! Native hooks: where the engine fires an event itself, `bpsc status --watch` (in the
+//! default `--notify auto`) leaves it to the engine:
+//!
+//! | engine | native hooks | left to `--watch` |
+//! |---|---|---|
+//! | htcondor | `done`, `failure`: the FINAL node's POST script (bpsc-post.sh) | `slow` |
+//! | slurm | `done`, `failure`, `slow`: the job script (bpsc-job.sh) | — |
+//! | pegasus | `done`, `failure`: workflow shell hooks | `slow` |
+//! | nextflow | `done`, `failure`: `workflow.onComplete` / `onError`; `slow`: a per-task watchdog | — |
+//!
+//! Events already fired are remembered in `SUBMIT/status/notified` (`EVENT JOB` lines), so
+//! a restarted watch does not repeat them.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::engine::EState;
+use super::Report;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Fire the events the engine has no native hook for.
+    #[default]
+    Auto,
+    /// Fire every configured event.
+    All,
+    None,
+}
+
+/// Events the engine fires itself.
+pub fn native_events(backend: &str) -> &'static [&'static str] {
+    match backend {
+        "htcondor" => &["done", "failure"],
+        "slurm" => &["done", "failure", "slow"],
+        "pegasus" | "pegasus-dax" => &["done", "failure"],
+        "nextflow" => &["done", "failure", "slow"],
+        _ => &[],
+    }
+}
+
+/// The notify command with placeholders turned into quoted variable references.
+pub fn shell_command(template: &str) -> String {
+    use crate::lower::emit::{scan_quotes, Quote};
+    let mut out = String::new();
+    let mut q = Quote::None;
+    let mut rest = template;
+    while !rest.is_empty() {
+        let Some(p) = rest.find(['{', '}']) else {
+            out.push_str(rest);
+            break;
+        };
+        let lit = &rest[..p];
+        out.push_str(lit);
+        q = scan_quotes(lit, q);
+        let r = &rest[p..];
+        if r.starts_with("{{") || r.starts_with("}}") {
+            out.push_str(&r[..1]);
+            q = scan_quotes(&r[..1], q);
+            rest = &r[2..];
+            continue;
+        }
+        let var = match (r.starts_with('{'), r.find('}')) {
+            (true, Some(end)) => match &r[1..end] {
+                "campaign" => Some(("BPSC_CAMPAIGN", end)),
+                "event" => Some(("BPSC_EVENT", end)),
+                "step" => Some(("BPSC_STEP", end)),
+                "job" => Some(("BPSC_JOB", end)),
+                "user" => Some(("USER", end)),
+                _ => None,
+            },
+            _ => None,
+        };
+        match var {
+            Some((v, end)) => {
+                match q {
+                    Quote::None => out.push_str(&format!("\"${{{v}}}\"")),
+                    Quote::Double => out.push_str(&format!("${{{v}}}")),
+                    Quote::Single => out.push_str(&format!("'\"${{{v}}}\"'")),
+                }
+                rest = &r[end + 1..];
+            }
+            None => {
+                out.push_str(&r[..1]);
+                q = scan_quotes(&r[..1], q);
+                rest = &r[1..];
+            }
+        }
+    }
+    out
+}
+
+/// One event to fire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub event: String,
+    pub step: String,
+    pub job: String,
+}
+
+/// Run the command for one event; returns a line for the operator.
+pub fn fire(command: &str, campaign: &str, submit: &Path, ev: &Event) -> String {
+    let st = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(shell_command(command))
+        .env("BPSC_EVENT", &ev.event)
+        .env("BPSC_CAMPAIGN", campaign)
+        .env("BPSC_STEP", &ev.step)
+        .env("BPSC_JOB", &ev.job)
+        .env("BPSC_SUBMIT", submit)
+        .stdin(std::process::Stdio::null())
+        .status();
+    let what = if ev.job.is_empty() { ev.event.clone() } else { format!("{} ({})", ev.event, ev.job) };
+    match st {
+        Ok(s) if s.success() => format!("notified: {what}"),
+        Ok(s) => format!("notify command for {what} failed: {s}"),
+        Err(e) => format!("notify command for {what} could not start: {e}"),
+    }
+}
+
+/// Fires each event once.
+pub struct Notifier {
+    mode: Mode,
+    state_file: PathBuf,
+    fired: HashSet<String>,
+}
+
+impl Notifier {
+    pub fn new(submit: &Path, mode: Mode) -> Notifier {
+        let state_file = submit.join("status").join("notified");
+        let fired = std::fs::read_to_string(&state_file).map(|t| t.lines().map(|l| l.to_string()).collect()).unwrap_or_default();
+        Notifier { mode, state_file, fired }
+    }
+
+    /// The events this report calls for that have not fired yet.
+    pub fn due(&self, r: &Report) -> Vec<Event> {
+        if self.mode == Mode::None {
+            return Vec::new();
+        }
+        let on: Vec<&str> = r.meta["notify"]["on"].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
+        let native = native_events(&r.backend);
+        let wanted = |e: &str| on.contains(&e) && (self.mode == Mode::All || !native.contains(&e));
+        let mut out = Vec::new();
+        let push = |event: &str, step: &str, job: &str, out: &mut Vec<Event>| {
+            let key = format!("{event} {job}");
+            if !self.fired.contains(&key) {
+                out.push(Event { event: event.into(), step: step.into(), job: job.into() });
+            }
+        };
+        if wanted("failure") {
+            if let Some(j) = r.jobs_in(EState::Failed).next() {
+                push("failure", r.label(j), "", &mut out);
+            } else if r.exit_code() == super::EXIT_FAILED {
+                push("failure", "", "", &mut out);
+            }
+        }
+        if wanted("done") && r.exit_code() == super::EXIT_DONE {
+            push("done", "", "", &mut out);
+        }
+        if wanted("slow") {
+            for (j, _) in r.slow() {
+                push("slow", r.label(j), &r.tables.jobs[j].id, &mut out);
+            }
+        }
+        // `failure` names the first failed job in BPSC_JOB, but fires once per campaign.
+        for e in &mut out {
+            if e.event == "failure" {
+                if let Some(j) = r.jobs_in(EState::Failed).next() {
+                    e.job = r.tables.jobs[j].id.clone();
+                }
+            }
+        }
+        out
+    }
+
+    /// Fire what is due; remember it.
+    pub fn observe(&mut self, r: &Report) -> Vec<String> {
+        let Some(cmd) = r.meta["notify"]["command"].as_str().map(|s| s.to_string()) else { return Vec::new() };
+        let due = self.due(r);
+        let mut msgs = Vec::new();
+        for ev in due {
+            msgs.push(fire(&cmd, &r.campaign, &r.submit, &ev));
+            let key = format!("{} {}", ev.event, if ev.event == "failure" { "" } else { &ev.job });
+            self.fired.insert(key.clone());
+            if let Some(d) = self.state_file.parent() {
+                let _ = std::fs::create_dir_all(d);
+            }
+            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&self.state_file) {
+                let _ = writeln!(f, "{key}");
+            }
+        }
+        msgs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn placeholders_become_quoted_variables() {
+        assert_eq!(shell_command("mail -s '{campaign} {event}' ops"), "mail -s ''\"${BPSC_CAMPAIGN}\"' '\"${BPSC_EVENT}\"'' ops");
+        assert_eq!(shell_command("echo \"{job}\" {step} {{x}} {other}"), "echo \"${BPSC_JOB}\" \"${BPSC_STEP}\" {x} {other}");
+    }
+}

@@ -1,0 +1,203 @@
+//! Provenance records (`SUBMIT/provenance/JOB.ATTEMPT.json`, written by `bpsc wrap`) and
+//! task tables (`SUBMIT/tasks/GROUP.jsonl`), read leniently.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::Path;
+
+/// One attempt's record: the fields status, the store and restart use.  Unknown fields
+/// are ignored; missing ones take their defaults.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct Record {
+    pub job_id: String,
+    pub kind: String,
+    pub group: String,
+    pub index: u64,
+    pub attempt: u32,
+    pub host: Option<String>,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub seconds: Option<f64>,
+    pub exit_code: Option<i64>,
+    pub signal: Option<i64>,
+    pub peak_rss_kib: Option<i64>,
+    pub software: Option<String>,
+    pub env_digest: Option<String>,
+    pub error: Option<String>,
+    /// `bpsc wrap --skip-failed-parents` did not run the job.
+    pub skipped: bool,
+    pub quanta: Vec<RecQuantum>,
+    pub log: RecLog,
+    pub engine_job: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct RecQuantum {
+    pub step: String,
+    pub data_id: serde_json::Value,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub exit_code: Option<i64>,
+    pub signal: Option<i64>,
+    pub seconds: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct RecLog {
+    pub out: Option<String>,
+    pub err: Option<String>,
+}
+
+impl Record {
+    pub fn succeeded(&self) -> bool {
+        self.exit_code == Some(0) && self.signal.is_none() && !self.skipped
+    }
+}
+
+impl RecQuantum {
+    pub fn succeeded(&self) -> bool {
+        self.exit_code == Some(0) && self.signal.is_none()
+    }
+}
+
+/// The canonical text of a data ID: JSON with keys sorted (serde_json's map is ordered).
+pub fn data_id_key(v: &serde_json::Value) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// `k=v, k=v` for people.
+pub fn data_id_text(v: &serde_json::Value) -> String {
+    match v.as_object() {
+        Some(m) => m
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k}={s}"),
+                other => format!("{k}={other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        None => String::new(),
+    }
+}
+
+/// Is `name` a record file (`JOB.ATTEMPT.json`)?
+fn record_name(name: &str) -> bool {
+    !name.starts_with('.')
+        && name.strip_suffix(".json").and_then(|s| s.rsplit_once('.')).is_some_and(|(job, a)| !job.is_empty() && a.parse::<u32>().is_ok())
+}
+
+/// Call `f` with every record of `SUBMIT/provenance` (and its raw text), in file-name
+/// order.  Unreadable records are reported in the returned notes, never fatal.
+pub fn for_each_record(submit: &Path, mut f: impl FnMut(Record, &str)) -> Vec<String> {
+    let mut notes = Vec::new();
+    let dir = submit.join("provenance");
+    let mut names: Vec<String> = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| record_name(n)).collect(),
+        Err(e) => {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                notes.push(format!("{}: {e}", dir.display()));
+            }
+            return notes;
+        }
+    };
+    names.sort();
+    let mut bad = 0usize;
+    for n in names {
+        let p = dir.join(&n);
+        let text = match std::fs::read_to_string(&p) {
+            Ok(t) => t,
+            Err(e) => {
+                notes.push(format!("{}: {e}", p.display()));
+                continue;
+            }
+        };
+        match serde_json::from_str::<Record>(&text) {
+            Ok(r) if !r.job_id.is_empty() => f(r, &text),
+            _ => {
+                bad += 1;
+                if bad <= 5 {
+                    notes.push(format!("{}: not a provenance record", p.display()));
+                }
+            }
+        }
+    }
+    if bad > 5 {
+        notes.push(format!("... and {} more unreadable provenance records", bad - 5));
+    }
+    notes
+}
+
+/// A job line of a task table: what status needs.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct TaskLine {
+    pub id: String,
+    pub kind: String,
+    pub parents: Vec<String>,
+    pub cluster: Option<String>,
+    pub quanta: Vec<TaskQuantum>,
+}
+
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct TaskQuantum {
+    pub step: String,
+    pub data_id: serde_json::Value,
+}
+
+/// Call `f(group, index, line)` for every job of every task table, groups in name order.
+pub fn for_each_task(submit: &Path, mut f: impl FnMut(&str, u64, TaskLine)) -> Vec<String> {
+    let mut notes = Vec::new();
+    let dir = submit.join("tasks");
+    let mut groups: Vec<String> = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd.flatten().filter_map(|e| e.file_name().to_string_lossy().strip_suffix(".jsonl").map(|s| s.to_string())).collect(),
+        Err(e) => {
+            notes.push(format!("{}: {e}", dir.display()));
+            return notes;
+        }
+    };
+    groups.sort();
+    for g in groups {
+        let p = dir.join(format!("{g}.jsonl"));
+        let file = match std::fs::File::open(&p) {
+            Ok(f) => f,
+            Err(e) => {
+                notes.push(format!("{}: {e}", p.display()));
+                continue;
+            }
+        };
+        for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+            let Ok(line) = line else {
+                notes.push(format!("{}: unreadable after line {i}", p.display()));
+                break;
+            };
+            match serde_json::from_str::<TaskLine>(&line) {
+                Ok(t) => f(&g, i as u64, t),
+                Err(e) => notes.push(format!("{}:{}: {e}", p.display(), i + 1)),
+            }
+        }
+    }
+    notes
+}
+
+/// Attempt log files present: job -> highest attempt with a log.
+pub fn log_attempts(submit: &Path) -> HashMap<String, (u32, std::path::PathBuf)> {
+    let mut out: HashMap<String, (u32, std::path::PathBuf)> = HashMap::new();
+    let Ok(groups) = std::fs::read_dir(submit.join("logs")) else { return out };
+    for g in groups.flatten() {
+        let Ok(rd) = std::fs::read_dir(g.path()) else { continue };
+        for e in rd.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            let Some((job, a)) = n.strip_suffix(".out").and_then(|s| s.rsplit_once('.')) else { continue };
+            let Ok(a) = a.parse::<u32>() else { continue };
+            let slot = out.entry(job.to_string()).or_insert((0, e.path()));
+            if a >= slot.0 {
+                *slot = (a, e.path());
+            }
+        }
+    }
+    out
+}
