@@ -98,11 +98,21 @@ enum Cmd {
         #[arg(long)]
         attempt: Option<u32>,
     },
+    /// Format campaign files in the canonical style (in place; `-` filters standard input).
+    Fmt {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write nothing; list the files that would change and exit 1 if there are any.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Run the language server on standard input and output (for editors).
+    Lsp,
     /// Generate a synthetic survey campaign (for benchmarks).
     #[command(hide = true)]
     Synth {
-        #[arg(long)]
-        jobs: u64,
+        #[arg(long, required_unless_present = "lines")]
+        jobs: Option<u64>,
         #[arg(short = 'o', long = "out")]
         out: PathBuf,
         /// Instead: write one long campaign file of about this many lines.
@@ -184,6 +194,14 @@ fn main() -> ExitCode {
             cli::config(&RealFs, &file, &Options { sets }, format == Format::Json, explain.as_deref(), campaign.as_deref(), &mut out)
         }
         Cmd::Explain { code } => cli::explain(code.as_deref(), &mut out),
+        Cmd::Fmt { files, check } => cli::fmt_files(&files, check, &mut out, &mut std::io::stderr()),
+        Cmd::Lsp => match bpsc::lsp::run_stdio() {
+            Ok(()) => cli::EXIT_OK,
+            Err(e) => {
+                eprintln!("error: bpsc lsp: {e}");
+                cli::EXIT_USAGE
+            }
+        },
         Cmd::Compile { file, backend, emit, out: dir, force, common } => {
             let a = args(file, common);
             match (emit, dir) {
@@ -205,7 +223,7 @@ fn main() -> ExitCode {
             let r = match lines {
                 Some(n) => bpsc::synth::generate_long_file(&dir, n).map(|_| format!("wrote {} ({n} lines)", dir.display())),
                 None => {
-                    let shape = bpsc::synth::Shape::for_jobs(jobs);
+                    let shape = bpsc::synth::Shape::for_jobs(jobs.unwrap_or(0));
                     bpsc::synth::generate(&dir, shape).map(|rows| format!("wrote {}: {shape:?}, {rows} overlap rows", dir.display()))
                 }
             };
