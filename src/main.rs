@@ -173,6 +173,16 @@ fn args(file: PathBuf, c: Common) -> cli::CompileArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Cmd::Lsp = cli.cmd {
+        // The server's writer thread needs standard output: run it before locking it here.
+        return match bpsc::lsp::run_stdio() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: bpsc lsp: {e}");
+                ExitCode::from(cli::EXIT_USAGE)
+            }
+        };
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let code = match cli.cmd {
@@ -195,13 +205,7 @@ fn main() -> ExitCode {
         }
         Cmd::Explain { code } => cli::explain(code.as_deref(), &mut out),
         Cmd::Fmt { files, check } => cli::fmt_files(&files, check, &mut out, &mut std::io::stderr()),
-        Cmd::Lsp => match bpsc::lsp::run_stdio() {
-            Ok(()) => cli::EXIT_OK,
-            Err(e) => {
-                eprintln!("error: bpsc lsp: {e}");
-                cli::EXIT_USAGE
-            }
-        },
+        Cmd::Lsp => unreachable!("handled before stdout is locked"),
         Cmd::Compile { file, backend, emit, out: dir, force, common } => {
             let a = args(file, common);
             match (emit, dir) {

@@ -673,6 +673,24 @@ pub fn completion(doc: &Doc, pos: Position) -> Vec<CompletionItem> {
     let words: Vec<&str> = t.split_whitespace().collect();
     let last = words.last().copied().unwrap_or("");
 
+    // `key = value` (but not `dimension d = ...`, `coverage c = ...`, `relation r(...) = ...`)
+    let is_attr = {
+        let (_, rest) = word_before(t.split('=').next().unwrap_or("").trim_end());
+        let head = t.split('=').next().unwrap_or("");
+        t.contains('=') && !rest.is_empty() && head.trim() == rest && !t.contains("==")
+    };
+    if is_attr {
+        let eq = t.find('=').unwrap_or(0);
+        let key = t[..eq].trim();
+        let value = &t[eq + 1..];
+        if key == "coverage" || value.contains(" where ") || ends_with_word(value, "where") {
+            return coverage_items(a, value);
+        }
+        if w.scope == Some(Scope::Env) || w.scope == Some(Scope::Config) {
+            return Vec::new();
+        }
+        return value_items(a, key, &w);
+    }
     // `use P with` / `use` / `extends` / `after` / `over (` / `order` ...
     if words.first() == Some(&"use") {
         return match words.as_slice() {
