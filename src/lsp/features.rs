@@ -660,10 +660,10 @@ pub fn completion(doc: &Doc, pos: Position) -> Vec<CompletionItem> {
     if in_string_or_comment(line) {
         return Vec::new();
     }
-    // Where the cursor is: from a parse of the current text (the analysis may be older).
-    let parsed = crate::syntax::parse(FileId(0), text);
-    let blocks = lookup::blocks_at(&parsed.module.stmts, off as u32);
-    let w = where_in(&blocks);
+    // Where the cursor is, from the current text (the analysis may be older); a scan back
+    // to the enclosing block heads, not a parse of the whole file.
+    let heads = block_heads(text, off);
+    let w = where_in_heads(&heads);
     let a = doc.analysis.as_ref();
     let (before, _word) = word_before(line);
     // Only the current statement matters: text after the last `{`, `,` or `;` of the line
@@ -772,6 +772,134 @@ pub fn completion(doc: &Doc, pos: Position) -> Vec<CompletionItem> {
         }
     }
     v
+}
+
+/// Code of one line with strings blanked and any comment removed (braces in strings and
+/// comments do not count).
+fn code_of(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let (mut in_str, mut esc) = (false, false);
+    for c in line.chars() {
+        if in_str {
+            if esc {
+                esc = false;
+            } else if c == '\\' {
+                esc = true;
+            } else if c == '"' {
+                in_str = false;
+                out.push('"');
+                continue;
+            }
+            out.push(' ');
+        } else if c == '"' {
+            in_str = true;
+            out.push('"');
+        } else if c == '#' {
+            break;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The heads of the blocks enclosing byte offset `off` (outermost first), each as the
+/// words before its `{`: found by scanning back over the text and matching braces.
+fn block_heads(text: &str, off: usize) -> Vec<Vec<String>> {
+    let mut heads = Vec::new();
+    let mut depth = 0i32;
+    let mut end = off;
+    let mut pending: Option<String> = None; // code before an unmatched `{`, to complete upwards
+    while end > 0 || pending.is_some() {
+        let start = text[..end].rfind('\n').map(|i| i + 1).unwrap_or(0);
+        let code = code_of(&text[start..end]);
+        if let Some(p) = pending.take() {
+            // A head split over lines: prepend this line until it starts with a statement word.
+            let joined = format!("{} {p}", code.trim());
+            let first = joined.split_whitespace().next().unwrap_or("");
+            if STATEMENT_WORDS.contains(&first) || start == 0 || joined.len() > 2000 {
+                heads.push(joined);
+            } else {
+                pending = Some(joined);
+            }
+        } else {
+            let b = code.as_bytes();
+            for i in (0..b.len()).rev() {
+                match b[i] {
+                    b'}' => depth += 1,
+                    b'{' if depth > 0 => depth -= 1,
+                    b'{' => {
+                        // Only the part after the previous `{`/`}`/`;` on this line belongs to this head.
+                        let lo = code[..i].rfind(['{', '}', ';']).map(|k| k + 1).unwrap_or(0);
+                        let head = code[lo..i].trim().to_string();
+                        let first = head.split_whitespace().next().unwrap_or("");
+                        if STATEMENT_WORDS.contains(&first) || lo > 0 || start == 0 {
+                            heads.push(head);
+                        } else {
+                            pending = Some(head);
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if start == 0 {
+            if let Some(p) = pending.take() {
+                heads.push(p);
+            }
+            break;
+        }
+        end = start - 1;
+    }
+    heads.reverse();
+    heads.into_iter().map(|h| h.replace(['(', ')', ','], " ").split_whitespace().map(str::to_string).collect()).collect()
+}
+
+const STATEMENT_WORDS: &[&str] = &["defaults", "site", "dataset", "pipeline", "config", "step", "campaign", "cluster", "notify", "env"];
+
+fn where_in_heads(heads: &[Vec<String>]) -> Where<'_> {
+    let mut w = Where { scope: Some(Scope::Top), ..Default::default() };
+    for h in heads {
+        let name = h.get(1).map(|s| s.as_str());
+        w.scope = Some(match h.first().map(|s| s.as_str()) {
+            Some("defaults") => Scope::Defaults,
+            Some("site") => {
+                w.site = name;
+                Scope::Site
+            }
+            Some("pipeline") => {
+                w.pipeline = name;
+                Scope::Pipeline
+            }
+            Some("step") => {
+                let n = name.unwrap_or("");
+                match n.split_once('.') {
+                    Some((p, st)) => {
+                        w.pipeline = Some(p);
+                        w.step = Some(st);
+                    }
+                    None => w.step = name,
+                }
+                if w.campaign.is_some() {
+                    Scope::StepOverride
+                } else {
+                    Scope::Step
+                }
+            }
+            Some("campaign") => {
+                w.campaign = name.map(|n| n.trim_matches('"'));
+                Scope::Campaign
+            }
+            Some("dataset") => Scope::Dataset,
+            Some("config") => Scope::Config,
+            Some("cluster") => Scope::Cluster,
+            Some("notify") => Scope::Notify,
+            Some("env") => Scope::Env,
+            _ => continue,
+        });
+    }
+    w
 }
 
 fn ends_with_word(s: &str, w: &str) -> bool {
