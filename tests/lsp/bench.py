@@ -153,9 +153,19 @@ def main():
         version += 1
         c.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"range": {"start": p, "end": {"line": p["line"] + 1, "character": len(insert) - 1}}, "text": ""}]})
         c.wait_diagnostics(uri)
+    # Hover right after an edit: the server checks the changed file first.
+    hov_after = []
+    for k in range(rounds):
+        version += 1
+        word = "memroy" if k % 2 == 0 else "memory"
+        c.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"range": rng, "text": word}]})
+        dt, r = timed("textDocument/hover", {"textDocument": td, "position": dim_pos})
+        assert r and "189 values" in r["contents"]["value"], r
+        hov_after.append(dt)  # (its diagnostics were published before the answer)
     report("diagnostics after a change (30 ms debounce)", diag_t, 100)
     report("hover: setting with override chain", hov_key, 20)
     report("hover: dimension values", hov_dim, 20)
+    report("hover right after a change (re-checks first)", hov_after, 20)
     report("completion: key", comp_key, 20)
     report("completion: enum value", comp_enum, 20)
     c.request("shutdown", None)
