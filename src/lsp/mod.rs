@@ -174,7 +174,8 @@ impl Server {
         let a = Analysis { checked, index, root };
         let (publish, published) = features::publish(&a, &doc.uri, path, &open);
         for old in doc.published.difference(&published) {
-            if let Ok(uri) = old.parse::<Uri>() {
+            // A file opened since publishes its own diagnostics: leave them alone.
+            if let Ok(uri) = old.parse::<Uri>().map_err(|_| ()).and_then(|u| if conv::path_of(&u).is_some_and(|p| open.contains(&p)) { Err(()) } else { Ok(u) }) {
                 notify::<notification::PublishDiagnostics>(conn, PublishDiagnosticsParams { uri, diagnostics: Vec::new(), version: None });
             }
         }

@@ -226,3 +226,34 @@ async def test_formatting_and_symbols(client: LanguageClient):
     kids = {c.name: c for c in drp[0].children}
     assert {"rc2", "rc2_w46", "isr", "calibrate", "make_summary"} <= set(kids)
     assert kids["isr"].kind == types.SymbolKind.Function
+
+
+async def test_included_files_get_their_diagnostics(client: LanguageClient, tmp_path: pathlib.Path):
+    # A copy of the example whose sites.bps (not opened) has a typo: opening the campaign
+    # publishes the included file's diagnostics too.
+    import shutil
+
+    work = tmp_path / "drp"
+    shutil.copytree(DRP, work)
+    sites = work / "sites.bps"
+    stext = sites.read_text().replace("backend        = slurm", "backend        = slurmm", 1)
+    sites.write_text(stext)
+    campaign = work / "drp.bps"
+    await open_and_wait(client, campaign)
+    diags = await wait_diagnostics(client, uri(sites))
+    assert [d.code for d in diags] == ["E304"] and diags[0].range == rng(stext, "slurmm")
+
+    # Once sites.bps is open it publishes its own diagnostics; a later check of the
+    # campaign must not clear them.
+    fixed_elsewhere = await open_and_wait(client, sites)
+    assert [d.code for d in fixed_elsewhere] == ["E304"]
+    ctext = campaign.read_text() + "\n"
+    client.diagnostics.pop(uri(campaign), None)
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri(campaign), version=2),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=ctext)],
+        )
+    )
+    await wait_diagnostics(client, uri(campaign))
+    assert [d.code for d in client.diagnostics[uri(sites)]] == ["E304"]
