@@ -57,6 +57,7 @@ fn real_lsp_client_suite() {
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/lsp"])
         .current_dir(root)
         .env("BPSC_BIN", env!("CARGO_BIN_EXE_bpsc"))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
         .expect("run pytest");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
