@@ -539,4 +539,107 @@ pub fn backend_diagnostic(backend: &str, e: &std::io::Error) -> Option<Diagnosti
         ));
     }
     Some(d)
+/// `bpsc fmt [--check] FILE...`: format files in place (`-` reads standard input and writes
+/// standard output).  With `check`, write nothing and list the files that would change.
+/// Exit 0 when everything is (or now is) formatted; 1 when `check` found a file to change
+/// or a file has syntax errors (such a file is never touched); 2 when a file cannot be read
+/// or written.
+pub fn fmt_files(files: &[PathBuf], check: bool, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let mut code = EXIT_OK;
+    for path in files {
+        let stdin = path.as_os_str() == "-";
+        let text = if stdin {
+            let mut s = String::new();
+            match std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
+                Ok(_) => s,
+                Err(e) => {
+                    let _ = writeln!(err, "error: reading standard input: {e}");
+                    code = EXIT_USAGE;
+                    continue;
+                }
+            }
+        } else {
+            match std::fs::read(path).map(String::from_utf8) {
+                Ok(Ok(s)) => s,
+                Ok(Err(_)) => {
+                    let _ = writeln!(err, "error: {}: not UTF-8; not formatted", path.display());
+                    code = code.max(EXIT_ERRORS);
+                    continue;
+                }
+                Err(e) => {
+                    let _ = writeln!(err, "error: cannot read {}: {e}", path.display());
+                    code = EXIT_USAGE;
+                    continue;
+                }
+            }
+        };
+        let formatted = match crate::fmt::format_source(&text) {
+            Ok(f) => f,
+            Err(crate::fmt::FmtError::Syntax(diags)) => {
+                let mut map = SourceMap::new();
+                let id = map.add(path.clone(), std::sync::Arc::from(text.as_str()));
+                let diags: Vec<Diagnostic> = diags
+                    .into_iter()
+                    .map(|mut d| {
+                        if let Some(p) = &mut d.primary {
+                            p.loc.file = id;
+                        }
+                        d.secondary.iter_mut().for_each(|l| l.loc.file = id);
+                        d
+                    })
+                    .collect();
+                let _ = err.write_all(crate::diag::render::render_human(&map, &diags, false).as_bytes());
+                let _ = writeln!(err, "error: {}: syntax errors; not formatted", path.display());
+                code = code.max(EXIT_ERRORS);
+                if stdin && !check {
+                    let _ = out.write_all(text.as_bytes());
+                }
+                continue;
+            }
+            Err(e) => {
+                let _ = writeln!(err, "error: {}: {e}", path.display());
+                code = code.max(EXIT_ERRORS);
+                if stdin && !check {
+                    let _ = out.write_all(text.as_bytes());
+                }
+                continue;
+            }
+        };
+        if check {
+            if formatted != text {
+                let _ = writeln!(out, "{}", path.display());
+                code = code.max(EXIT_ERRORS);
+            }
+            continue;
+        }
+        if stdin {
+            let _ = out.write_all(formatted.as_bytes());
+            continue;
+        }
+        if formatted == text {
+            continue;
+        }
+        // Write beside the file and rename over it: a crash never leaves half a file.
+        let tmp = path.with_file_name(format!(".{}.bpsc-fmt.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+        let res = std::fs::write(&tmp, formatted.as_bytes())
+            .and_then(|_| {
+                if let Ok(meta) = std::fs::metadata(path) {
+                    let _ = std::fs::set_permissions(&tmp, meta.permissions());
+                }
+                std::fs::rename(&tmp, path)
+            })
+            .inspect_err(|_| {
+                let _ = std::fs::remove_file(&tmp);
+            });
+        match res {
+            Ok(()) => {
+                let _ = writeln!(err, "formatted {}", path.display());
+            }
+            Err(e) => {
+                let _ = writeln!(err, "error: cannot write {}: {e}", path.display());
+                code = EXIT_USAGE;
+            }
+        }
+    }
+    code
 }

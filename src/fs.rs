@@ -112,3 +112,56 @@ pub fn relative_to(base_file: &Path, rel: &str) -> PathBuf {
     }
     normalize(&base_file.parent().unwrap_or(Path::new("")).join(rel))
 }
+
+/// Unsaved editor buffers over another file system (the language server's view): a path
+/// with a buffer reads the buffer, any other path reads `base`.
+pub struct OverlayFs<'a> {
+    pub base: &'a dyn Fs,
+    /// Buffers by normalised absolute path.
+    pub buffers: BTreeMap<PathBuf, std::sync::Arc<str>>,
+}
+
+impl<'a> OverlayFs<'a> {
+    pub fn new(base: &'a dyn Fs) -> OverlayFs<'a> {
+        OverlayFs { base, buffers: BTreeMap::new() }
+    }
+    pub fn set(&mut self, path: &Path, text: std::sync::Arc<str>) {
+        self.buffers.insert(normalize(path), text);
+    }
+    pub fn remove(&mut self, path: &Path) {
+        self.buffers.remove(&normalize(path));
+    }
+}
+
+impl Fs for OverlayFs<'_> {
+    fn read(&self, path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+        match self.buffers.get(&normalize(path)) {
+            Some(b) if b.len() as u64 > limit => Err(ReadError::TooLarge { size: b.len() as u64, limit }),
+            Some(b) => Ok(b.as_bytes().to_vec()),
+            None => self.base.read(path, limit),
+        }
+    }
+    fn identity(&self, path: &Path) -> PathBuf {
+        if self.buffers.contains_key(&normalize(path)) && !path.exists() {
+            return normalize(path);
+        }
+        self.base.identity(path)
+    }
+}
+
+#[cfg(test)]
+mod overlay_tests {
+    use super::*;
+
+    #[test]
+    fn buffers_shadow_the_base() {
+        let base = MemFs::new().with("/w/a.bps", "disk a").with("/w/b.bps", "disk b");
+        let mut o = OverlayFs::new(&base);
+        o.set(Path::new("/w/./a.bps"), "buffer a".into());
+        assert_eq!(o.read(Path::new("/w/a.bps"), 100).unwrap(), b"buffer a");
+        assert_eq!(o.read(Path::new("/w/b.bps"), 100).unwrap(), b"disk b");
+        assert!(matches!(o.read(Path::new("/w/a.bps"), 3), Err(ReadError::TooLarge { .. })));
+        o.remove(Path::new("/w/a.bps"));
+        assert_eq!(o.read(Path::new("/w/a.bps"), 100).unwrap(), b"disk a");
+    }
+}

@@ -107,11 +107,21 @@ enum Cmd {
         #[arg(long)]
         skip_failed_parents: bool,
     },
+    /// Format campaign files in the canonical style (in place; `-` filters standard input).
+    Fmt {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write nothing; list the files that would change and exit 1 if there are any.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Run the language server on standard input and output (for editors).
+    Lsp,
     /// Generate a synthetic survey campaign (for benchmarks).
     #[command(hide = true)]
     Synth {
-        #[arg(long)]
-        jobs: u64,
+        #[arg(long, required_unless_present = "lines")]
+        jobs: Option<u64>,
         #[arg(short = 'o', long = "out")]
         out: PathBuf,
         /// Instead: write one long campaign file of about this many lines.
@@ -305,6 +315,16 @@ fn args(file: PathBuf, c: Common) -> cli::CompileArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Cmd::Lsp = cli.cmd {
+        // The server's writer thread needs standard output: run it before locking it here.
+        return match bpsc::lsp::run_stdio() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: bpsc lsp: {e}");
+                ExitCode::from(cli::EXIT_USAGE)
+            }
+        };
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let code = match cli.cmd {
@@ -326,6 +346,8 @@ fn main() -> ExitCode {
             cli::config(&RealFs, &file, &Options { sets }, format == Format::Json, explain.as_deref(), campaign.as_deref(), &mut out)
         }
         Cmd::Explain { code } => cli::explain(code.as_deref(), &mut out),
+        Cmd::Fmt { files, check } => cli::fmt_files(&files, check, &mut out, &mut std::io::stderr()),
+        Cmd::Lsp => unreachable!("handled before stdout is locked"),
         Cmd::Compile { file, backend, emit, out: dir, force, common } => {
             let a = args(file, common);
             match (emit, dir) {
@@ -347,7 +369,7 @@ fn main() -> ExitCode {
             let r = match lines {
                 Some(n) => bpsc::synth::generate_long_file(&dir, n).map(|_| format!("wrote {} ({n} lines)", dir.display())),
                 None => {
-                    let shape = bpsc::synth::Shape::for_jobs(jobs);
+                    let shape = bpsc::synth::Shape::for_jobs(jobs.unwrap_or(0));
                     bpsc::synth::generate(&dir, shape).map(|rows| format!("wrote {}: {shape:?}, {rows} overlap rows", dir.display()))
                 }
             };

