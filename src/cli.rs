@@ -539,6 +539,8 @@ pub fn backend_diagnostic(backend: &str, e: &std::io::Error) -> Option<Diagnosti
         ));
     }
     Some(d)
+}
+
 /// `bpsc fmt [--check] FILE...`: format files in place (`-` reads standard input and writes
 /// standard output).  With `check`, write nothing and list the files that would change.
 /// Exit 0 when everything is (or now is) formatted; 1 when `check` found a file to change

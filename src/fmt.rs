@@ -334,8 +334,11 @@ impl<'a> Printer<'a> {
             self.next_comment += 1;
         }
         let head = Span { lo: s.span.lo, hi: head_end };
-        let ends_in_comment =
-            self.module.comments.iter().any(|c| c.lo >= head.lo && c.hi <= head.hi && self.text(Span { lo: c.hi, hi: head.hi }).trim().is_empty());
+        let ends_in_comment = self
+            .module
+            .comments
+            .iter()
+            .any(|c| c.lo >= head.lo && c.hi <= head.hi && self.text(Span { lo: c.hi, hi: head.hi }).trim().is_empty());
         for (k, l) in text.lines().enumerate() {
             let l = l.trim_end();
             if k == 0 {
@@ -487,7 +490,12 @@ impl<'a> Printer<'a> {
             return;
         }
         match &e.kind {
-            ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Size { .. } | ExprKind::Duration(_) | ExprKind::Bool(_) | ExprKind::Str(_) => {
+            ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Size { .. }
+            | ExprKind::Duration(_)
+            | ExprKind::Bool(_)
+            | ExprKind::Str(_) => {
                 let t = self.text(span).to_string();
                 self.push(&t);
             }

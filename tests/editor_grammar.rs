@@ -69,9 +69,9 @@ fn every_keyword_and_unit_of_the_grammar_is_in_the_textmate_grammar() {
     for t in &terms {
         let found = match t.len() {
             // Duration units `s m h d` and the escapes `\n \t`: character classes.
-            1 if t.chars().all(|c| c.is_ascii_lowercase()) => res.iter().any(|r| {
-                r.split('[').skip(1).any(|class| class.split(']').next().is_some_and(|c| c.contains(t.as_str())))
-            }),
+            1 if t.chars().all(|c| c.is_ascii_lowercase()) => {
+                res.iter().any(|r| r.split('[').skip(1).any(|class| class.split(']').next().is_some_and(|c| c.contains(t.as_str()))))
+            }
             _ => res.iter().any(|r| alternative(r, t)),
         };
         if !found {

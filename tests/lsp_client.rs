@@ -24,7 +24,8 @@ fn python_with_pytest_lsp() -> Result<PathBuf, String> {
     candidates.push("/opt/bpsc-test-venv/bin/python".into());
     let mut tried = Vec::new();
     for c in candidates {
-        let ok = Command::new(&c).args(["-c", "import pytest_lsp, pygls, lsprotocol"]).output().map(|o| o.status.success()).unwrap_or(false);
+        let ok =
+            Command::new(&c).args(["-c", "import pytest_lsp, pygls, lsprotocol"]).output().map(|o| o.status.success()).unwrap_or(false);
         if ok {
             return Ok(c);
         }

@@ -124,8 +124,7 @@ fn where_in<'a>(blocks: &[&'a Stmt]) -> Where<'a> {
 /// Steps (with their pipeline and campaign) a setting written at `w` can affect.
 fn affected<'m>(m: &'m model::Model, w: &Where<'_>) -> Vec<(Option<&'m model::Campaign>, &'m model::Pipeline, &'m model::Step)> {
     let mut out = Vec::new();
-    let camps: Vec<Option<&model::Campaign>> =
-        if m.campaigns.is_empty() { vec![None] } else { m.campaigns.iter().map(Some).collect() };
+    let camps: Vec<Option<&model::Campaign>> = if m.campaigns.is_empty() { vec![None] } else { m.campaigns.iter().map(Some).collect() };
     for c in camps {
         if w.campaign.is_some_and(|n| c.is_none_or(|c| c.name != n)) {
             continue;
@@ -271,7 +270,11 @@ fn hover_sym(a: &Analysis, sym: &Sym) -> Option<Hover> {
             let ds = m.dataset(name)?;
             let dims: Vec<&str> = ds.dims.iter().map(|d| d.name.as_str()).collect();
             let _ = writeln!(s, "**dataset** `{name}({})`\n", dims.join(", "));
-            let _ = writeln!(s, "- data ID: {}", if dims.is_empty() { "none (one per campaign)".to_string() } else { format!("({})", dims.join(", ")) });
+            let _ = writeln!(
+                s,
+                "- data ID: {}",
+                if dims.is_empty() { "none (one per campaign)".to_string() } else { format!("({})", dims.join(", ")) }
+            );
             if let Some(t) = &ds.source {
                 let _ = writeln!(s, "- source: `{}`", t.text);
             }
@@ -291,14 +294,16 @@ fn hover_sym(a: &Analysis, sym: &Sym) -> Option<Hover> {
                 m.pipelines
                     .iter()
                     .flat_map(|p| {
-                        p.steps.iter().filter(move |st| {
-                            if out {
-                                st.outputs.iter().any(|o| o.name == name)
-                            } else {
-                                st.inputs.iter().any(|i| i.dataset.name == name)
-                            }
-                        })
-                        .map(move |st| format!("{}.{}", p.name, st.name))
+                        p.steps
+                            .iter()
+                            .filter(move |st| {
+                                if out {
+                                    st.outputs.iter().any(|o| o.name == name)
+                                } else {
+                                    st.inputs.iter().any(|i| i.dataset.name == name)
+                                }
+                            })
+                            .map(move |st| format!("{}.{}", p.name, st.name))
                     })
                     .collect()
             };
@@ -313,7 +318,11 @@ fn hover_sym(a: &Analysis, sym: &Sym) -> Option<Hover> {
             }
         }
         Kind::Step => {
-            let p = d.scope.as_deref().and_then(|p| m.pipeline(p)).or_else(|| m.pipelines.iter().find(|p| p.steps.iter().any(|s| s.name == name)))?;
+            let p = d
+                .scope
+                .as_deref()
+                .and_then(|p| m.pipeline(p))
+                .or_else(|| m.pipelines.iter().find(|p| p.steps.iter().any(|s| s.name == name)))?;
             let st = p.steps.iter().find(|s| s.name == name)?;
             let over: Vec<&str> = st.over.iter().map(|d| d.name.as_str()).collect();
             let _ = write!(s, "**step** `{}.{}` over ({})", p.name, name, over.join(", "));
@@ -323,7 +332,11 @@ fn hover_sym(a: &Analysis, sym: &Sym) -> Option<Hover> {
             }
             s.push_str("\n\n");
             if !st.inputs.is_empty() {
-                let i: Vec<String> = st.inputs.iter().map(|i| if i.optional { format!("optional({})", i.dataset.name) } else { i.dataset.name.clone() }).collect();
+                let i: Vec<String> = st
+                    .inputs
+                    .iter()
+                    .map(|i| if i.optional { format!("optional({})", i.dataset.name) } else { i.dataset.name.clone() })
+                    .collect();
                 let _ = writeln!(s, "- inputs: {}", i.join(", "));
             }
             if !st.outputs.is_empty() {
@@ -334,7 +347,8 @@ fn hover_sym(a: &Analysis, sym: &Sym) -> Option<Hover> {
             if let Some((c, p, st)) = affected(m, &w).into_iter().next() {
                 let rs = resolve::resolve_step(m, c, p, st, &a.checked.sets);
                 let camp = c.map(|c| format!(" (campaign `{}`)", c.name)).unwrap_or_default();
-                let _ = writeln!(s, "\nResolved settings{camp}{}:\n", rs.site.as_ref().map(|x| format!(", site `{x}`")).unwrap_or_default());
+                let _ =
+                    writeln!(s, "\nResolved settings{camp}{}:\n", rs.site.as_ref().map(|x| format!(", site `{x}`")).unwrap_or_default());
                 for (k, r) in &rs.values {
                     let _ = writeln!(s, "- {k} = `{}` ({})", r.value, r.origin.label);
                 }
@@ -366,8 +380,16 @@ fn hover_sym(a: &Analysis, sym: &Sym) -> Option<Hover> {
             let p = m.pipeline(name)?;
             let steps: Vec<&str> = p.steps.iter().map(|s| s.name.as_str()).collect();
             let configs: Vec<&str> = p.configs.iter().map(|c| c.name.as_str()).collect();
-            let _ = write!(s, "**pipeline** `{name}`: {} step{}\n\n- steps: {}\n- configs: {}", steps.len(), if steps.len() == 1 { "" } else { "s" }, steps.join(", "), configs.join(", "));
-            let users: Vec<&str> = m.campaigns.iter().filter(|c| c.uses.iter().any(|u| u.pipeline.name == name)).map(|c| c.name.as_str()).collect();
+            let _ = write!(
+                s,
+                "**pipeline** `{name}`: {} step{}\n\n- steps: {}\n- configs: {}",
+                steps.len(),
+                if steps.len() == 1 { "" } else { "s" },
+                steps.join(", "),
+                configs.join(", ")
+            );
+            let users: Vec<&str> =
+                m.campaigns.iter().filter(|c| c.uses.iter().any(|u| u.pipeline.name == name)).map(|c| c.name.as_str()).collect();
             if !users.is_empty() {
                 let _ = write!(s, "\n- used by campaign {}", users.join(", "));
             }
@@ -396,7 +418,12 @@ fn hover_sym(a: &Analysis, sym: &Sym) -> Option<Hover> {
             match &r.source {
                 RelSource::Table { path, .. } => {
                     let rows = a.checked.tables.get(path).map(|t| t.rows);
-                    let _ = write!(s, "\n\nrows from `{}`{}", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(), rows.map(|r| format!(": {r} rows")).unwrap_or_default());
+                    let _ = write!(
+                        s,
+                        "\n\nrows from `{}`{}",
+                        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+                        rows.map(|r| format!(": {r} rows")).unwrap_or_default()
+                    );
                 }
                 RelSource::Expr { expr, file } => {
                     let _ = write!(s, " = `{}`", src_text(a, *file, expr.span));
@@ -409,8 +436,11 @@ fn hover_sym(a: &Analysis, sym: &Sym) -> Option<Hover> {
         }
         Kind::Campaign => {
             let c = m.campaigns.iter().find(|c| c.name == name)?;
-            let uses: Vec<String> =
-                c.uses.iter().map(|u| format!("{}{}", u.pipeline.name, u.config.as_ref().map(|c| format!(" with {}", c.name)).unwrap_or_default())).collect();
+            let uses: Vec<String> = c
+                .uses
+                .iter()
+                .map(|u| format!("{}{}", u.pipeline.name, u.config.as_ref().map(|c| format!(" with {}", c.name)).unwrap_or_default()))
+                .collect();
             let _ = write!(s, "**campaign** `{name}`\n\n- uses: {}", uses.join(", "));
             if let Some((e, f, _)) = &c.coverage {
                 let _ = write!(s, "\n- coverage: `{}`", src_text(a, *f, e.span));
@@ -992,7 +1022,15 @@ fn value_items(a: Option<&Analysis>, key: &str, w: &Where<'_>) -> Vec<Completion
 // ---------------------------------------------------------------- symbols
 
 #[allow(deprecated)]
-fn symbol(file: &crate::source::SourceFile, name: String, detail: Option<String>, kind: SymbolKind, span: Span, sel: Span, children: Vec<DocumentSymbol>) -> DocumentSymbol {
+fn symbol(
+    file: &crate::source::SourceFile,
+    name: String,
+    detail: Option<String>,
+    kind: SymbolKind,
+    span: Span,
+    sel: Span,
+    children: Vec<DocumentSymbol>,
+) -> DocumentSymbol {
     DocumentSymbol {
         name,
         detail,
@@ -1017,26 +1055,56 @@ fn stmt_symbols(file: &crate::source::SourceFile, stmts: &[Stmt], in_campaign: b
                 symbol(file, key.name().to_string(), detail, SymbolKind::PROPERTY, s.span, key.span(), Vec::new())
             }
             StmtKind::Defaults { .. } => symbol(file, "defaults".into(), None, SymbolKind::NAMESPACE, s.span, head(8), kids(false)),
-            StmtKind::Site { name, .. } => symbol(file, name.name.clone(), Some("site".into()), SymbolKind::NAMESPACE, s.span, name.span, kids(false)),
-            StmtKind::Dimension { name, .. } => symbol(file, name.name.clone(), Some("dimension".into()), SymbolKind::ENUM, s.span, name.span, Vec::new()),
+            StmtKind::Site { name, .. } => {
+                symbol(file, name.name.clone(), Some("site".into()), SymbolKind::NAMESPACE, s.span, name.span, kids(false))
+            }
+            StmtKind::Dimension { name, .. } => {
+                symbol(file, name.name.clone(), Some("dimension".into()), SymbolKind::ENUM, s.span, name.span, Vec::new())
+            }
             StmtKind::Relation { name, dims, .. } => {
                 let d: Vec<&str> = dims.iter().map(|d| d.name.as_str()).collect();
-                symbol(file, name.name.clone(), Some(format!("relation ({})", d.join(", "))), SymbolKind::INTERFACE, s.span, name.span, Vec::new())
+                symbol(
+                    file,
+                    name.name.clone(),
+                    Some(format!("relation ({})", d.join(", "))),
+                    SymbolKind::INTERFACE,
+                    s.span,
+                    name.span,
+                    Vec::new(),
+                )
             }
-            StmtKind::Coverage { name, .. } => symbol(file, name.name.clone(), Some("coverage".into()), SymbolKind::VARIABLE, s.span, name.span, Vec::new()),
+            StmtKind::Coverage { name, .. } => {
+                symbol(file, name.name.clone(), Some("coverage".into()), SymbolKind::VARIABLE, s.span, name.span, Vec::new())
+            }
             StmtKind::Dataset { name, dims, .. } => {
                 let d: Vec<&str> = dims.iter().map(|d| d.name.as_str()).collect();
-                symbol(file, name.name.clone(), Some(format!("dataset ({})", d.join(", "))), SymbolKind::STRUCT, s.span, name.span, kids(false))
+                symbol(
+                    file,
+                    name.name.clone(),
+                    Some(format!("dataset ({})", d.join(", "))),
+                    SymbolKind::STRUCT,
+                    s.span,
+                    name.span,
+                    kids(false),
+                )
             }
-            StmtKind::Pipeline { name, .. } => symbol(file, name.name.clone(), Some("pipeline".into()), SymbolKind::MODULE, s.span, name.span, kids(false)),
-            StmtKind::Config { name, .. } => symbol(file, name.name.clone(), Some("config".into()), SymbolKind::OBJECT, s.span, name.span, kids(false)),
+            StmtKind::Pipeline { name, .. } => {
+                symbol(file, name.name.clone(), Some("pipeline".into()), SymbolKind::MODULE, s.span, name.span, kids(false))
+            }
+            StmtKind::Config { name, .. } => {
+                symbol(file, name.name.clone(), Some("config".into()), SymbolKind::OBJECT, s.span, name.span, kids(false))
+            }
             StmtKind::Step { name, over, .. } => {
                 let d = over.as_ref().map(|(d, _)| d.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", "));
                 let detail = if in_campaign { "step override".to_string() } else { format!("step over ({})", d.unwrap_or_default()) };
                 symbol(file, name.name.name.clone(), Some(detail), SymbolKind::FUNCTION, s.span, name.name.span, kids(false))
             }
-            StmtKind::Campaign { name, .. } => symbol(file, name.name.clone(), Some("campaign".into()), SymbolKind::PACKAGE, s.span, name.span, kids(true)),
-            StmtKind::Cluster { name, .. } => symbol(file, name.name.clone(), Some("cluster".into()), SymbolKind::ARRAY, s.span, name.span, kids(false)),
+            StmtKind::Campaign { name, .. } => {
+                symbol(file, name.name.clone(), Some("campaign".into()), SymbolKind::PACKAGE, s.span, name.span, kids(true))
+            }
+            StmtKind::Cluster { name, .. } => {
+                symbol(file, name.name.clone(), Some("cluster".into()), SymbolKind::ARRAY, s.span, name.span, kids(false))
+            }
             StmtKind::Notify { .. } => symbol(file, "notify".into(), None, SymbolKind::EVENT, s.span, head(6), kids(false)),
             StmtKind::Env { .. } => symbol(file, "env".into(), None, SymbolKind::OBJECT, s.span, head(3), kids(false)),
             StmtKind::Use { pipeline, config } => {

@@ -175,7 +175,13 @@ impl Server {
         let (publish, published) = features::publish(&a, &doc.uri, path, &open);
         for old in doc.published.difference(&published) {
             // A file opened since publishes its own diagnostics: leave them alone.
-            if let Ok(uri) = old.parse::<Uri>().map_err(|_| ()).and_then(|u| if conv::path_of(&u).is_some_and(|p| open.contains(&p)) { Err(()) } else { Ok(u) }) {
+            if let Ok(uri) = old.parse::<Uri>().map_err(|_| ()).and_then(|u| {
+                if conv::path_of(&u).is_some_and(|p| open.contains(&p)) {
+                    Err(())
+                } else {
+                    Ok(u)
+                }
+            }) {
                 notify::<notification::PublishDiagnostics>(conn, PublishDiagnosticsParams { uri, diagnostics: Vec::new(), version: None });
             }
         }
@@ -206,15 +212,7 @@ impl Server {
                 let lines = line_index(&path, &text);
                 self.docs.insert(
                     path.clone(),
-                    Doc {
-                        uri: p.text_document.uri,
-                        path,
-                        text,
-                        lines,
-                        due: None,
-                        analysis: None,
-                        published: BTreeSet::new(),
-                    },
+                    Doc { uri: p.text_document.uri, path, text, lines, due: None, analysis: None, published: BTreeSet::new() },
                 );
                 // Checked at once (no typing to wait for); the others may include it.
                 let now = Instant::now();
@@ -254,7 +252,10 @@ impl Server {
                     // The closed file's diagnostics go; the others re-check against the disk.
                     let uris = std::iter::once(d.uri).chain(d.published.iter().filter_map(|u| u.parse().ok()));
                     for uri in uris {
-                        notify::<notification::PublishDiagnostics>(conn, PublishDiagnosticsParams { uri, diagnostics: Vec::new(), version: None });
+                        notify::<notification::PublishDiagnostics>(
+                            conn,
+                            PublishDiagnosticsParams { uri, diagnostics: Vec::new(), version: None },
+                        );
                     }
                 }
                 let now = Instant::now();
