@@ -9,10 +9,10 @@ on the shape of a bpsc synthetic campaign.
 The summary gives the quanta per step (isr, calibrate, make_warp, coadd, summary).  Layers get
 the same node counts and per-node VARS as bpsc writes (a task index).  htcondor2.dags only has
 layer-to-layer edge patterns, so the edges are the nearest it can express: isr -> calibrate
-OneToOne (exact), calibrate -> make_warp and make_warp -> coadd Grouper chunks (a gather of
-the same size, not the relational overlap edges), coadd -> summary ManyToMany (a barrier,
-which it writes through a join node as bpsc does).  Edge counts are therefore comparable, not
-identical; the point is the writer's cost per node.
+OneToOne (exact); calibrate -> make_warp, make_warp -> coadd and coadd -> summary ManyToMany,
+which it writes through one join node each (Grouper needs layer sizes that divide evenly,
+which the overlap relation's counts do not).  Edge counts are therefore comparable, not
+identical (about one edge per node either way); the point is the writer's cost per node.
 """
 import json
 import sys
@@ -31,10 +31,8 @@ def main(summary_path, out_dir):
     dag = dags.DAG()
     isr = dag.layer(name="isr", submit_description=sub, vars=[{"group": "isr", "bpsc_i": str(i)} for i in range(q["isr"])])
     cal = isr.child_layer(name="calibrate", submit_description=sub, vars=[{"group": "calibrate", "bpsc_i": str(i)} for i in range(q["calibrate"])], edge=dags.OneToOne())
-    ratio = max(1, q["calibrate"] // max(1, q["make_warp"]))
-    warp = cal.child_layer(name="make_warp", submit_description=sub, vars=[{"group": "make_warp", "bpsc_i": str(i)} for i in range(q["make_warp"])], edge=dags.Grouper(ratio, 1))
-    ratio2 = max(1, q["make_warp"] // max(1, q["coadd"]))
-    coadd = warp.child_layer(name="coadd", submit_description=sub, vars=[{"group": "coadd", "bpsc_i": str(i)} for i in range(q["coadd"])], edge=dags.Grouper(ratio2, 1))
+    warp = cal.child_layer(name="make_warp", submit_description=sub, vars=[{"group": "make_warp", "bpsc_i": str(i)} for i in range(q["make_warp"])], edge=dags.ManyToMany())
+    coadd = warp.child_layer(name="coadd", submit_description=sub, vars=[{"group": "coadd", "bpsc_i": str(i)} for i in range(q["coadd"])], edge=dags.ManyToMany())
     coadd.child_layer(name="summary", submit_description=sub, vars=[{"group": "summary", "bpsc_i": "0"}], edge=dags.ManyToMany())
     t1 = time.time()
     Path(out_dir).mkdir(parents=True, exist_ok=True)
