@@ -484,48 +484,16 @@ fn write_exec(path: &Path, text: &str) -> io::Result<()> {
 /// their place in the shell text needs, as one single-quoted shell word.
 fn notify_command(ir: &Ir) -> Option<String> {
     let cmd = ir.notify.command.as_deref()?;
-    let mut out = String::new();
-    let mut q = emit::Quote::None;
-    let mut rest = cmd;
-    while !rest.is_empty() {
-        let Some(p) = rest.find(['{', '}']) else {
-            out.push_str(rest);
-            break;
-        };
-        let lit = &rest[..p];
-        out.push_str(lit);
-        q = emit::scan_quotes(lit, q);
-        let r = &rest[p..];
-        if r.starts_with("{{") || r.starts_with("}}") {
-            out.push_str(&r[..1]);
-            q = emit::scan_quotes(&r[..1], q);
-            rest = &r[2..];
-            continue;
+    let out = emit::expand_template(cmd, emit::Quote::None, |name, q, out| {
+        match name {
+            "campaign" => emit::quote_in(&ir.campaign, q, out),
+            "step" => emit::quote_in("", q, out),
+            "event" => emit::var_in("BPSC_EVENT", q, out),
+            "user" => emit::var_in("USER", q, out),
+            _ => return false,
         }
-        match (r.starts_with('{'), r.find('}')) {
-            (true, Some(end)) => {
-                match &r[1..end] {
-                    "campaign" => emit::quote_in(&ir.campaign, q, &mut out),
-                    "step" => emit::quote_in("", q, &mut out),
-                    name @ ("event" | "user") => {
-                        let var = if name == "event" { "BPSC_EVENT" } else { "USER" };
-                        match q {
-                            emit::Quote::None => out.push_str(&format!("\"${{{var}}}\"")),
-                            emit::Quote::Double => out.push_str(&format!("${{{var}}}")),
-                            emit::Quote::Single => out.push_str(&format!("'\"${{{var}}}\"'")),
-                        }
-                    }
-                    other => out.push_str(&format!("{{{other}}}")),
-                }
-                rest = &r[end + 1..];
-            }
-            _ => {
-                out.push_str(&r[..1]);
-                q = emit::scan_quotes(&r[..1], q);
-                rest = &r[1..];
-            }
-        }
-    }
+        true
+    });
     Some(format!("'{}'", out.replace('\'', "'\\''")))
 }
 

@@ -29,7 +29,7 @@ use std::path::Path;
 use super::{Groups, Written};
 use crate::check::model::{Software, Value as SVal};
 use crate::check::resolve::{ScopeKind, StepSettings};
-use crate::lower::emit::{self, quote_in, scan_quotes, Quote, Resources};
+use crate::lower::emit::{self, expand_template, quote_in, var_in, Quote, Resources};
 use crate::lower::ir::{Ir, JobKind};
 
 /// Slurm's default `MaxArraySize`: array task ids go from 0 to 1000.
@@ -176,57 +176,6 @@ fn scratch_shell(t: &str, campaign: &str, site: &str) -> String {
         }
         _ => false,
     })
-}
-
-/// Substitute `{name}` placeholders in shell text starting in quoting context `start`
-/// (literal text is copied as is; for a double-quoted context it is escaped).  `sub` writes
-/// a placeholder's value quoted for the context it lands in and returns false for an
-/// unknown name, which is then kept literally.
-fn expand_template(t: &str, start: Quote, sub: impl Fn(&str, Quote, &mut String) -> bool) -> String {
-    let mut out = String::new();
-    let mut q = start;
-    let mut lit = String::new();
-    let flush = |lit: &mut String, q: &mut Quote, out: &mut String| {
-        if start == Quote::Double {
-            quote_in(lit, Quote::Double, out);
-        } else {
-            out.push_str(lit);
-            *q = scan_quotes(lit, *q);
-        }
-        lit.clear();
-    };
-    let mut it = t.char_indices().peekable();
-    while let Some((i, c)) = it.next() {
-        match c {
-            '{' if t[i + 1..].starts_with('{') => {
-                lit.push('{');
-                it.next();
-            }
-            '}' if t[i + 1..].starts_with('}') => {
-                lit.push('}');
-                it.next();
-            }
-            '{' => match t[i + 1..].find('}') {
-                Some(end) if t[i + 1..i + 1 + end].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.') => {
-                    let name = &t[i + 1..i + 1 + end];
-                    flush(&mut lit, &mut q, &mut out);
-                    let mut v = String::new();
-                    if sub(name, q, &mut v) {
-                        out.push_str(&v);
-                    } else {
-                        lit.push_str(&t[i..i + 2 + end]);
-                    }
-                    for _ in 0..=end {
-                        it.next();
-                    }
-                }
-                _ => lit.push('{'),
-            },
-            _ => lit.push(c),
-        }
-    }
-    flush(&mut lit, &mut q, &mut out);
-    out
 }
 
 /// The step whose placement settings (partition, account, env, software, ...) a job uses.
@@ -751,11 +700,7 @@ fn notify_shell(cmd: &str, campaign: &str) -> String {
             "step" => "BPSC_STEP",
             _ => return false,
         };
-        out.push_str(&match q {
-            Quote::None => format!("\"${{{var}}}\""),
-            Quote::Double => format!("${{{var}}}"),
-            Quote::Single => format!("'\"${{{var}}}\"'"),
-        });
+        var_in(var, q, out);
         true
     })
 }

@@ -83,12 +83,63 @@ pub fn quote_in(v: &str, q: Quote, out: &mut String) {
 }
 
 /// An environment variable reference, usable in any quoting context.
-fn var_in(name: &str, q: Quote, out: &mut String) {
+pub fn var_in(name: &str, q: Quote, out: &mut String) {
     match q {
         Quote::None => out.push_str(&format!("\"${{{name}}}\"")),
         Quote::Double => out.push_str(&format!("${{{name}}}")),
         Quote::Single => out.push_str(&format!("'\"${{{name}}}\"'")),
     }
+}
+
+/// Substitute `{name}` placeholders in shell text starting in quoting context `start`
+/// (literal text is copied as is; for a double-quoted context it is escaped).  `sub` writes
+/// a placeholder's value quoted for the context it lands in and returns false for an
+/// unknown name, which is then kept literally.
+pub fn expand_template(t: &str, start: Quote, sub: impl Fn(&str, Quote, &mut String) -> bool) -> String {
+    let mut out = String::new();
+    let mut q = start;
+    let mut lit = String::new();
+    let flush = |lit: &mut String, q: &mut Quote, out: &mut String| {
+        if start == Quote::Double {
+            quote_in(lit, Quote::Double, out);
+        } else {
+            out.push_str(lit);
+            *q = scan_quotes(lit, *q);
+        }
+        lit.clear();
+    };
+    let mut it = t.char_indices().peekable();
+    while let Some((i, c)) = it.next() {
+        match c {
+            '{' if t[i + 1..].starts_with('{') => {
+                lit.push('{');
+                it.next();
+            }
+            '}' if t[i + 1..].starts_with('}') => {
+                lit.push('}');
+                it.next();
+            }
+            '{' => match t[i + 1..].find('}') {
+                Some(end) if t[i + 1..i + 1 + end].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.') => {
+                    let name = &t[i + 1..i + 1 + end];
+                    flush(&mut lit, &mut q, &mut out);
+                    let mut v = String::new();
+                    if sub(name, q, &mut v) {
+                        out.push_str(&v);
+                    } else {
+                        lit.push_str(&t[i..i + 2 + end]);
+                    }
+                    for _ in 0..=end {
+                        it.next();
+                    }
+                }
+                _ => lit.push('{'),
+            },
+            _ => lit.push(c),
+        }
+    }
+    flush(&mut lit, &mut q, &mut out);
+    out
 }
 
 /// A path under the job's scratch directory: `${BPSC_SCRATCH}/<rest>`, `rest` already safe.

@@ -50,53 +50,19 @@ pub fn native_events(backend: &str) -> &'static [&'static str] {
 
 /// The notify command with placeholders turned into quoted variable references.
 pub fn shell_command(template: &str) -> String {
-    use crate::lower::emit::{scan_quotes, Quote};
-    let mut out = String::new();
-    let mut q = Quote::None;
-    let mut rest = template;
-    while !rest.is_empty() {
-        let Some(p) = rest.find(['{', '}']) else {
-            out.push_str(rest);
-            break;
+    use crate::lower::emit::{expand_template, var_in, Quote};
+    expand_template(template, Quote::None, |name, q, out| {
+        let var = match name {
+            "campaign" => "BPSC_CAMPAIGN",
+            "event" => "BPSC_EVENT",
+            "step" => "BPSC_STEP",
+            "job" => "BPSC_JOB",
+            "user" => "USER",
+            _ => return false,
         };
-        let lit = &rest[..p];
-        out.push_str(lit);
-        q = scan_quotes(lit, q);
-        let r = &rest[p..];
-        if r.starts_with("{{") || r.starts_with("}}") {
-            out.push_str(&r[..1]);
-            q = scan_quotes(&r[..1], q);
-            rest = &r[2..];
-            continue;
-        }
-        let var = match (r.starts_with('{'), r.find('}')) {
-            (true, Some(end)) => match &r[1..end] {
-                "campaign" => Some(("BPSC_CAMPAIGN", end)),
-                "event" => Some(("BPSC_EVENT", end)),
-                "step" => Some(("BPSC_STEP", end)),
-                "job" => Some(("BPSC_JOB", end)),
-                "user" => Some(("USER", end)),
-                _ => None,
-            },
-            _ => None,
-        };
-        match var {
-            Some((v, end)) => {
-                match q {
-                    Quote::None => out.push_str(&format!("\"${{{v}}}\"")),
-                    Quote::Double => out.push_str(&format!("${{{v}}}")),
-                    Quote::Single => out.push_str(&format!("'\"${{{v}}}\"'")),
-                }
-                rest = &r[end + 1..];
-            }
-            None => {
-                out.push_str(&r[..1]);
-                q = scan_quotes(&r[..1], q);
-                rest = &r[1..];
-            }
-        }
-    }
-    out
+        var_in(var, q, out);
+        true
+    })
 }
 
 /// One event to fire.
