@@ -622,9 +622,13 @@ fn output_is_deterministic() {
 fn directives_follow_the_settings() {
     let (_, dir) = compile(&repo().join("examples/drp/drp.bps"), "directives_drp");
     let main = read(&dir.join("main.nf"));
-    // measure: memory_growth 2.0, retries 2, retry_unless_exit [2] (from defaults), 12 GiB.
+    // measure: memory_growth 2.0, retries 2, retry_unless_exit [2] (from defaults), 12 GiB,
+    // growing up to the site's max_memory (480GiB = 491520 MiB).
     let block = process_block(&main, "p_measure");
-    assert!(block.contains("memory { \"${Math.ceil(12288.0d * Math.pow(2d, task.attempt - 1)) as long} MB\" }"), "{block}");
+    assert!(
+        block.contains("memory { \"${Math.min(491520L, Math.ceil(12288.0d * Math.pow(2d, task.attempt - 1)) as long)} MB\" }"),
+        "{block}"
+    );
     assert!(block.contains("maxRetries 2"), "{block}");
     assert!(block.contains("errorStrategy { (task.exitStatus in [2]) ? 'ignore' : (task.attempt <= 2 ? 'retry' : 'ignore') }"), "{block}");
     assert!(block.contains("tag \"${id}\""));

@@ -173,3 +173,26 @@ campaign "chunks" { use p, coverage = n, site = here, retries = 0 }
     assert_eq!(subs.iter().filter(|l| l.contains("aftercorr")).count(), 3, "{submit}");
     assert!(subs.iter().any(|l| l.ends_with("slurm/b.sbatch 10 0")), "{submit}");
 }
+
+/// Memory grows per attempt but never past the site's `max_memory`.
+#[test]
+fn memory_growth_stops_at_the_site_limit() {
+    let d = std::env::temp_dir().join(format!("bpsc-slurm-cap-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("c.bps"),
+        "bps 1\nsite hpc { backend = slurm, max_memory = 10GiB }\ndimension v = 0..2\npipeline p {\n  step a over (v) { run = \"true\", memory = 4GiB, retries = 3, memory_growth = 2.0 }\n}\ncampaign c {\n  use p\n  coverage = v\n  site = hpc\n}\n",
+    )
+    .unwrap();
+    let c = bpsc::check::check(&bpsc::fs::RealFs, &d.join("c.bps"), &Default::default());
+    assert!(!c.has_errors(), "{:#?}", c.diags.items);
+    let ir = bpsc::lower::lower(&c, &Default::default()).ir.expect("lowers");
+    let out = d.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    bpsc::backend::write("slurm", &ir, &out).expect("slurm backend");
+    let scripts: Vec<String> = bpsc::backend::list_files(&out).unwrap().into_iter().filter(|f| f.ends_with(".sbatch")).collect();
+    let text: String = scripts.iter().map(|f| std::fs::read_to_string(out.join(f)).unwrap()).collect();
+    // 4 GiB, 8 GiB, then 16 and 32 GiB capped at 10 GiB.
+    assert!(text.contains("BPSC_MEM_MB=(4096 8192 10240 10240)"), "{text}");
+}

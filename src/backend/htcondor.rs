@@ -443,6 +443,9 @@ fn write_submit(ctx: &Ctx, dir: &Path, sf: &SubFile, default: &Resources) -> io:
         (quoted_word(&ctx.exe), String::new())
     };
     let growth = if default.retries > 0 && default.memory_growth > 1.0 { Some(growth_text(default.memory_growth)) } else { None };
+    // Memory growth stops at the site's max_memory (MiB).
+    let memory_cap_mb =
+        sf.site.as_deref().and_then(|n| ir.sites.iter().find(|x| x.name == n)).and_then(|x| x.max_memory).map(|m| m.div_ceil(1 << 20));
     let reqs = if local { String::new() } else { requirements(sf, st) };
     let text = render(
         ctx,
@@ -458,6 +461,7 @@ fn write_submit(ctx: &Ctx, dir: &Path, sf: &SubFile, default: &Resources) -> io:
             universe => if local { "local" } else { "vanilla" },
             container => container,
             exe_arg => exe_arg,
+            memory_cap_mb => memory_cap_mb,
             exe_transfer => exe_transfer,
             transfer => sf.transfer,
             cpus => default.cpus.max(1),

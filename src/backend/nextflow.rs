@@ -828,7 +828,16 @@ pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
         let mut d: Vec<String> = vec!["tag \"${id}\"".into()];
         d.push(if res_col { format!("cpus {{ {cpus} }}") } else { format!("cpus {cpus}") });
         if info.retries > 0 && info.growth > 1.0 {
-            d.push(format!("memory {{ \"${{Math.ceil({mem} * Math.pow({}d, task.attempt - 1)) as long}} MB\" }}", fmt_f64(info.growth)));
+            // Growth stops at the site's max_memory (MiB) when the process has one site.
+            let cap = match info.site.same() {
+                Some(&i) if i >= 0 => ir.sites.get(i as usize).and_then(|x| x.max_memory).map(|m| m.div_ceil(1 << 20)),
+                _ => None,
+            };
+            let grown = format!("Math.ceil({mem} * Math.pow({}d, task.attempt - 1)) as long", fmt_f64(info.growth));
+            match cap {
+                Some(c) => d.push(format!("memory {{ \"${{Math.min({c}L, {grown})}} MB\" }}")),
+                None => d.push(format!("memory {{ \"${{{grown}}} MB\" }}")),
+            }
         } else if res_col {
             d.push("memory { \"${mem} MB\" }".into());
         } else if let Some(&(m, ..)) = info.res.same() {

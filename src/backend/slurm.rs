@@ -259,9 +259,15 @@ fn class_of_job(ir: &Ir, g: &Groups, j: u32, step: Option<u32>, r: &Resources) -
         max_array: DEFAULT_MAX_ARRAY_SIZE as u32,
     };
     let attempts = if c.requeue { c.retries as usize + 1 } else { 1 };
+    // Memory grows per attempt, up to the site's max_memory (never below the first request).
+    let cap = site
+        .as_deref()
+        .and_then(|n| ir.sites.iter().find(|x| x.name == n))
+        .and_then(|s| s.max_memory)
+        .map(|m| (m as f64).max(r.memory as f64));
     let mut mem = r.memory as f64;
     for _ in 0..attempts {
-        c.mem_mb.push(mib_ceil(mem));
+        c.mem_mb.push(mib_ceil(cap.map_or(mem, |m| mem.min(m))));
         mem *= r.memory_growth;
     }
     if let Some(s) = site.as_deref().and_then(|n| ir.sites.iter().find(|x| x.name == n)) {

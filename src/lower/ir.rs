@@ -121,6 +121,8 @@ pub struct IrSite {
     pub shared_fs: bool,
     pub scratch: Option<String>,
     pub max_array_size: Option<i64>,
+    /// The site's `max_memory` (bytes): memory growth on retries never asks for more.
+    pub max_memory: Option<u64>,
 }
 
 /// One `pre_job` dataset instance to stage.

@@ -382,6 +382,7 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
             shared_fs: s.shared_fs.unwrap_or(true),
             scratch: s.scratch.as_ref().map(|t| t.text.clone()),
             max_array_size: s.max_array_size.map(|x| x.0),
+            max_memory: s.max_memory.map(|x| x.0),
         })
         .collect();
     let order = match camp.order_mode {
