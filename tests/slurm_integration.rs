@@ -331,12 +331,21 @@ fn wait(name: &str, run: &Run) -> f64 {
     assert!(run.error.is_none(), "{name}: {}", run.error.as_deref().unwrap_or(""));
     let ids = run.ids.join(",");
     let deadline = Instant::now() + Duration::from_secs(900);
+    // The queue must stay empty for 5 s: a job retried by requeue-hold is released with
+    // `StartTime=now+2`, and an empty poll can fall into that gap.
+    let mut quiet_since: Option<Instant> = None;
     loop {
         let (ok, out, err) = sh("squeue", &["-h", "-j", &ids, "-o", "%i %T %r"]);
         let active: Vec<&str> = out.lines().filter(|l| !l.contains("DependencyNeverSatisfied")).collect();
         if ok && active.is_empty() {
-            break;
+            let since = *quiet_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= Duration::from_secs(5) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            continue;
         }
+        quiet_since = None;
         if Instant::now() > deadline {
             let _ = sh(&run.submit.join("slurm/cancel.sh").to_string_lossy(), &[]);
             panic!("{name}: jobs still queued after 900 s: {}\n{err}", active.join("; "));

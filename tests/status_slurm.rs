@@ -98,14 +98,23 @@ fn submit(sub: &Path, env: &[(&str, &str)]) -> Vec<String> {
         .collect()
 }
 
+/// Wait until the jobs have left the queue for good: the queue must stay empty for 5 s,
+/// because a job retried by requeue-hold is released with `StartTime=now+2` and an empty
+/// poll can fall into that gap.
 fn wait(ids: &[String]) {
     let deadline = Instant::now() + Duration::from_secs(600);
+    let mut quiet_since: Option<Instant> = None;
     loop {
         let o = Command::new("squeue").args(["-h", "-j", &ids.join(","), "-o", "%i %T %r"]).output().unwrap();
         let out = String::from_utf8_lossy(&o.stdout).into_owned();
         let active: Vec<&str> = out.lines().filter(|l| !l.contains("DependencyNeverSatisfied")).collect();
         if o.status.success() && active.is_empty() {
-            return;
+            let since = *quiet_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= Duration::from_secs(5) {
+                return;
+            }
+        } else {
+            quiet_since = None;
         }
         assert!(Instant::now() < deadline, "jobs still queued after 600 s: {}", active.join("; "));
         std::thread::sleep(Duration::from_millis(500));
