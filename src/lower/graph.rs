@@ -110,6 +110,13 @@ impl QIndex {
     }
 }
 
+/// The left side of [`Builder::pairs`]: a step's quanta, or rows of some relation.
+#[derive(Clone, Copy)]
+enum Side<'r> {
+    Step(usize),
+    Rows(&'r Relation),
+}
+
 pub struct Builder<'a> {
     pub env: Env<'a>,
     pub cov: Relation,
@@ -255,8 +262,9 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Pairs (row of `a`, row of `b`) that co-occur in the universe over both dimension sets.
-    fn pairs(&mut self, a_dims: &[String], a: usize, b_dims: &[String], b: usize) -> Result<Vec<(u32, u32)>, Diagnostic> {
+    /// Pairs (row of `a`, row of step `b`'s quanta) that co-occur in the universe over both
+    /// dimension sets.  `a` is a step's quanta or any relation over `a_dims`.
+    fn pairs(&mut self, a_dims: &[String], a: Side<'_>, b_dims: &[String], b: usize) -> Result<Vec<(u32, u32)>, Diagnostic> {
         let mut joint: Vec<String> = a_dims.to_vec();
         for d in b_dims {
             if !joint.contains(d) {
@@ -266,12 +274,22 @@ impl<'a> Builder<'a> {
         let jref: Vec<&str> = joint.iter().map(|s| s.as_str()).collect();
         let uni = self.env.extend(&self.cov, &jref)?;
         let rel = coverage::project(&uni, &jref, &self.env.dicts).map_err(|e| Diagnostic::new("E701", e.to_string()))?;
-        self.index(a);
         self.index(b);
+        let own = match a {
+            Side::Step(i) => {
+                self.index(i);
+                None
+            }
+            Side::Rows(r) => Some(QIndex::build(r, &self.env.dicts)),
+        };
+        let ia = match a {
+            Side::Step(i) => self.indexes[i].as_ref(),
+            Side::Rows(_) => own.as_ref(),
+        };
         let col = |d: &String| rel.column(joint.iter().position(|x| x == d).unwrap_or(0));
         let ac: Vec<&[u32]> = a_dims.iter().map(col).collect();
         let bc: Vec<&[u32]> = b_dims.iter().map(col).collect();
-        let (Some(ia), Some(ib)) = (&self.indexes[a], &self.indexes[b]) else {
+        let (Some(ia), Some(ib)) = (ia, &self.indexes[b]) else {
             return Ok(Vec::new());
         };
         let mut out = Vec::with_capacity(rel.len());
@@ -286,7 +304,7 @@ impl<'a> Builder<'a> {
     /// Quantum edges from step `p` to step `s` by the universe rule.
     pub fn quantum_edges(&mut self, p: usize, s: usize, _dataset: Option<&String>) -> Result<(), Diagnostic> {
         let (pd, sd) = (self.steps[p].dims.clone(), self.steps[s].dims.clone());
-        let pairs = self.pairs(&pd, p, &sd, s)?;
+        let pairs = self.pairs(&pd, Side::Step(p), &sd, s)?;
         let discards: bool = self.steps[p]
             .outputs
             .iter()
@@ -466,7 +484,7 @@ impl<'a> Builder<'a> {
             let mut need: Vec<(u32, u32)> = Vec::new();
             for s in consumers {
                 let s_dims = self.steps[s].dims.clone();
-                for (inst_row, q) in self.instance_pairs(&inst, &dims, s, &s_dims)? {
+                for (inst_row, q) in self.pairs(&dims, Side::Rows(&inst), &s_dims, s)? {
                     need.push((self.steps[s].job_of[q as usize], inst_row));
                 }
             }
@@ -540,40 +558,6 @@ impl<'a> Builder<'a> {
         // The final provenance job: no edges (engine-native final node).
         self.jobs.push(Job { kind: JobKind::Provenance, owner: 0, lo: 0, hi: 0, priority: 0 });
         Ok(())
-    }
-
-    /// Pairs (row of `inst`, consumer quantum of step `s`) by the universe rule.
-    fn instance_pairs(
-        &mut self,
-        inst: &Relation,
-        inst_dims: &[String],
-        s: usize,
-        s_dims: &[String],
-    ) -> Result<Vec<(u32, u32)>, Diagnostic> {
-        let mut joint: Vec<String> = inst_dims.to_vec();
-        for d in s_dims {
-            if !joint.contains(d) {
-                joint.push(d.clone());
-            }
-        }
-        let jref: Vec<&str> = joint.iter().map(|x| x.as_str()).collect();
-        let uni = self.env.extend(&self.cov, &jref)?;
-        let rel = coverage::project(&uni, &jref, &self.env.dicts).map_err(|e| Diagnostic::new("E701", e.to_string()))?;
-        let ii = QIndex::build(inst, &self.env.dicts);
-        self.index(s);
-        let col = |d: &String| rel.column(joint.iter().position(|x| x == d).unwrap_or(0));
-        let ic: Vec<&[u32]> = inst_dims.iter().map(col).collect();
-        let sc: Vec<&[u32]> = s_dims.iter().map(col).collect();
-        let Some(is) = &self.indexes[s] else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::with_capacity(rel.len());
-        for r in 0..rel.len() {
-            if let (Some(x), Some(y)) = (ii.get(&ic, r), is.get(&sc, r)) {
-                out.push((x, y));
-            }
-        }
-        Ok(out)
     }
 
     /// Priorities: campaign priority + step `priority` + an order term from the step level
