@@ -166,7 +166,9 @@ pub fn parse_sacct(text: &str, ids: &IdMap, what: &str) -> EngineState {
             }
             continue;
         }
-        let start = get(c_start);
+        // A job Slurm cancelled while it was still pending (e.g. --kill-on-invalid-dep) has no
+        // node: it never started, whatever its Start column says.
+        let start = if get(c_nodes).is_some_and(|n| n == "None assigned") { None } else { get(c_start) };
         j.attempts += 1;
         j.state = slurm_state(f[c_state], start);
         if j.state.is_none() {
