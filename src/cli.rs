@@ -326,7 +326,7 @@ pub struct CompileArgs {
 }
 
 /// Check and lower; print diagnostics to `err`.  `Err(code)` when there is no IR.
-pub fn lower_file(fs: &dyn Fs, a: &CompileArgs, err: &mut dyn Write) -> Result<(crate::lower::ir::Ir, Checked), u8> {
+pub fn lower_file(fs: &dyn Fs, a: &CompileArgs, err: &mut dyn Write) -> Result<(crate::ir::Ir, Checked), u8> {
     let c = check::check(fs, &a.file, &Options { sets: a.sets.clone() });
     if c.program.root_unreadable {
         let _ = err.write_all(crate::diag::render::render_human(&c.program.map, &c.diags.items, false).as_bytes());
@@ -369,7 +369,7 @@ pub fn compile_ir(fs: &dyn Fs, a: &CompileArgs, outdir: &Path, force: bool, err:
     let path = od.path().join("ir.jsonl");
     let res = std::fs::File::create(&path).and_then(|f| {
         let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-        crate::lower::emit::write_ir_jsonl(&ir, &mut w)?;
+        crate::ir::jsonl::write_ir_jsonl(&ir, &mut w)?;
         w.flush()
     });
     if let Err(e) = res {
@@ -398,7 +398,7 @@ pub fn graph(fs: &dyn Fs, a: &CompileArgs, mermaid: bool, job_level: bool, out: 
         let _ = writeln!(err, "error: the job graph has {} jobs; --level job draws campaigns of at most 5000 jobs (use --level step, or --steps to draw a part)", ir.jobs.len());
         return EXIT_USAGE;
     }
-    match crate::lower::emit::write_graph(&ir, mermaid, job_level, out) {
+    match crate::ir::graphviz::write_graph(&ir, mermaid, job_level, out) {
         Ok(()) => EXIT_OK,
         Err(e) => {
             let _ = writeln!(err, "error: {e}");
@@ -408,7 +408,7 @@ pub fn graph(fs: &dyn Fs, a: &CompileArgs, mermaid: bool, job_level: bool, out: 
 }
 
 /// The backend to use: the one asked for, or the `backend` of the sites the steps run at.
-pub fn choose_backend(ir: &crate::lower::ir::Ir, asked: Option<&str>) -> Result<String, String> {
+pub fn choose_backend(ir: &crate::ir::Ir, asked: Option<&str>) -> Result<String, String> {
     if let Some(b) = asked {
         return Ok(b.to_string());
     }
@@ -512,7 +512,7 @@ pub fn compile_summary(fs: &dyn Fs, a: &CompileArgs, out: &mut dyn Write, err: &
         let _ = err.write_all(crate::diag::render::render_human(&c.program.map, &l.diags, false).as_bytes());
         return EXIT_ERRORS;
     };
-    let header = crate::lower::emit::header_json(&ir);
+    let header = crate::ir::jsonl::header_json(&ir);
     let v = serde_json::json!({
         "campaign": ir.campaign,
         "coverage_size": ir.coverage_size,

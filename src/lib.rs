@@ -10,6 +10,7 @@ pub mod coverage;
 pub mod diag;
 pub mod fmt;
 pub mod fs;
+pub mod ir;
 pub mod lower;
 pub mod lsp;
 pub mod outdir;

@@ -31,11 +31,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::check::model::Value as SVal;
-use crate::check::resolve::{Origin, Resolved, ScopeKind};
 use crate::cli::CompileArgs;
 use crate::coverage::Value as CVal;
-use crate::lower::ir::{Ir, JobKind, QRef};
+use crate::ir::{Ir, JobKind, QRef, SetAt};
 use crate::status::records;
 
 /// Record how a submit directory was compiled (bpsc.json `compile`) and the campaign's
@@ -224,7 +222,7 @@ pub fn cut(ir: Ir, remaining: &[Vec<bool>], done_jobs: &HashSet<String>, stats: 
     }
     // Joins: kept when they still join a remaining job to a remaining job (chains of joins
     // resolved in topological order, then in reverse).
-    let topo = crate::lower::emit::topo_jobs(&ir);
+    let topo = crate::ir::adjacency::topo_jobs(&ir);
     let mut join_up = vec![false; n];
     for &j in &topo {
         let j = j as usize;
@@ -286,6 +284,8 @@ pub fn cut(ir: Ir, remaining: &[Vec<bool>], done_jobs: &HashSet<String>, stats: 
     ir.jobs = jobs;
     ir.members = members;
     ir.edges = edges;
+    // Joins and stage-in jobs may have lost the jobs their settings came from.
+    crate::lower::settings::assign(&mut ir);
     ir
 }
 
@@ -295,21 +295,15 @@ pub fn avoid_hosts(ir: &mut Ir, hosts: &[String]) {
         return;
     }
     for st in &mut ir.steps {
-        let mut list = st.settings.names("avoid_hosts");
         for h in hosts {
-            if !list.contains(h) {
-                list.push(h.clone());
+            if !st.settings.avoid_hosts.contains(h) {
+                st.settings.avoid_hosts.push(h.clone());
             }
         }
-        let origin = Origin { scope: ScopeKind::CommandLine, label: "bpsc restart: hosts with repeated failures".into(), loc: None };
-        let old = st.settings.values.remove("avoid_hosts");
-        let mut r = Resolved { value: SVal::StrList(list), origin, overridden: Vec::new() };
-        if let Some(o) = old {
-            r.overridden = o.overridden;
-            r.overridden.push((o.value, o.origin));
-        }
-        st.settings.values.insert("avoid_hosts", r);
+        st.set_at.retain(|s| s.key != "avoid_hosts");
+        st.set_at.push(SetAt { key: "avoid_hosts".into(), label: "bpsc restart: hosts with repeated failures".into(), loc: None });
     }
+    crate::lower::settings::assign(ir);
 }
 
 fn default_out(submit: &Path) -> PathBuf {

@@ -48,7 +48,7 @@ fn example_irs_validate_against_the_schema() {
         let l = bpsc::lower::lower(&c, &Default::default());
         let ir = l.ir.expect("lowers");
         let mut text = Vec::new();
-        bpsc::lower::emit::write_ir_jsonl(&ir, &mut text).unwrap();
+        bpsc::ir::jsonl::write_ir_jsonl(&ir, &mut text).unwrap();
         let mut child = Command::new(&py)
             .arg("-c")
             .arg(VALIDATE)
@@ -71,7 +71,7 @@ fn job_lines_come_parents_first() {
     let c = bpsc::check::check(&bpsc::fs::RealFs, &root.join("examples/special_programs/special_programs.bps"), &Default::default());
     let ir = bpsc::lower::lower(&c, &Default::default()).ir.unwrap();
     let mut text = Vec::new();
-    bpsc::lower::emit::write_ir_jsonl(&ir, &mut text).unwrap();
+    bpsc::ir::jsonl::write_ir_jsonl(&ir, &mut text).unwrap();
     let mut seen = std::collections::BTreeSet::new();
     for line in String::from_utf8(text).unwrap().lines().skip(1) {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use bpsc::check::{check, Options};
 use bpsc::fs::{MemFs, RealFs};
-use bpsc::lower::ir::{Ir, JobKind};
+use bpsc::ir::{Ir, JobKind};
 use bpsc::lower::{lower, LowerOptions};
 use proptest::prelude::*;
 
@@ -185,8 +185,8 @@ fn lowering_is_byte_for_byte_deterministic() {
         let a = lower_path(&RealFs, &repo().join(file), LowerOptions::default(), &[]);
         let b = lower_path(&RealFs, &repo().join(file), LowerOptions::default(), &[]);
         let (mut x, mut y) = (Vec::new(), Vec::new());
-        bpsc::lower::emit::write_ir_jsonl(&a, &mut x).unwrap();
-        bpsc::lower::emit::write_ir_jsonl(&b, &mut y).unwrap();
+        bpsc::ir::jsonl::write_ir_jsonl(&a, &mut x).unwrap();
+        bpsc::ir::jsonl::write_ir_jsonl(&b, &mut y).unwrap();
         assert!(x == y, "{file}: two lowerings differ");
         assert!(x.len() > 1000);
     }

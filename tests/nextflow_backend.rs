@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use bpsc::lower::ir::{Ir, JobKind};
+use bpsc::ir::{Ir, JobKind};
 
 const EXAMPLES: &[(&str, &str)] = &[
     ("drp", "examples/drp/drp.bps"),
@@ -835,7 +835,7 @@ fn sim_failures_stop_descendants_retry_and_abort() {
     let Some(s) = sim(&dir, &["--fail", &format!("{vid}=1")], &[]) else { return };
     let lost = descendants(&ir, &[victim]);
     let ran: BTreeMap<&str, &SimTask> = s.tasks.iter().map(|t| (t.tag.as_str(), t)).collect();
-    let r = bpsc::lower::emit::resources(&ir, victim);
+    let r = ir.settings_of(victim).resources.clone();
     let v = ran[vid.as_str()];
     assert_eq!((v.status.as_str(), v.attempts as i64), ("ignored", r.retries + 1), "{v:?}");
     // Memory grows per attempt.

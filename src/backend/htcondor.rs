@@ -22,9 +22,8 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use super::{Groups, Written};
-use crate::check::model::{Software, Value as SVal};
-use crate::lower::emit::{self, Resources};
-use crate::lower::ir::{Ir, IrStep, JobKind};
+use crate::ir::quote::{expand_template, quote_in, var_in, Quote};
+use crate::ir::{Ir, JobKind, JobSettings, OnFailure, Resources, Software};
 
 /// The DAG file, relative to the submit directory.
 pub const DAG_FILE: &str = "workflow.dag";
@@ -178,8 +177,10 @@ pub struct SubFile {
     pub transfer: bool,
     /// Its nodes' task groups are shards (`NAME.sK`).
     pub sharded: bool,
-    /// The step whose settings (env, hosts, account, software) apply.
-    pub step: Option<u32>,
+    /// The job settings (env, hosts, account, software) of its jobs (the first job's; jobs
+    /// of one submit file share their governing step).  `None` for the provenance job, which
+    /// runs on the access point.
+    pub settings: Option<u32>,
     pub jobs: Vec<u32>,
 }
 
@@ -192,33 +193,8 @@ pub struct Plan {
     pub sub_of: Vec<u32>,
 }
 
-/// The step a job's settings come from: its first quantum's step, or the step of the job it
-/// serves (stage-out, cleanup), or of its first consumer (stage-in).
-fn settings_step(ir: &Ir, j: u32, children: &(Vec<u32>, Vec<u32>)) -> Option<u32> {
-    let job = &ir.jobs[j as usize];
-    match job.kind {
-        JobKind::Compute => ir.job_members(j).first().map(|m| m.step),
-        JobKind::StageOut | JobKind::Cleanup => settings_step(ir, job.owner, children),
-        JobKind::StageIn => {
-            let (off, to) = children;
-            to[off[j as usize] as usize..off[j as usize + 1] as usize]
-                .iter()
-                .find(|&&c| ir.jobs[c as usize].kind == JobKind::Compute)
-                .and_then(|&c| settings_step(ir, c, children))
-        }
-        JobKind::Join | JobKind::Provenance => None,
-    }
-}
-
 fn site_shared(ir: &Ir, site: Option<&str>) -> bool {
     site.and_then(|s| ir.sites.iter().find(|x| x.name == s)).is_none_or(|s| s.shared_fs)
-}
-
-fn container_of(st: &IrStep) -> Option<&str> {
-    match st.settings.get("software") {
-        Some(SVal::Software(Software::Container(img))) => Some(img.as_str()),
-        _ => None,
-    }
 }
 
 /// Group jobs into task groups and submit files: the common groups (per step, cluster or
@@ -226,13 +202,12 @@ fn container_of(st: &IrStep) -> Option<&str> {
 /// when its jobs run without a shared filesystem.
 pub fn plan(ir: &Ir) -> Plan {
     let base = super::groups(ir);
-    let children = ir.children();
     let n = ir.jobs.len();
-    let step_of: Vec<Option<u32>> = (0..n as u32).map(|j| settings_step(ir, j, &children)).collect();
+    // The provenance job runs on the access point (local universe); joins are NOOP nodes.
     let site_of = |j: usize| -> Option<String> {
         match ir.jobs[j].kind {
             JobKind::Join | JobKind::Provenance => None,
-            _ => step_of[j].and_then(|s| ir.steps[s as usize].site.clone()),
+            _ => ir.settings_of(j as u32).site.clone(),
         }
     };
     // Sites of each base group.
@@ -253,17 +228,18 @@ pub fn plan(ir: &Ir) -> Plan {
         let key = (g, if sites_in[g as usize].len() > 1 { site.clone() } else { None });
         let s = *sub_index.entry(key.clone()).or_insert_with(|| {
             let name = match &key.1 {
-                Some(site) => format!("{}.{}", base.names[g as usize], crate::lower::graph::sanitize(site)),
+                Some(site) => format!("{}.{}", base.names[g as usize], crate::ir::naming::sanitize(site)),
                 None => base.names[g as usize].clone(),
             };
             let transfer = match job.kind {
                 JobKind::Provenance | JobKind::Join => false,
                 JobKind::Compute => {
-                    !site_shared(ir, site.as_deref()) || step_of[j].is_some_and(|s| container_of(&ir.steps[s as usize]).is_some())
+                    !site_shared(ir, site.as_deref()) || matches!(ir.settings_of(j as u32).software, Some(Software::Container(_)))
                 }
                 _ => !site_shared(ir, site.as_deref()),
             };
-            subs.push(SubFile { name, kind: job.kind, site: site.clone(), transfer, sharded: false, step: step_of[j], jobs: Vec::new() });
+            let settings = (job.kind != JobKind::Provenance).then_some(job.settings);
+            subs.push(SubFile { name, kind: job.kind, site: site.clone(), transfer, sharded: false, settings, jobs: Vec::new() });
             subs.len() as u32 - 1
         });
         subs[s as usize].jobs.push(j as u32);
@@ -331,20 +307,18 @@ fn hosts_expr(hosts: &[String]) -> String {
     format!("(member(toLower(Machine), {{{list}}}) || member(toLower(split(Machine, \".\")[0]), {{{list}}}))")
 }
 
-fn requirements(sf: &SubFile, st: Option<&IrStep>) -> String {
+fn requirements(sf: &SubFile, js: Option<&JobSettings>) -> String {
     let mut parts: Vec<String> = Vec::new();
     if let Some(site) = &sf.site {
         let s = classad_str(site);
         parts.push(format!("(TARGET.BpscSite =?= undefined || TARGET.BpscSite == {s})"));
     }
-    if let Some(st) = st {
-        let hosts = st.settings.names("hosts");
-        if !hosts.is_empty() {
-            parts.push(hosts_expr(&hosts));
+    if let Some(js) = js {
+        if !js.hosts.is_empty() {
+            parts.push(hosts_expr(&js.hosts));
         }
-        let avoid = st.settings.names("avoid_hosts");
-        if !avoid.is_empty() {
-            parts.push(format!("!{}", hosts_expr(&avoid)));
+        if !js.avoid_hosts.is_empty() {
+            parts.push(format!("!{}", hosts_expr(&js.avoid_hosts)));
         }
     }
     parts.join(" && ")
@@ -363,7 +337,7 @@ fn render(ctx: &Ctx, name: &str, vars: minijinja::Value) -> io::Result<String> {
     t.render(vars).map_err(|e| io::Error::other(format!("template {name}: {e}")))
 }
 
-fn env_entries(sf: &SubFile, st: Option<&IrStep>, ir: &Ir) -> io::Result<String> {
+fn env_entries(sf: &SubFile, js: Option<&JobSettings>, ir: &Ir) -> io::Result<String> {
     let mut entries: Vec<(String, String)> = Vec::new();
     // BPSC_SCRATCH: the site's scratch; without one the wrapper uses SUBMIT/scratch.
     if let Some(site) = sf.site.as_deref().and_then(|s| ir.sites.iter().find(|x| x.name == s)) {
@@ -375,30 +349,24 @@ fn env_entries(sf: &SubFile, st: Option<&IrStep>, ir: &Ir) -> io::Result<String>
             ));
         }
     }
-    if let Some(st) = st {
-        if sf.kind == JobKind::Compute {
-            match st.settings.get("software") {
-                Some(SVal::Software(Software::Setup(s))) => {
-                    no_control(s, "software setup")?;
-                    entries.push(("BPSC_SETUP".into(), quoted_word(s)));
-                    entries.push(("BPSC_SOFTWARE".into(), quoted_word(&format!("setup:{s}"))));
-                }
-                Some(SVal::Software(Software::Container(c))) => {
-                    entries.push(("BPSC_SOFTWARE".into(), quoted_word(&format!("container:{c}"))));
-                }
-                _ => {}
+    if let Some(js) = js {
+        match &js.software {
+            Some(Software::Setup(s)) => {
+                no_control(s, "software setup")?;
+                entries.push(("BPSC_SETUP".into(), quoted_word(s)));
+                entries.push(("BPSC_SOFTWARE".into(), quoted_word(&format!("setup:{s}"))));
             }
+            Some(Software::Container(c)) => {
+                entries.push(("BPSC_SOFTWARE".into(), quoted_word(&format!("container:{c}"))));
+            }
+            None => {}
         }
-        for (k, r) in &st.settings.env {
+        for (k, v) in &js.env {
             if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') || k.as_bytes()[0].is_ascii_digit() {
                 return Err(invalid(format!("environment variable name {k:?} cannot be passed to an HTCondor job")));
             }
-            let v = match &r.value {
-                SVal::Str(s) => s.clone(),
-                other => other.to_string(),
-            };
-            no_control(&v, &format!("env {k}"))?;
-            entries.push((k.clone(), quoted_word(&v)));
+            no_control(v, &format!("env {k}"))?;
+            entries.push((k.clone(), quoted_word(v)));
         }
     }
     Ok(entries.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "))
@@ -406,10 +374,10 @@ fn env_entries(sf: &SubFile, st: Option<&IrStep>, ir: &Ir) -> io::Result<String>
 
 fn write_submit(ctx: &Ctx, dir: &Path, sf: &SubFile, default: &Resources) -> io::Result<()> {
     let ir = ctx.ir;
-    let st = sf.step.map(|s| &ir.steps[s as usize]);
+    let js = sf.settings.map(|i| &ir.job_settings[i as usize]);
     let local = sf.kind == JobKind::Provenance;
-    let container = match (sf.kind, st.and_then(container_of)) {
-        (JobKind::Compute, Some(img)) => {
+    let container = match js.and_then(|s| s.software.as_ref()) {
+        Some(Software::Container(img)) => {
             no_control(img, "container image")?;
             if img.chars().any(char::is_whitespace) || img.contains(',') {
                 return Err(invalid(format!("container image {img:?} contains a space or comma")));
@@ -428,7 +396,7 @@ fn write_submit(ctx: &Ctx, dir: &Path, sf: &SubFile, default: &Resources) -> io:
         attrs.push(("My.BpscSite".into(), classad_str(site)));
     }
     let mut accounting_group = None;
-    if let Some(acct) = st.and_then(|s| s.settings.get("account")).and_then(|v| v.as_str()) {
+    if let Some(acct) = js.and_then(|s| s.account.as_deref()) {
         no_control(acct, "account")?;
         if acct.chars().any(char::is_whitespace) {
             return Err(invalid(format!("account {acct:?} contains white space, which accounting_group cannot hold")));
@@ -446,7 +414,7 @@ fn write_submit(ctx: &Ctx, dir: &Path, sf: &SubFile, default: &Resources) -> io:
     // Memory growth stops at the site's max_memory (MiB).
     let memory_cap_mb =
         sf.site.as_deref().and_then(|n| ir.sites.iter().find(|x| x.name == n)).and_then(|x| x.max_memory).map(|m| m.div_ceil(1 << 20));
-    let reqs = if local { String::new() } else { requirements(sf, st) };
+    let reqs = if local { String::new() } else { requirements(sf, js) };
     let text = render(
         ctx,
         "submit",
@@ -472,7 +440,7 @@ fn write_submit(ctx: &Ctx, dir: &Path, sf: &SubFile, default: &Resources) -> io:
             requirements => reqs,
             accounting_group => accounting_group,
             attrs => attrs,
-            environment => env_entries(sf, st, ir)?,
+            environment => env_entries(sf, js, ir)?,
         },
     )?;
     std::fs::write(dir.join("htcondor").join(format!("{}.sub", sf.name)), text)
@@ -488,12 +456,12 @@ fn write_exec(path: &Path, text: &str) -> io::Result<()> {
 /// their place in the shell text needs, as one single-quoted shell word.
 fn notify_command(ir: &Ir) -> Option<String> {
     let cmd = ir.notify.command.as_deref()?;
-    let out = emit::expand_template(cmd, emit::Quote::None, |name, q, out| {
+    let out = expand_template(cmd, Quote::None, |name, q, out| {
         match name {
-            "campaign" => emit::quote_in(&ir.campaign, q, out),
-            "step" => emit::quote_in("", q, out),
-            "event" => emit::var_in("BPSC_EVENT", q, out),
-            "user" => emit::var_in("USER", q, out),
+            "campaign" => quote_in(&ir.campaign, q, out),
+            "step" => quote_in("", q, out),
+            "event" => var_in("BPSC_EVENT", q, out),
+            "user" => var_in("USER", q, out),
             _ => return false,
         }
         true
@@ -549,9 +517,9 @@ fn write_dag(ctx: &Ctx, dir: &Path, p: &Plan, names: &[String], defaults: &[Reso
                 (job.owner != u32::MAX).then_some(job.owner)
             })
             .flat_map(|c| ir.clusters[c as usize].steps.iter().copied())
-            .chain(sf.step)
+            .chain(sf.settings.and_then(|i| ir.job_settings[i as usize].step))
             .collect();
-        let max = steps.iter().filter_map(|&s| ir.steps[s as usize].settings.int("max_jobs")).min();
+        let max = steps.iter().filter_map(|&s| ir.steps[s as usize].settings.max_jobs).min();
         if let Some(m) = max {
             writeln!(w, "MAXJOBS {} {m}", sf.name)?;
             category[s] = Some(sf.name.clone());
@@ -581,10 +549,10 @@ fn write_dag(ctx: &Ctx, dir: &Path, p: &Plan, names: &[String], defaults: &[Reso
         if sf.sharded {
             line.push_str(&format!(" bpsc_g={}", vars_value(&p.groups.names[p.groups.group_of[j] as usize])));
         }
-        let r = emit::resources(ir, j as u32);
-        resource_vars(&r, &defaults[s], &mut line);
+        let r = &ir.settings_of(j as u32).resources;
+        resource_vars(r, &defaults[s], &mut line);
         line.push('\n');
-        let abort = r.on_failure == "abort";
+        let abort = r.on_failure == OnFailure::Abort;
         let post = abort || r.retry_unless_exit.len() > 1;
         if r.retries > 0 {
             line.push_str(&format!("RETRY {node} {}", r.retries));
@@ -683,7 +651,7 @@ pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
     super::write_common(ir, dir, "htcondor", &p.groups)?;
     std::fs::create_dir_all(dir.join("htcondor"))?;
     let defaults: Vec<Resources> =
-        p.subs.iter().map(|sf| sf.jobs.first().map(|&j| emit::resources(ir, j)).unwrap_or_else(emit::inserted_resources)).collect();
+        p.subs.iter().map(|sf| sf.jobs.first().map(|&j| ir.settings_of(j).resources.clone()).unwrap_or_else(Resources::inserted)).collect();
     for (sf, d) in p.subs.iter().zip(&defaults) {
         write_submit(&ctx, dir, sf, d)?;
     }

@@ -33,7 +33,8 @@ pub mod tasks;
 use std::io;
 use std::path::Path;
 
-use crate::lower::ir::{Ir, JobKind};
+use crate::ir::naming::sanitize;
+use crate::ir::{Ir, JobKind};
 
 /// The task group of every job, and each job's index within its group.
 #[derive(Debug, Clone)]
@@ -57,10 +58,8 @@ pub fn groups(ir: &Ir) -> Groups {
     let mut members: Vec<Vec<u32>> = Vec::new();
     for (j, job) in ir.jobs.iter().enumerate() {
         let name = match job.kind {
-            JobKind::Compute if job.owner == u32::MAX => {
-                crate::lower::graph::sanitize(&ir.steps[ir.members[job.lo as usize].step as usize].name)
-            }
-            JobKind::Compute => format!("cluster-{}", crate::lower::graph::sanitize(&ir.clusters[job.owner as usize].name)),
+            JobKind::Compute if job.owner == u32::MAX => sanitize(&ir.steps[ir.members[job.lo as usize].step as usize].name),
+            JobKind::Compute => format!("cluster-{}", sanitize(&ir.clusters[job.owner as usize].name)),
             JobKind::StageIn => "stagein".into(),
             JobKind::StageOut => "stageout".into(),
             JobKind::Cleanup => "cleanup".into(),
@@ -89,13 +88,13 @@ pub fn write_common(ir: &Ir, dir: &Path, backend: &str, g: &Groups) -> io::Resul
     tasks::write_tables(ir, dir, g)?;
     let meta = serde_json::json!({
         "bpsc_version": env!("CARGO_PKG_VERSION"),
-        "ir_version": crate::lower::ir::IR_VERSION,
+        "ir_version": crate::ir::IR_VERSION,
         "campaign": ir.campaign,
         "backend": backend,
         "jobs": ir.jobs.len(),
         "edges": ir.edges.len(),
         "groups": g.names.iter().zip(&g.members).map(|(n, m)| serde_json::json!({"name": n, "jobs": m.len()})).collect::<Vec<_>>(),
-        "steps": ir.steps.iter().map(|s| serde_json::json!({"name": s.name, "quanta": s.quanta.len(), "on_failure": s.settings.get("on_failure").and_then(|v| v.as_str())})).collect::<Vec<_>>(),
+        "steps": ir.steps.iter().map(|s| serde_json::json!({"name": s.name, "quanta": s.quanta.len(), "on_failure": s.settings.on_failure.as_str()})).collect::<Vec<_>>(),
     });
     std::fs::write(dir.join("bpsc.json"), serde_json::to_string_pretty(&meta).unwrap_or_default() + "\n")
 }

@@ -32,9 +32,9 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use super::{Groups, Written};
-use crate::check::model::{Software, Value as SVal};
-use crate::lower::emit::{self, Quote};
-use crate::lower::ir::{Ir, JobKind};
+use crate::ir::adjacency::topo_jobs;
+use crate::ir::quote::{quote_in, scan_quotes, Quote};
+use crate::ir::{Ir, JobKind, JobSettings, OnFailure, Resources, Software};
 
 /// Sub-directory of the submit directory that holds the tables.
 pub const TABLE_DIR: &str = "nextflow";
@@ -158,7 +158,7 @@ pub fn plan(ir: &Ir, g: &Groups) -> io::Result<Plan> {
     let mut layer = vec![0u32; n];
     if cyclic.iter().any(|&c| c) {
         let (poff, pin) = ir.parents();
-        for j in emit::topo_jobs(ir) {
+        for j in topo_jobs(ir) {
             let gj = g.group_of[j as usize] as usize;
             if !cyclic[gj] {
                 continue;
@@ -178,7 +178,7 @@ pub fn plan(ir: &Ir, g: &Groups) -> io::Result<Plan> {
     let (coff, cto) = ir.children();
     let site_part = |j: usize| -> u32 {
         match ir.jobs[j].kind {
-            JobKind::StageIn | JobKind::StageOut | JobKind::Cleanup => (site_index(ir, anchor_step(ir, j as u32, &coff, &cto)) + 1) as u32,
+            JobKind::StageIn | JobKind::StageOut | JobKind::Cleanup => (site_index(ir, ir.settings_of(j as u32).step) + 1) as u32,
             _ => 0,
         }
     };
@@ -327,7 +327,7 @@ fn comment(s: &str) -> String {
 /// Shell single quotes.
 fn sh_sq(s: &str) -> String {
     let mut o = String::new();
-    emit::quote_in(s, Quote::None, &mut o);
+    quote_in(s, Quote::None, &mut o);
     o
 }
 
@@ -402,11 +402,11 @@ fn render_shell(text: &str, f: &dyn Fn(&str) -> Option<PhVal>) -> String {
     for p in template_parts(text) {
         match p {
             TPart::Lit(l) => {
-                q = emit::scan_quotes(&l, q);
+                q = scan_quotes(&l, q);
                 out.push_str(&l);
             }
             TPart::Ph(name) => match f(&name) {
-                Some(PhVal::Text(v)) => emit::quote_in(&v, q, &mut out),
+                Some(PhVal::Text(v)) => quote_in(&v, q, &mut out),
                 Some(PhVal::Env(v)) => var_in(v, q, &mut out),
                 None => {}
             },
@@ -420,9 +420,9 @@ fn render_path_word(text: &str, f: &dyn Fn(&str) -> Option<PhVal>) -> String {
     let mut out = String::new();
     for p in template_parts(text) {
         match p {
-            TPart::Lit(l) => emit::quote_in(&l, Quote::None, &mut out),
+            TPart::Lit(l) => quote_in(&l, Quote::None, &mut out),
             TPart::Ph(name) => match f(&name) {
-                Some(PhVal::Text(v)) => emit::quote_in(&v, Quote::None, &mut out),
+                Some(PhVal::Text(v)) => quote_in(&v, Quote::None, &mut out),
                 Some(PhVal::Env(v)) => var_in(v, Quote::None, &mut out),
                 None => {}
             },
@@ -532,43 +532,17 @@ impl OptsUni {
     }
 }
 
-fn setting_text(v: &SVal) -> String {
-    match v {
-        SVal::Str(s) | SVal::Word(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn step_opts(ir: &Ir, s: u32) -> StepOpts {
-    let st = &ir.steps[s as usize].settings;
-    let text = |k: &str| st.get(k).map(setting_text);
+/// The settings of a job that become directives or cluster options.
+fn job_opts(js: &JobSettings) -> StepOpts {
     StepOpts {
-        queue: text("partition").or_else(|| text("queue")),
-        account: text("account"),
-        qos: text("qos"),
-        hosts: st.names("hosts"),
-        avoid_hosts: st.names("avoid_hosts"),
-        software: match st.get("software") {
-            Some(SVal::Software(sw)) => Some(sw.clone()),
-            _ => None,
-        },
-        env: st.env.iter().map(|(k, r)| (k.clone(), setting_text(&r.value))).collect(),
-        max_jobs: st.int("max_jobs"),
-    }
-}
-
-/// The step whose settings place a job: its own (first member) for a compute job, the
-/// compute job's for its stage-out and cleanup, the first consumer's for a stage-in.
-fn anchor_step(ir: &Ir, j: u32, coff: &[u32], cto: &[u32]) -> Option<u32> {
-    let job = &ir.jobs[j as usize];
-    match job.kind {
-        JobKind::Compute => ir.members.get(job.lo as usize).map(|m| m.step),
-        JobKind::StageOut | JobKind::Cleanup => anchor_step(ir, job.owner, coff, cto),
-        JobKind::StageIn => cto[coff[j as usize] as usize..coff[j as usize + 1] as usize]
-            .iter()
-            .find(|&&c| ir.jobs[c as usize].kind == JobKind::Compute)
-            .and_then(|&c| anchor_step(ir, c, coff, cto)),
-        _ => None,
+        queue: js.partition.clone(),
+        account: js.account.clone(),
+        qos: js.qos.clone(),
+        hosts: js.hosts.clone(),
+        avoid_hosts: js.avoid_hosts.clone(),
+        software: js.software.clone(),
+        env: js.env.clone(),
+        max_jobs: js.max_jobs,
     }
 }
 
@@ -593,7 +567,7 @@ struct ProcInfo {
     kind: JobKind,
 }
 
-fn res4(r: &emit::Resources) -> Res4 {
+fn res4(r: &Resources) -> Res4 {
     (mib(r.memory), r.cpus.max(1), r.walltime.max(1), mib(r.disk))
 }
 
@@ -677,9 +651,6 @@ pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
     std::fs::create_dir_all(tdir.join("nodes"))?;
     std::fs::create_dir_all(tdir.join("edges"))?;
 
-    let (coff, cto) = ir.children();
-    let opts_of_step: Vec<StepOpts> = (0..ir.steps.len() as u32).map(|s| step_opts(ir, s)).collect();
-
     // Pass 1: what each process cnode shares.
     let mut infos: Vec<Option<ProcInfo>> = Vec::with_capacity(plan.cnodes.len());
     for cn in &plan.cnodes {
@@ -699,26 +670,20 @@ pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
             steps: BTreeSet::new(),
             kind,
         };
-        let mut last_anchor: Option<Option<u32>> = None;
+        let mut last_settings: Option<u32> = None;
         for &j in &cn.jobs {
-            let r = emit::resources(ir, j);
-            info.res.add(res4(&r));
+            let js = ir.settings_of(j);
+            let r = &js.resources;
+            info.res.add(res4(r));
             info.retries = info.retries.max(r.retries);
             info.growth = info.growth.max(r.memory_growth);
             info.filter.extend(r.retry_unless_exit.iter().copied());
-            info.abort |= r.on_failure == "abort";
-            let anchor = anchor_step(ir, j, &coff, &cto);
-            if last_anchor != Some(anchor) {
-                info.site.add(site_index(ir, anchor));
-                let mut o = anchor.map(|s| opts_of_step[s as usize].clone()).unwrap_or_default();
-                if kind != JobKind::Compute {
-                    // Inserted jobs run `bpsc wrap` only: placement, no payload software.
-                    o.software = None;
-                    o.env.clear();
-                    o.max_jobs = None;
-                }
-                info.opts.add(o);
-                last_anchor = Some(anchor);
+            info.abort |= r.on_failure == OnFailure::Abort;
+            let si = ir.jobs[j as usize].settings;
+            if last_settings != Some(si) {
+                info.site.add(site_index(ir, js.step));
+                info.opts.add(job_opts(js));
+                last_settings = Some(si);
             }
             if kind == JobKind::Compute {
                 for m in ir.job_members(j) {
@@ -739,20 +704,13 @@ pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
         let info = infos[ci].as_ref();
         let site_col = info.is_some_and(|i| i.site == Uni::Mixed);
         let res_col = info.is_some_and(|i| i.res == Uni::Mixed);
-        let mut last_anchor: Option<Option<u32>> = None;
-        let mut site = -1i64;
         for &j in &cn.jobs {
             write!(w, "{}\t{}\t{}", g.index_in_group[j as usize], ir.job_id(j), plan.indeg[j as usize])?;
             if site_col {
-                let anchor = anchor_step(ir, j, &coff, &cto);
-                if last_anchor != Some(anchor) {
-                    site = site_index(ir, anchor);
-                    last_anchor = Some(anchor);
-                }
-                write!(w, "\t{site}")?;
+                write!(w, "\t{}", site_index(ir, ir.settings_of(j).step))?;
             }
             if res_col {
-                let (m, c, t, d) = res4(&emit::resources(ir, j));
+                let (m, c, t, d) = res4(&ir.settings_of(j).resources);
                 write!(w, "\t{m}\t{c}\t{t}\t{d}")?;
             }
             w.write_all(b"\n")?;

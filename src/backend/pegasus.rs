@@ -33,7 +33,7 @@ use std::io;
 use std::path::Path;
 
 use super::{write_common, Written};
-use crate::lower::ir::Ir;
+use crate::ir::Ir;
 
 pub use quote::{xml_escape, yaml_str};
 

@@ -27,10 +27,10 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use super::{Groups, Written};
-use crate::check::model::{Software, Value as SVal};
-use crate::check::resolve::{ScopeKind, StepSettings};
-use crate::lower::emit::{self, expand_template, quote_in, var_in, Quote, Resources};
-use crate::lower::ir::{Ir, JobKind};
+use crate::ir::adjacency::topo_jobs;
+use crate::ir::jsonl::JobLines;
+use crate::ir::quote::{expand_template, quote_in, var_in, Quote};
+use crate::ir::{Ir, JobKind, JobSettings, OnFailure, Software};
 
 /// Slurm's default `MaxArraySize`: array task ids go from 0 to 1000.
 pub const DEFAULT_MAX_ARRAY_SIZE: i64 = 1001;
@@ -83,44 +83,6 @@ fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
 }
 
-fn scope_rank(s: &ScopeKind) -> u8 {
-    match s {
-        ScopeKind::Builtin => 0,
-        ScopeKind::Defaults => 1,
-        ScopeKind::Site => 2,
-        ScopeKind::Pipeline => 3,
-        ScopeKind::Campaign => 4,
-        ScopeKind::Step => 5,
-        ScopeKind::Override => 6,
-        ScopeKind::CommandLine => 7,
-    }
-}
-
-fn nonempty_str(st: &StepSettings, key: &str) -> Option<String> {
-    st.get(key).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string)
-}
-
-/// `partition` and `queue` are one setting under two names: the more specific scope wins,
-/// `partition` on a tie.
-fn partition_of(st: &StepSettings) -> Option<String> {
-    let p = st.values.get("partition");
-    let q = st.values.get("queue");
-    let pick = match (p, q) {
-        (Some(p), Some(q)) => {
-            if scope_rank(&q.origin.scope) > scope_rank(&p.origin.scope) {
-                q
-            } else {
-                p
-            }
-        }
-        (Some(p), None) => p,
-        (None, Some(q)) => q,
-        (None, None) => return None,
-    };
-    pick.value.as_str().filter(|s| !s.is_empty()).map(str::to_string)
-}
-
-/// Names Slurm takes on its command line and in `#SBATCH` lines without quoting.
 fn slurm_name_ok(s: &str, extra: &[u8]) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:@+-".contains(&b) || extra.contains(&b))
 }
@@ -178,50 +140,12 @@ fn scratch_shell(t: &str, campaign: &str, site: &str) -> String {
     })
 }
 
-/// The step whose placement settings (partition, account, env, software, ...) a job uses.
-fn placement_step(ir: &Ir, j: u32, coff: &[u32], cto: &[u32], poff: &[u32], pin: &[u32]) -> Option<u32> {
-    let job = &ir.jobs[j as usize];
-    match job.kind {
-        JobKind::Compute => Some(ir.members[job.lo as usize].step),
-        JobKind::StageOut | JobKind::Cleanup => placement_step(ir, job.owner, coff, cto, poff, pin),
-        JobKind::Provenance => {
-            let shared: Vec<&str> = ir.sites.iter().filter(|s| s.shared_fs).map(|s| s.name.as_str()).collect();
-            ir.steps
-                .iter()
-                .position(|s| s.site.as_deref().is_some_and(|x| shared.contains(&x)))
-                .or(if ir.steps.is_empty() { None } else { Some(0) })
-                .map(|s| s as u32)
-        }
-        JobKind::StageIn | JobKind::Join => {
-            // The first compute job reached through children, then through parents.
-            for (off, to) in [(coff, cto), (poff, pin)] {
-                let mut stack: Vec<u32> = vec![j];
-                let mut seen = 0;
-                while let Some(x) = stack.pop() {
-                    seen += 1;
-                    if seen > 4096 {
-                        break;
-                    }
-                    for &y in &to[off[x as usize] as usize..off[x as usize + 1] as usize] {
-                        let yj = &ir.jobs[y as usize];
-                        match yj.kind {
-                            JobKind::Compute => return Some(ir.members[yj.lo as usize].step),
-                            JobKind::Join | JobKind::StageIn => stack.push(y),
-                            _ => {}
-                        }
-                    }
-                }
-            }
-            None
-        }
-    }
-}
-
-fn class_of_job(ir: &Ir, g: &Groups, j: u32, step: Option<u32>, r: &Resources) -> io::Result<Class> {
+fn class_of_job(ir: &Ir, g: &Groups, j: u32, js: &JobSettings) -> io::Result<Class> {
     let job = &ir.jobs[j as usize];
     let group = g.group_of[j as usize];
+    let step = js.step;
     let st = step.map(|s| &ir.steps[s as usize]);
-    let settings = st.map(|s| &s.settings);
+    let r = &js.resources;
     let where_ = || match st {
         Some(s) => format!("step `{}`", s.name),
         None => format!("group `{}`", g.names[group as usize]),
@@ -231,7 +155,7 @@ fn class_of_job(ir: &Ir, g: &Groups, j: u32, step: Option<u32>, r: &Resources) -
         JobKind::Compute => st.map(|s| s.name.clone()).unwrap_or_default(),
         k => k.as_str().to_string(),
     };
-    let site = st.and_then(|s| s.site.clone());
+    let site = js.site.clone();
     let mut c = Class {
         group,
         kind: job.kind,
@@ -253,18 +177,14 @@ fn class_of_job(ir: &Ir, g: &Groups, j: u32, step: Option<u32>, r: &Resources) -
         retries: r.retries.max(0),
         no_retry: r.retry_unless_exit.clone(),
         requeue: r.retries > 0 && r.memory_growth > 1.0,
-        abort: r.on_failure == "abort",
+        abort: r.on_failure == OnFailure::Abort,
         throttle: None,
         scratch: None,
         max_array: DEFAULT_MAX_ARRAY_SIZE as u32,
     };
     let attempts = if c.requeue { c.retries as usize + 1 } else { 1 };
     // Memory grows per attempt, up to the site's max_memory (never below the first request).
-    let cap = site
-        .as_deref()
-        .and_then(|n| ir.sites.iter().find(|x| x.name == n))
-        .and_then(|s| s.max_memory)
-        .map(|m| (m as f64).max(r.memory as f64));
+    let cap = js.memory_cap.map(|m| (m as f64).max(r.memory as f64));
     let mut mem = r.memory as f64;
     for _ in 0..attempts {
         c.mem_mb.push(mib_ceil(cap.map_or(mem, |m| mem.min(m))));
@@ -275,10 +195,10 @@ fn class_of_job(ir: &Ir, g: &Groups, j: u32, step: Option<u32>, r: &Resources) -
         c.max_array = m as u32;
         c.scratch = s.scratch.as_deref().map(|t| scratch_shell(t, &ir.campaign, &s.name));
     }
-    if let Some(st) = settings {
-        c.partition = partition_of(st);
-        c.account = nonempty_str(st, "account");
-        c.qos = nonempty_str(st, "qos");
+    {
+        c.partition = js.partition.clone();
+        c.account = js.account.clone();
+        c.qos = js.qos.clone();
         for (key, v) in [("partition", &c.partition), ("account", &c.account), ("qos", &c.qos)] {
             if let Some(v) = v {
                 if !slurm_name_ok(v, b"") {
@@ -289,7 +209,7 @@ fn class_of_job(ir: &Ir, g: &Groups, j: u32, step: Option<u32>, r: &Resources) -
                 }
             }
         }
-        let hosts = st.names("hosts");
+        let hosts = js.hosts.clone();
         if hosts.len() > 1 {
             return Err(invalid(format!(
                 "E801: {}: hosts = [{}]: Slurm cannot express \"run on any one of these hosts\": --nodelist asks for all of them at once \
@@ -301,28 +221,28 @@ fn class_of_job(ir: &Ir, g: &Groups, j: u32, step: Option<u32>, r: &Resources) -
                 hosts[0]
             )));
         }
-        for h in hosts.iter().chain(st.names("avoid_hosts").iter()) {
+        for h in hosts.iter().chain(js.avoid_hosts.iter()) {
             if !slurm_name_ok(h, b"[],") {
                 return Err(invalid(format!("E801: {}: host {h:?} is not a Slurm node name or host list", where_())));
             }
         }
         c.nodelist = hosts.into_iter().next();
-        c.exclude = st.names("avoid_hosts");
+        c.exclude = js.avoid_hosts.clone();
         c.exclude.sort();
         c.exclude.dedup();
-        for (k, v) in &st.env {
+        for (k, v) in &js.env {
             if !env_name_ok(k) {
                 return Err(invalid(format!("E801: {}: env {k:?} is not a valid environment variable name", where_())));
             }
-            c.env.push((k.clone(), v.value.as_str().map(str::to_string).unwrap_or_else(|| v.value.to_string())));
+            c.env.push((k.clone(), v.clone()));
         }
-        c.software = match st.get("software") {
-            Some(SVal::Software(Software::Container(i))) => Some((true, i.clone())),
-            Some(SVal::Software(Software::Setup(s))) => Some((false, s.clone())),
-            _ => None,
+        c.software = match &js.software {
+            Some(Software::Container(i)) => Some((true, i.clone())),
+            Some(Software::Setup(s)) => Some((false, s.clone())),
+            None => None,
         };
         if job.kind == JobKind::Compute {
-            c.throttle = st.int("max_jobs").filter(|n| *n > 0);
+            c.throttle = js.max_jobs.filter(|n| *n > 0);
         }
     }
     if job.kind != JobKind::Compute {
@@ -415,7 +335,7 @@ fn plan(ir: &Ir, g: &Groups, class_of: &[u32], classes: &[Class], poff: &[u32], 
     let mut bucket_of = vec![u32::MAX; n];
     let mut keys: HashMap<(u32, Vec<u32>), u32> = HashMap::new();
     let mut buckets: Vec<(Vec<u32>, Vec<u32>)> = Vec::new(); // (sig, jobs)
-    for j in emit::topo_jobs(ir) {
+    for j in topo_jobs(ir) {
         if ir.jobs[j as usize].kind == JobKind::Provenance {
             continue;
         }
@@ -715,24 +635,21 @@ pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
     let g = super::groups(ir);
     let n = ir.jobs.len();
     let (poff, pin) = ir.parents();
-    let (coff, cto) = ir.children();
 
     // Classes, validated before anything is written.
     let mut classes: Vec<Class> = Vec::new();
     let mut class_ids: HashMap<Class, u32> = HashMap::new();
     let mut class_of = vec![0u32; n];
-    let mut cache: HashMap<(u32, JobKind, Option<u32>, String), u32> = HashMap::new();
+    let mut cache: HashMap<(u32, u32), u32> = HashMap::new();
     let mut walltime: Vec<u64> = Vec::new();
     for j in 0..n as u32 {
-        let step = placement_step(ir, j, &coff, &cto, &poff, &pin);
-        let mut r = emit::resources(ir, j);
-        let wt = r.walltime;
-        r.walltime = 0;
-        let key = (g.group_of[j as usize], ir.jobs[j as usize].kind, step, serde_json::to_string(&r).unwrap_or_default());
+        let js = ir.settings_of(j);
+        let wt = js.resources.walltime;
+        let key = (g.group_of[j as usize], ir.jobs[j as usize].settings);
         let id = match cache.get(&key) {
             Some(&id) => id,
             None => {
-                let c = class_of_job(ir, &g, j, step, &r)?;
+                let c = class_of_job(ir, &g, j, js)?;
                 let next = classes.len() as u32;
                 let id = *class_ids.entry(c.clone()).or_insert(next);
                 if id == next {
@@ -758,7 +675,7 @@ pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
     let e = env()?;
     let version = env!("CARGO_PKG_VERSION");
     let campaign_c = comment(&ir.campaign);
-    let mut camp_tok = crate::lower::graph::sanitize(&ir.campaign);
+    let mut camp_tok = crate::ir::naming::sanitize(&ir.campaign);
     camp_tok.truncate(48);
 
     // Scripts: one per class, named after the group (GROUP.sbatch, GROUP.2.sbatch, ...).
@@ -851,7 +768,7 @@ pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
     let mut em = Emitter { w: BufWriter::with_capacity(1 << 20, File::create(&body_path)?), fanins: 0, updates: 0 };
     let mut arrays = BufWriter::new(File::create(sdir.join("arrays.tsv"))?);
     writeln!(arrays, "# var\tgroup\tscript\toffset\tarray\tjobs\tfirst_job")?;
-    let ids = emit::JobLines::new(ir);
+    let ids = JobLines::new(ir);
     for (si, seg) in p.segs.iter().enumerate() {
         let si = si as u32;
         let c = &classes[seg.class as usize];

@@ -5,8 +5,8 @@ use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use super::Groups;
-use crate::lower::emit;
-use crate::lower::ir::Ir;
+use crate::ir::jsonl::JobLines;
+use crate::ir::Ir;
 
 /// Write every group's table.  Job lines are the IR's job lines (ids, parents, quanta with
 /// their commands, transfers), so the wrapper and the status harvester read one format.
@@ -22,7 +22,7 @@ pub fn write_tables(ir: &Ir, dir: &Path, g: &Groups) -> io::Result<()> {
         writers.push((BufWriter::with_capacity(cap, jf), BufWriter::with_capacity(cap / 4, xf), 0));
     }
     // Lines must be in group order (index_in_group), which is IR job order.
-    let mut lines = emit::JobLines::new(ir);
+    let mut lines = JobLines::new(ir);
     for j in 0..ir.jobs.len() as u32 {
         let line = lines.line(j);
         let (w, x, off) = &mut writers[g.group_of[j as usize] as usize];

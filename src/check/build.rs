@@ -787,6 +787,7 @@ impl<'a> Builder<'a> {
             notify: None,
             orders: Vec::new(),
             order_mode: OrderMode::BreadthFirst,
+            order_loc: None,
         };
         let mut layer = Layer::default();
         let mut uses: Vec<Use> = Vec::new();
@@ -796,6 +797,7 @@ impl<'a> Builder<'a> {
         let mut notify = None;
         let mut orders = Vec::new();
         let mut order_mode = OrderMode::BreadthFirst;
+        let mut order_loc = None;
         self.exec_body(file, body, Scope::Campaign, &mut layer, &mut |b, s, _| {
             match &s.kind {
                 StmtKind::Use { pipeline, config } => {
@@ -828,6 +830,7 @@ impl<'a> Builder<'a> {
                 StmtKind::Attr { key, value } if key.name() == "order" => {
                     if let Some(v) = b.typed(file, value, keys::key("order").map(|k| k.ty).unwrap_or(Ty::Str), "order") {
                         order_mode = if v.as_str() == Some("depth_first") { OrderMode::DepthFirst } else { OrderMode::BreadthFirst };
+                        order_loc = Some(loc(file, s.span));
                     }
                 }
                 StmtKind::Step { name: sn, over, after, body } => {
@@ -906,6 +909,7 @@ impl<'a> Builder<'a> {
         c.notify = notify;
         c.orders = orders;
         c.order_mode = order_mode;
+        c.order_loc = order_loc;
         if fresh {
             self.model.campaigns.push(c);
         }

@@ -394,6 +394,8 @@ pub struct Campaign {
     pub notify: Option<Notify>,
     pub orders: Vec<Order>,
     pub order_mode: OrderMode,
+    /// Where `order = ...` is written.
+    pub order_loc: Option<Loc>,
 }
 
 #[derive(Clone, Debug, Default)]

@@ -3,12 +3,16 @@
 use std::collections::BTreeMap;
 
 use super::eval::Env;
-use super::ir::*;
 use super::JOIN_MIN;
-use crate::check::model::{Persist, Stage};
 use crate::coverage::hash::FastMap;
 use crate::coverage::{self, Dictionaries, DimId, Relation};
 use crate::diag::Diagnostic;
+use crate::ir::adjacency::csr_children;
+use crate::ir::naming::sanitize;
+use crate::ir::{
+    CampaignSettings, Cluster as IrCluster, Ir, Job, JobKind, Notify, Persist, QRef, Site as IrSite, Stage, StageSet, Staged,
+    Step as IrStep, Template,
+};
 
 /// Kahn's algorithm; `None` on a cycle.  Ties broken by index, so the order is stable.
 pub fn topo_order(n: usize, edges: impl Iterator<Item = (usize, usize)>) -> Option<Vec<usize>> {
@@ -183,7 +187,7 @@ impl<'a> Builder<'a> {
                     for q in 0..n {
                         let m = self.members.len() as u32;
                         self.members.push(QRef { step: si as u32, q: q as u32 });
-                        self.jobs.push(Job { kind: JobKind::Compute, owner: u32::MAX, lo: m, hi: m + 1, priority: 0 });
+                        self.jobs.push(Job { kind: JobKind::Compute, owner: u32::MAX, lo: m, hi: m + 1, priority: 0, settings: 0 });
                     }
                     self.steps[si].job_of = (base..base + n as u32).collect();
                 }
@@ -211,7 +215,14 @@ impl<'a> Builder<'a> {
                         self.members.push(QRef { step: s, q: x as u32 });
                         self.steps[s as usize].job_of[x] = j;
                     }
-                    self.jobs.push(Job { kind: JobKind::Compute, owner: ci, lo: lo_m, hi: self.members.len() as u32, priority: 0 });
+                    self.jobs.push(Job {
+                        kind: JobKind::Compute,
+                        owner: ci,
+                        lo: lo_m,
+                        hi: self.members.len() as u32,
+                        priority: 0,
+                        settings: 0,
+                    });
                     q = hi;
                 }
             }
@@ -251,7 +262,7 @@ impl<'a> Builder<'a> {
                 self.steps[m.step as usize].job_of[m.q as usize] = j;
             }
             self.members.extend(ms);
-            self.jobs.push(Job { kind: JobKind::Compute, owner: ci, lo, hi: self.members.len() as u32, priority: 0 });
+            self.jobs.push(Job { kind: JobKind::Compute, owner: ci, lo, hi: self.members.len() as u32, priority: 0, settings: 0 });
         }
         Ok(())
     }
@@ -322,7 +333,7 @@ impl<'a> Builder<'a> {
 
     fn new_join(&mut self) -> u32 {
         let j = self.jobs.len() as u32;
-        self.jobs.push(Job { kind: JobKind::Join, owner: self.joins, lo: 0, hi: 0, priority: 0 });
+        self.jobs.push(Job { kind: JobKind::Join, owner: self.joins, lo: 0, hi: 0, priority: 0, settings: 0 });
         self.joins += 1;
         j
     }
@@ -465,7 +476,7 @@ impl<'a> Builder<'a> {
         let mut extra: Vec<(u32, u32)> = Vec::new();
         // Stage-in: instances of `pre_job` external inputs, staged once each, by one stage-in
         // job per consumer job (bundling the instances that job is the first to need).
-        let mut by_dataset: BTreeMap<String, (crate::check::model::Template, Vec<String>, Vec<usize>)> = BTreeMap::new();
+        let mut by_dataset: BTreeMap<String, (Template, Vec<String>, Vec<usize>)> = BTreeMap::new();
         for s in 0..self.steps.len() {
             for inp in self.steps[s].inputs.iter().filter(|i| !i.produced && i.stage == Stage::PreJob) {
                 let Some(src) = &inp.source else { continue };
@@ -514,7 +525,7 @@ impl<'a> Builder<'a> {
             let j = self.jobs.len() as u32;
             let lo = self.staged.len() as u32;
             self.staged.extend(items);
-            self.jobs.push(Job { kind: JobKind::StageIn, owner: ord as u32, lo, hi: self.staged.len() as u32, priority: 0 });
+            self.jobs.push(Job { kind: JobKind::StageIn, owner: ord as u32, lo, hi: self.staged.len() as u32, priority: 0, settings: 0 });
             stage_job_ids[ord] = j;
         }
         let mut new_edges: Vec<(u32, u32)> = extra.into_iter().map(|(ord, job)| (stage_job_ids[ord as usize], job)).collect();
@@ -534,13 +545,13 @@ impl<'a> Builder<'a> {
             let archive = steps_in.iter().any(|&s| self.steps[s as usize].outputs.iter().any(|o| o.persist == Persist::Archive));
             if archive {
                 let so = self.jobs.len() as u32;
-                self.jobs.push(Job { kind: JobKind::StageOut, owner: j, lo: 0, hi: 0, priority: 0 });
+                self.jobs.push(Job { kind: JobKind::StageOut, owner: j, lo: 0, hi: 0, priority: 0, settings: 0 });
                 new_edges.push((j, so));
             }
             let discard = steps_in.iter().any(|&s| self.steps[s as usize].outputs.iter().any(|o| o.persist == Persist::Discard));
             if discard {
                 let cj = self.jobs.len() as u32;
-                self.jobs.push(Job { kind: JobKind::Cleanup, owner: j, lo: 0, hi: 0, priority: 0 });
+                self.jobs.push(Job { kind: JobKind::Cleanup, owner: j, lo: 0, hi: 0, priority: 0, settings: 0 });
                 new_edges.push((j, cj));
                 cleanup_of.insert(j, cj);
             }
@@ -556,21 +567,21 @@ impl<'a> Builder<'a> {
         self.edges.sort_unstable();
         self.edges.dedup();
         // The final provenance job: no edges (engine-native final node).
-        self.jobs.push(Job { kind: JobKind::Provenance, owner: 0, lo: 0, hi: 0, priority: 0 });
+        self.jobs.push(Job { kind: JobKind::Provenance, owner: 0, lo: 0, hi: 0, priority: 0, settings: 0 });
         Ok(())
     }
 
     /// Priorities: campaign priority + step `priority` + an order term from the step level
     /// (breadth-first: earlier steps higher; depth-first: later steps higher).  Inserted jobs
     /// take the priority of the compute job they serve.
-    fn priorities(&mut self, order: &str, base: i64) {
+    fn priorities(&mut self, order: crate::ir::OrderMode, base: i64) {
         let max_level = self.steps.iter().map(|s| s.level).max().unwrap_or(0) as i64;
         let step_prio: Vec<i64> = self
             .steps
             .iter()
             .map(|s| {
-                let own = s.settings.int("priority").unwrap_or(0);
-                let term = if order == "depth_first" { s.level as i64 } else { max_level - s.level as i64 };
+                let own = s.settings.priority;
+                let term = if order == crate::ir::OrderMode::DepthFirst { s.level as i64 } else { max_level - s.level as i64 };
                 base + own + term
             })
             .collect();
@@ -599,8 +610,8 @@ impl<'a> Builder<'a> {
         }
     }
 
-    pub fn into_ir(mut self, campaign: String, order: &str, priority: i64, sites: Vec<IrSite>, notify: Notify) -> Ir {
-        self.priorities(order, priority);
+    pub fn into_ir(mut self, campaign: String, settings: CampaignSettings, sites: Vec<IrSite>, notify: Notify) -> Ir {
+        self.priorities(settings.order, settings.priority);
         Ir {
             campaign,
             coverage_size: self.cov.len(),
@@ -613,10 +624,10 @@ impl<'a> Builder<'a> {
             stage_sets: self.stage_sets,
             staged: self.staged,
             edges: self.edges,
-            order: order.to_string(),
-            priority,
+            settings,
             notify,
             step_edges: Vec::new(),
+            job_settings: Vec::new(),
         }
     }
 }
@@ -698,9 +709,4 @@ pub fn check_names(ir: &Ir) -> Result<(), Diagnostic> {
         }
     }
     Ok(())
-}
-
-/// Step names as job id prefixes: `pipeline.step` becomes `pipeline-step`.
-pub fn sanitize(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' }).collect()
 }

@@ -16,10 +16,9 @@
 //! Every collection is built in a deterministic order (canonical relation order, definition
 //! order of steps), so the same campaign always gives the same IR.
 
-pub mod emit;
 pub mod eval;
 pub mod graph;
-pub mod ir;
+pub mod settings;
 
 use std::collections::BTreeMap;
 
@@ -28,8 +27,11 @@ use crate::check::resolve;
 use crate::check::Checked;
 use crate::coverage;
 use crate::diag::Diagnostic;
+use crate::ir::{
+    CampaignSettings, Cluster as IrCluster, Input as IrInput, Ir, Notify, OrderMode, Output as IrOutput, Site as IrSite, Step as IrStep,
+    StepEdgeKind,
+};
 use eval::Env;
-use ir::*;
 
 /// Parent sets at least this large, shared by at least two children, go through a join node.
 pub const JOIN_MIN: usize = 8;
@@ -77,12 +79,7 @@ pub fn pick_campaign<'a>(model: &'a Model, name: Option<&str>) -> Result<&'a Cam
 }
 
 /// Kinds of step-level dependency.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum DepKind {
-    After,
-    Barrier,
-    Dataset(String),
-}
+pub type DepKind = StepEdgeKind;
 
 #[derive(Clone, Debug)]
 pub struct StepDep {
@@ -257,8 +254,9 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
                     .help(format!("the warning threshold is {}", group_digits(opts.coverage_warn))),
             );
         }
-        let settings = resolve::resolve_step(model, Some(camp), d.pipe, d.step, &c.sets);
-        let site = settings.site.clone();
+        let resolved = resolve::resolve_step(model, Some(camp), d.pipe, d.step, &c.sets);
+        let site = resolved.site.clone();
+        let (settings, set_at) = settings::step_settings(&resolved);
         let shared_fs = site.as_ref().and_then(|s| model.site(s)).and_then(|s| s.shared_fs).unwrap_or(true);
         let inputs = d
             .step
@@ -270,8 +268,8 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
                     dataset: inp.dataset.name.clone(),
                     optional: inp.optional,
                     produced: produced.contains(&inp.dataset.name.as_str()),
-                    stage: ds.and_then(|x| x.stage.map(|s| s.0)).unwrap_or(Stage::None),
-                    source: ds.and_then(|x| x.source.clone()),
+                    stage: settings::stage(ds.and_then(|x| x.stage.map(|s| s.0)).unwrap_or(Stage::None)),
+                    source: ds.and_then(|x| x.source.as_ref()).map(settings::template),
                     dims: ds
                         .map(|x| x.dims.iter().map(|d| d.name.clone()).collect())
                         .unwrap_or_else(|| producer_dims(&defs, &inp.dataset.name)),
@@ -287,8 +285,8 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
                 let persist = ds.and_then(|x| x.persist.map(|p| p.0)).unwrap_or(Persist::Scratch);
                 IrOutput {
                     dataset: o.name.clone(),
-                    persist,
-                    archive: ds.and_then(|x| x.archive.clone()),
+                    persist: settings::persist(persist),
+                    archive: ds.and_then(|x| x.archive.as_ref()).map(settings::template),
                     verify: ds.and_then(|x| x.verify).unwrap_or(persist == Persist::Archive),
                     dims: dims.clone(),
                 }
@@ -300,9 +298,11 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
             dims,
             quanta,
             settings,
+            set_at,
+            loc: Some(d.step.loc),
             site,
             shared_fs,
-            run: d.step.run.clone().unwrap_or(crate::check::model::Template { text: String::new(), parts: Vec::new(), loc: d.step.loc }),
+            run: d.step.run.as_ref().map(settings::template).unwrap_or_default(),
             config_name: d.config_name.clone(),
             config: d.config.clone(),
             inputs,
@@ -328,6 +328,7 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
             steps: idx,
             by: cl.by.iter().map(|d| d.name.clone()).collect(),
             size: cl.size.map(|s| s.0),
+            loc: Some(cl.loc),
         });
     }
     if let Err(d) = b.assign_jobs() {
@@ -385,13 +386,19 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
             max_memory: s.max_memory.map(|x| x.0),
         })
         .collect();
-    let order = match camp.order_mode {
-        crate::check::model::OrderMode::BreadthFirst => "breadth_first",
-        crate::check::model::OrderMode::DepthFirst => "depth_first",
-    };
-    let priority = match camp.layer.get("priority").map(|s| &s.value) {
-        Some(crate::check::model::Value::Int(p)) => *p,
-        _ => 0,
+    let priority_setting = camp.layer.get("priority");
+    let campaign_settings = CampaignSettings {
+        order: match camp.order_mode {
+            crate::check::model::OrderMode::BreadthFirst => OrderMode::BreadthFirst,
+            crate::check::model::OrderMode::DepthFirst => OrderMode::DepthFirst,
+        },
+        order_at: camp.order_loc,
+        priority: match priority_setting.map(|s| &s.value) {
+            Some(crate::check::model::Value::Int(p)) => *p,
+            _ => 0,
+        },
+        priority_at: priority_setting.map(|s| s.loc),
+        loc: Some(camp.loc),
     };
     let notify = camp
         .notify
@@ -400,20 +407,12 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
             on: n.on.iter().map(|e| e.name.clone()).collect(),
             slow_after: n.slow_after,
             command: n.command.as_ref().map(|t| t.text.clone()),
+            loc: Some(n.loc),
         })
         .unwrap_or_default();
-    let mut ir = b.into_ir(camp.name.clone(), order, priority, sites, notify);
-    ir.step_edges = deps
-        .iter()
-        .map(|d| {
-            let kind = match &d.kind {
-                DepKind::After => "after".to_string(),
-                DepKind::Barrier => "all".to_string(),
-                DepKind::Dataset(ds) => format!("data:{ds}"),
-            };
-            (d.from as u32, d.to as u32, kind)
-        })
-        .collect();
+    let mut ir = b.into_ir(camp.name.clone(), campaign_settings, sites, notify);
+    ir.step_edges = deps.iter().map(|d| (d.from as u32, d.to as u32, d.kind.clone())).collect();
+    settings::assign(&mut ir);
     if let Err(mut d) = graph::check_names(&ir) {
         if let Some(def) = defs.iter().find(|x| {
             d.message.contains(&format!("step `{}`", x.step.name)) || d.message.contains(&format!("step `{}.{}`", x.pipe.name, x.step.name))

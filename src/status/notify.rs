@@ -50,7 +50,7 @@ pub fn native_events(backend: &str) -> &'static [&'static str] {
 
 /// The notify command with placeholders turned into quoted variable references.
 pub fn shell_command(template: &str) -> String {
-    use crate::lower::emit::{expand_template, var_in, Quote};
+    use crate::ir::quote::{expand_template, var_in, Quote};
     expand_template(template, Quote::None, |name, q, out| {
         let var = match name {
             "campaign" => "BPSC_CAMPAIGN",

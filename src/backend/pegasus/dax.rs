@@ -100,8 +100,8 @@ fn write_dax(m: &Model, path: &Path) -> io::Result<()> {
     )))?;
     // Section 1: metadata; 2: invokes.
     text_elem(&mut w, "metadata", &[("key", "campaign".into())], &ir.campaign)?;
-    text_elem(&mut w, "metadata", &[("key", "order".into())], &ir.order)?;
-    text_elem(&mut w, "metadata", &[("key", "priority".into())], &ir.priority.to_string())?;
+    text_elem(&mut w, "metadata", &[("key", "order".into())], ir.order())?;
+    text_elem(&mut w, "metadata", &[("key", "priority".into())], &ir.priority().to_string())?;
     text_elem(&mut w, "metadata", &[("key", "compute_jobs".into())], &ir.compute_jobs().to_string())?;
     for (on, cmd, expand) in hooks(m) {
         w.write_event(Event::Start(start("invoke", &[("when", when(on).into())])))?;

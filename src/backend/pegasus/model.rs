@@ -11,10 +11,12 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::backend::{groups, Groups};
-use crate::check::model::{Persist, Software, Stage, Value as SVal};
 use crate::coverage::{Relation, Value};
-use crate::lower::emit;
-use crate::lower::ir::{Ir, JobKind, QRef};
+use crate::ir::adjacency::topo_jobs;
+use crate::ir::naming::instance_rel;
+use crate::ir::render::fill_url;
+use crate::ir::{Ir, JobKind, OnFailure, QRef, Resources};
+use crate::ir::{Persist, Software, Stage};
 
 use super::quote::node_name;
 
@@ -158,20 +160,6 @@ pub struct Model<'a> {
     pin: Vec<u32>,
 }
 
-fn setting_text(v: &SVal) -> String {
-    match v {
-        SVal::Str(s) | SVal::Word(s) => s.clone(),
-        SVal::Size(n) | SVal::Duration(n) => n.to_string(),
-        SVal::Int(i) => i.to_string(),
-        SVal::Float(f) => f.to_string(),
-        SVal::Bool(b) => b.to_string(),
-        SVal::IntList(v) => v.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","),
-        SVal::StrList(v) | SVal::Names(v) => v.join(","),
-        SVal::Software(Software::Container(s)) => format!("container:{s}"),
-        SVal::Software(Software::Setup(s)) => format!("setup:{s}"),
-    }
-}
-
 /// A ClassAd string literal.
 fn classad_str(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
@@ -221,14 +209,14 @@ impl<'a> Model<'a> {
         let ids = Ids::new(ir);
         let kept: Vec<bool> = ir.jobs.iter().map(|j| matches!(j.kind, JobKind::Compute | JobKind::Join)).collect();
         let edges = rewire(ir, &kept);
-        let order: Vec<u32> = emit::topo_jobs(ir).into_iter().filter(|&j| kept[j as usize]).collect();
+        let order: Vec<u32> = topo_jobs(ir).into_iter().filter(|&j| kept[j as usize]).collect();
         let (poff, pin) = ir.parents();
 
         // Sites: those the kept compute jobs run at, `local` for joins and outputs.
         let mut used: BTreeSet<String> = BTreeSet::new();
         for (j, job) in ir.jobs.iter().enumerate() {
             if job.kind == JobKind::Compute {
-                used.insert(emit::job_site(ir, j as u32).unwrap_or(DEFAULT_SITE).to_string());
+                used.insert(ir.settings_of(j as u32).site.as_deref().unwrap_or(DEFAULT_SITE).to_string());
             }
         }
         used.insert(LOCAL.to_string());
@@ -283,25 +271,21 @@ impl<'a> Model<'a> {
                 continue;
             }
             for &j in members {
-                t.sites.insert(emit::job_site(ir, j).unwrap_or(DEFAULT_SITE).to_string());
+                t.sites.insert(ir.settings_of(j).site.as_deref().unwrap_or(DEFAULT_SITE).to_string());
             }
             // The group's steps: the cluster's, or the one step.
             let steps: Vec<u32> =
                 if job.owner != u32::MAX { ir.clusters[job.owner as usize].steps.clone() } else { vec![ir.members[job.lo as usize].step] };
-            let mut env: BTreeMap<String, String> = BTreeMap::new();
+            let js = ir.settings_of(first);
+            let mut env: BTreeMap<String, String> = js.env.iter().cloned().collect();
             for &s in &steps {
-                let st = &ir.steps[s as usize];
-                t.steps.push(st.name.clone());
-                for (k, r) in &st.settings.env {
-                    env.entry(k.clone()).or_insert_with(|| setting_text(&r.value));
-                }
+                t.steps.push(ir.steps[s as usize].name.clone());
             }
             // Pegasus runs the job in its working directory, where it stages the job's
             // files under their LFNs (`dataset/v1_v2`): that directory is the scratch.
             env.insert("BPSC_SCRATCH".into(), ".".into());
-            let st = &ir.steps[steps[0] as usize].settings;
-            if let Some(SVal::Software(sw)) = st.get("software") {
-                env.insert("BPSC_SOFTWARE".into(), setting_text(&SVal::Software(sw.clone())));
+            if let Some(sw) = &js.software {
+                env.insert("BPSC_SOFTWARE".into(), sw.label());
                 t.soft = match sw {
                     Software::Setup(s) => Soft::Setup(intern(&mut launchers, s)),
                     Software::Container(c) => Soft::Container(intern(&mut containers, c)),
@@ -312,22 +296,22 @@ impl<'a> Model<'a> {
                 env.insert("BPSC_BIN".into(), "${BPSC_BIN}".into());
             }
             t.env = env.into_iter().collect();
-            t.max_jobs = st.int("max_jobs");
+            t.max_jobs = js.max_jobs;
             // Batch settings, per site of the group.
             for site in &t.sites {
                 let backend = sites.iter().find(|s| &s.name == site).map(|s| s.style).unwrap_or("condor");
                 let mut p: Vec<(&'static str, &'static str, String)> = Vec::new();
-                if let Some(q) = st.get("partition").or_else(|| st.get("queue")).and_then(|v| v.as_str()) {
+                if let Some(q) = &js.partition {
                     p.push(("pegasus", "queue", q.to_string()));
                 }
-                if let Some(a) = st.get("account").and_then(|v| v.as_str()) {
+                if let Some(a) = &js.account {
                     p.push(("pegasus", "project", a.to_string()));
                 }
-                let hosts = st.names("hosts");
-                let avoid = st.names("avoid_hosts");
+                let hosts = &js.hosts;
+                let avoid = &js.avoid_hosts;
                 if backend == "glite" {
                     let mut args: Vec<String> = Vec::new();
-                    if let Some(q) = st.get("qos").and_then(|v| v.as_str()) {
+                    if let Some(q) = &js.qos {
                         args.push(format!("--qos={q}"));
                     }
                     if !hosts.is_empty() {
@@ -347,7 +331,7 @@ impl<'a> Model<'a> {
                             hosts.iter().map(|h| format!("Machine == {}", classad_str(h))).collect::<Vec<_>>().join(" || ")
                         ));
                     }
-                    for h in &avoid {
+                    for h in avoid {
                         req.push(format!("(Machine =!= {})", classad_str(h)));
                     }
                     if !req.is_empty() {
@@ -395,7 +379,7 @@ impl<'a> Model<'a> {
             .iter()
             .map(|st| {
                 let j = *st.job_of.first()?;
-                (ir.jobs[j as usize].owner == u32::MAX).then(|| Res::of(&emit::resources(ir, j)))
+                (ir.jobs[j as usize].owner == u32::MAX).then(|| Res::of(&ir.settings_of(j).resources))
             })
             .collect();
         m.inputs = m.plan_inputs();
@@ -477,7 +461,7 @@ impl<'a> Model<'a> {
             let st = &ir.steps[m.step as usize];
             let vals = ir.data_id(*m);
             for o in &st.outputs {
-                let lfn = emit::instance_rel(&o.dataset, &vals);
+                let lfn = instance_rel(&o.dataset, &vals);
                 let archived = o.persist == Persist::Archive && o.archive.is_some();
                 out.push(Use { lfn, output: true, stage_out: archived, register: archived, optional: false });
             }
@@ -502,7 +486,7 @@ impl<'a> Model<'a> {
                             }
                             let vals = s.instances.row(r as usize, &ir.dicts);
                             out.push(Use {
-                                lfn: emit::instance_rel(&s.dataset, &vals),
+                                lfn: instance_rel(&s.dataset, &vals),
                                 output: false,
                                 stage_out: false,
                                 register: false,
@@ -523,7 +507,7 @@ impl<'a> Model<'a> {
                                 .iter()
                                 .map(|&c| ir.dicts.decode(p.quanta.schema()[c], p.quanta.column(c)[r as usize]))
                                 .collect();
-                            let lfn = emit::instance_rel(ds, &vals);
+                            let lfn = instance_rel(ds, &vals);
                             if out[..n_out].iter().any(|o| o.lfn == lfn) {
                                 continue;
                             }
@@ -549,7 +533,7 @@ impl<'a> Model<'a> {
                     continue;
                 }
                 if let Some(t) = &o.archive {
-                    out.push((emit::instance_rel(&o.dataset, &vals), emit::fill_url(t, &st.dims, &vals, &ir.campaign, st.site.as_deref())));
+                    out.push((instance_rel(&o.dataset, &vals), fill_url(t, &st.dims, &vals, &ir.campaign, st.site.as_deref())));
                 }
             }
         }
@@ -562,7 +546,7 @@ impl<'a> Model<'a> {
             let dims: Vec<String> = s.instances.dim_names(&ir.dicts).iter().map(|d| d.to_string()).collect();
             (0..s.instances.len()).map(move |r| {
                 let vals = s.instances.row(r, &ir.dicts);
-                (emit::instance_rel(&s.dataset, &vals), emit::fill_url(&s.source, &dims, &vals, &ir.campaign, None))
+                (instance_rel(&s.dataset, &vals), fill_url(&s.source, &dims, &vals, &ir.campaign, None))
             })
         })
     }
@@ -571,7 +555,7 @@ impl<'a> Model<'a> {
     pub fn site_of(&self, j: u32) -> &str {
         match self.ir.jobs[j as usize].kind {
             JobKind::Join => LOCAL,
-            _ => emit::job_site(self.ir, j).unwrap_or(DEFAULT_SITE),
+            _ => self.ir.settings_of(j).site.as_deref().unwrap_or(DEFAULT_SITE),
         }
     }
 
@@ -644,7 +628,7 @@ impl<'a> Model<'a> {
     }
 
     /// The resources of a compute job: per step for unclustered jobs (computed once),
-    /// aggregated by [`emit::resources`] for clusters.
+    /// aggregated by lowering for clusters.
     fn res(&self, j: u32) -> Res {
         let job = &self.ir.jobs[j as usize];
         if job.owner == u32::MAX {
@@ -652,7 +636,7 @@ impl<'a> Model<'a> {
                 return r;
             }
         }
-        Res::of(&emit::resources(self.ir, j))
+        Res::of(&self.ir.settings_of(j).resources)
     }
 
     /// Profiles of a kept job, as (namespace, key, value).
@@ -701,7 +685,7 @@ fn itoa(n: i64) -> String {
     n.to_string()
 }
 
-/// What the profiles need of [`emit::Resources`].
+/// What the profiles need of [`Resources`].
 #[derive(Clone, Copy, Debug)]
 struct Res {
     memory_mib: i64,
@@ -713,7 +697,7 @@ struct Res {
 }
 
 impl Res {
-    fn of(r: &emit::Resources) -> Res {
+    fn of(r: &Resources) -> Res {
         let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         Res {
             memory_mib: clamp(r.memory.div_ceil(1 << 20)),
@@ -721,7 +705,7 @@ impl Res {
             disk_kib: clamp(r.disk.div_ceil(1 << 10)),
             walltime: clamp(r.walltime),
             retries: r.retries,
-            abort: r.on_failure == "abort",
+            abort: r.on_failure == OnFailure::Abort,
         }
     }
 }
@@ -792,7 +776,7 @@ pub fn notify_command(template: &str, campaign: &str, event: &str, step: &str) -
 
 /// The shell command inside [`notify_command`].
 pub fn notify_shell(template: &str, campaign: &str, event: &str, step: &str) -> String {
-    use emit::{quote_in, scan_quotes, Quote};
+    use crate::ir::quote::{quote_in, scan_quotes, Quote};
     let mut cmd = String::with_capacity(template.len() + 32);
     let mut q = Quote::None;
     let mut rest = template;

@@ -36,7 +36,7 @@ pub fn hooks(m: &Model) -> Vec<(&'static str, String, bool)> {
             }
         }
     }
-    if let Some(p) = (0..ir.jobs.len() as u32).find(|&j| ir.jobs[j as usize].kind == crate::lower::ir::JobKind::Provenance) {
+    if let Some(p) = (0..ir.jobs.len() as u32).find(|&j| ir.jobs[j as usize].kind == crate::ir::JobKind::Provenance) {
         h.push(("end", provenance_command(m.tx_name(p), m.index(p)), true));
     }
     h
@@ -53,13 +53,13 @@ fn write_workflow(m: &Model, path: &Path) -> io::Result<()> {
     ));
     b.push_str("x-bpsc:\n");
     kv(&mut b, "  ", "version", env!("CARGO_PKG_VERSION"));
-    b.push_str(&format!("  ir: {}\n", crate::lower::ir::IR_VERSION));
+    b.push_str(&format!("  ir: {}\n", crate::ir::IR_VERSION));
     b.push_str("pegasus: '5.0'\n");
     kv(&mut b, "", "name", &m.name);
     b.push_str("metadata:\n");
     kv(&mut b, "  ", "campaign", &ir.campaign);
-    kv(&mut b, "  ", "order", &ir.order);
-    b.push_str(&format!("  priority: {}\n", ir.priority));
+    kv(&mut b, "  ", "order", ir.order());
+    b.push_str(&format!("  priority: {}\n", ir.priority()));
     b.push_str(&format!("  compute_jobs: {}\n", ir.compute_jobs()));
     let hooks = hooks(m);
     if !hooks.is_empty() {

@@ -1,0 +1,149 @@
+//! Names: job ids, the encoding of data ID values for ids and paths, and name sanitising.
+//!
+//! Every id and path component bpsc generates matches `[A-Za-z0-9_-]+`: safe as a DAGMan
+//! node name, a Pegasus id, a Slurm job name, a Nextflow value and a path component (no
+//! `/`, no `.`, no quote, no space, no shell metacharacter), whatever the data ID holds.
+
+use super::{Ir, JobKind, NO_CLUSTER};
+use crate::coverage::Value;
+
+/// A step or cluster name as a job-id prefix and file stem: `[A-Za-z0-9_]` stay, anything
+/// else becomes `-`.
+pub fn sanitize(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' }).collect()
+}
+
+/// Encode a data ID value for ids and paths: ASCII letters and digits stay, every other
+/// byte becomes `-XX` (hex), and a negative integer starts with `-2d`.  The result matches
+/// `[A-Za-z0-9-]+`.  It is injective, and since it never contains `_`, `prefix_v1_v2`
+/// splits back unambiguously.
+pub fn encode_value(v: &Value, out: &mut String) {
+    match v {
+        Value::Int(i) => {
+            if *i < 0 {
+                out.push_str("-2d");
+                out.push_str(&i.unsigned_abs().to_string());
+            } else {
+                out.push_str(&i.to_string());
+            }
+        }
+        Value::Str(s) => {
+            if s.is_empty() {
+                out.push_str("-00-00");
+            }
+            for b in s.bytes() {
+                if b.is_ascii_alphanumeric() {
+                    out.push(b as char);
+                } else {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    out.push('-');
+                    out.push(HEX[(b >> 4) as usize] as char);
+                    out.push(HEX[(b & 15) as usize] as char);
+                }
+            }
+        }
+    }
+}
+
+/// `prefix_v1_v2`: values encoded by [`encode_value`].
+pub fn quantum_id(prefix: &str, vals: &[&Value]) -> String {
+    let mut s = String::with_capacity(prefix.len() + vals.len() * 8);
+    s.push_str(prefix);
+    for v in vals {
+        s.push('_');
+        encode_value(v, &mut s);
+    }
+    s
+}
+
+/// `DATASET/V1_V2`: the relative path of a dataset instance under the job's scratch.
+pub fn instance_rel(dataset: &str, vals: &[&Value]) -> String {
+    let mut s = String::with_capacity(dataset.len() + 16);
+    s.push_str(dataset);
+    s.push('/');
+    if vals.is_empty() {
+        s.push('0');
+    }
+    for (i, v) in vals.iter().enumerate() {
+        if i > 0 {
+            s.push('_');
+        }
+        encode_value(v, &mut s);
+    }
+    s
+}
+
+/// The stable id of job `j` (see backends/ir/README.md for the forms).
+pub fn job_id(ir: &Ir, j: u32) -> String {
+    let job = &ir.jobs[j as usize];
+    match job.kind {
+        JobKind::Compute => {
+            let m = ir.members[job.lo as usize];
+            let step = &ir.steps[m.step as usize];
+            if job.owner == NO_CLUSTER {
+                return quantum_id(&sanitize(&step.name), &ir.data_id(m));
+            }
+            let c = &ir.clusters[job.owner as usize];
+            if c.size.is_some() {
+                // A chunk is named by its cluster and its first member's data ID.
+                format!("{}_{}", c.name, quantum_id(&sanitize(&step.name), &ir.data_id(m)))
+            } else {
+                let row = step.quanta.row(m.q as usize, &ir.dicts);
+                let vals: Vec<&Value> = c.by.iter().filter_map(|d| step.dims.iter().position(|x| x == d)).map(|i| row[i]).collect();
+                quantum_id(&c.name, &vals)
+            }
+        }
+        JobKind::StageIn => format!("stagein_{}", job.owner),
+        JobKind::StageOut => format!("stageout_{}", job_id(ir, job.owner)),
+        JobKind::Cleanup => format!("cleanup_{}", job_id(ir, job.owner)),
+        JobKind::Join => format!("join_{}", job.owner),
+        JobKind::Provenance => "provenance".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(v: Value) -> String {
+        let mut s = String::new();
+        encode_value(&v, &mut s);
+        s
+    }
+
+    #[test]
+    fn hostile_values_encode_to_safe_tokens() {
+        for v in ["../../etc", "$(rm -rf ~)", "a b", "it's", "x\ny", "\"q\"", "g-r", "a_b", "", "\u{0}", "é"] {
+            let e = enc(Value::Str(v.into()));
+            assert!(!e.is_empty());
+            assert!(e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'), "{v:?} -> {e}");
+        }
+        assert_eq!(enc(Value::Str("../x".into())), "-2e-2e-2fx");
+        assert_eq!(enc(Value::Int(-5)), "-2d5");
+        assert_eq!(enc(Value::Str("é".into())), "-c3-a9");
+        assert_ne!(enc(Value::Str("a-b".into())), enc(Value::Str("a".into())) + "-b");
+        // Int 5 and string "5" encode alike; they can only meet in a dimension of mixed
+        // kinds, which lowering checks for collisions (E802).
+    }
+
+    #[test]
+    fn encoding_is_injective_on_strings() {
+        let vals = ["a", "a-", "a-2d", "-", "--", "a-61", "a a", "a_a", "A", ""];
+        let mut seen = std::collections::HashMap::new();
+        for v in vals {
+            let e = enc(Value::Str(v.into()));
+            if let Some(prev) = seen.insert(e.clone(), v) {
+                panic!("{prev:?} and {v:?} both encode to {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn ids_and_paths() {
+        let (a, b) = (Value::Int(903334), Value::Str("../r".into()));
+        assert_eq!(quantum_id("isr", &[&a, &b]), "isr_903334_-2e-2e-2fr");
+        assert_eq!(instance_rel("calexp", &[&a, &b]), "calexp/903334_-2e-2e-2fr");
+        assert_eq!(instance_rel("summary", &[]), "summary/0");
+        assert_eq!(sanitize("drp.isr-x"), "drp-isr-x");
+    }
+}
