@@ -9,9 +9,8 @@ use crate::diag::{codes, Diagnostic, Diagnostics, Severity};
 use crate::fs::{Fs, MemFs};
 use crate::source::{FileId, SourceMap};
 
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_ERRORS: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
+pub use crate::pipeline::{lower_file, CompileArgs};
+pub use crate::submitdir::exit::{ERRORS as EXIT_ERRORS, OK as EXIT_OK, USAGE as EXIT_USAGE};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutFormat {
@@ -21,15 +20,49 @@ pub enum OutFormat {
     Junit,
 }
 
+/// With `--backend B`: lower a file that checks clean and add what lowering and the
+/// engine's capability check report (W801/E801...), so CI learns before compiling that the
+/// engine would ignore or refuse a setting.
+fn backend_diagnostics(c: &mut Checked, backend: &str) {
+    if c.has_errors() || c.model.campaigns.is_empty() {
+        return;
+    }
+    let Some(engine) = crate::backend::find(backend) else {
+        c.diags.push(crate::backend::unknown(backend));
+        return;
+    };
+    let l = crate::lower::lower(c, &crate::lower::LowerOptions::default());
+    c.diags.extend(l.diags);
+    if let Some(ir) = l.ir {
+        c.diags.extend(crate::backend::caps::check(engine, &ir));
+    }
+}
+
 /// Check each file; render all diagnostics together.
 pub fn check_files(fs: &dyn Fs, files: &[PathBuf], opts: &Options, fmt: OutFormat, deny_warnings: bool, out: &mut dyn Write) -> u8 {
+    check_files_for(fs, files, opts, None, fmt, deny_warnings, out)
+}
+
+/// [`check_files`], for the engine `backend` when one is given.
+pub fn check_files_for(
+    fs: &dyn Fs,
+    files: &[PathBuf],
+    opts: &Options,
+    backend: Option<&str>,
+    fmt: OutFormat,
+    deny_warnings: bool,
+    out: &mut dyn Write,
+) -> u8 {
     let mut merged = SourceMap::new();
     let mut all = Diagnostics::default();
     let mut checked_files: Vec<FileId> = Vec::new();
     let mut usage = false;
     let mut unreadable: Vec<(PathBuf, Vec<Diagnostic>)> = Vec::new();
     for f in files {
-        let c = check::check(fs, f, opts);
+        let mut c = check::check(fs, f, opts);
+        if let Some(b) = backend {
+            backend_diagnostics(&mut c, b);
+        }
         if c.program.root_unreadable {
             usage = true;
             unreadable.push((f.clone(), c.diags.items.clone()));
@@ -264,6 +297,13 @@ pub fn explain_example(info: &codes::CodeInfo) -> (Vec<Diagnostic>, String) {
         big.resize((crate::check::load::MAX_SOURCE_BYTES + 1) as usize, b'#');
         fs = fs.with("huge.bps", big);
     }
+    if info.example_args.contains(&"--internal-error") {
+        // What a broken engine template gives: the one way bpsc reports its own faults.
+        let set = crate::backend::templates::TemplateSet { templates: &[("broken", "{% if %}")], filters: &[] };
+        let diags: Vec<Diagnostic> = crate::backend::templates::Templates::new(&set).err().into_iter().collect();
+        let text = crate::diag::render::render_human(&SourceMap::new(), &diags, false);
+        return (diags, text);
+    }
     let opts = Options { sets: info.example_args.iter().filter_map(|a| a.strip_prefix("--set=")).map(|s| s.to_string()).collect() };
     let c = check::check(&fs, Path::new("example.bps"), &opts);
     let mut diags = c.diags.items.clone();
@@ -271,12 +311,22 @@ pub fn explain_example(info: &codes::CodeInfo) -> (Vec<Diagnostic>, String) {
         let l = crate::lower::lower(&c, &crate::lower::LowerOptions { coverage_warn: 1_000_000, ..Default::default() });
         diags.extend(l.diags);
         if let (Some(ir), Some(b)) = (l.ir, info.example_args.iter().find_map(|a| a.strip_prefix("--backend="))) {
-            let dir = std::env::temp_dir().join(format!("bpsc-explain-{}-{}", info.code, std::process::id()));
-            let _ = std::fs::create_dir_all(&dir);
-            if let Err(e) = crate::backend::write(b, &ir, &dir) {
-                diags.extend(backend_diagnostic(b, &e));
+            match crate::backend::find(b) {
+                None => diags.push(crate::backend::unknown(b)),
+                Some(engine) => {
+                    let caps = crate::backend::caps::check(engine, &ir);
+                    let refused = caps.iter().any(|d| d.is_error());
+                    diags.extend(caps);
+                    if !refused {
+                        // Into memory, or into the path the example names (E408).
+                        let r = match info.example_args.iter().find_map(|a| a.strip_prefix("--out=")) {
+                            Some(out) => engine.emit(&ir, &crate::backend::DirOutput::new(Path::new(out))).map(|_| ()),
+                            None => engine.emit(&ir, &crate::backend::MemOutput::new()).map(|_| ()),
+                        };
+                        diags.extend(r.err());
+                    }
+                }
             }
-            let _ = std::fs::remove_dir_all(&dir);
         }
     }
     let text = crate::diag::render::render_human(&c.program.map, &diags, false);
@@ -313,44 +363,6 @@ pub fn explain(code: Option<&str>, out: &mut dyn Write) -> u8 {
     let _ = Severity::Error;
     let _ = Value::Int(0);
     EXIT_OK
-}
-
-/// Options of `bpsc compile` and `bpsc graph`.
-#[derive(Clone, Debug, Default)]
-pub struct CompileArgs {
-    pub file: PathBuf,
-    pub sets: Vec<String>,
-    pub campaign: Option<String>,
-    pub steps: Option<String>,
-    pub coverage_warn: Option<usize>,
-}
-
-/// Check and lower; print diagnostics to `err`.  `Err(code)` when there is no IR.
-pub fn lower_file(fs: &dyn Fs, a: &CompileArgs, err: &mut dyn Write) -> Result<(crate::ir::Ir, Checked), u8> {
-    let c = check::check(fs, &a.file, &Options { sets: a.sets.clone() });
-    if c.program.root_unreadable {
-        let _ = err.write_all(crate::diag::render::render_human(&c.program.map, &c.diags.items, false).as_bytes());
-        return Err(EXIT_USAGE);
-    }
-    if c.has_errors() {
-        let _ = err.write_all(crate::diag::render::render_human(&c.program.map, &c.diags.items, false).as_bytes());
-        return Err(EXIT_ERRORS);
-    }
-    let opts = crate::lower::LowerOptions {
-        campaign: a.campaign.clone(),
-        steps: a.steps.clone(),
-        coverage_warn: a.coverage_warn.unwrap_or(crate::lower::DEFAULT_COVERAGE_WARN),
-    };
-    let l = crate::lower::lower(&c, &opts);
-    let mut ds = c.diags.items.clone();
-    ds.extend(l.diags);
-    if !ds.is_empty() {
-        let _ = err.write_all(crate::diag::render::render_human(&c.program.map, &ds, false).as_bytes());
-    }
-    match l.ir {
-        Some(ir) => Ok((ir, c)),
-        None => Err(EXIT_ERRORS),
-    }
 }
 
 /// `bpsc compile FILE --emit ir -o DIR`.
@@ -407,79 +419,54 @@ pub fn graph(fs: &dyn Fs, a: &CompileArgs, mermaid: bool, job_level: bool, out: 
     }
 }
 
-/// The backend to use: the one asked for, or the `backend` of the sites the steps run at.
-pub fn choose_backend(ir: &crate::ir::Ir, asked: Option<&str>) -> Result<String, String> {
-    if let Some(b) = asked {
-        return Ok(b.to_string());
-    }
-    let used: std::collections::BTreeSet<&str> = ir.steps.iter().filter_map(|s| s.site.as_deref()).collect();
-    let backends: std::collections::BTreeSet<&str> =
-        ir.sites.iter().filter(|s| used.contains(s.name.as_str())).filter_map(|s| s.backend.as_deref()).collect();
-    match backends.len() {
-        1 => Ok(backends.into_iter().next().unwrap_or_default().to_string()),
-        0 => Err("no backend chosen: pass --backend (slurm, htcondor, pegasus, pegasus-dax, nextflow) or set `backend` in the site".into()),
-        _ => Err(format!(
-            "the campaign's sites use several backends ({}); pass --backend",
-            backends.into_iter().collect::<Vec<_>>().join(", ")
-        )),
-    }
-}
-
 /// `bpsc compile FILE --backend B -o DIR`.
 pub fn compile_backend(fs: &dyn Fs, a: &CompileArgs, backend: Option<&str>, outdir: &Path, force: bool, err: &mut dyn Write) -> u8 {
-    let (ir, _c) = match lower_file(fs, a, err) {
+    let (ir, c) = match lower_file(fs, a, err) {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let backend = match choose_backend(&ir, backend) {
-        Ok(b) => b,
-        Err(e) => {
-            let _ = writeln!(err, "error: {e}");
+    let map = &c.program.map;
+    let engine = match crate::pipeline::choose_engine(&ir, backend) {
+        Ok(e) => e,
+        Err(d) => {
+            let _ = err.write_all(crate::diag::render::render_human(map, &[d], false).as_bytes());
             return EXIT_USAGE;
         }
     };
-    let od = match crate::outdir::OutDir::create(outdir, force) {
-        Ok(o) => o,
-        Err(e) => {
-            let _ = writeln!(err, "error: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let written = match crate::backend::write(&backend, &ir, od.path()) {
-        Ok(w) => w,
-        Err(e) => {
-            if let Some(d) = backend_diagnostic(&backend, &e) {
-                let _ = err.write_all(crate::diag::render::render_human(&SourceMap::new(), &[d], false).as_bytes());
-            } else {
-                let _ = writeln!(err, "error: {backend}: {e}");
-            }
-            return if e.kind() == std::io::ErrorKind::InvalidInput { EXIT_ERRORS } else { EXIT_USAGE };
-        }
-    };
-    // What `bpsc restart` needs to compile the campaign again, and the notify settings
-    // `bpsc status --watch` fires.
-    if let Err(e) = crate::restart::record_compile(od.path(), a, &backend, &ir) {
-        let _ = writeln!(err, "error: bpsc.json: {e}");
-        return EXIT_USAGE;
+    if let Err(code) = crate::pipeline::capabilities(engine, &ir, map, err) {
+        return code;
     }
-    match od.commit() {
-        Ok(p) => {
+    let written = crate::pipeline::write_submit_dir(engine, &ir, outdir, force, |e| {
+        let mut m = crate::pipeline::meta_of(&ir, engine, e);
+        m.compile = Some(crate::pipeline::compile_meta(a, engine));
+        m
+    });
+    match written {
+        Ok((dir, emitted, files)) => {
+            let kinds: Vec<String> = emitted.engine_jobs.iter().map(|(k, n)| format!("{n} {k}")).collect();
             let _ = writeln!(
                 err,
-                "wrote {} for {backend}: {} jobs, {} edges, {} files",
-                p.display(),
-                ir.jobs.len(),
-                ir.edges.len(),
-                written.files.len()
+                "wrote {} for {}: {} jobs ({}), {} edges, {} files",
+                dir.display(),
+                engine.name(),
+                emitted.engine_jobs.iter().map(|(_, n)| n).sum::<u64>(),
+                kinds.join(", "),
+                emitted.engine_edges,
+                files.len() + 1
             );
-            if !written.submit_command.is_empty() {
-                let _ = writeln!(err, "submit with: cd {} && {}", p.display(), written.submit_command);
+            if !emitted.submit_command.is_empty() {
+                let _ = writeln!(err, "submit with: cd {} && {}", dir.display(), emitted.submit_command);
             }
             EXIT_OK
         }
-        Err(e) => {
+        Err(crate::pipeline::WriteError::Usage(e)) => {
             let _ = writeln!(err, "error: {e}");
             EXIT_USAGE
+        }
+        Err(crate::pipeline::WriteError::Diag(d)) => {
+            let code = if d.code == "E408" { EXIT_USAGE } else { EXIT_ERRORS };
+            let _ = err.write_all(crate::diag::render::render_human(map, &[d], false).as_bytes());
+            code
         }
     }
 }
@@ -524,21 +511,6 @@ pub fn compile_summary(fs: &dyn Fs, a: &CompileArgs, out: &mut dyn Write, err: &
     });
     let _ = writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     EXIT_OK
-}
-
-/// A backend error whose message starts with a diagnostic code (`E801: ...`) as a diagnostic.
-pub fn backend_diagnostic(backend: &str, e: &std::io::Error) -> Option<Diagnostic> {
-    let msg = e.to_string();
-    let (code, rest) = msg.split_once(": ")?;
-    let info = codes::lookup(code)?;
-    let mut d = Diagnostic::new(info.code, format!("{backend}: {rest}"));
-    if info.code == "E801" {
-        d = d.note(format!(
-            "the {backend} backend cannot express this setting; `bpsc explain E801` and backends/{}/README.md list the alternatives",
-            backend.trim_end_matches("-dax")
-        ));
-    }
-    Some(d)
 }
 
 /// `bpsc fmt [--check] FILE...`: format files in place (`-` reads standard input and writes

@@ -58,6 +58,9 @@ enum Cmd {
         sets: Vec<String>,
         #[arg(long, value_enum, default_value = "auto")]
         color: Color,
+        /// Also lower each campaign and report what this engine cannot express (W801, E801).
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(bpsc::backend::NAMES))]
+        backend: Option<String>,
     },
     /// Print the resolved settings of every step.
     Config {
@@ -79,7 +82,7 @@ enum Cmd {
     Compile {
         file: PathBuf,
         /// Engine to compile for (default: the `backend` of the campaign's site).
-        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(bpsc::backend::BACKENDS))]
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(bpsc::backend::NAMES))]
         backend: Option<String>,
         /// Write the IR instead of a submit directory.
         #[arg(long, value_enum, conflicts_with = "backend")]
@@ -328,7 +331,7 @@ fn main() -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let code = match cli.cmd {
-        Cmd::Check { files, format, deny, sets, color } => {
+        Cmd::Check { files, format, deny, sets, color, backend } => {
             let color = match color {
                 Color::Always => true,
                 Color::Never => false,
@@ -340,7 +343,7 @@ fn main() -> ExitCode {
                 Format::Sarif => cli::OutFormat::Sarif,
                 Format::Junit => cli::OutFormat::Junit,
             };
-            cli::check_files(&RealFs, &files, &Options { sets }, fmt, deny.is_some(), &mut out)
+            cli::check_files_for(&RealFs, &files, &Options { sets }, backend.as_deref(), fmt, deny.is_some(), &mut out)
         }
         Cmd::Config { file, format, explain, sets, campaign } => {
             cli::config(&RealFs, &file, &Options { sets }, format == Format::Json, explain.as_deref(), campaign.as_deref(), &mut out)

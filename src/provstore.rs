@@ -44,7 +44,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 
-use crate::status::records::{self, Record};
+use crate::submitdir::records::{self, Record};
+use crate::submitdir::Meta;
 
 pub const SCHEMA_VERSION: i64 = 1;
 
@@ -109,11 +110,7 @@ pub fn open(db: &Path) -> Result<Connection, String> {
 /// The default store of a submit directory: `provenance_db` of its bpsc.json (a restart
 /// points at its campaign's first directory's), else `SUBMIT/provenance.sqlite`.
 pub fn default_db(submit: &Path) -> PathBuf {
-    std::fs::read_to_string(submit.join("bpsc.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .and_then(|m| m["provenance_db"].as_str().map(PathBuf::from))
-        .unwrap_or_else(|| submit.join("provenance.sqlite"))
+    Meta::read(submit).ok().and_then(|m| m.provenance_db).unwrap_or_else(|| submit.join(crate::submitdir::PROVENANCE_DB))
 }
 
 fn abs(p: &Path) -> PathBuf {
@@ -132,12 +129,12 @@ pub struct Ingested {
 
 /// Load every record of a submit directory into `db`.
 pub fn ingest(submit: &Path, db: &Path) -> Result<Ingested, String> {
-    let meta = crate::status::read_meta(submit)?;
+    let meta = Meta::read(submit)?;
     let mut c = open(db)?;
     let submit_abs = abs(submit);
-    let campaign = meta["campaign"].as_str().unwrap_or("").to_string();
+    let campaign = meta.campaign.clone();
     let tx = c.transaction().map_err(err)?;
-    let now = crate::wrap::rfc3339(std::time::SystemTime::now());
+    let now = crate::submitdir::time::rfc3339(std::time::SystemTime::now());
     tx.execute(
         "INSERT INTO runs(campaign, submit, backend, bpsc_version, restart_of, ingested_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT(submit) DO UPDATE SET campaign = excluded.campaign, backend = excluded.backend,
@@ -145,9 +142,9 @@ pub fn ingest(submit: &Path, db: &Path) -> Result<Ingested, String> {
         params![
             campaign,
             submit_abs.to_string_lossy(),
-            meta["backend"].as_str(),
-            meta["bpsc_version"].as_str(),
-            meta["restart"]["of"].as_str(),
+            meta.backend,
+            meta.bpsc_version,
+            meta.restart.as_ref().map(|r| r.of.to_string_lossy().into_owned()),
             now
         ],
     )
@@ -294,13 +291,13 @@ pub struct Scope {
 /// A submit directory (ingested first) or a database file, and the campaign to look at.
 pub fn resolve(source: &Path, db: Option<&Path>, campaign: Option<&str>, log: &mut dyn Write) -> Result<Scope, String> {
     if source.is_dir() {
-        let meta = crate::status::read_meta(source)?;
+        let meta = Meta::read(source)?;
         let db = db.map(Path::to_path_buf).unwrap_or_else(|| default_db(source));
         let r = ingest(source, &db)?;
         if r.new + r.updated > 0 {
             let _ = writeln!(log, "ingested {} new and {} changed records of {} into {}", r.new, r.updated, source.display(), db.display());
         }
-        let campaign = campaign.map(str::to_string).unwrap_or_else(|| meta["campaign"].as_str().unwrap_or("").to_string());
+        let campaign = campaign.map(str::to_string).unwrap_or(meta.campaign);
         return Ok(Scope { db, campaign });
     }
     if !source.exists() {
@@ -820,11 +817,11 @@ pub fn ingest_cmd(submit: &Path, db: Option<&Path>, json_out: bool, out: &mut dy
                     db.display()
                 );
             }
-            crate::cli::EXIT_OK
+            crate::submitdir::exit::OK
         }
         Err(e) => {
             let _ = writeln!(errw, "error: {e}");
-            crate::cli::EXIT_USAGE
+            crate::submitdir::exit::USAGE
         }
     }
 }
@@ -841,10 +838,10 @@ pub fn query_cmd(
 ) -> u8 {
     let res = resolve(source, db, campaign, errw).and_then(|s| query(&s, q, fmt, out));
     match res {
-        Ok(_) => crate::cli::EXIT_OK,
+        Ok(_) => crate::submitdir::exit::OK,
         Err(e) => {
             let _ = writeln!(errw, "error: {e}");
-            crate::cli::EXIT_USAGE
+            crate::submitdir::exit::USAGE
         }
     }
 }
@@ -866,10 +863,10 @@ pub fn diff_cmd(
         .and_then(|sa| resolve(b, None, b_campaign, errw).map(|sb| (sa, sb)))
         .and_then(|(sa, sb)| diff(&sa, &sb, step, summary, fmt, out));
     match res {
-        Ok(_) => crate::cli::EXIT_OK,
+        Ok(_) => crate::submitdir::exit::OK,
         Err(e) => {
             let _ = writeln!(errw, "error: {e}");
-            crate::cli::EXIT_USAGE
+            crate::submitdir::exit::USAGE
         }
     }
 }

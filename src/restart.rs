@@ -31,28 +31,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::cli::CompileArgs;
 use crate::coverage::Value as CVal;
 use crate::ir::{Ir, JobKind, QRef, SetAt};
-use crate::status::records;
-
-/// Record how a submit directory was compiled (bpsc.json `compile`) and the campaign's
-/// notify settings (`notify`), for `bpsc restart` and `bpsc status --watch`.
-pub fn record_compile(dir: &Path, a: &CompileArgs, backend: &str, ir: &Ir) -> std::io::Result<()> {
-    let p = dir.join("bpsc.json");
-    let mut meta: Value = serde_json::from_str(&std::fs::read_to_string(&p)?).unwrap_or_else(|_| json!({}));
-    let file = std::fs::canonicalize(&a.file).unwrap_or_else(|_| a.file.clone());
-    meta["compile"] = json!({
-        "file": file,
-        "campaign": a.campaign,
-        "sets": a.sets,
-        "steps": a.steps,
-        "coverage_warn": a.coverage_warn,
-        "backend": backend,
-    });
-    meta["notify"] = json!({"on": ir.notify.on, "slow_after": ir.notify.slow_after, "command": ir.notify.command});
-    std::fs::write(&p, serde_json::to_string_pretty(&meta).unwrap_or_default() + "\n")
-}
+use crate::pipeline::CompileArgs;
+use crate::submitdir::exit::{ERRORS as EXIT_ERRORS, OK as EXIT_OK, USAGE as EXIT_USAGE};
+use crate::submitdir::meta::{CutStats, HostFailures, Meta, RestartMeta};
+use crate::submitdir::records;
 
 /// Options of `bpsc restart`.
 #[derive(Clone, Debug, Default)]
@@ -114,7 +98,7 @@ pub fn done_work(submit: &Path) -> Done {
         });
         d.notes.extend(notes);
         d.dirs.push(cur.clone());
-        let prev = crate::status::read_meta(&cur).ok().and_then(|m| m["restart"]["of"].as_str().map(PathBuf::from));
+        let prev = Meta::read(&cur).ok().and_then(|m| m.restart.map(|r| r.of));
         if let Some(p) = prev {
             if p.join("bpsc.json").exists() {
                 dir = Some(p);
@@ -174,20 +158,6 @@ pub fn read_data_ids(p: &Path) -> Result<Vec<DataIdRow>, String> {
         out.push((step, kv));
     }
     Ok(out)
-}
-
-/// What the cut kept and dropped.
-#[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct CutStats {
-    pub quanta_total: u64,
-    pub quanta_succeeded_excluded: u64,
-    pub quanta_designated: u64,
-    pub quanta_remaining: u64,
-    pub jobs_before: u64,
-    pub jobs_after: u64,
-    /// Stage-out jobs that had not succeeded although their compute job had: their outputs
-    /// are on the scratch area but were not archived by this campaign.
-    pub unarchived: Vec<String>,
 }
 
 /// Cut `ir` down to the remaining quanta.  `remaining[step][q]` says which quanta stay;
@@ -318,7 +288,7 @@ fn default_out(submit: &Path) -> PathBuf {
 /// `bpsc restart`.
 pub fn run(a: &RestartArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     match run_inner(a, out, err) {
-        Ok(()) => crate::cli::EXIT_OK,
+        Ok(()) => EXIT_OK,
         Err((code, msg)) => {
             let _ = writeln!(err, "error: {msg}");
             code
@@ -327,24 +297,26 @@ pub fn run(a: &RestartArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
 }
 
 fn run_inner(a: &RestartArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), (u8, String)> {
-    let usage = |m: String| (crate::cli::EXIT_USAGE, m);
-    let meta = crate::status::read_meta(&a.submit).map_err(usage)?;
-    let comp = &meta["compile"];
-    let file = a.file.clone().or_else(|| comp["file"].as_str().map(PathBuf::from)).ok_or_else(|| {
+    let usage = |m: String| (EXIT_USAGE, m);
+    let meta = Meta::read(&a.submit).map_err(usage)?;
+    let comp = meta.compile.clone().unwrap_or_default();
+    let file = a.file.clone().or_else(|| (!comp.file.as_os_str().is_empty()).then(|| comp.file.clone())).ok_or_else(|| {
         usage(format!("{}/bpsc.json does not record the campaign file (compiled by an older bpsc); pass --file", a.submit.display()))
     })?;
-    let backend = meta["backend"].as_str().unwrap_or("").to_string();
-    let mut sets: Vec<String> = comp["sets"].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect();
+    let backend = meta.backend.clone();
+    let engine = crate::backend::find(&backend)
+        .ok_or_else(|| usage(format!("{}/bpsc.json names no known backend (`{backend}`)", a.submit.display())))?;
+    let mut sets: Vec<String> = comp.sets.clone();
     sets.extend(a.sets.iter().cloned());
     let ca = CompileArgs {
         file,
         sets: sets.clone(),
-        campaign: comp["campaign"].as_str().map(str::to_string).or_else(|| meta["campaign"].as_str().map(str::to_string)),
-        steps: comp["steps"].as_str().map(str::to_string),
-        coverage_warn: comp["coverage_warn"].as_u64().map(|x| x as usize),
+        campaign: comp.campaign.clone().or_else(|| Some(meta.campaign.clone()).filter(|c| !c.is_empty())),
+        steps: comp.steps.clone(),
+        coverage_warn: comp.coverage_warn,
     };
-    let (mut ir, _c) =
-        crate::cli::lower_file(&crate::fs::RealFs, &ca, err).map_err(|c| (c, "the campaign does not compile any more".to_string()))?;
+    let (mut ir, c) =
+        crate::pipeline::lower_file(&crate::fs::RealFs, &ca, err).map_err(|c| (c, "the campaign does not compile any more".to_string()))?;
     let done = done_work(&a.submit);
     for n in &done.notes {
         let _ = writeln!(err, "warning: {n}");
@@ -446,30 +418,34 @@ fn run_inner(a: &RestartArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resul
     avoid_hosts(&mut ir, &avoided.iter().map(|x| x.0.clone()).collect::<Vec<_>>());
     let ir = cut(ir, &remaining, &done.jobs, &mut stats);
     // Write.
+    crate::pipeline::capabilities(engine, &ir, &c.program.map, err).map_err(|code| (code, "the backend cannot run the campaign".into()))?;
     let target = a.out.clone().unwrap_or_else(|| default_out(&a.submit));
-    let od = crate::outdir::OutDir::create(&target, a.force).map_err(|e| usage(e.to_string()))?;
-    let written = crate::backend::write(&backend, &ir, od.path()).map_err(|e| (crate::cli::EXIT_ERRORS, format!("{backend}: {e}")))?;
-    let ca_new = CompileArgs { sets: sets.clone(), ..ca.clone() };
-    record_compile(od.path(), &ca_new, &backend, &ir).map_err(|e| usage(e.to_string()))?;
     let of = std::fs::canonicalize(&a.submit).unwrap_or(a.submit.clone());
     let db = crate::provstore::default_db(&a.submit);
     let db = std::fs::canonicalize(db.parent().unwrap_or(Path::new("."))).map(|d| d.join(db.file_name().unwrap_or_default())).unwrap_or(db);
-    let p = od.path().join("bpsc.json");
-    let mut m: Value = std::fs::read_to_string(&p).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_else(|| json!({}));
-    m["restart"] = json!({
-        "of": of,
-        "from": a.from,
-        "data_ids": a.data_ids,
-        "sets": a.sets,
-        "host_failures_threshold": a.host_failures,
-        "host_failure_rate_threshold": a.host_failure_rate,
-        "avoid_hosts_added": avoided.iter().map(|(h, n)| json!({"host": h, "failures": n})).collect::<Vec<_>>(),
-        "stats": stats,
-        "records_from": done.dirs,
-    });
-    m["provenance_db"] = json!(db);
-    std::fs::write(&p, serde_json::to_string_pretty(&m).unwrap_or_default() + "\n").map_err(|e| usage(e.to_string()))?;
-    let final_dir = od.commit().map_err(|e| usage(e.to_string()))?;
+    let restart = RestartMeta {
+        of,
+        from: a.from.clone(),
+        data_ids: a.data_ids.clone(),
+        sets: a.sets.clone(),
+        host_failures_threshold: a.host_failures,
+        host_failure_rate_threshold: a.host_failure_rate,
+        avoid_hosts_added: avoided.iter().map(|(h, n)| HostFailures { host: h.clone(), failures: *n }).collect(),
+        stats: stats.clone(),
+        records_from: done.dirs.clone(),
+    };
+    let ca_new = CompileArgs { sets: sets.clone(), ..ca.clone() };
+    let (final_dir, written, _) = crate::pipeline::write_submit_dir(engine, &ir, &target, a.force, |e| {
+        let mut m = crate::pipeline::meta_of(&ir, engine, e);
+        m.compile = Some(crate::pipeline::compile_meta(&ca_new, engine));
+        m.restart = Some(restart);
+        m.provenance_db = Some(db);
+        m
+    })
+    .map_err(|e| match e {
+        crate::pipeline::WriteError::Usage(m) => usage(m),
+        crate::pipeline::WriteError::Diag(d) => (EXIT_ERRORS, format!("{backend}: {}", d.message)),
+    })?;
     let _ = writeln!(
         out,
         "restart of {}: {} of {} quanta remain ({} succeeded and excluded, {} designated to run again); {} of {} jobs",

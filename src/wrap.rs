@@ -16,19 +16,15 @@
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-/// Exit status when a declared output with `verify` is missing after a successful run.
-pub const EXIT_MISSING_OUTPUT: i32 = 66;
-/// Exit status when a transfer cannot be done (unknown scheme, missing source).
-pub const EXIT_TRANSFER: i32 = 74;
-/// Exit status for wrapper usage problems (no such task).
-pub const EXIT_WRAPPER: i32 = 70;
-/// Exit status of a job not run because a parent did not succeed (`--skip-failed-parents`).
-pub const EXIT_SKIPPED: i32 = 79;
+use crate::submitdir::exit::{
+    WRAP_INTERNAL as EXIT_WRAPPER, WRAP_MISSING_OUTPUT as EXIT_MISSING_OUTPUT, WRAP_SKIPPED as EXIT_SKIPPED, WRAP_TRANSFER as EXIT_TRANSFER,
+};
+use crate::submitdir::time::rfc3339;
 
 pub struct WrapArgs {
     pub submit: PathBuf,
@@ -44,25 +40,6 @@ pub struct WrapArgs {
 fn now() -> (SystemTime, String) {
     let t = SystemTime::now();
     (t, rfc3339(t))
-}
-
-/// UTC RFC 3339 with milliseconds.
-pub fn rfc3339(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = if month <= 2 { y + 1 } else { y };
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, d.subsec_millis())
 }
 
 fn hostname() -> String {
@@ -277,7 +254,7 @@ fn failed_parent(submit: &Path, task: &Value) -> Option<String> {
 
 pub fn run(a: &WrapArgs) -> i32 {
     let table = a.submit.join("tasks").join(format!("{}.jsonl", a.group));
-    let line = match crate::backend::tasks::read_task(&table, a.index) {
+    let line = match crate::submitdir::tasks::read_task(&table, a.index) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("bpsc wrap: {}: {e}", table.display());
@@ -527,12 +504,5 @@ mod tests {
         write_record(&d, "b", 1, &json!({"exit_code": EXIT_SKIPPED})).expect("record");
         assert!(failed_parent(&d, &task(&["a", "b"])).is_some_and(|m| m.contains("parent b")));
         let _ = std::fs::remove_dir_all(&d);
-    }
-
-    #[test]
-    fn rfc3339_known_instants() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123)), "2023-11-14T22:13:20.123Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + std::time::Duration::from_secs(951_782_400)), "2000-02-29T00:00:00.000Z");
     }
 }

@@ -14,6 +14,8 @@
 //! nf-syntax-check.sh when run as root) and bash.  When one is missing a test says so and
 //! passes, except under CI (`CI` set), where it fails.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -90,7 +92,7 @@ fn lower(file: &Path) -> Ir {
 fn compile(file: &Path, name: &str) -> (Ir, PathBuf) {
     let ir = lower(file);
     let dir = fresh(name);
-    let w = bpsc::backend::write("nextflow", &ir, &dir).expect("nextflow backend writes");
+    let w = common::emit("nextflow", &ir, &dir).expect("nextflow backend writes");
     assert_eq!(w.submit_command.split_whitespace().take(3).collect::<Vec<_>>(), ["nextflow", "run", "main.nf"]);
     (ir, dir)
 }
@@ -481,7 +483,7 @@ fn reconstruct(dir: &Path) -> Reconstructed {
             jobs.entry(c.clone()).or_default().push(r[1].clone());
             // A process runs `bpsc wrap --group G --index K`: line K of tasks/G.jsonl is this job.
             if let Some(g) = w.processes.get(c) {
-                let line = bpsc::backend::tasks::read_task(&dir.join("tasks").join(format!("{g}.jsonl")), r[0].parse().expect("k"))
+                let line = bpsc::submitdir::tasks::read_task(&dir.join("tasks").join(format!("{g}.jsonl")), r[0].parse().expect("k"))
                     .expect("task line");
                 let v: serde_json::Value = serde_json::from_str(&line).expect("task json");
                 assert_eq!(v["id"].as_str(), Some(r[1].as_str()), "{c}: --group {g} --index {} runs another job", r[0]);
@@ -608,10 +610,10 @@ fn output_is_deterministic() {
     for (name, p) in EXAMPLES {
         let ir = lower(&repo().join(p));
         let (a, b) = (fresh(&format!("det_a_{name}")), fresh(&format!("det_b_{name}")));
-        bpsc::backend::write("nextflow", &ir, &a).expect("write a");
-        bpsc::backend::write("nextflow", &lower(&repo().join(p)), &b).expect("write b");
-        let fa = bpsc::backend::list_files(&a).expect("list");
-        assert_eq!(fa, bpsc::backend::list_files(&b).expect("list"), "{name}: file list");
+        common::emit("nextflow", &ir, &a).expect("write a");
+        common::emit("nextflow", &lower(&repo().join(p)), &b).expect("write b");
+        let fa = common::list_files(&a);
+        assert_eq!(fa, common::list_files(&b), "{name}: file list");
         for f in fa {
             assert_eq!(std::fs::read(a.join(&f)).ok(), std::fs::read(b.join(&f)).ok(), "{name}: {f} differs between two compilations");
         }
@@ -810,7 +812,7 @@ fn sim_each_task_starts_after_exactly_its_ir_parents() {
             assert_eq!(&t.tokens, ps, "{name}: {} waited for other jobs than its IR parents", t.tag);
             // The task runs its own line of its group's table.
             let line =
-                bpsc::backend::tasks::read_task(&dir.join("tasks").join(format!("{}.jsonl", t.group)), t.index.parse().expect("index"))
+                bpsc::submitdir::tasks::read_task(&dir.join("tasks").join(format!("{}.jsonl", t.group)), t.index.parse().expect("index"))
                     .expect("task line");
             assert!(line.starts_with(&format!("{{\"id\":\"{}\"", t.tag)), "{name}: {} runs {line}", t.tag);
             assert!(t.process.starts_with("p_"));
@@ -995,7 +997,7 @@ fn hostile_data_ids_stay_inert() {
 
 fn table_digest(dir: &Path) -> String {
     let mut s = String::new();
-    for f in bpsc::backend::list_files(dir).expect("list") {
+    for f in common::list_files(dir) {
         if !f.starts_with("nextflow/") {
             continue;
         }
@@ -1030,8 +1032,8 @@ fn unsafe_batch_options_are_refused() {
     let text = read(&file).replace("shared_fs = true", "shared_fs = true\n  account   = \"rubin prod\"");
     std::fs::write(&file, text).expect("write");
     let ir = lower(&file);
-    let err = bpsc::backend::write("nextflow", &ir, &fresh("unsafe_opts")).expect_err("refused");
-    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
-    assert!(err.to_string().contains("account `rubin prod`"), "{err}");
+    let err = common::emit("nextflow", &ir, &fresh("unsafe_opts")).expect_err("refused");
+    assert_eq!(err.code, "E801", "{err:?}");
+    assert!(err.message.contains("account `rubin prod`"), "{}", err.message);
     let _ = root;
 }

@@ -15,6 +15,8 @@
 //! External prerequisites (the reference files, xmllint) are checked when present; when
 //! absent the test says so loudly and fails if the environment variable CI is set.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -542,7 +544,7 @@ fn semantic(wf: &Wf, dir: &Path, ir: &IrJobs) -> usize {
         assert_eq!(j.args[3], j.name, "{}: the group is the transformation", j.id);
         assert_eq!(j.args[4], "--index");
         let k: u64 = j.args[5].parse().expect("index");
-        let line = bpsc::backend::tasks::read_task(&dir.join("tasks").join(format!("{}.jsonl", j.name)), k).expect("task line");
+        let line = bpsc::submitdir::tasks::read_task(&dir.join("tasks").join(format!("{}.jsonl", j.name)), k).expect("task line");
         let task: J = serde_json::from_str(&line).expect("task json");
         assert_eq!(task["id"], j.id.as_str(), "task {k} of group {} is not job {}", j.name, j.id);
         // Catalogued transformation and site.
@@ -834,8 +836,8 @@ fn output_is_deterministic() {
         let (a, b) = (tmp(&format!("det-a-{backend}")), tmp(&format!("det-b-{backend}")));
         compile(&example("special_programs/special_programs"), backend, &a);
         compile(&example("special_programs/special_programs"), backend, &b);
-        let fa = bpsc::backend::list_files(&a).expect("list");
-        assert_eq!(fa, bpsc::backend::list_files(&b).expect("list"));
+        let fa = common::list_files(&a);
+        assert_eq!(fa, common::list_files(&b));
         for f in &fa {
             assert!(std::fs::read(a.join(f)).ok() == std::fs::read(b.join(f)).ok(), "{backend}: {f} differs between two compiles");
         }
@@ -996,11 +998,7 @@ fn snapshots() {
                 wf.jobs.iter().map(|j| j.outputs.len()).sum::<usize>(),
                 wf.outputs.len(),
                 wf.replicas.len(),
-                bpsc::backend::list_files(&d)
-                    .expect("list")
-                    .iter()
-                    .filter(|f| !f.starts_with("tasks/") && !f.starts_with("logs/"))
-                    .collect::<Vec<_>>()
+                common::list_files(&d).iter().filter(|f| !f.starts_with("tasks/") && !f.starts_with("logs/")).collect::<Vec<_>>()
             );
             for (f, h, t) in files {
                 s.push_str(&excerpt(&d.join(f), *h, *t));

@@ -2,6 +2,8 @@
 //! determinism, the E801 error for `hosts` with several hosts, and bash syntax of every
 //! generated shell file.  The real-cluster runs are in tests/slurm_integration.rs.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -108,8 +110,8 @@ fn output_is_deterministic_and_valid_bash() {
         let b = tmp(&format!("{name}-b"));
         assert!(compile(&repo().join(file), &a, args).0);
         assert!(compile(&repo().join(file), &b, args).0);
-        let la = bpsc::backend::list_files(&a).expect("list");
-        let lb = bpsc::backend::list_files(&b).expect("list");
+        let la = common::list_files(&a);
+        let lb = common::list_files(&b);
         assert_eq!(la, lb, "{name}: different file lists");
         for f in &la {
             assert_eq!(
@@ -190,8 +192,8 @@ fn memory_growth_stops_at_the_site_limit() {
     let ir = bpsc::lower::lower(&c, &Default::default()).ir.expect("lowers");
     let out = d.join("out");
     std::fs::create_dir_all(&out).unwrap();
-    bpsc::backend::write("slurm", &ir, &out).expect("slurm backend");
-    let scripts: Vec<String> = bpsc::backend::list_files(&out).unwrap().into_iter().filter(|f| f.ends_with(".sbatch")).collect();
+    common::emit("slurm", &ir, &out).expect("slurm backend");
+    let scripts: Vec<String> = common::list_files(&out).into_iter().filter(|f| f.ends_with(".sbatch")).collect();
     let text: String = scripts.iter().map(|f| std::fs::read_to_string(out.join(f)).unwrap()).collect();
     // 4 GiB, 8 GiB, then 16 and 32 GiB capped at 10 GiB.
     assert!(text.contains("BPSC_MEM_MB=(4096 8192 10240 10240)"), "{text}");

@@ -6,8 +6,11 @@
 
 use std::path::PathBuf;
 
-use bpsc::status::engine::{EState, EngineState};
-use bpsc::status::{htcondor, jobstate, nextflow, pegasus, slurm};
+use bpsc::backend::htcondor::{harvest as htcondor, jobstate};
+use bpsc::backend::nextflow::harvest as nextflow;
+use bpsc::backend::pegasus::harvest as pegasus;
+use bpsc::backend::slurm::harvest as slurm;
+use bpsc::backend::state::{EState, EngineState};
 
 fn ci() -> bool {
     std::env::var("CI").is_ok()

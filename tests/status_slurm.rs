@@ -124,7 +124,7 @@ fn wait(ids: &[String]) {
 /// The truth from the records: job -> latest record's outcome (no record: never ran).
 fn truth(sub: &Path) -> BTreeMap<String, &'static str> {
     let mut latest: BTreeMap<String, (u32, &'static str)> = BTreeMap::new();
-    bpsc::status::records::for_each_record(sub, |r, _| {
+    bpsc::submitdir::records::for_each_record(sub, |r, _| {
         let s = if r.skipped {
             "skipped"
         } else if r.succeeded() {
@@ -139,7 +139,7 @@ fn truth(sub: &Path) -> BTreeMap<String, &'static str> {
     });
     // Every job of the task tables: one that never wrote a record never ran (pruned).
     let mut out: BTreeMap<String, &'static str> = BTreeMap::new();
-    bpsc::status::records::for_each_task(sub, |_, _, t| {
+    bpsc::submitdir::records::for_each_task(sub, |_, _, t| {
         if t.kind != "join" {
             out.insert(t.id.clone(), latest.get(&t.id).map(|x| x.1).unwrap_or("skipped"));
         }
@@ -155,10 +155,10 @@ fn status(sub: &Path) -> (i32, Value) {
 fn successes(dirs: &[&Path]) -> BTreeMap<(String, String), usize> {
     let mut m = BTreeMap::new();
     for d in dirs {
-        bpsc::status::records::for_each_record(d, |r, _| {
+        bpsc::submitdir::records::for_each_record(d, |r, _| {
             for q in &r.quanta {
                 if q.succeeded() {
-                    *m.entry((q.step.clone(), bpsc::status::records::data_id_key(&q.data_id))).or_insert(0) += 1;
+                    *m.entry((q.step.clone(), bpsc::submitdir::records::data_id_key(&q.data_id))).or_insert(0) += 1;
                 }
             }
         });
@@ -242,7 +242,7 @@ fn status_and_restart_on_real_slurm() {
     assert!(s.values().all(|n| *n == 1), "a quantum succeeded twice: {s:?}");
     let hosts: Vec<String> = {
         let mut h = Vec::new();
-        bpsc::status::records::for_each_record(&new, |r, _| h.push(r.host.unwrap_or_default()));
+        bpsc::submitdir::records::for_each_record(&new, |r, _| h.push(r.host.unwrap_or_default()));
         h
     };
     assert!(!hosts.is_empty() && hosts.iter().all(|h| h != GHOST), "{hosts:?}");

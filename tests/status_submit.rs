@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use bpsc::status::engine::EState;
+use bpsc::backend::state::EState;
 use serde_json::Value;
 
 fn repo() -> PathBuf {
@@ -455,10 +455,10 @@ fn slurm_pegasus_and_nextflow_states_map_to_jobs() {
 fn successes(dirs: &[&Path]) -> BTreeMap<(String, String), usize> {
     let mut m = BTreeMap::new();
     for d in dirs {
-        bpsc::status::records::for_each_record(d, |r, _| {
+        bpsc::submitdir::records::for_each_record(d, |r, _| {
             for q in &r.quanta {
                 if q.succeeded() {
-                    *m.entry((q.step.clone(), bpsc::status::records::data_id_key(&q.data_id))).or_insert(0) += 1;
+                    *m.entry((q.step.clone(), bpsc::submitdir::records::data_id_key(&q.data_id))).or_insert(0) += 1;
                 }
             }
         });

@@ -1,144 +1,202 @@
-//! Backends: from the IR to a submit directory for a real engine.
+//! Engines: from the IR to a submit directory for a real workflow engine, and back from
+//! the engine's own files to the state of a submitted campaign.
 //!
-//! # The submit-directory contract shared by every backend
+//! # The engine contract
 //!
-//! ```text
-//! SUBMIT/
-//!   bpsc.json             what was compiled: campaign, backend, counts, bpsc version;
-//!                         `compile` (file, --set, ...) and `notify`, added by `bpsc compile`;
-//!                         `restart` and `provenance_db` in a `bpsc restart` directory
-//!   tasks/GROUP.jsonl     one line per job of a group (a step, a cluster, or an inserted
-//!                         kind), in the IR's job-line format (see backends/ir/README.md)
-//!   tasks/GROUP.idx       little-endian u64 byte offsets of those lines: O(1) lookup
-//!   provenance/           one JSON record per job attempt, written by `bpsc wrap`
-//!   logs/GROUP/           JOB.ATTEMPT.out / .err, one pair per attempt
-//!   provenance.sqlite     the campaign's provenance store (crate::provstore), when ingested
-//!   status/notified       notifications `bpsc status --watch` has fired
-//!   ...                   the engine's own files (DAG, sbatch scripts, workflow YAML, ...)
-//! ```
+//! Every engine is one folder here (`htcondor/`, `slurm/`, `pegasus/`, `nextflow/`), all of
+//! the same shape:
 //!
-//! Every job of every engine runs `bpsc wrap SUBMIT --group GROUP --index K`: the wrapper
-//! reads line K of the group's task table and runs it (compute quanta, transfers, removals).
-//! A group's line numbers are stable, so engines index jobs by position (Slurm array task
-//! ids, DAGMan VARS, Nextflow rows).
+//! | file | what |
+//! |---|---|
+//! | `mod.rs` | the [`Engine`] implementation: name, capabilities, emit, harvest, control |
+//! | `caps.rs` | the capability table: how the engine carries every language feature, and what it cannot express |
+//! | `emit.rs` | the writer of the engine's files (through an [`Output`]) |
+//! | `harvest.rs` | the reader of the engine's own state (logs, queue) for `bpsc status` |
 //!
-//! Output is streamed to files; nothing builds a whole backend output in memory.
+//! Engines only translate: every setting a job gets was decided by lowering and is in the
+//! IR ([`crate::ir::JobSettings`]).  An engine that cannot express a setting says so in its
+//! capability table, and [`caps::check`] turns that into a coded diagnostic (W801 where the
+//! campaign still runs correctly without it, E801 where it would not) before anything is
+//! written.  Errors are [`Diagnostic`]s, never `io::Error` messages parsed back.
+//!
+//! The one registry is [`ENGINES`]: adding an engine is one folder and one line there.
+//!
+//! The submit directory every engine writes is described in [`crate::submitdir`].
+
+pub mod caps;
+pub mod state;
+pub mod templates;
 
 pub mod htcondor;
 pub mod nextflow;
 pub mod pegasus;
 pub mod slurm;
-pub mod tasks;
 
-use std::io;
 use std::path::Path;
 
-use crate::ir::naming::sanitize;
+use crate::diag::Diagnostic;
 use crate::ir::{Ir, JobKind};
 
-/// The task group of every job, and each job's index within its group.
-#[derive(Debug, Clone)]
-pub struct Groups {
-    pub names: Vec<String>,
-    /// Group of each job (index into `names`).
-    pub group_of: Vec<u32>,
-    /// Position of each job within its group.
-    pub index_in_group: Vec<u32>,
-    /// Jobs of each group, in order.
-    pub members: Vec<Vec<u32>>,
-}
+pub use crate::submitdir::groups::{groups, Groups};
+pub use crate::submitdir::output::{DirOutput, MemOutput, Output};
+pub use caps::{Capability, Feature, Support};
+pub use state::{EState, EngineJob, EngineState};
 
-/// Jobs are grouped by what they run: compute jobs by step (unclustered) or cluster,
-/// inserted jobs by kind.  Within a group, jobs keep IR order.
-pub fn groups(ir: &Ir) -> Groups {
-    let mut names: Vec<String> = Vec::new();
-    let mut index: std::collections::BTreeMap<String, u32> = std::collections::BTreeMap::new();
-    let mut group_of = Vec::with_capacity(ir.jobs.len());
-    let mut index_in_group = Vec::with_capacity(ir.jobs.len());
-    let mut members: Vec<Vec<u32>> = Vec::new();
-    for (j, job) in ir.jobs.iter().enumerate() {
-        let name = match job.kind {
-            JobKind::Compute if job.owner == u32::MAX => sanitize(&ir.steps[ir.members[job.lo as usize].step as usize].name),
-            JobKind::Compute => format!("cluster-{}", sanitize(&ir.clusters[job.owner as usize].name)),
-            JobKind::StageIn => "stagein".into(),
-            JobKind::StageOut => "stageout".into(),
-            JobKind::Cleanup => "cleanup".into(),
-            JobKind::Join => "join".into(),
-            JobKind::Provenance => "provenance".into(),
-        };
-        let g = *index.entry(name.clone()).or_insert_with(|| {
-            names.push(name);
-            members.push(Vec::new());
-            (names.len() - 1) as u32
-        });
-        group_of.push(g);
-        index_in_group.push(members[g as usize].len() as u32);
-        members[g as usize].push(j as u32);
+/// A workflow engine bpsc compiles for.
+pub trait Engine: Sync {
+    /// The name on the command line (`--backend`) and in `bpsc.json`.
+    fn name(&self) -> &'static str;
+
+    /// One line: what the engine's files are.
+    fn describe(&self) -> &'static str;
+
+    /// How the engine carries every language feature (one row per [`Feature`]).
+    fn capabilities(&self) -> &'static [Capability];
+
+    /// Write the submit directory of `ir` through `out`: the engine's files and the common
+    /// contract (task tables, provenance and log folders).  `bpsc.json` is written by the
+    /// caller from what this returns.
+    fn emit(&self, ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic>;
+
+    /// What the engine's own files and tools say about a submitted campaign.
+    fn harvest(&self, submit: &Path) -> EngineState;
+
+    /// The bpsc job an engine job name stands for (`known` says whether a job id exists).
+    fn job_of_name<'a>(&self, name: &'a str, _known: &dyn Fn(&str) -> bool) -> Option<JobName<'a>> {
+        Some(JobName::Id(std::borrow::Cow::Borrowed(name)))
     }
-    Groups { names, group_of, index_in_group, members }
-}
 
-/// Write `bpsc.json`, the task tables and the empty provenance and log folders.
-pub fn write_common(ir: &Ir, dir: &Path, backend: &str, g: &Groups) -> io::Result<()> {
-    std::fs::create_dir_all(dir.join("tasks"))?;
-    std::fs::create_dir_all(dir.join("provenance"))?;
-    for name in &g.names {
-        std::fs::create_dir_all(dir.join("logs").join(name))?;
+    /// Notification events the engine's files fire themselves; `bpsc status --watch` fires
+    /// the others.
+    fn native_events(&self) -> &'static [&'static str] {
+        &[]
     }
-    tasks::write_tables(ir, dir, g)?;
-    let meta = serde_json::json!({
-        "bpsc_version": env!("CARGO_PKG_VERSION"),
-        "ir_version": crate::ir::IR_VERSION,
-        "campaign": ir.campaign,
-        "backend": backend,
-        "jobs": ir.jobs.len(),
-        "edges": ir.edges.len(),
-        "groups": g.names.iter().zip(&g.members).map(|(n, m)| serde_json::json!({"name": n, "jobs": m.len()})).collect::<Vec<_>>(),
-        "steps": ir.steps.iter().map(|s| serde_json::json!({"name": s.name, "quanta": s.quanta.len(), "on_failure": s.settings.on_failure.as_str()})).collect::<Vec<_>>(),
-    });
-    std::fs::write(dir.join("bpsc.json"), serde_json::to_string_pretty(&meta).unwrap_or_default() + "\n")
 }
 
-/// What a backend wrote.
+/// How an engine names a bpsc job in its state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobName<'a> {
+    /// By job id.
+    Id(std::borrow::Cow<'a, str>),
+    /// By task group and index (Slurm array tasks).
+    Task { group: &'a str, index: usize },
+}
+
+/// The registry: every engine with its name, in the order `--help` lists them.  Adding an
+/// engine is its folder and one line here.
+const REGISTRY: &[(&str, &dyn Engine)] = &[
+    ("slurm", &slurm::Slurm),
+    ("htcondor", &htcondor::HtCondor),
+    ("pegasus", &pegasus::Pegasus::YAML),
+    ("pegasus-dax", &pegasus::Pegasus::DAX),
+    ("nextflow", &nextflow::Nextflow),
+];
+
+const fn registry_engines<const N: usize>() -> [&'static dyn Engine; N] {
+    let mut out: [&'static dyn Engine; N] = [&htcondor::HtCondor; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = REGISTRY[i].1;
+        i += 1;
+    }
+    out
+}
+
+const fn registry_names<const N: usize>() -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = REGISTRY[i].0;
+        i += 1;
+    }
+    out
+}
+
+/// Every engine.
+pub static ENGINES: [&dyn Engine; REGISTRY.len()] = registry_engines::<{ REGISTRY.len() }>();
+
+/// Every engine's name (what `--backend` and a site's `backend` take).
+pub static NAMES: [&str; REGISTRY.len()] = registry_names::<{ REGISTRY.len() }>();
+
+/// The engine called `name`.
+pub fn find(name: &str) -> Option<&'static dyn Engine> {
+    REGISTRY.iter().find(|(n, _)| *n == name).map(|(_, e)| *e)
+}
+
+/// The names of every engine.
+pub fn names() -> Vec<&'static str> {
+    NAMES.to_vec()
+}
+
+/// An unknown engine name, as a diagnostic with the names there are.
+pub fn unknown(name: &str) -> Diagnostic {
+    let names = names();
+    let mut d = Diagnostic::new("E201", format!("no backend named `{name}`"));
+    match crate::diag::did_you_mean(name, names.iter().copied()) {
+        Some(s) => d = d.help(format!("did you mean `{s}`?")),
+        None => d = d.help(format!("backends: {}", names.join(", "))),
+    }
+    d
+}
+
+/// What an engine wrote.
 #[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct Written {
-    /// Files written, relative to the submit directory, sorted.
-    pub files: Vec<String>,
-    /// The command that submits the workflow, as it should be run from the submit directory.
+pub struct Emitted {
+    /// Task groups, in table order, with their job counts.
+    pub groups: Vec<(String, u64)>,
+    /// The command that submits the workflow, run from the submit directory.
     pub submit_command: String,
+    /// Jobs the engine itself will see, by kind (compute, stage_in, ...): inserted jobs an
+    /// engine handles by other means (Pegasus plans transfers itself) are not counted.
+    pub engine_jobs: Vec<(String, u64)>,
+    /// Dependencies the engine will see.
+    pub engine_edges: u64,
 }
 
-pub const BACKENDS: &[&str] = &["slurm", "htcondor", "pegasus", "pegasus-dax", "nextflow"];
-
-/// Write the submit directory of `backend` into `dir` (an empty directory).
-pub fn write(backend: &str, ir: &Ir, dir: &Path) -> io::Result<Written> {
-    let mut w = match backend {
-        "slurm" => slurm::write(ir, dir)?,
-        "htcondor" => htcondor::write(ir, dir)?,
-        "pegasus" => pegasus::write_yaml(ir, dir)?,
-        "pegasus-dax" => pegasus::write_dax(ir, dir)?,
-        "nextflow" => nextflow::write(ir, dir)?,
-        other => return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("unknown backend `{other}`"))),
-    };
-    w.files = list_files(dir)?;
-    Ok(w)
+/// Jobs of every kind, as the engine sees them when it runs the jobs `keep` says.
+pub fn kind_counts(ir: &Ir, keep: impl Fn(JobKind) -> bool) -> Vec<(String, u64)> {
+    JobKind::ALL
+        .iter()
+        .filter(|k| keep(**k))
+        .map(|k| (k.as_str().to_string(), ir.jobs.iter().filter(|j| j.kind == *k).count() as u64))
+        .filter(|(_, n)| *n > 0)
+        .collect()
 }
 
-/// Every file under `dir`, relative, sorted.
-pub fn list_files(dir: &Path) -> io::Result<Vec<String>> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d)? {
-            let e = e?;
-            let p = e.path();
-            if e.file_type()?.is_dir() {
-                stack.push(p);
-            } else if let Ok(rel) = p.strip_prefix(dir) {
-                out.push(rel.to_string_lossy().into_owned());
-            }
+/// Write the parts of the submit-directory contract every engine shares: the task tables,
+/// and the provenance and per-group log folders.
+pub fn write_common(ir: &Ir, out: &dyn Output, g: &Groups) -> Result<(), Diagnostic> {
+    out.mkdir(crate::submitdir::PROVENANCE)?;
+    for name in &g.names {
+        out.mkdir(&format!("{}/{name}", crate::submitdir::LOGS))?;
+    }
+    crate::submitdir::tasks::write_tables(ir, out, g)?;
+    Ok(())
+}
+
+/// The bpsc executable the jobs run: `$BPSC_EXE` at compile time, else this executable.
+pub fn bpsc_exe() -> Result<String, Diagnostic> {
+    if let Ok(e) = std::env::var("BPSC_EXE") {
+        if !e.is_empty() {
+            return Ok(e);
         }
     }
-    out.sort();
-    Ok(out)
+    let p = std::env::current_exe()?;
+    Ok(p.to_string_lossy().into_owned())
+}
+
+/// Text safe inside a comment line of any engine file: control characters become `?`.
+pub fn comment_text(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn registry_names_are_the_engines_own() {
+        for (name, e) in super::REGISTRY {
+            assert_eq!(*name, e.name());
+        }
+        assert_eq!(super::NAMES.len(), super::ENGINES.len());
+    }
 }

@@ -107,7 +107,8 @@ pub struct KeyInfo {
     pub exec: bool,
 }
 
-pub const BACKENDS: &[&str] = &["slurm", "htcondor", "pegasus", "pegasus-dax", "nextflow"];
+/// The engines a site may name: the one registry in `crate::backend`.
+pub const BACKENDS: &[&str] = &crate::backend::NAMES;
 
 macro_rules! keys {
     ($( $name:literal : $ty:expr, $scopes:expr, $exec:literal, $doc:literal; )*) => {

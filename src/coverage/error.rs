@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::pred::CmpOp;
+use super::cmp::CmpOp;
 use super::value::{DimKind, Value};
 
 /// Which set operation reported a schema mismatch.

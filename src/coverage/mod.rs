@@ -44,6 +44,7 @@
 //! is [`DimKind::Mixed`]: allowed everywhere except in ordering comparisons. See [`Pred`] for
 //! predicate typing and [`table_from_csv`] for CSV rules.
 
+mod cmp;
 mod csv_load;
 mod dict;
 mod error;

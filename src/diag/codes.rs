@@ -221,6 +221,13 @@ the rest of its column (integers versus strings). The label gives row and column
 certainly a mistake (a data file passed as a campaign); move data into tables."
 } example "bps 1\ninclude \"huge.bps\"\n";
 
+"E408" Error "cannot write the output" {
+"bpsc could not write a file of the output (the submit directory, the IR): the parent
+directory is missing or not writable, the disk is full, or a path component is a file.
+Nothing is left behind: output is written to a temporary sibling and renamed into place
+only when complete."
+} example "bps 1\ndimension visit = 1..3\npipeline p { step a over (visit) { run = \"true\" } }\ncampaign c {\n  use p\n  coverage = visit\n}\n" args ["--backend=slurm", "--out=/proc/bpsc-cannot-write/out"];
+
 "E501" Error "dependency cycle" {
 "Steps depend on each other in a cycle, through `after`, dataset flow or `order`
 constraints. The labels show the whole cycle, one edge each."
@@ -281,10 +288,24 @@ so `hosts` with several hosts cannot mean \"any one of these\" there; list one h
 `avoid_hosts`, or a partition."
 } example "bps 1\ndimension detector = 0..4\nsite cc { backend = slurm }\npipeline calib {\n  step bias over (detector) {\n    run   = \"make_bias {detector}\"\n    hosts = [\"node01\", \"node02\"]\n  }\n}\ncampaign nightly {\n  use calib\n  coverage = detector\n}\n" args ["--backend=slurm"];
 
+"W801" Warning "setting ignored by the backend" {
+"The chosen backend has no construct for a setting the campaign uses, and the campaign still
+runs correctly without it: the setting is ignored for this backend. The message says what is
+lost and the help names the alternative (another backend, or a setting that does the job).
+`backends/README.md` has the whole capability table: every feature for every backend.
+`--deny warnings` turns this into a failure for CI."
+} example "bps 1\ndimension detector = 0..4\npipeline calib {\n  step bias over (detector) {\n    run      = \"make_bias {detector}\"\n    priority = 10\n  }\n}\ncampaign nightly {\n  use calib\n  coverage = detector\n}\n" args ["--backend=nextflow"];
+
 "E802" Error "generated names collide" {
 "Two names differ in the campaign but become equal after sanitising for the engine (job names,
 file names). Rename one of them."
 } example "bps 1\ndimension v = 0..3\npipeline p {\n  step join over (v) { run = \"true\" }\n}\ncampaign k {\n  use p\n  coverage = v\n}\n";
+
+"E899" Error "internal error" {
+"bpsc failed in a way that is its own fault, not the campaign's (a template of an engine's
+files did not render). Nothing was written. Please report it with the campaign file and the
+command line; `bpsc compile --emit ir` still works and shows what lowering produced."
+} example "bps 1\n" args ["--internal-error"];
 }
 
 /// Extra files an example needs, besides `example.bps`.

@@ -202,3 +202,11 @@ mod tests {
         assert_eq!(did_you_mean("zzzzzz", ["memory", "cpus"]), None);
     }
 }
+
+/// An I/O failure while writing output (a submit directory, an IR file): E408.
+impl From<std::io::Error> for Diagnostic {
+    fn from(e: std::io::Error) -> Diagnostic {
+        Diagnostic::new("E408", format!("cannot write the output: {e}"))
+            .help("check that the output directory's parent exists, is writable and has free space")
+    }
+}

@@ -73,28 +73,21 @@
 //! Wall time and peak memory distributions are over the latest recorded attempt of each
 //! job of the step (peak memory: the wrapper's peak RSS of the payload, in MiB).
 
-pub mod engine;
-pub mod htcondor;
-pub mod jobstate;
-pub mod nextflow;
 pub mod notify;
-pub mod pegasus;
-pub mod records;
-pub mod slurm;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use engine::{EState, EngineState};
-use records::Record;
+use crate::backend::{EState, EngineJob, EngineState, JobName};
+use crate::submitdir::records::{self, Record};
+use crate::submitdir::Meta;
 use serde_json::{json, Value};
 
-pub const EXIT_DONE: u8 = 0;
-pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
-pub const EXIT_RUNNING: u8 = 3;
-pub const EXIT_RUNNING_WITH_FAILURES: u8 = 4;
+pub use crate::submitdir::exit::{
+    STATUS_DONE as EXIT_DONE, STATUS_FAILED as EXIT_FAILED, STATUS_RUNNING as EXIT_RUNNING,
+    STATUS_RUNNING_WITH_FAILURES as EXIT_RUNNING_WITH_FAILURES, STATUS_USAGE as EXIT_USAGE,
+};
 
 /// A job of the task tables.
 #[derive(Clone, Debug)]
@@ -143,15 +136,13 @@ pub struct Tables {
 const INSERTED: &[&str] = &["stage_in", "stage_out", "cleanup", "provenance"];
 
 /// Read bpsc.json and the task tables.
-pub fn read_tables(submit: &Path, meta: &Value, notes: &mut Vec<String>) -> Tables {
+pub fn read_tables(submit: &Path, meta: &Meta, notes: &mut Vec<String>) -> Tables {
     let mut t = Tables::default();
     let mut label_of: HashMap<(String, String), u32> = HashMap::new();
     // Steps first, in bpsc.json order, so the table reads in campaign order.
-    for s in meta["steps"].as_array().into_iter().flatten() {
-        if let Some(n) = s["name"].as_str() {
-            label_of.insert(("compute".into(), n.to_string()), t.labels.len() as u32);
-            t.labels.push((n.to_string(), "compute".into()));
-        }
+    for s in &meta.steps {
+        label_of.insert(("compute".into(), s.name.clone()), t.labels.len() as u32);
+        t.labels.push((s.name.clone(), "compute".into()));
     }
     let mut pending_labels: Vec<(String, String)> = Vec::new();
     let n = records::for_each_task(submit, |g, i, line| {
@@ -199,7 +190,7 @@ pub fn read_tables(submit: &Path, meta: &Value, notes: &mut Vec<String>) -> Tabl
         match INSERTED.iter().position(|k| k == kind) {
             Some(p) => (2, p),
             None if kind == "join" => (3, 0),
-            None => (if meta["steps"].as_array().into_iter().flatten().any(|s| s["name"].as_str() == Some(name)) { 0 } else { 1 }, 0),
+            None => (if meta.steps.iter().any(|s| s.name == *name) { 0 } else { 1 }, 0),
         }
     };
     let mut order: Vec<u32> = (0..t.labels.len() as u32).collect();
@@ -317,7 +308,7 @@ pub struct Report {
     pub submit: PathBuf,
     pub campaign: String,
     pub backend: String,
-    pub meta: Value,
+    pub meta: Meta,
     pub tables: Tables,
     pub jobs: Vec<JobStatus>,
     pub engine: EngineState,
@@ -332,23 +323,13 @@ pub struct Report {
     pub now: f64,
 }
 
-/// Read `bpsc.json`.
-pub fn read_meta(submit: &Path) -> Result<Value, String> {
-    let p = submit.join("bpsc.json");
-    let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e} (not a bpsc submit directory?)", p.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
-}
-
 /// The engine's state, by backend.
 pub fn harvest_engine(submit: &Path, backend: &str) -> EngineState {
-    match backend {
-        "htcondor" => htcondor::harvest(submit),
-        "slurm" => slurm::harvest(submit),
-        "pegasus" | "pegasus-dax" => pegasus::harvest(submit),
-        "nextflow" => nextflow::harvest(submit),
-        other => {
-            let mut st = EngineState::new(other);
-            st.unreadable.push(format!("no harvester for backend `{other}`"));
+    match crate::backend::find(backend) {
+        Some(e) => e.harvest(submit),
+        None => {
+            let mut st = EngineState::new(backend);
+            st.unreadable.push(format!("no harvester for backend `{backend}`"));
             st
         }
     }
@@ -360,14 +341,14 @@ fn now_epoch() -> f64 {
 
 /// Build the report of a submit directory.
 pub fn collect(submit: &Path) -> Result<Report, String> {
-    let meta = read_meta(submit)?;
-    let backend = meta["backend"].as_str().unwrap_or("").to_string();
+    let meta = Meta::read(submit)?;
+    let backend = meta.backend.clone();
     let engine = harvest_engine(submit, &backend);
     Ok(collect_with(submit, meta, engine))
 }
 
 /// Build the report from an already harvested engine state (tests pass their own).
-pub fn collect_with(submit: &Path, meta: Value, engine: EngineState) -> Report {
+pub fn collect_with(submit: &Path, meta: Meta, engine: EngineState) -> Report {
     let mut unreadable = Vec::new();
     let tables = read_tables(submit, &meta, &mut unreadable);
     let n = tables.jobs.len();
@@ -398,16 +379,15 @@ pub fn collect_with(submit: &Path, meta: Value, engine: EngineState) -> Report {
         unreadable.push(format!("{orphans} provenance records of jobs not in the task tables"));
     }
     // Engine jobs by bpsc job.
-    let mut ejob: Vec<Option<&engine::EngineJob>> = vec![None; n];
+    let mut ejob: Vec<Option<&EngineJob>> = vec![None; n];
     let mut unmapped = 0u64;
+    let eng = crate::backend::find(&engine.engine);
     for (name, ej) in &engine.jobs {
-        let j = match engine.engine.as_str() {
-            "slurm" => {
-                name.split_once('#').and_then(|(g, i)| tables.by_group.get(g).and_then(|v| v.get(i.parse::<usize>().ok()?)).copied())
-            }
-            "pegasus" => pegasus::job_of_name(name, &|s: &str| tables.by_id.contains_key(s)).and_then(|id| tables.by_id.get(id).copied()),
-            "htcondor" => tables.by_id.get(&htcondor::node_to_job(name)).copied(),
-            _ => tables.by_id.get(name).copied(),
+        let known = |s: &str| tables.by_id.contains_key(s);
+        let j = match eng.map_or(Some(JobName::Id(name.as_str().into())), |e| e.job_of_name(name, &known)) {
+            Some(JobName::Task { group, index }) => tables.by_group.get(group).and_then(|v| v.get(index)).copied(),
+            Some(JobName::Id(id)) => tables.by_id.get(id.as_ref()).copied(),
+            None => None,
         };
         match j {
             Some(j) => ejob[j as usize] = Some(ej),
@@ -505,9 +485,9 @@ pub fn collect_with(submit: &Path, meta: Value, engine: EngineState) -> Report {
         totals.add(st, s.attempts);
     }
     let finished = finished || (totals.pending == 0 && totals.running == 0);
-    let campaign = meta["campaign"].as_str().unwrap_or("").to_string();
-    let backend = meta["backend"].as_str().unwrap_or("").to_string();
-    let slow_after = meta["notify"]["slow_after"].as_u64();
+    let campaign = meta.campaign.clone();
+    let backend = meta.backend.clone();
+    let slow_after = meta.notify.as_ref().and_then(|n| n.slow_after);
     unreadable.extend(engine.unreadable.iter().cloned());
     Report {
         submit: submit.to_path_buf(),
@@ -852,7 +832,7 @@ fn watch(a: &StatusArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             let _ = writeln!(
                 out,
                 "[{}] {}: {} pending, {} running, {} succeeded, {} failed, {} skipped",
-                crate::wrap::rfc3339(std::time::SystemTime::now()),
+                crate::submitdir::time::rfc3339(std::time::SystemTime::now()),
                 r.state_word(),
                 t.pending,
                 t.running,

@@ -24,8 +24,8 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::engine::EState;
 use super::Report;
+use crate::backend::EState;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Mode {
@@ -39,13 +39,7 @@ pub enum Mode {
 
 /// Events the engine fires itself.
 pub fn native_events(backend: &str) -> &'static [&'static str] {
-    match backend {
-        "htcondor" => &["done", "failure"],
-        "slurm" => &["done", "failure", "slow"],
-        "pegasus" | "pegasus-dax" => &["done", "failure"],
-        "nextflow" => &["done", "failure", "slow"],
-        _ => &[],
-    }
+    crate::backend::find(backend).map(|e| e.native_events()).unwrap_or(&[])
 }
 
 /// The notify command with placeholders turned into quoted variable references.
@@ -112,7 +106,7 @@ impl Notifier {
         if self.mode == Mode::None {
             return Vec::new();
         }
-        let on: Vec<&str> = r.meta["notify"]["on"].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
+        let on: Vec<&str> = r.meta.notify.iter().flat_map(|n| n.on.iter().map(|s| s.as_str())).collect();
         let native = native_events(&r.backend);
         let wanted = |e: &str| on.contains(&e) && (self.mode == Mode::All || !native.contains(&e));
         let mut out = Vec::new();
@@ -150,7 +144,7 @@ impl Notifier {
 
     /// Fire what is due; remember it.
     pub fn observe(&mut self, r: &Report) -> Vec<String> {
-        let Some(cmd) = r.meta["notify"]["command"].as_str().map(|s| s.to_string()) else { return Vec::new() };
+        let Some(cmd) = r.meta.notify.as_ref().and_then(|n| n.command.clone()) else { return Vec::new() };
         let due = self.due(r);
         let mut msgs = Vec::new();
         for ev in due {

@@ -1,53 +1,43 @@
 //! The small files, rendered with minijinja from `templates/pegasus/`: site and
 //! transformation catalogs, properties, `plan.sh` and the software launchers.
 
-use std::io;
-use std::path::Path;
+use minijinja::{context, Value};
 
-use minijinja::{context, AutoEscape, Environment, Value};
+use crate::backend::templates::{TemplateSet, Templates};
+use crate::backend::Output;
+use crate::diag::Diagnostic;
 
 use super::model::{Model, Soft, LOCAL};
 use super::quote::{xml_escape, xml_url, yaml, yaml_url};
 
-const SITES_YML: &str = include_str!("../../../templates/pegasus/sites.yml.j2");
-const SITES_XML: &str = include_str!("../../../templates/pegasus/sites.xml.j2");
-const TRANSFORMATIONS_YML: &str = include_str!("../../../templates/pegasus/transformations.yml.j2");
-const PROPERTIES: &str = include_str!("../../../templates/pegasus/pegasus.properties.j2");
-const PLAN_SH: &str = include_str!("../../../templates/pegasus/plan.sh.j2");
-const SETUP_SH: &str = include_str!("../../../templates/pegasus/setup.sh.j2");
-
-fn env() -> Result<Environment<'static>, minijinja::Error> {
-    let mut e = Environment::new();
-    e.set_auto_escape_callback(|_| AutoEscape::None);
-    e.set_trim_blocks(true);
-    e.set_lstrip_blocks(true);
-    e.set_keep_trailing_newline(true);
-    e.add_filter("yaml", |s: String| yaml(&s));
-    e.add_filter("yaml_url", |s: String| {
-        let mut o = String::new();
-        yaml_url(&s, &mut o);
-        o
-    });
-    e.add_filter("xml", |s: String| xml_escape(&s));
-    e.add_filter("xml_url", |s: String| xml_url(&s));
-    e.add_template("sites.yml", SITES_YML)?;
-    e.add_template("sites.xml", SITES_XML)?;
-    e.add_template("transformations.yml", TRANSFORMATIONS_YML)?;
-    e.add_template("pegasus.properties", PROPERTIES)?;
-    e.add_template("plan.sh", PLAN_SH)?;
-    e.add_template("setup.sh", SETUP_SH)?;
-    Ok(e)
+fn yaml_url_filter(s: &str) -> String {
+    let mut o = String::new();
+    yaml_url(s, &mut o);
+    o
 }
 
-fn render(e: &Environment, name: &str, ctx: Value) -> io::Result<String> {
-    e.get_template(name).and_then(|t| t.render(ctx)).map_err(|err| io::Error::other(format!("template {name}: {err:#}")))
+/// The templates of the Pegasus catalogs and scripts, with the quoting filters they use.
+pub const TEMPLATES: TemplateSet = TemplateSet {
+    templates: &[
+        ("sites.yml", include_str!("../../../templates/pegasus/sites.yml.j2")),
+        ("sites.xml", include_str!("../../../templates/pegasus/sites.xml.j2")),
+        ("transformations.yml", include_str!("../../../templates/pegasus/transformations.yml.j2")),
+        ("pegasus.properties", include_str!("../../../templates/pegasus/pegasus.properties.j2")),
+        ("plan.sh", include_str!("../../../templates/pegasus/plan.sh.j2")),
+        ("setup.sh", include_str!("../../../templates/pegasus/setup.sh.j2")),
+    ],
+    filters: &[("yaml", yaml), ("yaml_url", yaml_url_filter), ("xml", xml_escape), ("xml_url", xml_url)],
+};
+
+fn render(e: &Templates, name: &str, ctx: Value) -> Result<String, Diagnostic> {
+    e.render(name, ctx)
 }
 
-fn write(path: &Path, text: &str, executable: bool) -> io::Result<()> {
-    std::fs::write(path, text)?;
+fn write(out: &dyn Output, rel: &str, text: &str, executable: bool) -> Result<(), Diagnostic> {
     if executable {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+        out.write_exec(rel, text.as_bytes())?;
+    } else {
+        out.write(rel, text.as_bytes())?;
     }
     Ok(())
 }
@@ -63,8 +53,8 @@ pub fn image_url(image: &str) -> String {
 }
 
 /// Write the catalogs, properties, `plan.sh` and launchers of one flavour.
-pub fn write_all(m: &Model, dir: &Path, yaml_flavour: bool) -> io::Result<()> {
-    let e = env().map_err(|err| io::Error::other(format!("templates: {err:#}")))?;
+pub fn write_all(m: &Model, out: &dyn Output, yaml_flavour: bool) -> Result<(), Diagnostic> {
+    let e = Templates::new(&TEMPLATES)?;
     let version = env!("CARGO_PKG_VERSION");
     let sites = Value::from_serialize(&m.sites);
     let exec_sites: Vec<&super::model::PSite> = m.sites.iter().filter(|s| s.name != LOCAL).collect();
@@ -77,7 +67,7 @@ pub fn write_all(m: &Model, dir: &Path, yaml_flavour: bool) -> io::Result<()> {
     categories.sort();
 
     if yaml_flavour {
-        write(&dir.join("sites.yml"), &render(&e, "sites.yml", context! { name => m.name, version, sites => sites.clone() })?, false)?;
+        write(out, "sites.yml", &render(&e, "sites.yml", context! { name => m.name, version, sites => sites.clone() })?, false)?;
         let tx: Vec<Value> =
             m.tx.iter()
                 .flatten()
@@ -107,25 +97,24 @@ pub fn write_all(m: &Model, dir: &Path, yaml_flavour: bool) -> io::Result<()> {
                 .collect();
         let containers: Vec<String> = m.containers.iter().map(|c| image_url(c)).collect();
         write(
-            &dir.join("transformations.yml"),
+            out,
+            "transformations.yml",
             &render(&e, "transformations.yml", context! { name => m.name, version, tx, containers })?,
             false,
         )?;
     } else {
-        write(&dir.join("sites.xml"), &render(&e, "sites.xml", context! { name => m.name, version, sites => sites.clone() })?, false)?;
+        write(out, "sites.xml", &render(&e, "sites.xml", context! { name => m.name, version, sites => sites.clone() })?, false)?;
+        write(out, "tc.txt", "# Text transformation catalog: empty, the DAX carries its executables inline (written by bpsc).\n", false)?;
         write(
-            &dir.join("tc.txt"),
-            "# Text transformation catalog: empty, the DAX carries its executables inline (written by bpsc).\n",
-            false,
-        )?;
-        write(
-            &dir.join("replicas.rc"),
+            out,
+            "replicas.rc",
             "# File replica catalog: the DAX carries its input files inline; Pegasus registers archived outputs here (written by bpsc).\n",
             false,
         )?;
     }
     write(
-        &dir.join("pegasus.properties"),
+        out,
+        "pegasus.properties",
         &render(
             &e,
             "pegasus.properties",
@@ -134,14 +123,14 @@ pub fn write_all(m: &Model, dir: &Path, yaml_flavour: bool) -> io::Result<()> {
         false,
     )?;
     write(
-        &dir.join("plan.sh"),
+        out,
+        "plan.sh",
         &render(&e, "plan.sh", context! { name => m.name, version, yaml => yaml_flavour, site_names => site_names.join(",") })?,
         true,
     )?;
     if !m.launchers.is_empty() {
-        std::fs::create_dir_all(dir.join("launch"))?;
         for (k, setup) in m.launchers.iter().enumerate() {
-            write(&dir.join("launch").join(format!("setup-{k}.sh")), &render(&e, "setup.sh", context! { version, setup })?, true)?;
+            write(out, &format!("launch/setup-{k}.sh"), &render(&e, "setup.sh", context! { version, setup })?, true)?;
         }
     }
     Ok(())

@@ -6,9 +6,10 @@
 //! DAX is legacy: Pegasus 5 still plans it (deprecated), Pegasus 6 removes it.
 
 use std::borrow::Cow;
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::io::{self, Write};
+
+use crate::backend::Output;
+use crate::diag::Diagnostic;
 
 use quick_xml::events::attributes::Attribute;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
@@ -19,7 +20,7 @@ use super::model::{Model, Soft, Use};
 use super::quote::{rc_text, xml_escape, xml_text, xml_text_escape, xml_url};
 use super::yaml::hooks;
 
-type W = Writer<BufWriter<File>>;
+type W = Writer<Box<dyn Write>>;
 
 /// An element start with attributes already escaped by [`xml_escape`]/[`xml_url`].
 fn start<'a>(name: &'a str, attrs: &'a [(&'a str, Cow<'a, str>)]) -> BytesStart<'a> {
@@ -72,14 +73,14 @@ fn when(on: &str) -> &'static str {
     }
 }
 
-pub fn write(m: &Model, dir: &Path) -> io::Result<()> {
-    write_dax(m, &dir.join("workflow.dax"))?;
-    write_outputs_rc(m, &dir.join("outputs.rc"))
+pub fn write(m: &Model, out: &dyn Output) -> Result<(), Diagnostic> {
+    write_dax(m, out.create_buffered("workflow.dax", 1 << 20)?)?;
+    write_outputs_rc(m, out.create("outputs.rc")?)
 }
 
-fn write_dax(m: &Model, path: &Path) -> io::Result<()> {
+fn write_dax(m: &Model, file: Box<dyn Write>) -> io::Result<()> {
     let ir = m.ir;
-    let mut w: W = Writer::new_with_indent(BufWriter::with_capacity(1 << 20, File::create(path)?), b' ', 2);
+    let mut w: W = Writer::new_with_indent(file, b' ', 2);
     w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     // The campaign is in the metadata: a comment cannot hold `--`, which names may.
     w.write_event(Event::Comment(BytesText::from_escaped(format!(
@@ -217,8 +218,7 @@ fn job(w: &mut W, m: &Model, j: u32, uses: &mut Vec<Use>) -> io::Result<()> {
 
 /// The output replica catalog in the File format Pegasus 4.x reads:
 /// `"LFN" "URL" site="local"` per archived file.
-fn write_outputs_rc(m: &Model, path: &Path) -> io::Result<()> {
-    let mut w = BufWriter::with_capacity(1 << 20, File::create(path)?);
+fn write_outputs_rc(m: &Model, mut w: Box<dyn Write>) -> Result<(), Diagnostic> {
     w.write_all(b"# Output replica catalog (File format) for pegasus.dir.storage.mapper=Replica, written by bpsc.\n")?;
     let mut arch: Vec<(String, String)> = Vec::new();
     for &j in &m.order {
@@ -227,13 +227,14 @@ fn write_outputs_rc(m: &Model, path: &Path) -> io::Result<()> {
             match (rc_text(lfn), rc_text(url)) {
                 (Some(l), Some(u)) => writeln!(w, "{l} {u} site=\"local\"")?,
                 _ => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("the archive URL of {lfn} has a line break, which the File replica catalog cannot hold"),
+                    return Err(Diagnostic::new(
+                        "E801",
+                        format!("pegasus-dax: the archive URL of {lfn} has a line break, which the File replica catalog cannot hold"),
                     ))
                 }
             }
         }
     }
-    w.flush()
+    w.flush()?;
+    Ok(())
 }

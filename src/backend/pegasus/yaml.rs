@@ -2,18 +2,18 @@
 //! (`replicas.yml`) and the output replica catalog (`outputs.yml`), streamed: one job (or
 //! one replica) is rendered into a reused buffer and written, nothing else is kept.
 
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::io::{self, Write};
+
+use crate::backend::Output;
 
 use super::model::{notify_command, provenance_command, Model, Use, Val};
 use super::quote::{yaml_expand, yaml_str, yaml_url};
 
 /// Write `workflow.yml`, `replicas.yml` and `outputs.yml`.
-pub fn write(m: &Model, dir: &Path) -> io::Result<()> {
-    write_workflow(m, &dir.join("workflow.yml"))?;
-    write_replicas(m, &dir.join("replicas.yml"))?;
-    write_outputs(m, &dir.join("outputs.yml"))
+pub fn write(m: &Model, out: &dyn Output) -> io::Result<()> {
+    write_workflow(m, out.create_buffered("workflow.yml", 1 << 20)?)?;
+    write_replicas(m, out.create("replicas.yml")?)?;
+    write_outputs(m, out.create("outputs.yml")?)
 }
 
 fn kv(out: &mut String, indent: &str, key: &str, value: &str) {
@@ -42,9 +42,8 @@ pub fn hooks(m: &Model) -> Vec<(&'static str, String, bool)> {
     h
 }
 
-fn write_workflow(m: &Model, path: &Path) -> io::Result<()> {
+fn write_workflow(m: &Model, mut w: Box<dyn Write>) -> io::Result<()> {
     let ir = m.ir;
-    let mut w = BufWriter::with_capacity(1 << 20, File::create(path)?);
     let mut b = String::with_capacity(4096);
     b.push_str(&format!(
         "# Pegasus 5 abstract workflow of campaign {} written by bpsc {}.\n# Plan it with ./plan.sh (see README in backends/pegasus of bpsc).\n",
@@ -197,8 +196,7 @@ pub fn numeric_key(k: &str) -> bool {
     matches!(k, "request_memory" | "request_cpus" | "request_disk" | "runtime")
 }
 
-fn write_replicas(m: &Model, path: &Path) -> io::Result<()> {
-    let mut w = BufWriter::with_capacity(1 << 20, File::create(path)?);
+fn write_replicas(m: &Model, mut w: Box<dyn Write>) -> io::Result<()> {
     w.write_all(b"# Input replica catalog (external `stage = pre_job` datasets), written by bpsc.\npegasus: '5.0'\nreplicas:")?;
     let mut any = false;
     let mut b = String::with_capacity(512);
@@ -221,8 +219,7 @@ fn write_replicas(m: &Model, path: &Path) -> io::Result<()> {
     w.flush()
 }
 
-fn write_outputs(m: &Model, path: &Path) -> io::Result<()> {
-    let mut w = BufWriter::with_capacity(1 << 20, File::create(path)?);
+fn write_outputs(m: &Model, mut w: Box<dyn Write>) -> io::Result<()> {
     w.write_all(
         b"# Output replica catalog for pegasus.dir.storage.mapper=Replica: where each archived\n# (stageOut) file goes on the output site `local`.  Written by bpsc.\npegasus: '5.0'\nreplicas:",
     )?;

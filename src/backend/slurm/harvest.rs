@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::engine::{clock_seconds, complete_lines, datetime_epoch, memory_kib, read_text, EState, EngineState};
+use crate::backend::state::{clock_seconds, complete_lines, datetime_epoch, memory_kib, read_text, EState, EngineState};
 
 pub fn jobids_file(submit: &Path) -> PathBuf {
     submit.join("slurm").join("jobids")

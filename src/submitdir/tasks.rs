@@ -1,25 +1,26 @@
 //! Task tables: `tasks/GROUP.jsonl` (one job line each) and `tasks/GROUP.idx` (u64 offsets).
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use super::Groups;
+use super::groups::Groups;
+use super::output::Output;
 use crate::ir::jsonl::JobLines;
 use crate::ir::Ir;
 
 /// Write every group's table.  Job lines are the IR's job lines (ids, parents, quanta with
 /// their commands, transfers), so the wrapper and the status harvester read one format.
-pub fn write_tables(ir: &Ir, dir: &Path, g: &Groups) -> io::Result<()> {
-    // Render each job line once through the IR writer, routed to its group's file.
-    let mut writers: Vec<(BufWriter<File>, BufWriter<File>, u64)> = Vec::with_capacity(g.names.len());
-    // Every group's writers are open at once: keep the buffers within ~64 MiB in total when
-    // there are many groups (e.g. the HTCondor backend's task-table shards).
+pub fn write_tables(ir: &Ir, out: &dyn Output, g: &Groups) -> io::Result<()> {
+    // Render each job line once through the IR writer, routed to its group's file.  Every
+    // group's writers are open at once: keep the buffers within ~64 MiB in total when there
+    // are many groups (e.g. the HTCondor backend's task-table shards).
     let cap = ((64usize << 20) / g.names.len().max(1)).clamp(16 << 10, 256 << 10);
+    let mut writers: Vec<(Box<dyn Write>, Box<dyn Write>, u64)> = Vec::with_capacity(g.names.len());
     for name in &g.names {
-        let jf = File::create(dir.join("tasks").join(format!("{name}.jsonl")))?;
-        let xf = File::create(dir.join("tasks").join(format!("{name}.idx")))?;
-        writers.push((BufWriter::with_capacity(cap, jf), BufWriter::with_capacity(cap / 4, xf), 0));
+        let jf = out.create_buffered(&format!("{}/{name}.jsonl", super::TASKS), cap)?;
+        let xf = out.create_buffered(&format!("{}/{name}.idx", super::TASKS), cap / 4)?;
+        writers.push((jf, xf, 0));
     }
     // Lines must be in group order (index_in_group), which is IR job order.
     let mut lines = JobLines::new(ir);

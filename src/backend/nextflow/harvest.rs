@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::engine::{complete_lines, datetime_epoch, duration_seconds, memory_kib, read_text, EState, EngineState};
+use crate::backend::state::{complete_lines, datetime_epoch, duration_seconds, memory_kib, read_text, EState, EngineState};
 
 /// The trace file the backend's nextflow.config asks for (`trace.file`); `trace.txt`
 /// (Nextflow's default name) at the top of the submit directory is looked at too.

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::engine::{read_text, EngineState};
+use crate::backend::state::{read_text, EngineState};
 
 /// Where plan.sh tells pegasus-plan to put its submit directories (`--dir`).
 pub fn planner_root(submit: &Path) -> PathBuf {
@@ -66,7 +66,7 @@ pub fn harvest(submit: &Path) -> EngineState {
     let dir = bd.parent().map(Path::to_path_buf).unwrap_or_default();
     let jsd = dir.join(get("jsd").unwrap_or_else(|| "jobstate.log".into()));
     match read_text(&jsd, &mut notes) {
-        Some(t) => st.overlay(super::jobstate::parse(&t, &jsd.display().to_string())),
+        Some(t) => st.overlay(crate::backend::htcondor::jobstate::parse(&t, &jsd.display().to_string())),
         None => notes.push(format!("{}: no job-state log yet (is pegasus-monitord running?)", jsd.display())),
     }
     st.unreadable.extend(notes);

@@ -27,11 +27,11 @@
 //! `ignore`) emits nothing, so its descendants never start and independent jobs go on.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::io::Write;
 
-use super::{Groups, Written};
+use crate::backend::templates::{TemplateSet, Templates};
+use crate::backend::{Emitted, Groups, Output};
+use crate::diag::Diagnostic;
 use crate::ir::adjacency::topo_jobs;
 use crate::ir::quote::{quote_in, scan_quotes, Quote};
 use crate::ir::{Ir, JobKind, JobSettings, OnFailure, Resources, Software};
@@ -135,7 +135,22 @@ fn scc(n: usize, adj: &[Vec<u32>]) -> Vec<u32> {
 }
 
 /// Cut the IR into channel nodes.
-pub fn plan(ir: &Ir, g: &Groups) -> io::Result<Plan> {
+/// A failure of the channel-graph plan: a bpsc bug (E899).
+fn internal(msg: impl Into<String>) -> Diagnostic {
+    Diagnostic::new("E899", format!("nextflow: internal error: {}", msg.into()))
+        .help("this is a bpsc bug; please report it with the campaign file that triggers it")
+}
+
+/// The templates of the Nextflow files.
+pub const TEMPLATES: TemplateSet = TemplateSet {
+    templates: &[
+        ("main.nf", include_str!("../../../templates/nextflow/main.nf.j2")),
+        ("nextflow.config", include_str!("../../../templates/nextflow/nextflow.config.j2")),
+    ],
+    filters: &[],
+};
+
+pub fn plan(ir: &Ir, g: &Groups) -> Result<Plan, Diagnostic> {
     let n = ir.jobs.len();
     let ng = g.names.len();
     // Group graph and its cycles.
@@ -246,7 +261,7 @@ pub fn plan(ir: &Ir, g: &Groups) -> io::Result<Plan> {
             indeg[c as usize] += 1;
             let cc = cnode_of[c as usize];
             if cp == u32::MAX || cc == u32::MAX {
-                return Err(io::Error::other("the provenance job has edges; the nextflow backend runs it in workflow.onComplete"));
+                return Err(internal("the provenance job has edges; the nextflow backend runs it in workflow.onComplete"));
             }
             *per.entry(cc).or_default() += 1;
         }
@@ -262,7 +277,7 @@ pub fn plan(ir: &Ir, g: &Groups) -> io::Result<Plan> {
     let mut cadj: Vec<Vec<u32>> = vec![Vec::new(); nc];
     for &(a, b) in pairs.keys() {
         if a == b {
-            return Err(io::Error::other(format!("internal: channel node {} depends on itself", cnodes[a as usize].name)));
+            return Err(internal(format!("channel node {} depends on itself", cnodes[a as usize].name)));
         }
         cadj[a as usize].push(b);
         cindeg[b as usize] += 1;
@@ -279,7 +294,7 @@ pub fn plan(ir: &Ir, g: &Groups) -> io::Result<Plan> {
         }
     }
     if order.len() != nc {
-        return Err(io::Error::other("internal: the channel graph has a cycle"));
+        return Err(internal("the channel graph has a cycle"));
     }
     Ok(Plan { cnodes, cnode_of, pairs, indeg, order })
 }
@@ -595,12 +610,13 @@ struct OptView {
     value: String,
 }
 
-fn invalid(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, msg)
+/// A value Nextflow's files cannot carry: E801.
+fn invalid(msg: String) -> Diagnostic {
+    Diagnostic::new("E801", format!("nextflow: {msg}"))
 }
 
 /// A value passed to the batch system in cluster options: no space, quote or separator.
-fn option_value(v: &str, what: &str, step: &str) -> io::Result<String> {
+fn option_value(v: &str, what: &str, step: &str) -> Result<String, Diagnostic> {
     if !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:@+,=/%-".contains(&b)) {
         Ok(v.to_string())
     } else {
@@ -643,13 +659,13 @@ fn fmt_f64(x: f64) -> String {
 }
 
 /// Write the Nextflow submit directory.
-pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
-    let g = super::groups(ir);
-    super::write_common(ir, dir, "nextflow", &g)?;
+/// Write the Nextflow submit directory.
+pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
+    let g = crate::backend::groups(ir);
+    crate::backend::write_common(ir, out, &g)?;
     let plan = plan(ir, &g)?;
-    let tdir = dir.join(TABLE_DIR);
-    std::fs::create_dir_all(tdir.join("nodes"))?;
-    std::fs::create_dir_all(tdir.join("edges"))?;
+    out.mkdir(&format!("{TABLE_DIR}/nodes"))?;
+    out.mkdir(&format!("{TABLE_DIR}/edges"))?;
 
     // Pass 1: what each process cnode shares.
     let mut infos: Vec<Option<ProcInfo>> = Vec::with_capacity(plan.cnodes.len());
@@ -699,8 +715,7 @@ pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
 
     // Node tables.
     for (ci, cn) in plan.cnodes.iter().enumerate() {
-        let f = File::create(tdir.join("nodes").join(format!("{}.tsv", cn.name)))?;
-        let mut w = BufWriter::with_capacity(256 << 10, f);
+        let mut w = out.create(&format!("{TABLE_DIR}/nodes/{}.tsv", cn.name))?;
         let info = infos[ci].as_ref();
         let site_col = info.is_some_and(|i| i.site == Uni::Mixed);
         let res_col = info.is_some_and(|i| i.res == Uni::Mixed);
@@ -730,15 +745,15 @@ pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
             }
         }
         tagged.sort_unstable();
-        let mut cur: Option<(u32, BufWriter<File>)> = None;
+        let mut cur: Option<(u32, Box<dyn Write>)> = None;
         for (id, p, c) in tagged {
             if cur.as_ref().map(|x| x.0) != Some(id) {
                 if let Some((_, mut w)) = cur.take() {
                     w.flush()?;
                 }
                 let (a, b) = names[id as usize];
-                let path = tdir.join("edges").join(format!("{}--{}.tsv", plan.cnodes[a as usize].name, plan.cnodes[b as usize].name));
-                cur = Some((id, BufWriter::with_capacity(256 << 10, File::create(path)?)));
+                let path = format!("{TABLE_DIR}/edges/{}--{}.tsv", plan.cnodes[a as usize].name, plan.cnodes[b as usize].name);
+                cur = Some((id, out.create(&path)?));
             }
             if let Some((_, w)) = cur.as_mut() {
                 writeln!(w, "{}\t{}\t{}", g.index_in_group[p as usize], g.index_in_group[c as usize], plan.indeg[c as usize])?;
@@ -853,8 +868,8 @@ pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
             if let Some(q) = &o.qos {
                 sl.push(format!("--qos={}", option_value(q, "qos", &label)?));
             }
-            let hosts: Vec<String> = o.hosts.iter().map(|h| option_value(h, "host", &label)).collect::<io::Result<_>>()?;
-            let avoid: Vec<String> = o.avoid_hosts.iter().map(|h| option_value(h, "host", &label)).collect::<io::Result<_>>()?;
+            let hosts: Vec<String> = o.hosts.iter().map(|h| option_value(h, "host", &label)).collect::<Result<_, _>>()?;
+            let avoid: Vec<String> = o.avoid_hosts.iter().map(|h| option_value(h, "host", &label)).collect::<Result<_, _>>()?;
             if hosts.len() == 1 {
                 sl.push(format!("--nodelist={}", hosts[0]));
             } else if hosts.len() > 1 {
@@ -1006,47 +1021,45 @@ pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
     let tasks: usize = plan.cnodes.iter().filter(|c| c.kind == CKind::Process).map(|c| c.jobs.len()).sum();
 
     let profile = default_profile(ir);
-    let mut env = minijinja::Environment::new();
-    env.set_trim_blocks(false);
-    env.set_keep_trailing_newline(true);
-    env.add_template("main.nf", include_str!("../../templates/nextflow/main.nf.j2")).map_err(io::Error::other)?;
-    env.add_template("nextflow.config", include_str!("../../templates/nextflow/nextflow.config.j2")).map_err(io::Error::other)?;
-    let main = env
-        .get_template("main.nf")
-        .and_then(|t| {
-            t.render(minijinja::context! {
-                version => env!("CARGO_PKG_VERSION"),
-                campaign => comment(&ir.campaign),
-                jobs => ir.jobs.len(),
-                tasks => tasks,
-                edges => ir.edges.len(),
-                joins => joins,
-                processes => procs,
-                wiring => wiring,
-                site_scratch => site_scratch,
-                provenance => provenance,
-                notify_done => notify_done,
-                notify_failure => notify_failure,
-            })
-        })
-        .map_err(io::Error::other)?;
-    std::fs::write(dir.join("main.nf"), main)?;
-    let config = env
-        .get_template("nextflow.config")
-        .and_then(|t| {
-            t.render(minijinja::context! {
-                version => env!("CARGO_PKG_VERSION"),
-                campaign => comment(&ir.campaign),
-                profile => profile,
-                manifest_name => groovy_sq(&format!("bpsc-{}", ir.campaign)),
-                slurm => slurm_opts,
-                condor => condor_opts,
-            })
-        })
-        .map_err(io::Error::other)?;
-    std::fs::write(dir.join("nextflow.config"), config)?;
+    let templates = Templates::new(&TEMPLATES)?;
+    let main = templates.render(
+        "main.nf",
+        minijinja::context! {
+            version => env!("CARGO_PKG_VERSION"),
+            campaign => comment(&ir.campaign),
+            jobs => ir.jobs.len(),
+            tasks => tasks,
+            edges => ir.edges.len(),
+            joins => joins,
+            processes => procs,
+            wiring => wiring,
+            site_scratch => site_scratch,
+            provenance => provenance,
+            notify_done => notify_done,
+            notify_failure => notify_failure,
+        },
+    )?;
+    out.write("main.nf", main.as_bytes())?;
+    let config = templates.render(
+        "nextflow.config",
+        minijinja::context! {
+            version => env!("CARGO_PKG_VERSION"),
+            campaign => comment(&ir.campaign),
+            profile => profile,
+            manifest_name => groovy_sq(&format!("bpsc-{}", ir.campaign)),
+            slurm => slurm_opts,
+            condor => condor_opts,
+        },
+    )?;
+    out.write("nextflow.config", config.as_bytes())?;
 
-    Ok(Written { files: Vec::new(), submit_command: format!("nextflow run main.nf -profile {profile}") })
+    let kept = |k: JobKind| k != JobKind::Join;
+    Ok(Emitted {
+        groups: g.counts(),
+        submit_command: format!("nextflow run main.nf -profile {profile}"),
+        engine_jobs: crate::backend::kind_counts(ir, kept),
+        engine_edges: ir.edges.len() as u64,
+    })
 }
 
 /// The profile that matches the campaign's sites: condor when they all use HTCondor,

@@ -17,11 +17,12 @@
 //! `backends/htcondor/README.md`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
-use super::{Groups, Written};
+use crate::backend::templates::{TemplateSet, Templates};
+use crate::backend::{Emitted, Groups, Output};
+use crate::diag::Diagnostic;
 use crate::ir::quote::{expand_template, quote_in, var_in, Quote};
 use crate::ir::{Ir, JobKind, JobSettings, OnFailure, Resources, Software};
 
@@ -41,14 +42,27 @@ const CHILDREN_PER_LINE: usize = 64;
 /// Node names DAGMan reserves (case-insensitively): they would be read as keywords.
 pub const RESERVED_NODE_NAMES: &[&str] = &["PARENT", "CHILD", "ALL_NODES"];
 
-fn invalid(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, msg)
+/// A value the HTCondor files cannot carry: E801.
+fn invalid(msg: String) -> Diagnostic {
+    Diagnostic::new("E801", format!("htcondor: {msg}"))
 }
+
+/// The templates of the HTCondor files.
+pub const TEMPLATES: TemplateSet = TemplateSet {
+    templates: &[
+        ("submit", include_str!("../../../templates/htcondor/submit.sub.j2")),
+        ("noop", include_str!("../../../templates/htcondor/noop.sub.j2")),
+        ("config", include_str!("../../../templates/htcondor/dagman.config.j2")),
+        ("job", include_str!("../../../templates/htcondor/bpsc-job.sh.j2")),
+        ("post", include_str!("../../../templates/htcondor/bpsc-post.sh.j2")),
+    ],
+    filters: &[],
+};
 
 // ------------------------------------------------------------------ quoting
 
 /// Refuse text that cannot be written into a one-line submit or DAG value.
-fn no_control(s: &str, what: &str) -> io::Result<()> {
+fn no_control(s: &str, what: &str) -> Result<(), Diagnostic> {
     if let Some(c) = s.chars().find(|c| c.is_control()) {
         return Err(invalid(format!("{what} {s:?} contains the control character {c:?}, which an HTCondor submit file cannot hold")));
     }
@@ -111,7 +125,7 @@ pub fn node_name_ok(name: &str) -> bool {
 
 /// DAG node names: the IR job ids (`[A-Za-z0-9_-]+`), except that a reserved word gets a
 /// leading `_`.  Fails if that would collide with another id.
-pub fn node_names(ir: &Ir) -> io::Result<Vec<String>> {
+pub fn node_names(ir: &Ir) -> Result<Vec<String>, Diagnostic> {
     let mut names: Vec<String> = (0..ir.jobs.len() as u32).map(|j| ir.job_id(j)).collect();
     let renamed: Vec<usize> = (0..names.len()).filter(|&i| RESERVED_NODE_NAMES.iter().any(|r| r.eq_ignore_ascii_case(&names[i]))).collect();
     if !renamed.is_empty() {
@@ -201,7 +215,7 @@ fn site_shared(ir: &Ir, site: Option<&str>) -> bool {
 /// inserted kind), split by site when a group spans sites, and into shards of [`SHARD`] jobs
 /// when its jobs run without a shared filesystem.
 pub fn plan(ir: &Ir) -> Plan {
-    let base = super::groups(ir);
+    let base = crate::backend::groups(ir);
     let n = ir.jobs.len();
     // The provenance job runs on the access point (local universe); joins are NOOP nodes.
     let site_of = |j: usize| -> Option<String> {
@@ -326,18 +340,17 @@ fn requirements(sf: &SubFile, js: Option<&JobSettings>) -> String {
 
 struct Ctx<'a> {
     ir: &'a Ir,
-    env: minijinja::Environment<'static>,
+    templates: Templates,
     exe: String,
     version: &'static str,
     campaign_comment: String,
 }
 
-fn render(ctx: &Ctx, name: &str, vars: minijinja::Value) -> io::Result<String> {
-    let t = ctx.env.get_template(name).map_err(|e| io::Error::other(format!("template {name}: {e}")))?;
-    t.render(vars).map_err(|e| io::Error::other(format!("template {name}: {e}")))
+fn render(ctx: &Ctx, name: &str, vars: minijinja::Value) -> Result<String, Diagnostic> {
+    ctx.templates.render(name, vars)
 }
 
-fn env_entries(sf: &SubFile, js: Option<&JobSettings>, ir: &Ir) -> io::Result<String> {
+fn env_entries(sf: &SubFile, js: Option<&JobSettings>, ir: &Ir) -> Result<String, Diagnostic> {
     let mut entries: Vec<(String, String)> = Vec::new();
     // BPSC_SCRATCH: the site's scratch; without one the wrapper uses SUBMIT/scratch.
     if let Some(site) = sf.site.as_deref().and_then(|s| ir.sites.iter().find(|x| x.name == s)) {
@@ -372,7 +385,7 @@ fn env_entries(sf: &SubFile, js: Option<&JobSettings>, ir: &Ir) -> io::Result<St
     Ok(entries.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "))
 }
 
-fn write_submit(ctx: &Ctx, dir: &Path, sf: &SubFile, default: &Resources) -> io::Result<()> {
+fn write_submit(ctx: &Ctx, out: &dyn Output, sf: &SubFile, default: &Resources) -> Result<(), Diagnostic> {
     let ir = ctx.ir;
     let js = sf.settings.map(|i| &ir.job_settings[i as usize]);
     let local = sf.kind == JobKind::Provenance;
@@ -443,13 +456,8 @@ fn write_submit(ctx: &Ctx, dir: &Path, sf: &SubFile, default: &Resources) -> io:
             environment => env_entries(sf, js, ir)?,
         },
     )?;
-    std::fs::write(dir.join("htcondor").join(format!("{}.sub", sf.name)), text)
-}
-
-fn write_exec(path: &Path, text: &str) -> io::Result<()> {
-    std::fs::write(path, text)?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+    out.write(&format!("htcondor/{}.sub", sf.name), text.as_bytes())?;
+    Ok(())
 }
 
 /// The notify command, `{campaign}`/`{event}`/`{step}`/`{user}` substituted with the quoting
@@ -487,10 +495,9 @@ fn resource_vars(r: &Resources, d: &Resources, out: &mut String) {
     }
 }
 
-fn write_dag(ctx: &Ctx, dir: &Path, p: &Plan, names: &[String], defaults: &[Resources]) -> io::Result<()> {
+fn write_dag(ctx: &Ctx, out: &dyn Output, p: &Plan, names: &[String], defaults: &[Resources]) -> Result<(), Diagnostic> {
     let ir = ctx.ir;
-    let f = File::create(dir.join(DAG_FILE))?;
-    let mut w = BufWriter::with_capacity(1 << 20, f);
+    let mut w = out.create_buffered(DAG_FILE, 1 << 20)?;
     let n = ir.jobs.len();
     writeln!(w, "# HTCondor DAGMan workflow written by bpsc {} for campaign {}", ctx.version, ctx.campaign_comment)?;
     writeln!(
@@ -609,64 +616,43 @@ fn write_dag(ctx: &Ctx, dir: &Path, p: &Plan, names: &[String], defaults: &[Reso
         writeln!(w, "VARS {node} bpsc_i={}", vars_value(&p.groups.index_in_group[j].to_string()))?;
         writeln!(w, "SCRIPT POST {node} htcondor/bpsc-post.sh final $RETURN $DAG_STATUS $FAILED_COUNT")?;
     }
-    w.flush()
+    w.flush()?;
+    Ok(())
 }
 
 // ------------------------------------------------------------------ entry point
 
-/// The bpsc executable the jobs run: `$BPSC_EXE` at compile time, else this executable.
-fn bpsc_exe() -> io::Result<String> {
-    if let Ok(e) = std::env::var("BPSC_EXE") {
-        if !e.is_empty() {
-            return Ok(e);
-        }
-    }
-    let p = std::env::current_exe()?;
-    Ok(p.to_string_lossy().into_owned())
-}
-
-fn comment_text(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
-}
-
-pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
-    let exe = bpsc_exe()?;
+/// Write the HTCondor submit directory.
+pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
+    let exe = crate::backend::bpsc_exe()?;
     no_control(&exe, "bpsc executable path")?;
-    let mut env = minijinja::Environment::new();
-    env.set_keep_trailing_newline(true);
-    env.set_trim_blocks(true);
-    env.set_lstrip_blocks(true);
-    for (name, src) in [
-        ("submit", include_str!("../../templates/htcondor/submit.sub.j2")),
-        ("noop", include_str!("../../templates/htcondor/noop.sub.j2")),
-        ("config", include_str!("../../templates/htcondor/dagman.config.j2")),
-        ("job", include_str!("../../templates/htcondor/bpsc-job.sh.j2")),
-        ("post", include_str!("../../templates/htcondor/bpsc-post.sh.j2")),
-    ] {
-        env.add_template(name, src).map_err(|e| io::Error::other(format!("template {name}: {e}")))?;
-    }
-    let ctx = Ctx { ir, env, exe, version: env!("CARGO_PKG_VERSION"), campaign_comment: format!("`{}`", comment_text(&ir.campaign)) };
+    let ctx = Ctx {
+        ir,
+        templates: Templates::new(&TEMPLATES)?,
+        exe,
+        version: env!("CARGO_PKG_VERSION"),
+        campaign_comment: format!("`{}`", crate::backend::comment_text(&ir.campaign)),
+    };
     let p = plan(ir);
     let names = node_names(ir)?;
-    super::write_common(ir, dir, "htcondor", &p.groups)?;
-    std::fs::create_dir_all(dir.join("htcondor"))?;
+    crate::backend::write_common(ir, out, &p.groups)?;
     let defaults: Vec<Resources> =
         p.subs.iter().map(|sf| sf.jobs.first().map(|&j| ir.settings_of(j).resources.clone()).unwrap_or_else(Resources::inserted)).collect();
     for (sf, d) in p.subs.iter().zip(&defaults) {
-        write_submit(&ctx, dir, sf, d)?;
+        write_submit(&ctx, out, sf, d)?;
     }
     if ir.jobs.iter().any(|j| j.kind == JobKind::Join) {
         let t = render(&ctx, "noop", minijinja::context! { version => ctx.version, campaign_comment => ctx.campaign_comment })?;
-        std::fs::write(dir.join("htcondor/noop.sub"), t)?;
+        out.write("htcondor/noop.sub", t.as_bytes())?;
     }
     let t = render(
         &ctx,
         "config",
         minijinja::context! { version => ctx.version, max_idle => MAX_JOBS_IDLE, max_submitted => MAX_JOBS_SUBMITTED },
     )?;
-    std::fs::write(dir.join("htcondor/dagman.config"), t)?;
+    out.write("htcondor/dagman.config", t.as_bytes())?;
     let t = render(&ctx, "job", minijinja::context! { version => ctx.version, campaign_comment => ctx.campaign_comment })?;
-    write_exec(&dir.join("htcondor/bpsc-job.sh"), &t)?;
+    out.write_exec("htcondor/bpsc-job.sh", t.as_bytes())?;
     let t = render(
         &ctx,
         "post",
@@ -677,9 +663,14 @@ pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
             notify_on => ir.notify.on.iter().filter(|e| *e == "done" || *e == "failure").cloned().collect::<Vec<_>>().join(" "),
         },
     )?;
-    write_exec(&dir.join("htcondor/bpsc-post.sh"), &t)?;
-    write_dag(&ctx, dir, &p, &names, &defaults)?;
-    Ok(Written { files: Vec::new(), submit_command: format!("condor_submit_dag {DAG_FILE}") })
+    out.write_exec("htcondor/bpsc-post.sh", t.as_bytes())?;
+    write_dag(&ctx, out, &p, &names, &defaults)?;
+    Ok(Emitted {
+        groups: p.groups.counts(),
+        submit_command: format!("condor_submit_dag {DAG_FILE}"),
+        engine_jobs: crate::backend::kind_counts(ir, |_| true),
+        engine_edges: ir.edges.len() as u64,
+    })
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! EPOCH INTERNAL *** DAGMAN_FINISHED STATUS ***
 //! ```
 
-use super::engine::{complete_lines, EState, EngineState};
+use crate::backend::state::{complete_lines, EState, EngineState};
 
 pub fn parse(text: &str, what: &str) -> EngineState {
     let mut st = EngineState::new("jobstate");

@@ -12,31 +12,31 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::engine::{complete_lines, datetime_epoch, local_epoch, read_text, EState, EngineState};
+use crate::backend::state::{complete_lines, datetime_epoch, local_epoch, read_text, EState, EngineState};
 
 /// Where DAGMan writes its files for the DAG the htcondor backend writes.  One function
 /// per file so a change of layout is a one-line change.
 pub fn dag_file(submit: &Path) -> PathBuf {
-    submit.join(crate::backend::htcondor::DAG_FILE)
+    submit.join(super::DAG_FILE)
 }
 pub fn nodes_log(submit: &Path) -> PathBuf {
-    submit.join(format!("{}.nodes.log", crate::backend::htcondor::DAG_FILE))
+    submit.join(format!("{}.nodes.log", super::DAG_FILE))
 }
 pub fn node_status_file(submit: &Path) -> PathBuf {
-    submit.join(format!("{}.status", crate::backend::htcondor::DAG_FILE))
+    submit.join(format!("{}.status", super::DAG_FILE))
 }
 pub fn dagman_out(submit: &Path) -> PathBuf {
-    submit.join(format!("{}.dagman.out", crate::backend::htcondor::DAG_FILE))
+    submit.join(format!("{}.dagman.out", super::DAG_FILE))
 }
 pub fn jobstate_log(submit: &Path) -> PathBuf {
-    submit.join(format!("{}.jobstate.log", crate::backend::htcondor::DAG_FILE))
+    submit.join(format!("{}.jobstate.log", super::DAG_FILE))
 }
 pub fn metrics_file(submit: &Path) -> PathBuf {
-    submit.join(format!("{}.metrics", crate::backend::htcondor::DAG_FILE))
+    submit.join(format!("{}.metrics", super::DAG_FILE))
 }
 /// The newest rescue DAG (`workflow.dag.rescueNNN`), if any.
 pub fn latest_rescue(submit: &Path) -> Option<PathBuf> {
-    let prefix = format!("{}.rescue", crate::backend::htcondor::DAG_FILE);
+    let prefix = format!("{}.rescue", super::DAG_FILE);
     std::fs::read_dir(submit)
         .ok()?
         .filter_map(|e| e.ok())
@@ -85,7 +85,7 @@ pub fn harvest(submit: &Path) -> EngineState {
 /// got a leading `_` (see backend::htcondor::node_names).
 pub fn node_to_job(node: &str) -> String {
     match node.strip_prefix('_') {
-        Some(rest) if crate::backend::htcondor::RESERVED_NODE_NAMES.iter().any(|r| r.eq_ignore_ascii_case(rest)) => rest.to_string(),
+        Some(rest) if super::RESERVED_NODE_NAMES.iter().any(|r| r.eq_ignore_ascii_case(rest)) => rest.to_string(),
         _ => node.to_string(),
     }
 }

@@ -22,11 +22,11 @@
 //! arrays are held.  The mapping and the limits are documented in backends/slurm/README.md.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::io::{self, Write};
 
-use super::{Groups, Written};
+use crate::backend::templates::{TemplateSet, Templates};
+use crate::backend::{Emitted, Groups, Output};
+use crate::diag::Diagnostic;
 use crate::ir::adjacency::topo_jobs;
 use crate::ir::jsonl::JobLines;
 use crate::ir::quote::{expand_template, quote_in, var_in, Quote};
@@ -43,8 +43,6 @@ pub const DEPENDENCY_LIMIT: usize = 100_000;
 const ID_WIDTH: usize = 10;
 /// Task ids per `scontrol update JobId=A_[...]` call.
 const UPDATE_SPEC_LIMIT: usize = 1000;
-/// Exit status of a job the wrapper skipped because a parent did not succeed.
-pub const EXIT_SKIPPED: i32 = crate::wrap::EXIT_SKIPPED;
 
 // ------------------------------------------------------------------ resource classes
 
@@ -79,9 +77,18 @@ struct Class {
     max_array: u32,
 }
 
-fn invalid(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, msg)
-}
+/// The templates of the Slurm files.
+pub const TEMPLATES: TemplateSet = TemplateSet {
+    templates: &[
+        ("job.sbatch", include_str!("../../../templates/slurm/job.sbatch.j2")),
+        ("bpsc-job.sh", include_str!("../../../templates/slurm/bpsc-job.sh.j2")),
+        ("fanin.sbatch", include_str!("../../../templates/slurm/fanin.sbatch.j2")),
+        ("cancel.sh", include_str!("../../../templates/slurm/cancel.sh.j2")),
+        ("submit-head.sh", include_str!("../../../templates/slurm/submit-head.sh.j2")),
+        ("submit-tail.sh", include_str!("../../../templates/slurm/submit-tail.sh.j2")),
+    ],
+    filters: &[],
+};
 
 fn slurm_name_ok(s: &str, extra: &[u8]) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:@+-".contains(&b) || extra.contains(&b))
@@ -140,7 +147,7 @@ fn scratch_shell(t: &str, campaign: &str, site: &str) -> String {
     })
 }
 
-fn class_of_job(ir: &Ir, g: &Groups, j: u32, js: &JobSettings) -> io::Result<Class> {
+fn class_of_job(ir: &Ir, g: &Groups, j: u32, js: &JobSettings) -> Result<Class, Diagnostic> {
     let job = &ir.jobs[j as usize];
     let group = g.group_of[j as usize];
     let step = js.step;
@@ -149,6 +156,14 @@ fn class_of_job(ir: &Ir, g: &Groups, j: u32, js: &JobSettings) -> io::Result<Cla
     let where_ = || match st {
         Some(s) => format!("step `{}`", s.name),
         None => format!("group `{}`", g.names[group as usize]),
+    };
+    // A value Slurm cannot carry: E801, at the step.
+    let invalid = |msg: String| -> Diagnostic {
+        let d = Diagnostic::new("E801", format!("slurm: {}: {msg}", where_()));
+        match st.and_then(|s| s.loc) {
+            Some(l) => d.at_loc(l, "in this step"),
+            None => d,
+        }
     };
     let label = match job.kind {
         JobKind::Compute if job.owner != u32::MAX => ir.clusters[job.owner as usize].name.clone(),
@@ -202,28 +217,27 @@ fn class_of_job(ir: &Ir, g: &Groups, j: u32, js: &JobSettings) -> io::Result<Cla
         for (key, v) in [("partition", &c.partition), ("account", &c.account), ("qos", &c.qos)] {
             if let Some(v) = v {
                 if !slurm_name_ok(v, b"") {
-                    return Err(invalid(format!(
-                        "E801: {}: {key} = {v:?} is not a name Slurm accepts (letters, digits, `._:@+-`)",
-                        where_()
-                    )));
+                    return Err(invalid(format!("{key} = {v:?} is not a name Slurm accepts (letters, digits, `._:@+-`)")));
                 }
             }
         }
         let hosts = js.hosts.clone();
         if hosts.len() > 1 {
             return Err(invalid(format!(
-                "E801: {}: hosts = [{}]: Slurm cannot express \"run on any one of these hosts\": --nodelist asks for all of them at once \
-                 (a {}-node job).\n  help: keep one host (e.g. --set {}.hosts=[\"{}\"]), or use avoid_hosts to exclude the nodes the jobs must not use",
-                where_(),
+                "hosts = [{}]: Slurm cannot express \"run on any one of these hosts\": --nodelist asks for all of them at once \
+                 (a {}-node job)",
                 hosts.join(", "),
                 hosts.len(),
+            ))
+            .help(format!(
+                "keep one host (e.g. --set {}.hosts=[\"{}\"]), or use avoid_hosts to exclude the nodes the jobs must not use",
                 st_name(ir, step),
                 hosts[0]
             )));
         }
         for h in hosts.iter().chain(js.avoid_hosts.iter()) {
             if !slurm_name_ok(h, b"[],") {
-                return Err(invalid(format!("E801: {}: host {h:?} is not a Slurm node name or host list", where_())));
+                return Err(invalid(format!("host {h:?} is not a Slurm node name or host list")));
             }
         }
         c.nodelist = hosts.into_iter().next();
@@ -232,7 +246,7 @@ fn class_of_job(ir: &Ir, g: &Groups, j: u32, js: &JobSettings) -> io::Result<Cla
         c.exclude.dedup();
         for (k, v) in &js.env {
             if !env_name_ok(k) {
-                return Err(invalid(format!("E801: {}: env {k:?} is not a valid environment variable name", where_())));
+                return Err(invalid(format!("env {k:?} is not a valid environment variable name")));
             }
             c.env.push((k.clone(), v.clone()));
         }
@@ -497,7 +511,7 @@ fn merge(into: &mut Deps, from: &Deps) {
 
 /// Writes `submit.sh` lines: fan-in jobs for over-long dependency lists.
 struct Emitter {
-    w: BufWriter<File>,
+    w: Vec<u8>,
     fanins: u32,
     updates: u64,
 }
@@ -582,35 +596,8 @@ fn placement_args(c: &Class) -> Vec<String> {
     d
 }
 
-fn env() -> io::Result<minijinja::Environment<'static>> {
-    let mut e = minijinja::Environment::new();
-    e.set_keep_trailing_newline(true);
-    let t: &[(&str, &str)] = &[
-        ("job.sbatch", include_str!("../../templates/slurm/job.sbatch.j2")),
-        ("bpsc-job.sh", include_str!("../../templates/slurm/bpsc-job.sh.j2")),
-        ("fanin.sbatch", include_str!("../../templates/slurm/fanin.sbatch.j2")),
-        ("cancel.sh", include_str!("../../templates/slurm/cancel.sh.j2")),
-        ("submit-head.sh", include_str!("../../templates/slurm/submit-head.sh.j2")),
-        ("submit-tail.sh", include_str!("../../templates/slurm/submit-tail.sh.j2")),
-    ];
-    for (name, src) in t {
-        e.add_template(name, src).map_err(|err| io::Error::other(format!("template {name}: {err}")))?;
-    }
-    Ok(e)
-}
-
-fn render(e: &minijinja::Environment<'_>, name: &str, ctx: minijinja::Value) -> io::Result<String> {
-    e.get_template(name).and_then(|t| t.render(ctx)).map_err(|err| io::Error::other(format!("template {name}: {err}")))
-}
-
-fn write_exec(path: &Path, text: &str) -> io::Result<()> {
-    std::fs::write(path, text)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
-    }
-    Ok(())
+fn render(e: &Templates, name: &str, ctx: minijinja::Value) -> Result<String, Diagnostic> {
+    e.render(name, ctx)
 }
 
 /// The notification command as shell text: `{campaign}` quoted, `{event}` and `{step}` from
@@ -631,8 +618,9 @@ fn notify_shell(cmd: &str, campaign: &str) -> String {
     })
 }
 
-pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
-    let g = super::groups(ir);
+/// Write the Slurm submit directory.
+pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
+    let g = crate::backend::groups(ir);
     let n = ir.jobs.len();
     let (poff, pin) = ir.parents();
 
@@ -669,10 +657,8 @@ pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
     drop(cache);
     drop(class_ids);
 
-    super::write_common(ir, dir, "slurm", &g)?;
-    let sdir = dir.join("slurm");
-    std::fs::create_dir_all(&sdir)?;
-    let e = env()?;
+    crate::backend::write_common(ir, out, &g)?;
+    let e = Templates::new(&TEMPLATES)?;
     let version = env!("CARGO_PKG_VERSION");
     let campaign_c = comment(&ir.campaign);
     let mut camp_tok = crate::ir::naming::sanitize(&ir.campaign);
@@ -743,30 +729,35 @@ pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
             final => if c.kind == JobKind::Provenance { 1 } else { 0 },
             exports,
         };
-        write_exec(&sdir.join(&file), &render(&e, "job.sbatch", ctx)?)?;
+        out.write_exec(&format!("slurm/{file}"), render(&e, "job.sbatch", ctx)?.as_bytes())?;
         script_of.push(file);
     }
     let notify_command = ir.notify.command.as_deref().map(|c| notify_shell(c, &ir.campaign)).unwrap_or_default();
-    std::fs::write(
-        sdir.join("bpsc-job.sh"),
+    out.write(
+        "slurm/bpsc-job.sh",
         render(
             &e,
             "bpsc-job.sh",
-            minijinja::context! { version, campaign => campaign_c, notify_command, notify_on => notify_on.join(" ") },
-        )?,
+            minijinja::context! {
+                version, campaign => campaign_c, notify_command, notify_on => notify_on.join(" "),
+                exit_skipped => crate::submitdir::exit::WRAP_SKIPPED,
+            },
+        )?
+        .as_bytes(),
     )?;
-    write_exec(
-        &sdir.join("fanin.sbatch"),
-        &render(&e, "fanin.sbatch", minijinja::context! { version, name => format!("{camp_tok}.fanin") })?,
+    out.write_exec(
+        "slurm/fanin.sbatch",
+        render(&e, "fanin.sbatch", minijinja::context! { version, name => format!("{camp_tok}.fanin") })?.as_bytes(),
     )?;
-    write_exec(&sdir.join("cancel.sh"), &render(&e, "cancel.sh", minijinja::context! { version, campaign => campaign_c })?)?;
+    out.write_exec("slurm/cancel.sh", render(&e, "cancel.sh", minijinja::context! { version, campaign => campaign_c })?.as_bytes())?;
 
     // The plan, then submit.sh (streamed: one line per array, fan-in and update group).
     let p = plan(ir, &g, &class_of, &classes, &poff, &pin);
     let max_prio = ir.jobs.iter().map(|j| j.priority as i64).max().unwrap_or(0);
-    let body_path = sdir.join(".submit-body.tmp");
-    let mut em = Emitter { w: BufWriter::with_capacity(1 << 20, File::create(&body_path)?), fanins: 0, updates: 0 };
-    let mut arrays = BufWriter::new(File::create(sdir.join("arrays.tsv"))?);
+    // The body is kept in memory (one line per array, fan-in and update group, not per job):
+    // the head, written first, states its counts.
+    let mut em = Emitter { w: Vec::with_capacity(1 << 16), fanins: 0, updates: 0 };
+    let mut arrays = out.create("slurm/arrays.tsv")?;
     writeln!(arrays, "# var\tgroup\tscript\toffset\tarray\tjobs\tfirst_job")?;
     let ids = JobLines::new(ir);
     for (si, seg) in p.segs.iter().enumerate() {
@@ -892,29 +883,26 @@ pub fn write(ir: &Ir, dir: &Path) -> io::Result<Written> {
         prov_count += 1;
     }
     arrays.flush()?;
-    em.w.flush()?;
-    let (fanins, updates) = (em.fanins, em.updates);
-    drop(em);
+    let (fanins, updates, em_body) = (em.fanins, em.updates, em.w);
 
     // submit.sh = head + body + tail, copied through a buffer.
-    let submit_path = sdir.join("submit.sh");
     {
-        let mut out = BufWriter::with_capacity(1 << 20, File::create(&submit_path)?);
+        let mut w = out.create_buffered("slurm/submit.sh", 1 << 20)?;
         let ctx = minijinja::context! {
             version, campaign => campaign_c, jobs => n, arrays => p.segs.len() + prov_count, fanins, updates,
         };
-        out.write_all(render(&e, "submit-head.sh", ctx.clone())?.as_bytes())?;
-        io::copy(&mut File::open(&body_path)?, &mut out)?;
-        out.write_all(render(&e, "submit-tail.sh", ctx)?.as_bytes())?;
-        out.flush()?;
+        w.write_all(render(&e, "submit-head.sh", ctx.clone())?.as_bytes())?;
+        w.write_all(&em_body)?;
+        w.write_all(render(&e, "submit-tail.sh", ctx)?.as_bytes())?;
+        w.flush()?;
     }
-    std::fs::remove_file(&body_path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&submit_path, std::fs::Permissions::from_mode(0o755))?;
-    }
-    Ok(Written { files: Vec::new(), submit_command: "slurm/submit.sh".into() })
+    out.set_executable("slurm/submit.sh")?;
+    Ok(Emitted {
+        groups: g.counts(),
+        submit_command: "slurm/submit.sh".into(),
+        engine_jobs: crate::backend::kind_counts(ir, |_| true),
+        engine_edges: ir.edges.len() as u64,
+    })
 }
 
 #[cfg(test)]
@@ -946,18 +934,14 @@ mod tests {
 
     #[test]
     fn long_dependency_lists_go_through_fanin_jobs() {
-        let path = std::env::temp_dir().join(format!("bpsc-slurm-fanin-{}", std::process::id()));
-        let mut em = Emitter { w: BufWriter::new(File::create(&path).expect("temp file")), fanins: 0, updates: 0 };
+        let mut em = Emitter { w: Vec::new(), fanins: 0, updates: 0 };
         let mut d = Deps::new();
         d.insert(Kind::Corr, vec![Ref::Whole(1)]);
         d.insert(Kind::Any, (0..30_000).map(|t| Ref::Task(7, t)).collect());
         d.insert(Kind::Ok, vec![Ref::Whole(3)]);
         assert!(deps_est(&d) > DEPENDENCY_LIMIT);
         let out = em.fit(d, "--partition=p", Kind::Ok, "g").expect("fit");
-        em.w.flush().expect("flush");
-        drop(em);
-        let text = std::fs::read_to_string(&path).expect("read");
-        let _ = std::fs::remove_file(&path);
+        let text = String::from_utf8(em.w).expect("utf-8");
         assert!(deps_est(&out) <= DEPENDENCY_LIMIT);
         assert_eq!(out.get(&Kind::Corr), Some(&vec![Ref::Whole(1)]), "aftercorr stays on the job");
         let fanins = out.get(&Kind::Ok).expect("fan-ins");

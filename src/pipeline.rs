@@ -1,0 +1,156 @@
+//! The compile path shared by `bpsc compile`, `bpsc check --backend`, `bpsc graph` and
+//! `bpsc restart`: check → lower → the engine's capability check → emit into an atomic
+//! output directory → `bpsc.json`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::backend::{DirOutput, Emitted, Engine, Output};
+use crate::check::{self, Checked, Options};
+use crate::diag::Diagnostic;
+use crate::fs::Fs;
+use crate::ir::Ir;
+use crate::source::SourceMap;
+use crate::submitdir::exit::{ERRORS, USAGE};
+use crate::submitdir::meta::{CompileMeta, GroupMeta, Meta, NotifyMeta, StepMeta};
+
+/// Options of `bpsc compile` and `bpsc graph`.
+#[derive(Clone, Debug, Default)]
+pub struct CompileArgs {
+    pub file: PathBuf,
+    pub sets: Vec<String>,
+    pub campaign: Option<String>,
+    pub steps: Option<String>,
+    pub coverage_warn: Option<usize>,
+}
+
+fn render(map: &SourceMap, diags: &[Diagnostic], err: &mut dyn Write) {
+    if !diags.is_empty() {
+        let _ = err.write_all(crate::diag::render::render_human(map, diags, false).as_bytes());
+    }
+}
+
+/// Check and lower; print diagnostics to `err`.  `Err(exit status)` when there is no IR.
+pub fn lower_file(fs: &dyn Fs, a: &CompileArgs, err: &mut dyn Write) -> Result<(Ir, Checked), u8> {
+    let c = check::check(fs, &a.file, &Options { sets: a.sets.clone() });
+    if c.program.root_unreadable {
+        render(&c.program.map, &c.diags.items, err);
+        return Err(USAGE);
+    }
+    if c.has_errors() {
+        render(&c.program.map, &c.diags.items, err);
+        return Err(ERRORS);
+    }
+    let opts = crate::lower::LowerOptions {
+        campaign: a.campaign.clone(),
+        steps: a.steps.clone(),
+        coverage_warn: a.coverage_warn.unwrap_or(crate::lower::DEFAULT_COVERAGE_WARN),
+    };
+    let l = crate::lower::lower(&c, &opts);
+    let mut ds = c.diags.items.clone();
+    ds.extend(l.diags);
+    render(&c.program.map, &ds, err);
+    match l.ir {
+        Some(ir) => Ok((ir, c)),
+        None => Err(ERRORS),
+    }
+}
+
+/// The engine to use: the one asked for, or the `backend` of the sites the steps run at.
+pub fn choose_engine(ir: &Ir, asked: Option<&str>) -> Result<&'static dyn Engine, Diagnostic> {
+    let name = match asked {
+        Some(b) => b.to_string(),
+        None => {
+            let used: std::collections::BTreeSet<&str> = ir.steps.iter().filter_map(|s| s.site.as_deref()).collect();
+            let backends: std::collections::BTreeSet<&str> =
+                ir.sites.iter().filter(|s| used.contains(s.name.as_str())).filter_map(|s| s.backend.as_deref()).collect();
+            match backends.len() {
+                1 => backends.into_iter().next().unwrap_or_default().to_string(),
+                0 => {
+                    return Err(Diagnostic::new("E205", "no backend chosen")
+                        .help(format!("pass --backend ({}) or set `backend` in the site", crate::backend::names().join(", "))))
+                }
+                _ => {
+                    return Err(Diagnostic::new(
+                        "E205",
+                        format!("the campaign's sites use several backends ({})", backends.into_iter().collect::<Vec<_>>().join(", ")),
+                    )
+                    .help("pass --backend, or compile each site's steps separately with --steps"))
+                }
+            }
+        }
+    };
+    crate::backend::find(&name).ok_or_else(|| crate::backend::unknown(&name))
+}
+
+/// `bpsc.json` for a submit directory `engine` wrote.
+pub fn meta_of(ir: &Ir, engine: &dyn Engine, emitted: &Emitted) -> Meta {
+    Meta {
+        bpsc_version: env!("CARGO_PKG_VERSION").to_string(),
+        ir_version: crate::ir::IR_VERSION,
+        campaign: ir.campaign.clone(),
+        backend: engine.name().to_string(),
+        jobs: ir.jobs.len() as u64,
+        edges: ir.edges.len() as u64,
+        groups: emitted.groups.iter().map(|(name, jobs)| GroupMeta { name: name.clone(), jobs: *jobs }).collect(),
+        steps: ir
+            .steps
+            .iter()
+            .map(|s| StepMeta {
+                name: s.name.clone(),
+                quanta: s.quanta.len() as u64,
+                on_failure: Some(s.settings.on_failure.as_str().to_string()),
+            })
+            .collect(),
+        notify: Some(NotifyMeta { on: ir.notify.on.clone(), slow_after: ir.notify.slow_after, command: ir.notify.command.clone() }),
+        ..Default::default()
+    }
+}
+
+/// How a compile is recorded in `bpsc.json` (what `bpsc restart` needs to compile again).
+pub fn compile_meta(a: &CompileArgs, engine: &dyn Engine) -> CompileMeta {
+    CompileMeta {
+        file: std::fs::canonicalize(&a.file).unwrap_or_else(|_| a.file.clone()),
+        campaign: a.campaign.clone(),
+        sets: a.sets.clone(),
+        steps: a.steps.clone(),
+        coverage_warn: a.coverage_warn,
+        backend: engine.name().to_string(),
+    }
+}
+
+/// Why a write failed: a usage problem (the target exists) or the output itself.
+pub enum WriteError {
+    /// A problem with the output directory (exists without --force, not writable).
+    Usage(String),
+    /// The engine or the files refused.
+    Diag(Diagnostic),
+}
+
+/// Emit `ir` for `engine` into `target` (atomically: a temporary sibling renamed into
+/// place when complete), with `bpsc.json` made by `meta` from what the engine wrote.
+pub fn write_submit_dir(
+    engine: &dyn Engine,
+    ir: &Ir,
+    target: &Path,
+    force: bool,
+    meta: impl FnOnce(&Emitted) -> Meta,
+) -> Result<(PathBuf, Emitted, Vec<String>), WriteError> {
+    let od = crate::outdir::OutDir::create(target, force).map_err(|e| WriteError::Usage(e.to_string()))?;
+    let out = DirOutput::new(od.path());
+    let emitted = engine.emit(ir, &out).map_err(WriteError::Diag)?;
+    let files = out.files();
+    meta(&emitted).write(od.path()).map_err(|e| WriteError::Diag(e.into()))?;
+    let dir = od.commit().map_err(|e| WriteError::Usage(e.to_string()))?;
+    Ok((dir, emitted, files))
+}
+
+/// Report diagnostics of the capability check; `Err(exit status)` when one is an error.
+pub fn capabilities(engine: &dyn Engine, ir: &Ir, map: &SourceMap, err: &mut dyn Write) -> Result<Vec<Diagnostic>, u8> {
+    let ds = crate::backend::caps::check(engine, ir);
+    render(map, &ds, err);
+    if ds.iter().any(|d| d.is_error()) {
+        return Err(ERRORS);
+    }
+    Ok(ds)
+}

@@ -1,0 +1,62 @@
+//! What the integration tests share: the repository root, fresh scratch directories,
+//! compiling a campaign through the library, emitting an engine's files, listing them.
+//! Each test file includes it with `mod common;` and uses what it needs.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared` beside the repository, or `None` (say so in the test that needs it).
+pub fn shared() -> Option<PathBuf> {
+    let p = repo().join("../shared");
+    p.is_dir().then_some(p)
+}
+
+/// A fresh, empty directory under the target directory, named for the test.
+pub fn fresh(name: &str) -> PathBuf {
+    let d = repo().join("target").join("test-scratch").join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("scratch directory");
+    d
+}
+
+/// Check and lower `file` (a campaign of the repository or a test's own), panicking with
+/// the diagnostics when it does not compile.
+pub fn lower(file: &Path, sets: &[&str]) -> bpsc::ir::Ir {
+    let a =
+        bpsc::pipeline::CompileArgs { file: file.to_path_buf(), sets: sets.iter().map(|s| s.to_string()).collect(), ..Default::default() };
+    let mut err = Vec::new();
+    match bpsc::pipeline::lower_file(&bpsc::fs::RealFs, &a, &mut err) {
+        Ok((ir, _)) => ir,
+        Err(code) => panic!("{} does not compile (exit {code}):\n{}", file.display(), String::from_utf8_lossy(&err)),
+    }
+}
+
+/// Emit `ir` for engine `name` into directory `dir` (created; not atomic).
+pub fn emit(name: &str, ir: &bpsc::ir::Ir, dir: &Path) -> Result<bpsc::backend::Emitted, bpsc::diag::Diagnostic> {
+    let engine = bpsc::backend::find(name).unwrap_or_else(|| panic!("no engine {name}"));
+    std::fs::create_dir_all(dir).expect("output directory");
+    engine.emit(ir, &bpsc::backend::DirOutput::new(dir))
+}
+
+/// Every file under `dir`, relative, sorted.
+pub fn list_files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("readable directory").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(rel) = p.strip_prefix(dir) {
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
