@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use super::adjacency::topo_jobs;
 use super::render::{command, fill_url, scratch_path};
-use super::{Ir, JobKind, Persist, Stage, IR_VERSION};
+use super::{Ir, JobKind, Persist, Resources, Stage, StepSpec, IR_VERSION, NO_CLUSTER};
 use crate::coverage::Value;
 
 fn jstr(s: &str) -> String {
@@ -20,7 +20,7 @@ fn jval(v: &Value) -> String {
     }
 }
 
-fn data_id_json(dims: &[String], vals: &[&Value]) -> String {
+pub fn data_id_json(dims: &[String], vals: &[&Value]) -> String {
     let mut s = String::from("{");
     for (i, (d, v)) in dims.iter().zip(vals).enumerate() {
         if i > 0 {
@@ -80,12 +80,171 @@ pub fn header_json(ir: &Ir) -> serde_json::Value {
     })
 }
 
+/// Everything one job line says, by reference: filled from the IR by [`JobLines`] at compile
+/// time, and from the submit directory's compact tables by the job wrapper at run time
+/// (`crate::submitdir::tasks`), so both write the same line with the same code.
+pub struct JobView<'a> {
+    pub id: &'a str,
+    pub kind: JobKind,
+    pub priority: i32,
+    /// `None`: not known (the compact tables keep parents only where an engine needs them).
+    pub parents: Option<Vec<&'a str>>,
+    pub site: Option<&'a str>,
+    pub cluster: Option<&'a str>,
+    pub resources: Option<&'a Resources>,
+    /// Compute: the quanta, in dependency order.  Stage-out and cleanup: the quanta of the
+    /// job they serve.
+    pub quanta: Vec<(&'a StepSpec, Vec<&'a Value>)>,
+    /// Stage-in: the dataset instances (set, values over the set's dimensions).
+    pub staged: Vec<(&'a StageSetSpec, Vec<&'a Value>)>,
+    /// Stage-out and cleanup: the id of the job they serve.
+    pub of: Option<&'a str>,
+}
+
+/// What stage-in needs of a stage set: the dataset, its URL template and dimensions.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct StageSetSpec {
+    pub dataset: String,
+    pub source: super::Template,
+    pub dims: Vec<String>,
+}
+
+impl StageSetSpec {
+    pub fn of(s: &super::StageSet) -> StageSetSpec {
+        StageSetSpec { dataset: s.dataset.clone(), source: s.source.clone(), dims: s.dims.clone() }
+    }
+}
+
+/// Append the JSON line of `v` (newline included) to `line`.
+pub fn write_job_line(campaign: &str, v: &JobView, line: &mut String) {
+    line.push_str(&format!("{{\"id\":{},\"kind\":\"{}\",\"priority\":{}", jstr(v.id), v.kind.as_str(), v.priority));
+    if let Some(parents) = &v.parents {
+        line.push_str(",\"parents\":[");
+        for (k, p) in parents.iter().enumerate() {
+            if k > 0 {
+                line.push(',');
+            }
+            line.push_str(&jstr(p));
+        }
+        line.push(']');
+    }
+    if let Some(site) = v.site {
+        line.push_str(&format!(",\"site\":{}", jstr(site)));
+    }
+    match v.kind {
+        JobKind::Compute => {
+            if let Some(c) = v.cluster {
+                line.push_str(&format!(",\"cluster\":{}", jstr(c)));
+            }
+            if let Some(r) = v.resources {
+                line.push_str(&format!(",\"resources\":{}", serde_json::to_string(r).unwrap_or_default()));
+            }
+            line.push_str(",\"quanta\":[");
+            for (k, (st, vals)) in v.quanta.iter().enumerate() {
+                if k > 0 {
+                    line.push(',');
+                }
+                line.push_str(&format!(
+                    "{{\"step\":{},\"data_id\":{},\"command\":{},\"outputs\":[",
+                    jstr(&st.name),
+                    data_id_json(&st.dims, vals),
+                    jstr(&command(st, campaign, vals, v.id))
+                ));
+                for (k, o) in st.outputs.iter().enumerate() {
+                    if k > 0 {
+                        line.push(',');
+                    }
+                    line.push_str(&format!(
+                        "{{\"dataset\":{},\"path\":{},\"verify\":{}}}",
+                        jstr(&o.dataset),
+                        jstr(&scratch_path(&o.dataset, vals)),
+                        o.verify
+                    ));
+                }
+                line.push_str("],\"fetch\":[");
+                let mut first = true;
+                for inp in st.inputs.iter().filter(|i| !i.produced && i.stage == Stage::InJob) {
+                    let (Some(src), Some(pos)) =
+                        (&inp.source, inp.dims.iter().map(|d| st.dims.iter().position(|x| x == d)).collect::<Option<Vec<usize>>>())
+                    else {
+                        continue;
+                    };
+                    let iv: Vec<&Value> = pos.iter().map(|&k| vals[k]).collect();
+                    if !first {
+                        line.push(',');
+                    }
+                    first = false;
+                    line.push_str(&format!(
+                        "{{\"dataset\":{},\"from\":{},\"to\":{},\"optional\":{}}}",
+                        jstr(&inp.dataset),
+                        jstr(&fill_url(src, &inp.dims, &iv, campaign, st.site.as_deref())),
+                        jstr(&scratch_path(&inp.dataset, &iv)),
+                        inp.optional
+                    ));
+                }
+                line.push_str("]}");
+            }
+            line.push(']');
+        }
+        JobKind::StageIn => {
+            line.push_str(",\"transfers\":[");
+            for (k, (set, vals)) in v.staged.iter().enumerate() {
+                if k > 0 {
+                    line.push(',');
+                }
+                line.push_str(&format!(
+                    "{{\"dataset\":{},\"data_id\":{},\"from\":{},\"to\":{}}}",
+                    jstr(&set.dataset),
+                    data_id_json(&set.dims, vals),
+                    jstr(&fill_url(&set.source, &set.dims, vals, campaign, None)),
+                    jstr(&scratch_path(&set.dataset, vals))
+                ));
+            }
+            line.push(']');
+        }
+        JobKind::StageOut | JobKind::Cleanup => {
+            let key = if v.kind == JobKind::StageOut { "transfers" } else { "remove" };
+            line.push_str(&format!(",\"of\":{},\"{key}\":[", jstr(v.of.unwrap_or(""))));
+            let mut first = true;
+            for (st, vals) in &v.quanta {
+                for o in &st.outputs {
+                    let wanted = if v.kind == JobKind::StageOut { o.persist == Persist::Archive } else { o.persist == Persist::Discard };
+                    if !wanted {
+                        continue;
+                    }
+                    if !first {
+                        line.push(',');
+                    }
+                    first = false;
+                    let from = scratch_path(&o.dataset, vals);
+                    if v.kind == JobKind::StageOut {
+                        let to = o.archive.as_ref().map(|t| fill_url(t, &st.dims, vals, campaign, st.site.as_deref())).unwrap_or_default();
+                        line.push_str(&format!(
+                            "{{\"dataset\":{},\"from\":{},\"to\":{},\"checksum\":\"sha256\"}}",
+                            jstr(&o.dataset),
+                            jstr(&from),
+                            jstr(&to)
+                        ));
+                    } else {
+                        line.push_str(&jstr(&from));
+                    }
+                }
+            }
+            line.push(']');
+        }
+        JobKind::Provenance => line.push_str(",\"final\":true"),
+        JobKind::Join => {}
+    }
+    line.push_str("}\n");
+}
+
 /// Job lines of the IR format, one at a time, with ids and parents computed once.
 pub struct JobLines<'a> {
     ir: &'a Ir,
     ids: Vec<String>,
     poff: Vec<u32>,
     pin: Vec<u32>,
+    stage_sets: Vec<StageSetSpec>,
     line: String,
 }
 
@@ -93,7 +252,8 @@ impl<'a> JobLines<'a> {
     pub fn new(ir: &'a Ir) -> JobLines<'a> {
         let ids: Vec<String> = (0..ir.jobs.len() as u32).map(|j| ir.job_id(j)).collect();
         let (poff, pin) = ir.parents();
-        JobLines { ir, ids, poff, pin, line: String::with_capacity(512) }
+        let stage_sets = ir.stage_sets.iter().map(StageSetSpec::of).collect();
+        JobLines { ir, ids, poff, pin, stage_sets, line: String::with_capacity(512) }
     }
 
     pub fn id(&self, j: u32) -> &str {
@@ -107,141 +267,47 @@ impl<'a> JobLines<'a> {
     /// The JSON line of job `j`, newline included.
     pub fn line(&mut self, j: u32) -> &str {
         let ir = self.ir;
-        let ids = &self.ids;
-        let (poff, pin) = (&self.poff, &self.pin);
-        let line = &mut self.line;
-        line.clear();
         let job = &ir.jobs[j as usize];
-        let id = &ids[j as usize];
-        line.push_str(&format!("{{\"id\":{},\"kind\":\"{}\",\"priority\":{}", jstr(id), job.kind.as_str(), job.priority));
-        line.push_str(",\"parents\":[");
-        for (k, &p) in pin[poff[j as usize] as usize..poff[j as usize + 1] as usize].iter().enumerate() {
-            if k > 0 {
-                line.push(',');
-            }
-            line.push_str(&jstr(&ids[p as usize]));
-        }
-        line.push(']');
-        if let (JobKind::Compute | JobKind::StageOut | JobKind::Cleanup, Some(site)) = (job.kind, ir.settings_of(j).site.as_deref()) {
-            line.push_str(&format!(",\"site\":{}", jstr(site)));
-        }
-        match job.kind {
-            JobKind::Compute => {
-                if job.owner != u32::MAX {
-                    line.push_str(&format!(",\"cluster\":{}", jstr(&ir.clusters[job.owner as usize].name)));
-                }
-                let r = &ir.settings_of(j).resources;
-                line.push_str(&format!(",\"resources\":{}", serde_json::to_string(r).unwrap_or_default()));
-                line.push_str(",\"quanta\":[");
-                for (k, m) in ir.job_members(j).iter().enumerate() {
-                    if k > 0 {
-                        line.push(',');
-                    }
-                    let st = &ir.steps[m.step as usize];
-                    let vals = ir.data_id(*m);
-                    line.push_str(&format!(
-                        "{{\"step\":{},\"data_id\":{},\"command\":{},\"outputs\":[",
-                        jstr(&st.name),
-                        data_id_json(&st.dims, &vals),
-                        jstr(&command(ir, *m, id))
-                    ));
-                    for (k, o) in st.outputs.iter().enumerate() {
-                        if k > 0 {
-                            line.push(',');
-                        }
-                        line.push_str(&format!(
-                            "{{\"dataset\":{},\"path\":{},\"verify\":{}}}",
-                            jstr(&o.dataset),
-                            jstr(&scratch_path(&o.dataset, &vals)),
-                            o.verify
-                        ));
-                    }
-                    line.push_str("],\"fetch\":[");
-                    let mut first = true;
-                    for inp in st.inputs.iter().filter(|i| !i.produced && i.stage == Stage::InJob) {
-                        let (Some(src), Some(pos)) =
-                            (&inp.source, inp.dims.iter().map(|d| st.dims.iter().position(|x| x == d)).collect::<Option<Vec<usize>>>())
-                        else {
-                            continue;
-                        };
-                        let iv: Vec<&Value> = pos.iter().map(|&k| vals[k]).collect();
-                        if !first {
-                            line.push(',');
-                        }
-                        first = false;
-                        line.push_str(&format!(
-                            "{{\"dataset\":{},\"from\":{},\"to\":{},\"optional\":{}}}",
-                            jstr(&inp.dataset),
-                            jstr(&fill_url(src, &inp.dims, &iv, &ir.campaign, st.site.as_deref())),
-                            jstr(&scratch_path(&inp.dataset, &iv)),
-                            inp.optional
-                        ));
-                    }
-                    line.push_str("]}");
-                }
-                line.push(']');
-            }
-            JobKind::StageIn => {
-                line.push_str(",\"transfers\":[");
-                for (k, s) in ir.staged[job.lo as usize..job.hi as usize].iter().enumerate() {
-                    if k > 0 {
-                        line.push(',');
-                    }
-                    let set = &ir.stage_sets[s.dataset as usize];
-                    let dims: Vec<String> = set.instances.dim_names(&ir.dicts).iter().map(|s| s.to_string()).collect();
-                    let vals = set.instances.row(s.row as usize, &ir.dicts);
-                    line.push_str(&format!(
-                        "{{\"dataset\":{},\"data_id\":{},\"from\":{},\"to\":{}}}",
-                        jstr(&set.dataset),
-                        data_id_json(&dims, &vals),
-                        jstr(&fill_url(&set.source, &dims, &vals, &ir.campaign, None)),
-                        jstr(&scratch_path(&set.dataset, &vals))
-                    ));
-                }
-                line.push(']');
-            }
-            JobKind::StageOut | JobKind::Cleanup => {
-                let key = if job.kind == JobKind::StageOut { "transfers" } else { "remove" };
-                line.push_str(&format!(",\"of\":{},\"{key}\":[", jstr(&ids[job.owner as usize])));
-                let mut first = true;
-                for m in ir.job_members(job.owner) {
-                    let st = &ir.steps[m.step as usize];
-                    let vals = ir.data_id(*m);
-                    for o in &st.outputs {
-                        let wanted =
-                            if job.kind == JobKind::StageOut { o.persist == Persist::Archive } else { o.persist == Persist::Discard };
-                        if !wanted {
-                            continue;
-                        }
-                        if !first {
-                            line.push(',');
-                        }
-                        first = false;
-                        let from = scratch_path(&o.dataset, &vals);
-                        if job.kind == JobKind::StageOut {
-                            let to = o
-                                .archive
-                                .as_ref()
-                                .map(|t| fill_url(t, &st.dims, &vals, &ir.campaign, st.site.as_deref()))
-                                .unwrap_or_default();
-                            line.push_str(&format!(
-                                "{{\"dataset\":{},\"from\":{},\"to\":{},\"checksum\":\"sha256\"}}",
-                                jstr(&o.dataset),
-                                jstr(&from),
-                                jstr(&to)
-                            ));
-                        } else {
-                            line.push_str(&jstr(&from));
-                        }
-                    }
-                }
-                line.push(']');
-            }
-            JobKind::Provenance => line.push_str(",\"final\":true"),
-            JobKind::Join => {}
-        }
-        line.push_str("}\n");
-        line
+        let js = ir.settings_of(j);
+        let ids = &self.ids;
+        let parents: Vec<&str> = self.pin[self.poff[j as usize] as usize..self.poff[j as usize + 1] as usize]
+            .iter()
+            .map(|&p| ids[p as usize].as_str())
+            .collect();
+        let quanta_of = |owner: u32| -> Vec<(&StepSpec, Vec<&Value>)> {
+            ir.job_members(owner).iter().map(|m| (&ir.steps[m.step as usize].spec, ir.data_id(*m))).collect()
+        };
+        let view = JobView {
+            id: &ids[j as usize],
+            kind: job.kind,
+            priority: job.priority,
+            parents: Some(parents),
+            site: match job.kind {
+                JobKind::Compute | JobKind::StageOut | JobKind::Cleanup => js.site.as_deref(),
+                _ => None,
+            },
+            cluster: (job.kind == JobKind::Compute && job.owner != NO_CLUSTER).then(|| ir.clusters[job.owner as usize].name.as_str()),
+            resources: (job.kind == JobKind::Compute).then_some(&js.resources),
+            quanta: match job.kind {
+                JobKind::Compute => quanta_of(j),
+                JobKind::StageOut | JobKind::Cleanup => quanta_of(job.owner),
+                _ => Vec::new(),
+            },
+            staged: match job.kind {
+                JobKind::StageIn => ir.staged[job.lo as usize..job.hi as usize]
+                    .iter()
+                    .map(|s| {
+                        let set = &ir.stage_sets[s.dataset as usize];
+                        (&self.stage_sets[s.dataset as usize], set.instances.row(s.row as usize, &ir.dicts))
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            },
+            of: matches!(job.kind, JobKind::StageOut | JobKind::Cleanup).then(|| ids[job.owner as usize].as_str()),
+        };
+        self.line.clear();
+        write_job_line(&ir.campaign, &view, &mut self.line);
+        &self.line
     }
 }
 

@@ -98,7 +98,7 @@ pub struct QRef {
 }
 
 /// How an external input reaches the job (`stage` of a dataset).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     PreJob,
@@ -107,7 +107,7 @@ pub enum Stage {
 }
 
 /// What happens to an output (`persist` of a dataset).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Persist {
     Archive,
@@ -116,20 +116,21 @@ pub enum Persist {
 }
 
 /// A template with `{placeholder}`s: literal text and names, as the checker validated them.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Template {
     pub text: String,
     pub parts: Vec<Part>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Part {
     Lit(String),
     /// `{name}` / `{config.key}`.
     Ph(String),
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Input {
     pub dataset: String,
     pub optional: bool,
@@ -141,7 +142,7 @@ pub struct Input {
     pub dims: Vec<String>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Output {
     pub dataset: String,
     pub persist: Persist,
@@ -150,18 +151,14 @@ pub struct Output {
     pub dims: Vec<String>,
 }
 
-#[derive(Clone, Debug)]
-pub struct Step {
+/// What renders a quantum of a step: its name, dimensions, command template, config and
+/// datasets.  Serializable: the submit directory keeps it (`tasks/spec.json`), so the job
+/// wrapper renders commands at run time with the compiler's own code.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct StepSpec {
     pub name: String,
     pub pipeline: String,
     pub dims: Vec<String>,
-    pub quanta: Relation,
-    /// The step's resolved execution settings (the campaign's override chain applied).
-    pub settings: StepSettings,
-    /// Where settings that are not built-in defaults were written, for diagnostics.
-    pub set_at: Vec<SetAt>,
-    /// Where the step is defined.
-    pub loc: Option<Loc>,
     pub site: Option<String>,
     pub shared_fs: bool,
     pub run: Template,
@@ -170,11 +167,38 @@ pub struct Step {
     pub config: Vec<(String, String)>,
     pub inputs: Vec<Input>,
     pub outputs: Vec<Output>,
+}
+
+/// A step: its [`StepSpec`] (reached through `Deref`: `step.name`, `step.dims`, ...), its
+/// quanta, its settings and its place in the graph.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub spec: StepSpec,
+    pub quanta: Relation,
+    /// The step's resolved execution settings (the campaign's override chain applied).
+    pub settings: StepSettings,
+    /// Where settings that are not built-in defaults were written, for diagnostics.
+    pub set_at: Vec<SetAt>,
+    /// Where the step is defined.
+    pub loc: Option<Loc>,
     /// Longest path from a root in the step graph.
     pub level: u32,
     pub cluster: Option<u32>,
     /// Job index of each quantum.
     pub job_of: Vec<u32>,
+}
+
+impl std::ops::Deref for Step {
+    type Target = StepSpec;
+    fn deref(&self) -> &StepSpec {
+        &self.spec
+    }
+}
+
+impl std::ops::DerefMut for Step {
+    fn deref_mut(&mut self) -> &mut StepSpec {
+        &mut self.spec
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -209,6 +233,8 @@ pub struct Staged {
 pub struct StageSet {
     pub dataset: String,
     pub source: Template,
+    /// The dataset's dimensions (the columns of `instances`).
+    pub dims: Vec<String>,
     /// Distinct instances (data IDs over the dataset's dimensions).
     pub instances: Relation,
 }

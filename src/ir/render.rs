@@ -3,7 +3,7 @@
 
 use super::naming::instance_rel;
 use super::quote::{quote_in, scan_quotes, var_in, Quote};
-use super::{Ir, Part, QRef, Stage, Template};
+use super::{Part, Stage, StepSpec, Template};
 use crate::coverage::Value;
 
 /// A value as text: integers in decimal, strings as they are.
@@ -69,11 +69,11 @@ pub fn fill_url(t: &Template, dims: &[String], vals: &[&Value], campaign: &str, 
     s
 }
 
-/// The command of one quantum: the step's `run` with every placeholder substituted and
-/// quoted for where it lands in the shell text.
-pub fn command(ir: &Ir, r: QRef, job_id: &str) -> String {
-    let st = &ir.steps[r.step as usize];
-    let vals = ir.data_id(r);
+/// The command of one quantum of step `st` with data ID `vals` (in the step's dimension
+/// order): the step's `run` with every placeholder substituted and quoted for where it lands
+/// in the shell text.  The compiler (`--emit ir`, `bpsc show`) and the job wrapper render
+/// commands with this one function.
+pub fn command(st: &StepSpec, campaign: &str, vals: &[&Value], job_id: &str) -> String {
     let mut out = String::with_capacity(st.run.text.len() + 32);
     let mut q = Quote::None;
     for p in &st.run.parts {
@@ -93,19 +93,19 @@ pub fn command(ir: &Ir, r: QRef, job_id: &str) -> String {
                     continue;
                 }
                 match name.as_str() {
-                    "campaign" => quote_in(&ir.campaign, q, &mut out),
+                    "campaign" => quote_in(campaign, q, &mut out),
                     "step" => quote_in(&st.name, q, &mut out),
                     "site" => quote_in(st.site.as_deref().unwrap_or("local"), q, &mut out),
                     "user" => var_in("USER", q, &mut out),
                     "attempt" => var_in("BPSC_ATTEMPT", q, &mut out),
                     "job" => quote_in(job_id, q, &mut out),
-                    "data_id" => quote_in(&data_id_text(&st.dims, &vals), q, &mut out),
+                    "data_id" => quote_in(&data_id_text(&st.dims, vals), q, &mut out),
                     "outputs" => {
                         for (i, o) in st.outputs.iter().enumerate() {
                             if i > 0 {
                                 out.push(' ');
                             }
-                            scratch_path_in(&instance_rel(&o.dataset, &vals), q, &mut out);
+                            scratch_path_in(&instance_rel(&o.dataset, vals), q, &mut out);
                         }
                     }
                     "inputs" => {
@@ -124,7 +124,7 @@ pub fn command(ir: &Ir, r: QRef, job_id: &str) -> String {
                             first = false;
                             if !inp.produced && inp.stage == Stage::None {
                                 if let Some(src) = &inp.source {
-                                    quote_in(&fill_url(src, &inp.dims, &iv, &ir.campaign, st.site.as_deref()), q, &mut out);
+                                    quote_in(&fill_url(src, &inp.dims, &iv, campaign, st.site.as_deref()), q, &mut out);
                                     continue;
                                 }
                             }

@@ -517,7 +517,8 @@ impl<'a> Builder<'a> {
                 };
                 extra.push((ord, job)); // stage ordinal -> consumer job, fixed up below
             }
-            self.stage_sets.push(StageSet { dataset, source, instances: inst });
+            let dims: Vec<String> = inst.dim_names(&self.env.dicts).iter().map(|s| s.to_string()).collect();
+            self.stage_sets.push(StageSet { dataset, source, dims, instances: inst });
         }
         let mut stage_job_ids: Vec<u32> = vec![u32::MAX; stage_items.len()];
         // Create stage-in jobs in ordinal order.
