@@ -190,7 +190,8 @@ pub fn config(
             return EXIT_USAGE;
         };
         let st = resolve::resolve_step(&c.model, camp, p, s, &c.sets);
-        let r = if let Some(var) = key.strip_prefix("env.") { st.env.get(var) } else { st.values.get(key) };
+        let r = if let Some(var) = key.strip_prefix("env.") { st.env.get(var) } else { st.resolved(key) };
+        let merged = st.merged.get(check::keys::canonical(key)).map(|v| v.as_slice()).unwrap_or(&[]);
         let Some(r) = r else {
             let _ = writeln!(out, "{}.{}.{key} is not set at any scope", p.name, s.name);
             return if check::keys::key(key).is_some() || key.starts_with("env.") { EXIT_OK } else { EXIT_USAGE };
@@ -201,11 +202,25 @@ pub fn config(
                 .iter()
                 .map(|(v, o)| serde_json::json!({"value": v, "display": v.to_string(), "origin": origin_json(map, o)}))
                 .collect();
-            let v = serde_json::json!({"step": format!("{}.{}", p.name, s.name), "key": key, "value": r.value, "display": r.value.to_string(), "origin": origin_json(map, &r.origin), "overridden": chain});
+            let merged: Vec<serde_json::Value> = merged
+                .iter()
+                .map(|(v, o)| serde_json::json!({"value": v, "display": v.to_string(), "origin": origin_json(map, o)}))
+                .collect();
+            let mut v = serde_json::json!({"step": format!("{}.{}", p.name, s.name), "key": key, "value": r.value, "display": r.value.to_string(), "origin": origin_json(map, &r.origin), "overridden": chain});
+            if !merged.is_empty() {
+                v["merged"] = serde_json::Value::Array(merged);
+            }
             let _ = writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             return EXIT_OK;
         }
         let _ = writeln!(out, "{}.{}.{key} = {}", p.name, s.name, r.value);
+        if !merged.is_empty() {
+            // A merged list: the union of every scope's own list.
+            for (v, o) in merged.iter().rev() {
+                let _ = writeln!(out, "  {:<14} {:<40} {}  (merged)", v.to_string(), o.label, loc_text(map, o.loc));
+            }
+            return EXIT_OK;
+        }
         let _ = writeln!(out, "  {:<14} {:<40} {}", r.value.to_string(), r.origin.label, loc_text(map, r.origin.loc));
         for (v, o) in r.overridden.iter().rev() {
             let _ = writeln!(out, "  {:<14} {:<40} {}  (overridden)", v.to_string(), o.label, loc_text(map, o.loc));
@@ -264,7 +279,11 @@ pub fn explain_example(info: &codes::CodeInfo) -> (Vec<Diagnostic>, String) {
         big.resize((crate::check::load::MAX_SOURCE_BYTES + 1) as usize, b'#');
         fs = fs.with("huge.bps", big);
     }
-    let opts = Options { sets: info.example_args.iter().filter_map(|a| a.strip_prefix("--set=")).map(|s| s.to_string()).collect() };
+    // `--env` (an empty submitting environment) or `--env=NAME=VALUE`: check `pass_env`.
+    let env_args: Vec<&str> = info.example_args.iter().filter_map(|a| a.strip_prefix("--env")).collect();
+    let env = (!env_args.is_empty())
+        .then(|| env_args.iter().filter_map(|a| a.strip_prefix('=')?.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect());
+    let opts = Options { sets: info.example_args.iter().filter_map(|a| a.strip_prefix("--set=")).map(|s| s.to_string()).collect(), env };
     let c = check::check(&fs, Path::new("example.bps"), &opts);
     let mut diags = c.diags.items.clone();
     if !c.has_errors() && !c.model.campaigns.is_empty() {
@@ -327,7 +346,7 @@ pub struct CompileArgs {
 
 /// Check and lower; print diagnostics to `err`.  `Err(code)` when there is no IR.
 pub fn lower_file(fs: &dyn Fs, a: &CompileArgs, err: &mut dyn Write) -> Result<(crate::lower::ir::Ir, Checked), u8> {
-    let c = check::check(fs, &a.file, &Options { sets: a.sets.clone() });
+    let c = check::check(fs, &a.file, &Options::with_process_env(a.sets.clone()));
     if c.program.root_unreadable {
         let _ = err.write_all(crate::diag::render::render_human(&c.program.map, &c.diags.items, false).as_bytes());
         return Err(EXIT_USAGE);
@@ -494,7 +513,7 @@ pub fn peak_rss_kib() -> Option<u64> {
 /// `bpsc compile FILE --emit summary`: check and lower, print counts and timings.
 pub fn compile_summary(fs: &dyn Fs, a: &CompileArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let t0 = std::time::Instant::now();
-    let c = check::check(fs, &a.file, &Options { sets: a.sets.clone() });
+    let c = check::check(fs, &a.file, &Options::with_process_env(a.sets.clone()));
     let t_check = t0.elapsed();
     if c.program.root_unreadable || c.has_errors() {
         let _ = err.write_all(crate::diag::render::render_human(&c.program.map, &c.diags.items, false).as_bytes());

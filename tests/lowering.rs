@@ -17,7 +17,7 @@ fn repo() -> PathBuf {
 }
 
 fn lower_path(fs: &dyn bpsc::fs::Fs, p: &Path, opts: LowerOptions, sets: &[&str]) -> Ir {
-    let c = check(fs, p, &Options { sets: sets.iter().map(|s| s.to_string()).collect() });
+    let c = check(fs, p, &Options { sets: sets.iter().map(|s| s.to_string()).collect(), ..Default::default() });
     assert!(!c.has_errors(), "{}: {:#?}", p.display(), c.diags.items);
     let l = lower(&c, &opts);
     l.ir.unwrap_or_else(|| panic!("{}: {:#?}", p.display(), l.diags))

@@ -15,6 +15,10 @@ pub struct Builder<'a> {
     pub diags: Vec<Diagnostic>,
     /// First definition of each (kind, name), for E202.
     seen: BTreeMap<(&'static str, String), Loc>,
+    /// The language version of the module being built (features of later versions: E110).
+    version: Version,
+    /// Span of that module's `bps` header, for the E110 fix.
+    header: Option<Span>,
 }
 
 fn loc(file: FileId, span: Span) -> Loc {
@@ -27,7 +31,24 @@ fn named(file: FileId, i: &Ident) -> Named {
 
 impl<'a> Builder<'a> {
     pub fn new(map: &'a SourceMap) -> Builder<'a> {
-        Builder { map, model: Model::default(), diags: Vec::new(), seen: BTreeMap::new() }
+        Builder { map, model: Model::default(), diags: Vec::new(), seen: BTreeMap::new(), version: Version::LATEST, header: None }
+    }
+
+    /// E110 when the current file's version is older than `need`: `what` (e.g. "`equal`")
+    /// is written at `span`.  The feature is still checked and built, so that nothing else
+    /// is reported about it.
+    fn gate(&mut self, file: FileId, span: Span, what: &str, need: Version) -> bool {
+        if self.version >= need {
+            return false;
+        }
+        let mut d = Diagnostic::new("E110", format!("{what} needs language version {need}; this file is `bps {}`", self.version))
+            .at(file, span, format!("a version {need} feature"))
+            .help(format!("change the first line to `bps {need}`; every version {} file means the same under {need}", self.version));
+        if let Some(h) = self.header {
+            d = d.also(file, h, "the file's version").suggest(Loc { file, span: h }, format!("bps {need}"), format!("change to `bps {need}`"));
+        }
+        self.err(d);
+        true
     }
 
     fn err(&mut self, d: Diagnostic) {
@@ -51,6 +72,8 @@ impl<'a> Builder<'a> {
     }
 
     pub fn module(&mut self, m: &Module) {
+        self.version = m.effective_version();
+        self.header = m.version.map(|(_, sp)| sp);
         for s in &m.stmts {
             self.top_stmt(m.file, s);
         }
@@ -212,11 +235,26 @@ impl<'a> Builder<'a> {
             self.key_not_in_scope(file, key, scope, info);
             return;
         }
+        if self.gate(file, key.span(), &format!("`{name}`"), keys::since(name, scope)) && name == "max_memory" {
+            if let Some(d) = self.diags.last_mut() {
+                d.notes.push("in version 1, `max_memory` is a site's limit and belongs in a `site`; elsewhere it is a step's own cap (1.1)".into());
+            }
+        }
+        if name == "max_jobs" && self.version >= Version::V1_1 {
+            self.err(
+                Diagnostic::new("W203", "`max_jobs` is the language 1.0 spelling of `max_running`")
+                    .at(file, key.span(), "deprecated spelling")
+                    .help("write `max_running`; `max_jobs` still works and means the same")
+                    .suggest(loc(file, key.span()), "max_running", "replace with `max_running`"),
+            );
+        }
+        let canonical = keys::key(keys::canonical(info.name)).map(|k| k.name).unwrap_or(info.name);
         if let Some(v) = self.typed(file, value, info.ty, name) {
-            if let Some(prev) = layer.settings.iter().find(|p| p.key == info.name) {
+            if let Some(prev) = layer.settings.iter().find(|p| p.key == canonical) {
                 let prev = prev.loc;
+                let what = if name == canonical { format!("`{name}`") } else { format!("`{canonical}` (written `{name}`)") };
                 self.err(
-                    Diagnostic::new("E202", format!("`{name}` is set twice in this block"))
+                    Diagnostic::new("E202", format!("{what} is set twice in this block"))
                         .at(file, key.span(), "set again here")
                         .also_loc(prev, "first set here")
                         .help("remove one of them; the later one would win"),
@@ -227,9 +265,20 @@ impl<'a> Builder<'a> {
                 (Value::Names(_), ExprKind::List(items)) => {
                     items.iter().filter(|it| matches!(it.kind, ExprKind::Ident(_))).map(|it| loc(file, it.span)).collect()
                 }
+                (Value::StrList(_), ExprKind::List(items)) if canonical == "pass_env" => {
+                    items.iter().filter(|it| matches!(it.kind, ExprKind::Str(_))).map(|it| loc(file, it.span)).collect()
+                }
                 _ => Vec::new(),
             };
-            layer.settings.push(Setting { key: info.name, value: v, loc: loc(file, s.span), name_locs });
+            let (v, name_locs) = match v {
+                Value::StrList(names) if canonical == "pass_env" => {
+                    let (kept, kept_locs, ds) = env_names(&names, &name_locs);
+                    self.diags.extend(ds);
+                    (Value::StrList(kept), kept_locs)
+                }
+                v => (v, name_locs),
+            };
+            layer.settings.push(Setting { key: canonical, value: v, loc: loc(file, s.span), name_locs });
         }
     }
 
@@ -305,7 +354,9 @@ impl<'a> Builder<'a> {
             let Some(info) = keys::key(k) else {
                 return false;
             };
-            if info.exec || !info.scopes.contains(&Scope::Site) {
+            // `max_memory` in a site is the site's limit, checked after resolution (not a
+            // value in the chain); elsewhere it is a step setting (language 1.1).
+            if (info.exec && k != "max_memory") || !info.scopes.contains(&Scope::Site) {
                 return false;
             }
             let vl = loc(file, value.span);
@@ -1062,7 +1113,49 @@ fn first_word_len(s: &str) -> u32 {
     s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(s.len()).max(1) as u32
 }
 
-fn is_env_name(s: &str) -> bool {
+/// The names of a `pass_env` list (`locs[k]` where `names[k]` is written): invalid names are
+/// E303 and a name listed twice is E202; both are left out of the names returned (with
+/// their locations, when `locs` gives them).
+pub fn env_names(names: &[String], locs: &[Loc]) -> (Vec<String>, Vec<Loc>, Vec<Diagnostic>) {
+    let mut kept: Vec<String> = Vec::new();
+    let mut kept_locs: Vec<Loc> = Vec::new();
+    let mut first: Vec<(usize, Loc)> = Vec::new();
+    let mut diags = Vec::new();
+    for (k, n) in names.iter().enumerate() {
+        let at = locs.get(k).or(locs.last()).copied();
+        if !is_env_name(n) {
+            let mut d = Diagnostic::new("E303", format!("`{n}` is not a valid environment variable name"));
+            if let Some(l) = at {
+                d = d.at_loc(l, "invalid name");
+            }
+            let help = if n.starts_with('$') {
+                format!("name the variable without `$`: \"{}\"", n.trim_start_matches(['$', '{']).trim_end_matches('}'))
+            } else {
+                "environment variable names are letters, digits and `_`, not starting with a digit".to_string()
+            };
+            diags.push(d.help(help));
+            continue;
+        }
+        if let Some(&(_, fl)) = first.iter().find(|(j, _)| names[*j] == *n) {
+            let mut d = Diagnostic::new("E202", format!("`{n}` is listed twice"));
+            if let Some(l) = at {
+                d = d.at_loc(l, "listed again").also_loc(fl, "first listed here");
+            }
+            diags.push(d);
+            continue;
+        }
+        if let Some(l) = at {
+            first.push((k, l));
+            if locs.len() == names.len() {
+                kept_locs.push(l);
+            }
+        }
+        kept.push(n.clone());
+    }
+    (kept, kept_locs, diags)
+}
+
+pub fn is_env_name(s: &str) -> bool {
     let mut cs = s.chars();
     matches!(cs.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

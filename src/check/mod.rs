@@ -23,6 +23,20 @@ use resolve::CliSet;
 pub struct Options {
     /// `--set KEY=VALUE` / `--set STEP.KEY=VALUE`, as written.
     pub sets: Vec<String>,
+    /// The environment of the submitting shell, for `pass_env`: every name a `pass_env`
+    /// lists must be set in it (E408), and [`Checked::passed_env`] captures the values.
+    /// `None` (tests, the language server, `bpsc explain`): names are not checked and
+    /// nothing is captured.  The checker itself never reads the process environment.
+    pub env: Option<BTreeMap<String, String>>,
+}
+
+impl Options {
+    /// Options of a command run from a shell: its `--set`s, and its own environment for
+    /// `pass_env` (variables whose name or value is not UTF-8 are left out).
+    pub fn with_process_env(sets: Vec<String>) -> Options {
+        let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
+        Options { sets, env: Some(env) }
+    }
 }
 
 pub struct Checked {
@@ -30,6 +44,9 @@ pub struct Checked {
     pub model: Model,
     pub tables: tables::Tables,
     pub sets: Vec<CliSet>,
+    /// The values, from [`Options::env`], of every variable some `pass_env` names: what the
+    /// jobs will see, captured at compile time (empty when `Options::env` is `None`).
+    pub passed_env: BTreeMap<String, String>,
     pub diags: Diagnostics,
 }
 
@@ -60,6 +77,7 @@ pub fn check(fs: &dyn Fs, path: &Path, opts: &Options) -> Checked {
             }
         }
     }
+    let passed_env = pass_env_values(&model, &sets, opts.env.as_ref(), &mut diags);
     let tables = tables::load_all(fs, &mut program.map, &model, &mut diags);
     let dim_kinds = tables::dim_kinds(&model, &tables);
     let mut v = verify::Verifier {
@@ -82,7 +100,59 @@ pub fn check(fs: &dyn Fs, path: &Path, opts: &Options) -> Checked {
     }
     let mut d = Diagnostics { items: diags };
     d.sort();
-    Checked { program, model, tables, sets, diags: d }
+    Checked { program, model, tables, sets, passed_env, diags: d }
+}
+
+/// Every `pass_env` name written anywhere (each with where it is written), checked against
+/// the submitting environment when there is one: E408 for a name it does not set.  Returns
+/// the values of the names it does set.
+fn pass_env_values(
+    model: &Model,
+    sets: &[CliSet],
+    env: Option<&BTreeMap<String, String>>,
+    diags: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, String> {
+    let Some(env) = env else { return BTreeMap::new() };
+    let mut layers: Vec<&model::Layer> = vec![&model.defaults];
+    layers.extend(model.sites.iter().map(|s| &s.layer));
+    layers.extend(model.pipelines.iter().map(|p| &p.layer));
+    layers.extend(model.pipelines.iter().flat_map(|p| p.steps.iter().map(|s| &s.layer)));
+    layers.extend(model.campaigns.iter().map(|c| &c.layer));
+    layers.extend(model.campaigns.iter().flat_map(|c| c.overrides.iter().map(|o| &o.layer)));
+    let mut written: Vec<(String, Option<Loc>)> = Vec::new();
+    for l in layers {
+        for s in l.settings.iter().filter(|s| s.key == "pass_env") {
+            if let model::Value::StrList(v) = &s.value {
+                for (k, n) in v.iter().enumerate() {
+                    written.push((n.clone(), Some(s.name_locs.get(k).copied().unwrap_or(s.loc))));
+                }
+            }
+        }
+    }
+    for s in sets.iter().filter(|s| s.key == "pass_env") {
+        if let model::Value::StrList(v) = &s.value {
+            written.extend(v.iter().map(|n| (n.clone(), s.loc)));
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (name, at) in written {
+        match env.get(&name) {
+            Some(v) => {
+                out.insert(name, v.clone());
+            }
+            None => {
+                let mut d = Diagnostic::new("E408", format!("`pass_env` names `{name}`, which is not set in this environment"));
+                if let Some(l) = at {
+                    d = d.at_loc(l, "not set at compile time");
+                }
+                diags.push(
+                    d.help(format!("export {name} in the shell that runs bpsc, or remove it from `pass_env`"))
+                        .note("the jobs see the values the variables have when the campaign is compiled"),
+                );
+            }
+        }
+    }
+    out
 }
 
 fn unused(model: &Model, used: &verify::Used, diags: &mut Vec<Diagnostic>) {
@@ -167,10 +237,19 @@ fn parse_sets(program: &mut Program, sets: &[String], diags: &mut Vec<Diagnostic
         };
         let mut value = value.clone();
         shift_expr(&mut value, &shift);
-        match build::typed_value(file, &value, info.ty, key) {
+        let typed = build::typed_value(file, &value, info.ty, key).map(|v| match v {
+            Some(model::Value::StrList(names)) if info.name == "pass_env" => {
+                let whole = Loc { file, span: Span::new(0, text.len()) };
+                let (kept, _, ds) = build::env_names(&names, &vec![whole; names.len()]);
+                diags.extend(ds);
+                Some(model::Value::StrList(kept))
+            }
+            v => v,
+        });
+        match typed {
             Ok(Some(v)) => out.push(CliSet {
                 step,
-                key: info.name,
+                key: keys::key(keys::canonical(info.name)).map(|k| k.name).unwrap_or(info.name),
                 value: v,
                 text: text.clone(),
                 loc: Some(Loc { file, span: Span::new(0, text.len()) }),

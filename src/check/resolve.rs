@@ -23,6 +23,10 @@ pub fn builtin(key: &str) -> Option<Value> {
         "memory_growth" => Value::Float(1.5),
         "priority" => Value::Int(0),
         "on_failure" => Value::Word("continue".into()),
+        // Language 1.1 (they apply to version 1 files too): a retry asks for more memory only
+        // after running out of it; files an attempt leaves besides its outputs are removed.
+        "memory_growth_on" => Value::Word("oom".into()),
+        "unexpected" => Value::Word("discard".into()),
         _ => return None,
     })
 }
@@ -74,17 +78,38 @@ pub struct CliSet {
     pub loc: Option<Loc>,
 }
 
+/// The resolved execution settings of one step (or of a campaign's `final` job).
+///
+/// Keys are the canonical names of [`keys::KEYS`]: `max_jobs` (the language 1.0 spelling)
+/// resolves as `max_running`, and [`StepSettings::get`] answers for either name.
 #[derive(Clone, Debug, Default)]
 pub struct StepSettings {
     pub values: BTreeMap<&'static str, Resolved>,
+    /// `env { }`: a name also in `pass_env` takes this value.
     pub env: BTreeMap<String, Resolved>,
     /// The site the step runs at (`None` when the program defines no site).
     pub site: Option<String>,
+    /// Keys whose lists are merged across scopes ([`keys::MERGED`]: `pass_env`): every
+    /// contributing scope's own list, lowest precedence first.  `values[key]` holds their
+    /// union (in order of first appearance), its origin the most specific contributing
+    /// scope, and nothing in `overridden`.
+    pub merged: BTreeMap<&'static str, Vec<(Value, Origin)>>,
 }
 
 impl StepSettings {
+    /// The value of `key` (`max_jobs` answers with `max_running`).
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.values.get(key).map(|r| &r.value)
+        self.values.get(keys::canonical(key)).map(|r| &r.value)
+    }
+
+    /// The resolved entry of `key` with its chain (`max_jobs` answers with `max_running`).
+    pub fn resolved(&self, key: &str) -> Option<&Resolved> {
+        self.values.get(keys::canonical(key))
+    }
+
+    /// `pass_env`: the names of the submitting shell's variables the jobs see.
+    pub fn pass_env(&self) -> Vec<String> {
+        self.names("pass_env")
     }
     pub fn size(&self, key: &str) -> Option<u64> {
         self.get(key).and_then(|v| v.as_u64())
@@ -105,6 +130,28 @@ impl StepSettings {
 
 pub struct Chain<'a> {
     pub layers: Vec<(Origin, &'a Layer)>,
+}
+
+/// Add one scope's value of `key`: it overrides what lower scopes said, or, for a merged key,
+/// adds its names to theirs.
+fn apply(st: &mut StepSettings, key: &'static str, value: Value, origin: Origin) {
+    if !keys::MERGED.contains(&key) {
+        push(&mut st.values, key, value, origin);
+        return;
+    }
+    let mut union = match st.values.get(key).map(|r| &r.value) {
+        Some(Value::StrList(v)) => v.clone(),
+        _ => Vec::new(),
+    };
+    if let Value::StrList(v) = &value {
+        for n in v {
+            if !union.contains(n) {
+                union.push(n.clone());
+            }
+        }
+    }
+    st.merged.entry(key).or_default().push((value, origin.clone()));
+    st.values.insert(key, Resolved { value: Value::StrList(union), origin, overridden: Vec::new() });
 }
 
 fn push(values: &mut BTreeMap<&'static str, Resolved>, key: &'static str, value: Value, origin: Origin) {
@@ -145,7 +192,29 @@ pub fn resolve_step(model: &Model, camp: Option<&Campaign>, pipe: &Pipeline, ste
         ));
     }
     let applies = |s: &CliSet| s.step.as_deref().is_none_or(|n| n == step.name || n == format!("{}.{}", pipe.name, step.name));
+    resolve_layers(model, layers, site_slot, sets, &applies)
+}
 
+/// Resolve the execution settings of campaign `camp`'s `final` job: a job over `()` that
+/// belongs to no pipeline, so its chain is built-in < `defaults` < site < campaign < the
+/// `--set`s that name no step.
+pub fn resolve_final(model: &Model, camp: &Campaign, sets: &[CliSet]) -> StepSettings {
+    let layers: Vec<(Origin, &Layer)> = vec![
+        (Origin { scope: ScopeKind::Defaults, label: "defaults".into(), loc: None }, &model.defaults),
+        (Origin { scope: ScopeKind::Campaign, label: format!("campaign {}", camp.name), loc: Some(camp.loc) }, &camp.layer),
+    ];
+    resolve_layers(model, layers, 1, sets, &|s: &CliSet| s.step.is_none())
+}
+
+/// The chain of `layers` (lowest first; the chosen site's layer goes in at `site_slot`), then
+/// the `--set`s for which `applies` holds.
+fn resolve_layers<'a>(
+    model: &'a Model,
+    mut layers: Vec<(Origin, &'a Layer)>,
+    site_slot: usize,
+    sets: &[CliSet],
+    applies: &dyn Fn(&CliSet) -> bool,
+) -> StepSettings {
     // Pass 1: where does the step run?
     let mut pre = BTreeMap::new();
     for (origin, layer) in &layers {
@@ -172,10 +241,10 @@ pub fn resolve_step(model: &Model, camp: Option<&Campaign>, pipe: &Pipeline, ste
     }
 
     // Pass 2: everything.
-    let mut values = BTreeMap::new();
+    let mut st = StepSettings { site, ..Default::default() };
     for k in keys::exec_keys() {
         if let Some(v) = builtin(k.name) {
-            values.insert(
+            st.values.insert(
                 k.name,
                 Resolved {
                     value: v,
@@ -185,30 +254,29 @@ pub fn resolve_step(model: &Model, camp: Option<&Campaign>, pipe: &Pipeline, ste
             );
         }
     }
-    let mut env: BTreeMap<String, Resolved> = BTreeMap::new();
     for (origin, layer) in &layers {
         for s in &layer.settings {
-            push(&mut values, s.key, s.value.clone(), Origin { loc: Some(s.loc), ..origin.clone() });
+            apply(&mut st, s.key, s.value.clone(), Origin { loc: Some(s.loc), ..origin.clone() });
         }
         for (name, val, loc) in &layer.env {
             let o = Origin { loc: Some(*loc), ..origin.clone() };
-            match env.get_mut(name) {
+            match st.env.get_mut(name) {
                 Some(r) => {
                     let old = std::mem::replace(r, Resolved { value: Value::Str(val.clone()), origin: o, overridden: Vec::new() });
                     r.overridden = old.overridden;
                     r.overridden.push((old.value, old.origin));
                 }
                 None => {
-                    env.insert(name.clone(), Resolved { value: Value::Str(val.clone()), origin: o, overridden: Vec::new() });
+                    st.env.insert(name.clone(), Resolved { value: Value::Str(val.clone()), origin: o, overridden: Vec::new() });
                 }
             }
         }
     }
     for s in sets.iter().filter(|s| applies(s)) {
-        push(&mut values, s.key, s.value.clone(), Origin { scope: ScopeKind::CommandLine, label: format!("--set {}", s.text), loc: s.loc });
+        apply(&mut st, s.key, s.value.clone(), Origin { scope: ScopeKind::CommandLine, label: format!("--set {}", s.text), loc: s.loc });
     }
     // `queue` and `partition` are one setting under two names: the later scope wins.
-    StepSettings { values, env, site }
+    st
 }
 
 /// The site a step runs at: `site` if set; else the first of `sites` not avoided; else the

@@ -1103,6 +1103,7 @@ impl<'a> Verifier<'a> {
     fn step_sites(&mut self, c: &Campaign, p: &Pipeline, s: &Step) {
         let model = self.model;
         let st = resolve::resolve_step(model, Some(c), p, s, self.sets);
+        self.memory_cap(&st, s);
         let avoid = st.names("avoid_sites");
         let chosen_explicit = st.values.get("site").map(|r| (r.value.clone(), r.origin.clone()));
         if let Some((Value::Names(v), origin)) = &chosen_explicit {
@@ -1148,8 +1149,10 @@ impl<'a> Verifier<'a> {
             return;
         };
         self.used.mark("site", &site.name);
-        let limits: [(&str, Option<(u64, Loc)>, &str); 3] = [
+        let limits: [(&str, Option<(u64, Loc)>, &str); 4] = [
             ("memory", site.max_memory, "max_memory"),
+            // The step's own cap on memory growth (language 1.1) stays under the site's.
+            ("max_memory", site.max_memory, "max_memory"),
             ("walltime", site.max_walltime, "max_walltime"),
             ("cpus", site.max_cpus.map(|(v, l)| (v.max(0) as u64, l)), "max_cpus"),
         ];
@@ -1160,7 +1163,7 @@ impl<'a> Verifier<'a> {
             let Some(v) = r.value.as_u64() else { continue };
             if v > lim {
                 let fmt = |x: u64| match key {
-                    "memory" => fmt_size(x),
+                    "memory" | "max_memory" => fmt_size(x),
                     "walltime" => fmt_duration(x),
                     _ => x.to_string(),
                 };
@@ -1181,6 +1184,30 @@ impl<'a> Verifier<'a> {
                 self.err_once_per_setting(d, &s.name);
             }
         }
+    }
+
+    /// E604: the first attempt asks for more memory than the step's own `max_memory`, the cap
+    /// of its growth on retries.
+    fn memory_cap(&mut self, st: &resolve::StepSettings, s: &Step) {
+        let (Some(mem), Some(cap)) = (st.resolved("memory"), st.resolved("max_memory")) else { return };
+        let (Some(m), Some(c)) = (mem.value.as_u64(), cap.value.as_u64()) else { return };
+        if m <= c {
+            return;
+        }
+        let mut d = Diagnostic::new(
+            "E604",
+            format!("step `{}` asks for memory = {} but caps its memory at max_memory = {}", s.name, fmt_size(m), fmt_size(c)),
+        );
+        d = d.at_loc(mem.origin.loc.unwrap_or(s.loc), format!("{} from {}", fmt_size(m), mem.origin.label));
+        if let Some(l) = cap.origin.loc {
+            d = d.also_loc(l, format!("max_memory {} from {}", fmt_size(c), cap.origin.label));
+        }
+        let mut chain: Vec<String> = mem.overridden.iter().map(|(v, o)| format!("{v} ({})", o.label)).collect();
+        chain.push(format!("{} ({})", mem.value, mem.origin.label));
+        d = d
+            .note(format!("memory override chain: {}", chain.join(" < ")))
+            .help("`max_memory` caps the growth of `memory` on retries, so it cannot be below the first request: raise `max_memory` or lower `memory`");
+        self.err_once_per_setting(d, &s.name);
     }
 }
 
