@@ -443,6 +443,12 @@ impl<'a> Printer<'a> {
             StmtKind::Env { .. } => self.push("env"),
             StmtKind::OrderBefore { first, second } => self.push(&format!("order {} before {}", first.name, second.name)),
             StmtKind::OrderSerial { step, dim } => self.push(&format!("order {} serial by {}", step.name, dim.name)),
+            StmtKind::Equal { left, right } => self.push(&format!("equal {} = {}", left.name, right.name)),
+            StmtKind::Final { name, .. } => self.push(&format!("final {}", name.name)),
+            StmtKind::Subset { name, value } => {
+                self.push(&format!("subset {} = ", name.name));
+                self.expr(value, value.span, indent);
+            }
             StmtKind::Error => {
                 let t = self.text(s.span).to_string();
                 self.push(&t);
@@ -725,7 +731,10 @@ fn strip_stmt(s: &mut Stmt) {
         }
         StmtKind::Include { path } => z(&mut path.span),
         StmtKind::Defaults { body } | StmtKind::Notify { body } | StmtKind::Env { body } => strip_body(body),
-        StmtKind::Site { name, body } | StmtKind::Pipeline { name, body } | StmtKind::Cluster { name, body } => {
+        StmtKind::Site { name, body }
+        | StmtKind::Pipeline { name, body }
+        | StmtKind::Cluster { name, body }
+        | StmtKind::Final { name, body } => {
             strip_ident(name);
             strip_body(body);
         }
@@ -794,6 +803,14 @@ fn strip_stmt(s: &mut Stmt) {
         StmtKind::OrderSerial { step, dim } => {
             strip_ident(step);
             strip_ident(dim);
+        }
+        StmtKind::Equal { left, right } => {
+            strip_ident(left);
+            strip_ident(right);
+        }
+        StmtKind::Subset { name, value } => {
+            strip_ident(name);
+            strip_expr(value);
         }
         StmtKind::Error => {}
     }

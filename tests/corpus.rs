@@ -102,6 +102,9 @@ const PARSER_WORDS: &[&str] = &[
     "in",
     "true",
     "false",
+    "equal",
+    "final",
+    "subset",
 ];
 
 #[test]

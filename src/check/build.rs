@@ -15,9 +15,9 @@ pub struct Builder<'a> {
     pub diags: Vec<Diagnostic>,
     /// First definition of each (kind, name), for E202.
     seen: BTreeMap<(&'static str, String), Loc>,
-    /// The language version of the module being built (features of later versions: E110).
+    /// The language version of the module being built (features of later versions: E212).
     version: Version,
-    /// Span of that module's `bps` header, for the E110 fix.
+    /// Span of that module's `bps` header, for the E212 fix.
     header: Option<Span>,
 }
 
@@ -34,14 +34,14 @@ impl<'a> Builder<'a> {
         Builder { map, model: Model::default(), diags: Vec::new(), seen: BTreeMap::new(), version: Version::LATEST, header: None }
     }
 
-    /// E110 when the current file's version is older than `need`: `what` (e.g. "`equal`")
+    /// E212 when the current file's version is older than `need`: `what` (e.g. "`equal`")
     /// is written at `span`.  The feature is still checked and built, so that nothing else
     /// is reported about it.
     fn gate(&mut self, file: FileId, span: Span, what: &str, need: Version) -> bool {
         if self.version >= need {
             return false;
         }
-        let mut d = Diagnostic::new("E110", format!("{what} needs language version {need}; this file is `bps {}`", self.version))
+        let mut d = Diagnostic::new("E212", format!("{what} needs language version {need}; this file is `bps {}`", self.version))
             .at(file, span, format!("a version {need} feature"))
             .help(format!("change the first line to `bps {need}`; every version {} file means the same under {need}", self.version));
         if let Some(h) = self.header {
@@ -97,7 +97,11 @@ impl<'a> Builder<'a> {
         let help = match &s.kind {
             StmtKind::Step { .. } => "steps are defined inside a `pipeline`; a campaign may override one with `step NAME { ... }`",
             StmtKind::Config { .. } => "configs are defined inside a `pipeline`",
-            StmtKind::Use { .. } | StmtKind::Cluster { .. } | StmtKind::Notify { .. } => "this belongs in a `campaign`",
+            StmtKind::Use { .. } | StmtKind::Cluster { .. } | StmtKind::Notify { .. } | StmtKind::Final { .. } => {
+                "this belongs in a `campaign`"
+            }
+            StmtKind::Subset { .. } => "a `subset` names steps of a `pipeline` and goes inside it",
+            StmtKind::Equal { .. } => "`equal` declares two dimensions equal everywhere; it goes at the top level",
             StmtKind::Env { .. } => "`env` goes where execution settings go: defaults, site, pipeline, campaign or step",
             StmtKind::Include { .. } => "`include` is only allowed at the top level of a file",
             StmtKind::OrderBefore { .. } | StmtKind::OrderSerial { .. } => {
@@ -153,6 +157,10 @@ impl<'a> Builder<'a> {
                     self.model.orders.push(o);
                 }
             }
+            StmtKind::Equal { left, right } => {
+                self.gate(file, head_span(self.map, file, s), "`equal`", Version::V1_1);
+                self.model.equals.push(Equality { left: named(file, left), right: named(file, right), loc: loc(file, s.span) });
+            }
             _ => self.not_allowed(file, s, Scope::Top),
         }
     }
@@ -175,6 +183,12 @@ impl<'a> Builder<'a> {
                 StmtKind::Error => {}
                 StmtKind::Attr { key, value } => self.setting(file, s, key, value, scope, layer),
                 StmtKind::Env { body } => self.env(file, body, layer),
+                StmtKind::Equal { left, right } => {
+                    // In the wrong place, but its meaning is clear: keep it, so that nothing
+                    // else is reported because of the move.
+                    self.not_allowed(file, s, scope);
+                    self.model.equals.push(Equality { left: named(file, left), right: named(file, right), loc: loc(file, s.span) });
+                }
                 _ => self.not_allowed(file, s, scope),
             }
         }
@@ -320,6 +334,12 @@ impl<'a> Builder<'a> {
             ExprKind::Str(s) => {
                 let (t, ds) = parse_template(self.map, file, s);
                 self.diags.extend(ds);
+                for (name, l) in t.placeholders() {
+                    if name.starts_with("inputs.") || name.starts_with("outputs.") {
+                        let what = if name.starts_with("inputs.") { "`{inputs.NAME}`" } else { "`{outputs.NAME}`" };
+                        self.gate(file, l.span, what, Version::V1_1);
+                    }
+                }
                 Some(t)
             }
             ExprKind::Error => None,
@@ -620,11 +640,13 @@ impl<'a> Builder<'a> {
             configs: Vec::new(),
             steps: Vec::new(),
             orders: Vec::new(),
+            subsets: Vec::new(),
         };
         let mut layer = Layer::default();
         let mut configs = Vec::new();
         let mut steps: Vec<Step> = Vec::new();
         let mut orders = Vec::new();
+        let mut subsets: Vec<Subset> = Vec::new();
         let pname = name.name.clone();
         self.exec_body(file, body, Scope::Pipeline, &mut layer, &mut |b, s, _| match &s.kind {
             StmtKind::Config { name, extends, body } => {
@@ -666,12 +688,35 @@ impl<'a> Builder<'a> {
                 orders.extend(order_of(file, s));
                 true
             }
+            StmtKind::Subset { name, value } => {
+                b.gate(file, head_span(b.map, file, s), "`subset`", Version::V1_1);
+                let steps = b.name_list(file, value, "subset", Ty::StepList, "E202");
+                if let Some(first) = subsets.iter().find(|x| x.name == name.name) {
+                    let first = first.loc;
+                    b.err(
+                        Diagnostic::new("E202", format!("subset `{}` is defined twice in pipeline `{pname}`", name.name))
+                            .at(file, name.span, "defined again here")
+                            .also_loc(first, "first defined here"),
+                    );
+                    return true;
+                }
+                if steps.is_empty() && matches!(&value.kind, ExprKind::List(items) if items.is_empty()) {
+                    b.err(
+                        Diagnostic::new("E205", format!("subset `{}` names no steps", name.name))
+                            .at(file, value.span, "empty")
+                            .help("list the steps `--steps` should compile: `subset NAME = [a, b]`"),
+                    );
+                }
+                subsets.push(Subset { name: name.name.clone(), loc: loc(file, name.span), steps });
+                true
+            }
             _ => false,
         });
         p.layer = layer;
         p.configs = configs;
         p.steps = steps;
         p.orders = orders;
+        p.subsets = subsets;
         if fresh {
             self.model.pipelines.push(p);
         }
@@ -838,8 +883,10 @@ impl<'a> Builder<'a> {
             notify: None,
             orders: Vec::new(),
             order_mode: OrderMode::BreadthFirst,
+            final_job: None,
         };
         let mut layer = Layer::default();
+        let mut final_job: Option<FinalJob> = None;
         let mut uses: Vec<Use> = Vec::new();
         let mut coverage = None;
         let mut overrides: Vec<Override> = Vec::new();
@@ -931,6 +978,20 @@ impl<'a> Builder<'a> {
                     notify = Some(b.notify(file, s, body));
                 }
                 StmtKind::OrderBefore { .. } | StmtKind::OrderSerial { .. } => orders.extend(order_of(file, s)),
+                StmtKind::Final { name, body } => {
+                    b.gate(file, head_span(b.map, file, s), "`final`", Version::V1_1);
+                    let f = b.final_job(file, name, body);
+                    if let Some(first) = &final_job {
+                        b.err(
+                            Diagnostic::new("E202", "a campaign has one `final` job")
+                                .at(file, name.span, format!("final job `{}`", f.name))
+                                .also_loc(first.loc, format!("final job `{}` is given first", first.name))
+                                .help("put both commands into one `run` (e.g. `a && b`); every engine has one final node"),
+                        );
+                    } else {
+                        final_job = Some(f);
+                    }
+                }
                 _ => return false,
             }
             true
@@ -957,6 +1018,7 @@ impl<'a> Builder<'a> {
         c.notify = notify;
         c.orders = orders;
         c.order_mode = order_mode;
+        c.final_job = final_job;
         if fresh {
             self.model.campaigns.push(c);
         }
@@ -996,9 +1058,22 @@ impl<'a> Builder<'a> {
     }
 
     fn cluster(&mut self, file: FileId, name: &Ident, body: &Body) -> Cluster {
-        let mut c = Cluster { name: name.name.clone(), loc: loc(file, name.span), steps: Vec::new(), by: Vec::new(), size: None };
+        let mut c = Cluster {
+            name: name.name.clone(),
+            loc: loc(file, name.span),
+            steps: Vec::new(),
+            by: Vec::new(),
+            size: None,
+            split_by: Vec::new(),
+            max_quanta: None,
+            max_running: None,
+        };
+        let int = |v: Option<Value>, at: Loc| match v {
+            Some(Value::Int(i)) => u32::try_from(i).ok().map(|i| (i, at)),
+            _ => None,
+        };
         // Written, even if the value was rejected: no "missing" diagnostic on top of that one.
-        let (mut steps_written, mut size_written) = (false, false);
+        let (mut steps_written, mut size_written, mut split_written, mut quanta_written) = (false, false, false, false);
         for s in &body.stmts {
             match &s.kind {
                 StmtKind::Error => {}
@@ -1008,6 +1083,20 @@ impl<'a> Builder<'a> {
                         c.steps = self.name_list(file, value, "steps", Ty::StepList, "E506")
                     }
                     "by" => c.by = self.name_list(file, value, "by", Ty::DimList, "E202"),
+                    "split_by" => {
+                        self.gate(file, key.span(), "`split_by`", Version::V1_1);
+                        split_written = true;
+                        c.split_by = self.name_list(file, value, "split_by", Ty::DimList, "E202");
+                    }
+                    "max_quanta" => {
+                        self.gate(file, key.span(), "`max_quanta`", Version::V1_1);
+                        quanta_written = true;
+                        c.max_quanta = int(self.typed(file, value, Ty::Int(1, 1_000_000), "max_quanta"), loc(file, value.span));
+                    }
+                    "max_running" => {
+                        self.gate(file, key.span(), "`max_running`", Version::V1_1);
+                        c.max_running = int(self.typed(file, value, Ty::Int(1, 10_000_000), "max_running"), loc(file, value.span));
+                    }
                     "size" => {
                         size_written = true;
                         c.size = self.typed(file, value, Ty::Int(1, 1_000_000), "size").and_then(|v| {
@@ -1046,6 +1135,34 @@ impl<'a> Builder<'a> {
             ),
             _ => {}
         }
+        // A partitioned cluster: `split_by` and `max_quanta` cut the groups of a `by` cluster.
+        let split_at = c.split_by.first().map(|d| d.loc).or(c.max_quanta.map(|(_, l)| l));
+        if let (Some(at), true) = (split_at, c.by.is_empty()) {
+            let what = if c.split_by.is_empty() { "`max_quanta`" } else { "`split_by`" };
+            let mut d = Diagnostic::new("E506", format!("cluster `{}` sets {what} without `by`", c.name)).at_loc(at, "splits nothing");
+            if let Some((_, sl)) = c.size {
+                d = d.also_loc(sl, "`size` chunks without groups").help(format!(
+                    "{what} cuts the groups of a `by` cluster; with `size` the jobs are already chunks of at most `size` quanta"
+                ));
+            } else {
+                d = d.help("`split_by` and `max_quanta` cut the groups of a `by` cluster: add `by = [...]`");
+            }
+            self.err(d);
+        } else if !c.split_by.is_empty() && c.max_quanta.is_none() && !quanta_written {
+            self.err(
+                Diagnostic::new("E205", format!("cluster `{}` sets `split_by` but no `max_quanta`", c.name))
+                    .at_loc(c.split_by[0].loc, "split into jobs of how many quanta?")
+                    .help("add `max_quanta = N`: each job takes at most N quanta, never splitting one `split_by` value"),
+            );
+        } else if c.split_by.is_empty() && c.max_quanta.is_some() && !split_written {
+            if let Some((_, ml)) = c.max_quanta {
+                self.err(
+                    Diagnostic::new("E205", format!("cluster `{}` sets `max_quanta` but no `split_by`", c.name))
+                        .at_loc(ml, "split where?")
+                        .help("add `split_by = [DIM]`: a group is cut between values of DIM, never inside one"),
+                );
+            }
+        }
         if c.size.is_some() && c.steps.len() > 1 {
             self.err(
                 Diagnostic::new("E506", format!("cluster `{}` chunks by `size` but names {} steps", c.name, c.steps.len()))
@@ -1054,6 +1171,51 @@ impl<'a> Builder<'a> {
             );
         }
         c
+    }
+
+    fn final_job(&mut self, file: FileId, name: &Ident, body: &Body) -> FinalJob {
+        let mut f = FinalJob { name: name.name.clone(), loc: loc(file, name.span), run: None, when: FinalWhen::Always, when_loc: None };
+        let mut run_written = false;
+        for st in &body.stmts {
+            match &st.kind {
+                StmtKind::Error => {}
+                StmtKind::Attr { key, value } => match key.name() {
+                    "run" => {
+                        run_written = true;
+                        f.run = self.template(file, value, "run");
+                    }
+                    "when" => {
+                        let ty = keys::key("when").map(|k| k.ty).unwrap_or(Ty::Str);
+                        if let Some(v) = self.typed(file, value, ty, "when") {
+                            f.when = match v.as_str() {
+                                Some("success") => FinalWhen::Success,
+                                Some("failure") => FinalWhen::Failure,
+                                _ => FinalWhen::Always,
+                            };
+                            f.when_loc = Some(loc(file, value.span));
+                        }
+                    }
+                    k => match keys::key(k) {
+                        Some(info) if info.exec => self.err(
+                            Diagnostic::new("E204", format!("`{k}` is not allowed in a `final` job"))
+                                .at(file, key.span(), "not allowed here")
+                                .help("a `final` job takes `run` and `when`; it runs with the campaign's settings (set them in the campaign)"),
+                        ),
+                        Some(info) => self.key_not_in_scope(file, key, Scope::Final, info),
+                        None => self.unknown_key(file, key, Scope::Final),
+                    },
+                },
+                _ => self.not_allowed(file, st, Scope::Final),
+            }
+        }
+        if f.run.is_none() && !run_written {
+            self.err(
+                Diagnostic::new("E205", format!("final job `{}` has no `run` command", f.name))
+                    .at(file, name.span, "this final job runs nothing")
+                    .help("add `run = \"...\"`: a command with the placeholders of a step over `()`"),
+            );
+        }
+        f
     }
 
     fn notify(&mut self, file: FileId, s: &Stmt, body: &Body) -> Notify {
@@ -1107,6 +1269,11 @@ impl<'a> Builder<'a> {
         }
         n
     }
+}
+
+/// The statement's first word (`equal`, `final`, `subset` ...).
+fn head_span(map: &SourceMap, file: FileId, s: &Stmt) -> Span {
+    Span { lo: s.span.lo, hi: s.span.lo + first_word_len(map.get(file).slice(s.span)) }
 }
 
 fn first_word_len(s: &str) -> u32 {
@@ -1206,6 +1373,9 @@ pub fn type_mismatch(file: FileId, e: &Expr, ty: Ty, key: &str) -> Box<Diagnosti
         (Ty::Duration, ExprKind::Size { .. }) => d.help("durations use s, m, h, d"),
         (Ty::Str | Ty::Template, ExprKind::Ident(i)) => d.help(format!("quote it: \"{}\"", i.name)),
         (Ty::Int(..), ExprKind::Str(s)) if s.value.parse::<i64>().is_ok() => d.help(format!("drop the quotes: {}", s.value)),
+        (Ty::StepList | Ty::DimList | Ty::DatasetList | Ty::SiteRef | Ty::SiteList, ExprKind::Str(s)) => {
+            d.help(format!("names are written without quotes: {}", s.value))
+        }
         (Ty::Enum(opts), _) => d.help(format!("one of: {}", opts.join(", "))),
         _ => d,
     };

@@ -65,7 +65,8 @@ pub fn check(fs: &dyn Fs, path: &Path, opts: &Options) -> Checked {
     for m in &program.modules {
         b.module(m);
     }
-    let model = b.model;
+    let mut model = b.model;
+    model.equal_dims = model::EqualDims::new(&model.equals);
     diags.extend(b.diags);
     for s in &sets {
         if let (Some(loc), model::Value::Names(names)) = (s.loc, &s.value) {

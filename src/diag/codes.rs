@@ -97,15 +97,6 @@ the limit keeps the checker's memory and stack bounded on any input."
 as `{{` or `}}`."
 } example "bps 1\ndefaults {\n  queue = \"a\\qb\"\n}\n";
 
-"E110" Error "feature needs `bps 1.1`" {
-"The file starts with `bps 1` but uses a feature of language version 1.1: `equal`, `final`,
-`subset`, the keys `memory_growth_on`, `max_running`, `unexpected`, `pass_env`, `split_by`,
-`max_quanta`, `max_memory` outside a `site`, or the placeholders `{inputs.NAME}` and
-`{outputs.NAME}`. Version 1 files keep their exact version 1 meaning, so a 1.1 feature must be
-asked for: change the first line to `bps 1.1` (every version 1 file is a valid 1.1 file). The
-version is per file: a `bps 1` library may be included by a `bps 1.1` campaign."
-} example "bps 1\ndefaults {\n  memory_growth_on = any\n}\n";
-
 "E201" Error "undefined name" {
 "The name is not defined in this file or in any file it includes. The help suggests the
 closest defined name of the right kind."
@@ -113,7 +104,9 @@ closest defined name of the right kind."
 
 "E202" Error "duplicate definition" {
 "Two definitions of the same kind share a name. The secondary label points at the first one;
-rename or remove one of them."
+rename or remove one of them. Also: a name listed twice in one list, a key set twice in one
+block, a second `final` job in a campaign, a `subset` or a `final` job with the name of a
+step."
 } example "bps 1\ndimension band = [\"g\", \"r\"]\ndimension band = [\"i\"]\n";
 
 "E203" Error "unknown key" {
@@ -135,14 +128,17 @@ max_walltime, and max_memory, which elsewhere is a step's own cap) belong in a `
 
 "E205" Error "missing required setting" {
 "Something the compiler needs is not set: a campaign needs `use` and `coverage`, a step in a
-pipeline needs `run`, an archived dataset needs `archive`."
+pipeline needs `run`, an archived dataset needs `archive`, a `final` job needs `run`, a
+`subset` at least one step, and a partitioned cluster both `split_by` and `max_quanta`."
 } example "bps 1\npipeline p {\n  step a over () { }\n}\n";
 
 "E206" Error "unknown placeholder" {
 "A `{name}` in a template is not one bpsc can fill. In `run`: the step's own dimensions,
 `{config.KEY}`, `{campaign}`, `{step}`, `{user}`, `{site}`, `{attempt}`, `{inputs}`,
-`{outputs}`, `{data_id}`, `{job}`. In dataset templates: the dataset's dimensions and
-`{campaign}`, `{user}`, `{site}`. Write literal braces as `{{` and `}}`."
+`{outputs}`, `{data_id}`, `{job}`, and (language 1.1) `{inputs.NAME}` / `{outputs.NAME}` for
+one input or output dataset NAME of the step. A `final` job's `run` has the placeholders of a
+step over `()`. In dataset templates: the dataset's dimensions and `{campaign}`, `{user}`,
+`{site}`. Write literal braces as `{{` and `}}`."
 } example "bps 1\ndimension visit = 1..3\npipeline p {\n  step a over (visit) { run = \"proc {vist}\" }\n}\n";
 
 "E207" Error "step dimension not determined" {
@@ -165,9 +161,31 @@ or give the dimension a domain."
 "A campaign uses each pipeline once; pick one config per pipeline."
 } example "bps 1\npipeline p { config a { } step s { run = \"true\" } }\ncampaign c {\n  use p with a\n  use p with a\n}\n";
 
+"E211" Error "bad dimension equality" {
+"An `equal A = B` declaration (language 1.1) cannot hold: it names one dimension twice, or two
+dimensions whose values are of different kinds (integers and strings are never equal), or
+whose declared domains have no value in common (equal, they would leave no data ID). Both
+names must be dimensions (E201 otherwise)."
+} example "bps 1.1\ndimension visit = 1..3\nequal visit = visit\n";
+
+"E212" Error "feature needs `bps 1.1`" {
+"The file starts with `bps 1` but uses a feature of language version 1.1: `equal`, `final`,
+`subset`, the keys `memory_growth_on`, `max_running`, `unexpected`, `pass_env`, `split_by`,
+`max_quanta`, `max_memory` outside a `site`, or the placeholders `{inputs.NAME}` and
+`{outputs.NAME}`. Version 1 files keep their exact version 1 meaning, so a 1.1 feature must be
+asked for: change the first line to `bps 1.1` (every version 1 file is a valid 1.1 file). The
+version is per file: a `bps 1` library may be included by a `bps 1.1` campaign."
+} example "bps 1\ndefaults {\n  memory_growth_on = any\n}\n";
+
 "W201" Warning "unused definition" {
 "A dimension, relation, dataset, site or pipeline is defined but nothing refers to it."
 } example "bps 1\ndimension band = [\"g\"]\ndimension visit = 1..3\npipeline p { step a over (visit) { run = \"true\" } }\ncampaign c {\n  use p\n  coverage = visit\n}\n";
+
+"W202" Warning "redundant dimension equality" {
+"An `equal A = B` declaration repeats what earlier ones already say: the same pair again, the
+pair the other way round, or a pair made equal through others (equality is symmetric and
+transitive). Remove it; the secondary labels show the declarations that imply it."
+} example "bps 1.1\ndimension visit = 1..3\ndimension exposure\nequal visit = exposure\nequal exposure = visit\n";
 
 "W203" Warning "deprecated spelling" {
 "`max_jobs` is the language 1.0 spelling of `max_running`. In a `bps 1.1` file write
@@ -274,7 +292,11 @@ outside the cluster. The notes show the cycle; split the cluster or change its `
 
 "E506" Error "bad cluster" {
 "A cluster names a step twice, a step that another cluster already holds, or groups by a
-dimension that one of its steps does not have."
+dimension that one of its steps does not have (a dimension declared `equal` to one of the
+step's counts as the step's). A partitioned cluster (language 1.1) splits the groups of a
+`by` cluster: `split_by` and `max_quanta` need `by`, and a `split_by` dimension must be a
+dimension of every step of the cluster and not one of `by` (a `by` group holds one value of
+it, so there would be nothing to split)."
 } example "bps 1\ndimension visit = 1..3\ndimension band = [\"g\", \"r\"]\npipeline p {\n  step a over (visit) { run = \"true\" }\n}\ncampaign c {\n  use p\n  coverage = visit\n  cluster k { steps = [a], by = [band] }\n}\n";
 
 "E601" Error "site both chosen and avoided" {

@@ -448,6 +448,40 @@ fn hover_sym(a: &Analysis, sym: &Sym) -> Option<Hover> {
         }
         Kind::Cluster => {
             let _ = write!(s, "**cluster** `{name}`: steps run together in one job");
+            if let Some(cl) = m.campaigns.iter().flat_map(|c| c.clusters.iter()).find(|c| c.name == name) {
+                let list = |v: &[model::Named]| v.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ");
+                let _ = write!(s, "\n\n- steps: {}", list(&cl.steps));
+                if !cl.by.is_empty() {
+                    let _ = write!(s, "\n- by: {}", list(&cl.by));
+                }
+                if let Some((n, _)) = cl.size {
+                    let _ = write!(s, "\n- size: {n} quanta per job");
+                }
+                if !cl.split_by.is_empty() {
+                    let q = cl.max_quanta.map(|(n, _)| n.to_string()).unwrap_or_else(|| "?".into());
+                    let _ = write!(s, "\n- split by {} into jobs of at most {q} quanta", list(&cl.split_by));
+                }
+                if let Some((n, _)) = cl.max_running {
+                    let _ = write!(s, "\n- at most {n} jobs running at once");
+                }
+            }
+        }
+        Kind::Subset => {
+            let p = d.scope.as_deref().and_then(|p| m.pipeline(p))?;
+            let sub = p.subset(name)?;
+            let steps: Vec<&str> = sub.steps.iter().map(|s| s.name.as_str()).collect();
+            let _ = write!(s, "**subset** `{name}` of pipeline `{}`: {}\n\n`--steps {name}` compiles these steps", p.name, steps.join(", "));
+        }
+        Kind::Final => {
+            let f = m.campaigns.iter().filter_map(|c| c.final_job.as_ref().map(|f| (c, f))).find(|(_, f)| f.name == name);
+            let _ = write!(s, "**final job** `{name}`: runs after every other job");
+            if let Some((c, f)) = f {
+                let when = serde_json::to_value(f.when).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                let _ = write!(s, " of campaign `{}`, when = {when}", c.name);
+                if let Some(r) = &f.run {
+                    let _ = write!(s, "\n\n- run: `{}`", r.text);
+                }
+            }
         }
         Kind::CoverageName | Kind::StepOrPipeline => return None,
     }

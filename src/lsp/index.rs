@@ -17,6 +17,10 @@ pub enum Kind {
     Step,
     Campaign,
     Cluster,
+    /// `subset NAME = [...]` in a pipeline (language 1.1).
+    Subset,
+    /// `final NAME { }` in a campaign (language 1.1).
+    Final,
     /// A name in a coverage expression: a dimension, a relation or a named coverage.
     CoverageName,
     /// `order A before B` at the top level or in a campaign: a step or a pipeline.
@@ -36,6 +40,8 @@ impl Kind {
             Kind::Step => "step",
             Kind::Campaign => "campaign",
             Kind::Cluster => "cluster",
+            Kind::Subset => "subset",
+            Kind::Final => "final job",
             Kind::CoverageName => "dimension, relation or coverage",
             Kind::StepOrPipeline => "step or pipeline",
         }
@@ -237,6 +243,18 @@ impl Builder {
             StmtKind::OrderSerial { step, dim } => {
                 self.r(Kind::Step, step, pipe);
                 self.r(Kind::Dimension, dim, None);
+            }
+            StmtKind::Equal { left, right } => {
+                self.r(Kind::Dimension, left, None);
+                self.r(Kind::Dimension, right, None);
+            }
+            StmtKind::Subset { name, value } => {
+                self.def(Kind::Subset, name, pipe);
+                self.names_in(value, Kind::Step, pipe);
+            }
+            StmtKind::Final { name, body } => {
+                self.def(Kind::Final, name, None);
+                self.body(body, Ctx::Other);
             }
             StmtKind::Env { .. } | StmtKind::Notify { .. } => {}
             StmtKind::Defaults { .. }

@@ -204,6 +204,22 @@ pub enum StmtKind {
         step: Ident,
         dim: Ident,
     },
+    /// `equal A = B` (language 1.1, top level): two dimensions that always hold the same value.
+    Equal {
+        left: Ident,
+        right: Ident,
+    },
+    /// `final NAME { run = "...", when = ... }` (language 1.1, in a campaign): the job that
+    /// runs after every other job.
+    Final {
+        name: Ident,
+        body: Body,
+    },
+    /// `subset NAME = [steps]` (language 1.1, in a pipeline): a name for `--steps`.
+    Subset {
+        name: Ident,
+        value: Expr,
+    },
     /// A statement that failed to parse; its diagnostic was already reported.
     Error,
 }
@@ -229,6 +245,9 @@ impl StmtKind {
             StmtKind::Notify { .. } => "`notify` block",
             StmtKind::Env { .. } => "`env` block",
             StmtKind::OrderBefore { .. } | StmtKind::OrderSerial { .. } => "`order` constraint",
+            StmtKind::Equal { .. } => "`equal` declaration",
+            StmtKind::Final { .. } => "`final` job",
+            StmtKind::Subset { .. } => "`subset`",
             StmtKind::Error => "statement",
         }
     }
@@ -242,7 +261,8 @@ impl StmtKind {
             | StmtKind::Campaign { body, .. }
             | StmtKind::Cluster { body, .. }
             | StmtKind::Notify { body }
-            | StmtKind::Env { body } => Some(body),
+            | StmtKind::Env { body }
+            | StmtKind::Final { body, .. } => Some(body),
             StmtKind::Dataset { body, .. } | StmtKind::Step { body, .. } => body.as_ref(),
             _ => None,
         }

@@ -1058,6 +1058,30 @@ fn statement(i: Toks<'_>) -> PResult<'_, StmtKind> {
             let (i, body) = cut(body).parse(rest)?;
             Ok((i, StmtKind::Env { body }))
         }
+        "equal" => {
+            let (i, left) = cut(ident("a dimension name")).parse(rest)?;
+            let (i, eq) = cut(tok(Tok::Eq, "`=` between the two dimensions")).parse(i)?;
+            if i.first().nl_before {
+                // `equal visit =` and a line break: the next line is another statement.
+                let d = Diagnostic::new("E100", "expected a dimension name after `=`")
+                    .at(i.ctx.file, eq.span, "the line ends here")
+                    .help(format!("write `equal {} = OTHER` on one line", left.name));
+                return fail_with(i, d);
+            }
+            let (i, right) = cut(ident("a dimension name")).parse(i)?;
+            Ok((i, StmtKind::Equal { left, right }))
+        }
+        "final" => {
+            let (i, name) = cut(ident("a name for the final job")).parse(rest)?;
+            let (i, body) = cut(body).parse(i)?;
+            Ok((i, StmtKind::Final { name, body }))
+        }
+        "subset" => {
+            let (i, name) = cut(ident("a subset name")).parse(rest)?;
+            let (i, _) = cut(tok(Tok::Eq, "`=` and a list of steps")).parse(i)?;
+            let (i, value) = attr_value(i)?;
+            Ok((i, StmtKind::Subset { name, value }))
+        }
         "order" => {
             let (i, first) = cut(ident("a step or pipeline name, or `=`")).parse(rest)?;
             if i.at_word("before") {
@@ -1085,7 +1109,10 @@ fn statement(i: Toks<'_>) -> PResult<'_, StmtKind> {
     }
 }
 
-const STATEMENT_WORDS: [&str; 15] = [
+const STATEMENT_WORDS: [&str; 18] = [
+    "equal",
+    "final",
+    "subset",
     "include",
     "defaults",
     "site",
@@ -1426,7 +1453,7 @@ mod tests {
             let c = codes(bad);
             assert!(c.contains(&"E104") || c.contains(&"E103"), "{bad}: {c:?}");
         }
-        // An unsupported or malformed header does not gate features (no E110 cascade).
+        // An unsupported or malformed header does not gate features (no E212 cascade).
         assert_eq!(p("bps 7\n").module.effective_version(), Version::LATEST);
         assert_eq!(p("dimension v = 0..2\n").module.effective_version(), Version::LATEST);
         assert_eq!(p("bps 1\n").module.effective_version(), Version::V1_0);
