@@ -177,6 +177,9 @@ pub fn config(
     let steps = campaign_steps(&c.model, camp);
     let map = &c.program.map;
     if let Some(spec) = explain {
+        if let Some(code) = explain_config(&c, camp, spec, json, out) {
+            return code;
+        }
         let Some((step_name, key)) = spec.rsplit_once('.') else {
             let _ = writeln!(out, "error: --explain takes STEP.KEY, e.g. coadd.memory");
             return EXIT_USAGE;
@@ -260,6 +263,62 @@ pub fn config(
         }
     }
     EXIT_OK
+}
+
+/// `bpsc config --explain config.KEY` / `PIPELINE.config.KEY` (language 1.1): a science
+/// config parameter with its override chain (`extends`, then `--set`).  `None` when `spec`
+/// names no config parameter.
+fn explain_config(c: &Checked, camp: Option<&check::model::Campaign>, spec: &str, json: bool, out: &mut dyn Write) -> Option<u8> {
+    let (pipe, key) = match spec.strip_prefix("config.") {
+        Some(k) => (None, k),
+        None => {
+            let (p, rest) = spec.split_once('.')?;
+            (Some(p), rest.strip_prefix("config.")?)
+        }
+    };
+    let model = &c.model;
+    let pipes: Vec<(&check::model::Pipeline, Option<&str>)> = match camp {
+        Some(cp) => cp
+            .uses
+            .iter()
+            .filter_map(|u| model.pipeline(&u.pipeline.name).map(|p| (p, u.config.as_ref().map(|x| x.name.as_str()))))
+            .collect(),
+        None => model.pipelines.iter().map(|p| (p, None)).collect(),
+    };
+    let pipes: Vec<_> = pipes.into_iter().filter(|(p, _)| pipe.is_none_or(|n| n == p.name)).collect();
+    if pipes.is_empty() {
+        let _ = writeln!(out, "error: no pipeline `{}` in this campaign", pipe.unwrap_or(""));
+        return Some(EXIT_USAGE);
+    }
+    let map = &c.program.map;
+    let mut list = Vec::new();
+    for (p, chosen) in pipes {
+        let r = resolve::resolve_config(p, chosen, &c.config_sets);
+        let Some(param) = r.params.get(key) else {
+            if !json {
+                let _ = writeln!(out, "{}.config.{key} is not set (config {})", p.name, r.name.as_deref().unwrap_or("none chosen"));
+            }
+            continue;
+        };
+        if json {
+            let chain: Vec<serde_json::Value> = param
+                .overridden
+                .iter()
+                .map(|(v, o)| serde_json::json!({"value": v.to_string(), "origin": origin_json(map, o)}))
+                .collect();
+            list.push(serde_json::json!({"pipeline": p.name, "config": r.name, "key": key, "value": param.value.to_string(), "origin": origin_json(map, &param.origin), "overridden": chain}));
+            continue;
+        }
+        let _ = writeln!(out, "{}.config.{key} = {}", p.name, param.value);
+        let _ = writeln!(out, "  {:<14} {:<40} {}", param.value.to_string(), param.origin.label, loc_text(map, param.origin.loc));
+        for (v, o) in param.overridden.iter().rev() {
+            let _ = writeln!(out, "  {:<14} {:<40} {}  (overridden)", v.to_string(), o.label, loc_text(map, o.loc));
+        }
+    }
+    if json {
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&serde_json::Value::Array(list)).unwrap_or_default());
+    }
+    Some(EXIT_OK)
 }
 
 /// Run the example of a code through the checker (and lowering, when it checks clean) and

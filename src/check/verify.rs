@@ -13,6 +13,8 @@ pub struct Verifier<'a> {
     pub model: &'a Model,
     pub diags: Vec<Diagnostic>,
     pub sets: &'a [CliSet],
+    /// `--set [PIPELINE.]config.KEY=...`: keys they add are keys `{config.KEY}` may use.
+    pub config_sets: &'a [resolve::ConfigSet],
     /// Names used somewhere, for W201.
     pub used: Used,
     /// Value kind of each dimension known so far (true = integer), from domains and tables.
@@ -509,7 +511,7 @@ impl<'a> Verifier<'a> {
             // Placeholders: config keys from every config of the pipeline that a campaign
             // uses, or from all configs when no campaign uses the pipeline.
             let chosen = self.configs_in_use(p);
-            let sets: Vec<BTreeSet<String>> = chosen.iter().map(|c| self.config_keys(p, c, false)).collect();
+            let sets: Vec<BTreeSet<String>> = chosen.iter().map(|c| self.config_keys_with_sets(p, c)).collect();
             if let Some(run) = &s.run {
                 let dims: Vec<&str> = s.over.iter().map(|d| d.name.as_str()).collect();
                 let ins: Vec<&str> = s.inputs.iter().map(|i| i.dataset.name.as_str()).collect();
@@ -577,6 +579,13 @@ impl<'a> Verifier<'a> {
                 }
             }
         }
+    }
+
+    /// Keys of a config with inheritance, and those `--set config.KEY=...` adds to it.
+    fn config_keys_with_sets(&mut self, p: &Pipeline, c: &Config) -> BTreeSet<String> {
+        let mut keys = self.config_keys(p, c, false);
+        keys.extend(self.config_sets.iter().filter(|s| s.applies_to(&p.name)).map(|s| s.key.clone()));
+        keys
     }
 
     /// The config campaign `c` chooses for pipeline `p` (none, or one).
@@ -1328,7 +1337,7 @@ impl<'a> Verifier<'a> {
             }
             if let Some(run) = &f.run {
                 let sets: Vec<BTreeSet<String>> = match used.as_slice() {
-                    [p] => self.configs_in_campaign(c, p).iter().map(|cf| self.config_keys(p, cf, false)).collect(),
+                    [p] => self.configs_in_campaign(c, p).iter().map(|cf| self.config_keys_with_sets(p, cf)).collect(),
                     _ => Vec::new(),
                 };
                 let no_config = if used.len() > 1 { "the campaign uses several pipelines: whose config?" } else { "no config" };

@@ -193,6 +193,13 @@ transitive). Remove it; the secondary labels show the declarations that imply it
 both in one block is E202). Version 1 files keep `max_jobs` without a warning."
 } example "bps 1.1\ndefaults {\n  max_jobs = 10\n}\n";
 
+"W204" Warning "config override adds a key" {
+"A `--set config.KEY=VALUE` (or `--set PIPELINE.config.KEY=VALUE`) names a key that the config
+it applies to does not define. Configs are free-form science parameters, so the key is
+added and `{config.KEY}` sees it; but a misspelt key would override nothing, so bpsc says so
+(with the closest defined key when there is one)."
+} example "bps 1.1\ndimension visit = 1..3\npipeline p {\n  config c { pipeline_yaml = \"drp.yaml\" }\n  step a over (visit) { run = \"pipetask -p {config.pipeline_yaml}\" }\n}\ncampaign k {\n  use p with c\n  coverage = visit\n}\n" args ["--set=config.pipline_yaml=\"rc2.yaml\""];
+
 "E301" Error "type mismatch" {
 "The value has the wrong type for this key: e.g. a string where a size is expected, or a
 list where a single value is expected."
