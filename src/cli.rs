@@ -301,11 +301,8 @@ fn explain_config(c: &Checked, camp: Option<&check::model::Campaign>, spec: &str
             continue;
         };
         if json {
-            let chain: Vec<serde_json::Value> = param
-                .overridden
-                .iter()
-                .map(|(v, o)| serde_json::json!({"value": v.to_string(), "origin": origin_json(map, o)}))
-                .collect();
+            let chain: Vec<serde_json::Value> =
+                param.overridden.iter().map(|(v, o)| serde_json::json!({"value": v.to_string(), "origin": origin_json(map, o)})).collect();
             list.push(serde_json::json!({"pipeline": p.name, "config": r.name, "key": key, "value": param.value.to_string(), "origin": origin_json(map, &param.origin), "overridden": chain}));
             continue;
         }
@@ -340,8 +337,9 @@ pub fn explain_example(info: &codes::CodeInfo) -> (Vec<Diagnostic>, String) {
     }
     // `--env` (an empty submitting environment) or `--env=NAME=VALUE`: check `pass_env`.
     let env_args: Vec<&str> = info.example_args.iter().filter_map(|a| a.strip_prefix("--env")).collect();
-    let env = (!env_args.is_empty())
-        .then(|| env_args.iter().filter_map(|a| a.strip_prefix('=')?.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect());
+    let env = (!env_args.is_empty()).then(|| {
+        env_args.iter().filter_map(|a| a.strip_prefix('=')?.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    });
     let opts = Options { sets: info.example_args.iter().filter_map(|a| a.strip_prefix("--set=")).map(|s| s.to_string()).collect(), env };
     let c = check::check(&fs, Path::new("example.bps"), &opts);
     let mut diags = c.diags.items.clone();
@@ -405,7 +403,7 @@ pub struct CompileArgs {
 
 /// Check and lower; print diagnostics to `err`.  `Err(code)` when there is no IR.
 pub fn lower_file(fs: &dyn Fs, a: &CompileArgs, err: &mut dyn Write) -> Result<(crate::lower::ir::Ir, Checked), u8> {
-    let c = check::check(fs, &a.file, &Options::with_process_env(a.sets.clone()));
+    let c = check::check(fs, &a.file, &Options::cli(a.sets.clone()));
     if c.program.root_unreadable {
         let _ = err.write_all(crate::diag::render::render_human(&c.program.map, &c.diags.items, false).as_bytes());
         return Err(EXIT_USAGE);
@@ -572,7 +570,7 @@ pub fn peak_rss_kib() -> Option<u64> {
 /// `bpsc compile FILE --emit summary`: check and lower, print counts and timings.
 pub fn compile_summary(fs: &dyn Fs, a: &CompileArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let t0 = std::time::Instant::now();
-    let c = check::check(fs, &a.file, &Options::with_process_env(a.sets.clone()));
+    let c = check::check(fs, &a.file, &Options::cli(a.sets.clone()));
     let t_check = t0.elapsed();
     if c.program.root_unreadable || c.has_errors() {
         let _ = err.write_all(crate::diag::render::render_human(&c.program.map, &c.diags.items, false).as_bytes());

@@ -2,7 +2,7 @@
 //!
 //! # The canonical style
 //!
-//! * `bps 1` on the first line (after any leading comments); one statement per line;
+//! * `bps 1` or `bps 1.1` on the first line (after any leading comments); one statement per line;
 //!   `,` and `;` between statements become line breaks.
 //! * Indentation is two spaces per block level; `{` ends the line of its statement, `}`
 //!   stands on a line of its own.  A block with nothing in it is written `{}`.
@@ -912,6 +912,17 @@ mod tests {
         let src = "bps 1\npipeline p {\n  step a over (x, # why\n     y) after b {\n    run = \"r\"\n  }\n  step b {}\n}\n";
         let out = f(src);
         assert!(out.contains("  step a over (x, # why\n     y) after b {\n    run = \"r\"\n  }\n"), "{out}");
+        assert_eq!(f(&out), out);
+    }
+
+    #[test]
+    fn language_1_1_statements() {
+        let src = "bps   1.1\nequal  visit=exposure # same value\npipeline p {\n  subset sf=[a,b]\n  step a { run=\"x {inputs.raw}\" }\n}\ncampaign c {\n  cluster k { steps=[a], by=[d], split_by=[v], max_quanta=60 }\n  final report {run=\"r\", when=always}\n}\n";
+        let out = f(src);
+        assert_eq!(
+            out,
+            "bps 1.1\nequal visit = exposure  # same value\npipeline p {\n  subset sf = [a, b]\n  step a {\n    run = \"x {inputs.raw}\"\n  }\n}\ncampaign c {\n  cluster k {\n    steps      = [a]\n    by         = [d]\n    split_by   = [v]\n    max_quanta = 60\n  }\n  final report {\n    run  = \"r\"\n    when = always\n  }\n}\n"
+        );
         assert_eq!(f(&out), out);
     }
 

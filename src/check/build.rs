@@ -45,7 +45,11 @@ impl<'a> Builder<'a> {
             .at(file, span, format!("a version {need} feature"))
             .help(format!("change the first line to `bps {need}`; every version {} file means the same under {need}", self.version));
         if let Some(h) = self.header {
-            d = d.also(file, h, "the file's version").suggest(Loc { file, span: h }, format!("bps {need}"), format!("change to `bps {need}`"));
+            d = d.also(file, h, "the file's version").suggest(
+                Loc { file, span: h },
+                format!("bps {need}"),
+                format!("change to `bps {need}`"),
+            );
         }
         self.err(d);
         true
@@ -251,7 +255,9 @@ impl<'a> Builder<'a> {
         }
         if self.gate(file, key.span(), &format!("`{name}`"), keys::since(name, scope)) && name == "max_memory" {
             if let Some(d) = self.diags.last_mut() {
-                d.notes.push("in version 1, `max_memory` is a site's limit and belongs in a `site`; elsewhere it is a step's own cap (1.1)".into());
+                d.notes.push(
+                    "in version 1, `max_memory` is a site's limit and belongs in a `site`; elsewhere it is a step's own cap (1.1)".into(),
+                );
             }
         }
         if name == "max_jobs" && self.version >= Version::V1_1 {
@@ -1199,7 +1205,9 @@ impl<'a> Builder<'a> {
                         Some(info) if info.exec => self.err(
                             Diagnostic::new("E204", format!("`{k}` is not allowed in a `final` job"))
                                 .at(file, key.span(), "not allowed here")
-                                .help("a `final` job takes `run` and `when`; it runs with the campaign's settings (set them in the campaign)"),
+                                .help(
+                                    "a `final` job takes `run` and `when`; it runs with the campaign's settings (set them in the campaign)",
+                                ),
                         ),
                         Some(info) => self.key_not_in_scope(file, key, Scope::Final, info),
                         None => self.unknown_key(file, key, Scope::Final),

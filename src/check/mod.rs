@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::fs::Fs;
-use crate::source::{Loc, Span};
 use crate::source::FileId;
+use crate::source::{Loc, Span};
 use crate::syntax::ast::{Expr, ExprKind};
 use load::Program;
 use model::{ConfigValue, Model};
@@ -36,7 +36,7 @@ pub struct Options {
 impl Options {
     /// Options of a command run from a shell: its `--set`s, and its own environment for
     /// `pass_env` (variables whose name or value is not UTF-8 are left out).
-    pub fn with_process_env(sets: Vec<String>) -> Options {
+    pub fn cli(sets: Vec<String>) -> Options {
         let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
         Options { sets, env: Some(env) }
     }
@@ -211,7 +211,10 @@ fn check_config_sets(model: &Model, sets: &[ConfigSet], diags: &mut Vec<Diagnost
                 .at_loc(s.key_loc, "a new config key");
             d = match crate::diag::did_you_mean(&s.key, keys.iter().map(|k| k.as_str())) {
                 Some(k) => d.help(format!("did you mean `config.{k}`? as written, this adds a key and overrides nothing")),
-                None => d.help(format!("config keys: {}; configs are free-form, so the key is added", keys.iter().cloned().collect::<Vec<_>>().join(", "))),
+                None => d.help(format!(
+                    "config keys: {}; configs are free-form, so the key is added",
+                    keys.iter().cloned().collect::<Vec<_>>().join(", ")
+                )),
             };
             diags.push(d);
         }

@@ -18,19 +18,14 @@ pub fn expand_steps(model: &Model, camp: &Campaign, spec: &str) -> Result<String
     let used: Vec<&Pipeline> = camp.uses.iter().filter_map(|u| model.pipeline(&u.pipeline.name)).collect();
     let multi = camp.uses.len() > 1;
     let step_name = |p: &Pipeline, s: &str| if multi { format!("{}.{s}", p.name) } else { s.to_string() };
-    let is_step = |n: &str| -> bool {
-        used.iter().any(|p| p.steps.iter().any(|s| s.name == n || format!("{}.{}", p.name, s.name) == n))
-    };
+    let is_step = |n: &str| -> bool { used.iter().any(|p| p.steps.iter().any(|s| s.name == n || format!("{}.{}", p.name, s.name) == n)) };
     // Subsets an item names: (pipeline, subset).
     let subsets_named = |n: &str| -> Vec<(&Pipeline, &super::model::Subset)> {
         let (qual, name) = match n.split_once('.') {
             Some((p, s)) => (Some(p), s),
             None => (None, n),
         };
-        used.iter()
-            .filter(|p| qual.is_none_or(|q| q == p.name))
-            .filter_map(|p| p.subset(name).map(|s| (*p, s)))
-            .collect()
+        used.iter().filter(|p| qual.is_none_or(|q| q == p.name)).filter_map(|p| p.subset(name).map(|s| (*p, s))).collect()
     };
     let all_names = || -> Vec<String> {
         let mut v: Vec<String> = Vec::new();

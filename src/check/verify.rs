@@ -215,9 +215,18 @@ impl<'a> Verifier<'a> {
                 if a != b {
                     let kind = |int: bool| if int { "integers" } else { "strings" };
                     self.err(
-                        Diagnostic::new("E211", format!("`{}` holds {} but `{}` holds {}: they can never be equal", e.left.name, kind(a), e.right.name, kind(b)))
-                            .at_loc(e.loc, "never equal")
-                            .help("an equality joins two dimensions that always hold the same value for a data ID"),
+                        Diagnostic::new(
+                            "E211",
+                            format!(
+                                "`{}` holds {} but `{}` holds {}: they can never be equal",
+                                e.left.name,
+                                kind(a),
+                                e.right.name,
+                                kind(b)
+                            ),
+                        )
+                        .at_loc(e.loc, "never equal")
+                        .help("an equality joins two dimensions that always hold the same value for a data ID"),
                     );
                     continue;
                 }
@@ -287,7 +296,9 @@ impl<'a> Verifier<'a> {
         what: &str,
     ) {
         for (name, loc) in t.placeholders() {
-            if let Some((dir, ds)) = name.strip_prefix("inputs.").map(|d| ("inputs", d)).or_else(|| name.strip_prefix("outputs.").map(|d| ("outputs", d))) {
+            if let Some((dir, ds)) =
+                name.strip_prefix("inputs.").map(|d| ("inputs", d)).or_else(|| name.strip_prefix("outputs.").map(|d| ("outputs", d)))
+            {
                 let Some((ins, outs)) = datasets else {
                     self.err(
                         Diagnostic::new("E206", format!("`{{{name}}}` is not available in {what}"))
@@ -301,14 +312,13 @@ impl<'a> Verifier<'a> {
                     continue;
                 }
                 let kind = if dir == "inputs" { "input" } else { "output" };
-                let mut d = Diagnostic::new("E206", format!("`{{{name}}}`: `{ds}` is not an {kind} of {what}")).at_loc(loc, format!("not an {kind}"));
+                let mut d = Diagnostic::new("E206", format!("`{{{name}}}`: `{ds}` is not an {kind} of {what}"))
+                    .at_loc(loc, format!("not an {kind}"));
                 if other.contains(&ds) {
                     let fix = format!("{{{other_dir}.{ds}}}");
-                    d = d.help(format!("`{ds}` is an {} of {what}: write `{fix}`", if dir == "inputs" { "output" } else { "input" })).suggest(
-                        loc,
-                        fix.clone(),
-                        format!("replace with `{fix}`"),
-                    );
+                    d = d
+                        .help(format!("`{ds}` is an {} of {what}: write `{fix}`", if dir == "inputs" { "output" } else { "input" }))
+                        .suggest(loc, fix.clone(), format!("replace with `{fix}`"));
                 } else if let Some(sug) = did_you_mean(ds, mine.iter().copied()) {
                     let fix = format!("{{{dir}.{sug}}}");
                     d = d.help(format!("did you mean `{fix}`?")).suggest(loc, fix.clone(), format!("replace with `{fix}`"));
@@ -352,9 +362,11 @@ impl<'a> Verifier<'a> {
             let mut d = Diagnostic::new("E206", format!("unknown placeholder `{{{name}}}`")).at_loc(loc, "unknown placeholder");
             let cands: Vec<&str> = dims.iter().chain(fixed.iter()).copied().collect();
             if let Some(x) = dims.iter().find(|x| self.model.equal_dims.same(x, name)) {
-                d = d
-                    .help(format!("`{name}` is declared equal to `{x}`, which this step has: write `{{{x}}}`"))
-                    .suggest(loc, format!("{{{x}}}"), format!("replace with `{{{x}}}`"));
+                d = d.help(format!("`{name}` is declared equal to `{x}`, which this step has: write `{{{x}}}`")).suggest(
+                    loc,
+                    format!("{{{x}}}"),
+                    format!("replace with `{{{x}}}`"),
+                );
             } else if known.contains(name) {
                 d = d.help(format!(
                     "`{name}` is a dimension, but not one of {what}'s: {}",
@@ -495,7 +507,9 @@ impl<'a> Verifier<'a> {
                             .dims
                             .iter()
                             .filter(|d| !b.contains(d.name.as_str()))
-                            .filter_map(|d| self.model.equal_dims.find_in(&s.over, &d.name).map(|x| format!("`{}` for `{}`", x.name, d.name)))
+                            .filter_map(|d| {
+                                self.model.equal_dims.find_in(&s.over, &d.name).map(|x| format!("`{}` for `{}`", x.name, d.name))
+                            })
                             .collect();
                         if !renamed.is_empty() {
                             if let Some(d) = self.diags.last_mut() {
@@ -1065,20 +1079,31 @@ impl<'a> Verifier<'a> {
                 let names: Vec<String> = lacking.iter().map(|st| format!("`{}`", st.name)).collect();
                 let mut d = Diagnostic::new(
                     "E506",
-                    format!("cluster `{}` splits by `{}`, which step{} {} not have", cl.name, sb.name, if names.len() == 1 { "" } else { "s" }, {
-                        let v = names.join(" and ");
-                        if names.len() == 1 {
-                            format!("{v} does")
-                        } else {
-                            format!("{v} do")
+                    format!(
+                        "cluster `{}` splits by `{}`, which step{} {} not have",
+                        cl.name,
+                        sb.name,
+                        if names.len() == 1 { "" } else { "s" },
+                        {
+                            let v = names.join(" and ");
+                            if names.len() == 1 {
+                                format!("{v} does")
+                            } else {
+                                format!("{v} do")
+                            }
                         }
-                    }),
+                    ),
                 )
                 .at_loc(sb.loc, "not a dimension of every step");
                 for st in &lacking {
-                    d = d.also_loc(st.loc, format!("`{}` runs over ({})", st.name, st.over.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ")));
+                    d = d.also_loc(
+                        st.loc,
+                        format!("`{}` runs over ({})", st.name, st.over.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ")),
+                    );
                 }
-                self.err(d.help("the quanta of a job are ordered and cut by the `split_by` values, so every step of the cluster needs them"));
+                self.err(
+                    d.help("the quanta of a job are ordered and cut by the `split_by` values, so every step of the cluster needs them"),
+                );
             }
             for sn in &cl.steps {
                 if let Some(i) = find(self, sn, None) {
@@ -1097,8 +1122,7 @@ impl<'a> Verifier<'a> {
                             continue;
                         }
                         if model.equal_dims.find_in(&st.over, &b.name).is_none()
-                            && !(self.in_broken_equality(&b.name, known)
-                                || st.over.iter().any(|d| self.in_broken_equality(&d.name, known)))
+                            && !(self.in_broken_equality(&b.name, known) || st.over.iter().any(|d| self.in_broken_equality(&d.name, known)))
                         {
                             self.err(
                                 Diagnostic::new(

@@ -490,7 +490,8 @@ fn hover_sym(a: &Analysis, sym: &Sym) -> Option<Hover> {
             let p = d.scope.as_deref().and_then(|p| m.pipeline(p))?;
             let sub = p.subset(name)?;
             let steps: Vec<&str> = sub.steps.iter().map(|s| s.name.as_str()).collect();
-            let _ = write!(s, "**subset** `{name}` of pipeline `{}`: {}\n\n`--steps {name}` compiles these steps", p.name, steps.join(", "));
+            let _ =
+                write!(s, "**subset** `{name}` of pipeline `{}`: {}\n\n`--steps {name}` compiles these steps", p.name, steps.join(", "));
         }
         Kind::Final => {
             let f = m.campaigns.iter().filter_map(|c| c.final_job.as_ref().map(|f| (c, f))).find(|(_, f)| f.name == name);
@@ -951,7 +952,8 @@ fn block_heads(text: &str, off: usize) -> Vec<Vec<String>> {
     heads.into_iter().map(|h| h.replace(['(', ')', ','], " ").split_whitespace().map(str::to_string).collect()).collect()
 }
 
-const STATEMENT_WORDS: &[&str] = &["defaults", "site", "dataset", "pipeline", "config", "step", "campaign", "cluster", "notify", "env", "final"];
+const STATEMENT_WORDS: &[&str] =
+    &["defaults", "site", "dataset", "pipeline", "config", "step", "campaign", "cluster", "notify", "env", "final"];
 
 fn where_in_heads(heads: &[Vec<String>]) -> Where<'_> {
     let mut w = Where { scope: Some(Scope::Top), ..Default::default() };
