@@ -1587,10 +1587,15 @@ pub fn parse_template(map: &SourceMap, file: FileId, s: &StrLit) -> (Template, V
                             parts.push(Part::Lit(std::mem::take(&mut lit)));
                         }
                         if !valid_placeholder(name) {
+                            let help = if name.starts_with("inputs.") || name.starts_with("outputs.") {
+                                "`{inputs.NAME}` and `{outputs.NAME}` take one dataset name, e.g. {inputs.raw}"
+                            } else {
+                                "placeholders are names like {visit} or {config.KEY}; write literal braces as {{ and }}"
+                            };
                             diags.push(
                                 Diagnostic::new("E206", format!("`{{{name}}}` is not a placeholder"))
                                     .at(file, span, "malformed placeholder")
-                                    .help("placeholders are names like {visit} or {config.KEY}; write literal braces as {{ and }}"),
+                                    .help(help),
                             );
                         }
                         parts.push(Part::Ph { name: name.to_string(), loc: Loc { file, span } });
@@ -1625,7 +1630,10 @@ pub fn parse_template(map: &SourceMap, file: FileId, s: &StrLit) -> (Template, V
     (Template { text: s.value.clone(), parts, loc: Loc { file, span: s.span } }, diags)
 }
 
-fn valid_placeholder(name: &str) -> bool {
+/// Is `name` (the text between the braces) a well-formed placeholder?  `NAME`, or
+/// `config.KEY` (any key without spaces or braces), or `inputs.NAME` / `outputs.NAME` with a
+/// dataset name (language 1.1).  Malformed ones are E206 here, and not looked at again.
+pub(crate) fn valid_placeholder(name: &str) -> bool {
     let (head, rest) = match name.split_once('.') {
         Some((h, r)) => (h, Some(r)),
         None => (name, None),
@@ -1634,5 +1642,8 @@ fn valid_placeholder(name: &str) -> bool {
         let mut cs = s.chars();
         matches!(cs.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
     };
+    if matches!(head, "inputs" | "outputs") && rest.is_some() {
+        return rest.is_some_and(ident_ok);
+    }
     ident_ok(head) && rest.is_none_or(|r| !r.is_empty() && r.chars().all(|c| !c.is_whitespace() && c != '{' && c != '}'))
 }

@@ -279,6 +279,14 @@ fn parse_sets(program: &mut Program, sets: &[String], diags: &mut Vec<Diagnostic
                 );
                 continue;
             }
+            if pipeline == Some("") {
+                diags.push(
+                    Diagnostic::new("E100", format!("`--set {text}` names no pipeline before `.config.`"))
+                        .at(file, Span::new(lead, lead + 1), "expected a pipeline name")
+                        .help("write `--set config.KEY=VALUE` for every pipeline, or `--set PIPELINE.config.KEY=VALUE`"),
+                );
+                continue;
+            }
             let Some(value) = set_value(file, lhs, rhs, diags) else { continue };
             let text_of = &text[lhs.len() + 1..];
             let v = match &value.kind {

@@ -44,9 +44,15 @@ pub fn expand_steps(model: &Model, camp: &Campaign, spec: &str) -> Result<String
         }
         return Ok(spec.to_string());
     }
+    let items: Vec<&str> = spec.split(',').map(str::trim).filter(|n| !n.is_empty()).collect();
+    if items.is_empty() {
+        return Err(Diagnostic::new("E201", format!("--steps `{spec}` names no step")).help(format!(
+            "write step or subset names separated by `,`, or a range A..B; steps and subsets: {}",
+            all_names().join(", ")
+        )));
+    }
     let mut out: Vec<String> = Vec::new();
-    for item in spec.split(',') {
-        let n = item.trim();
+    for n in items {
         let subs = subsets_named(n);
         let step = is_step(n);
         match (step, subs.as_slice()) {

@@ -296,6 +296,9 @@ impl<'a> Verifier<'a> {
         what: &str,
     ) {
         for (name, loc) in t.placeholders() {
+            if !super::build::valid_placeholder(name) {
+                continue; // malformed: E206 already
+            }
             if let Some((dir, ds)) =
                 name.strip_prefix("inputs.").map(|d| ("inputs", d)).or_else(|| name.strip_prefix("outputs.").map(|d| ("outputs", d)))
             {
