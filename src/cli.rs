@@ -384,7 +384,10 @@ pub fn explain(code: Option<&str>, out: &mut dyn Write) -> u8 {
         }
     }
     let (_, text) = explain_example(info);
-    let _ = writeln!(out, "\nbpsc check example.bps says:\n");
+    // The command-line parts of the example: its `--set`s, and an environment for `pass_env`.
+    let sets: String = info.example_args.iter().filter_map(|a| a.strip_prefix("--set=")).map(|a| format!(" --set '{a}'")).collect();
+    let env = if info.example_args.iter().any(|a| a.starts_with("--env")) { " (in an environment without its variables)" } else { "" };
+    let _ = writeln!(out, "\nbpsc check example.bps{sets}{env} says:\n");
     let _ = writeln!(out, "{}", text.trim_end());
     let _ = Severity::Error;
     let _ = Value::Int(0);

@@ -230,7 +230,8 @@ fn hover_key(a: &Analysis, name: &str, w: &Where<'_>) -> Option<String> {
         let _ = write!(s, "\n\n---\nIn a site: the site's limit, checked after resolution; a step's own `max_memory` must stay under it.");
         return Some(s);
     }
-    if w.scope == Some(Scope::Cluster) {
+    if matches!(w.scope, Some(Scope::Cluster | Scope::Final)) {
+        // Not a value in any step's chain (a cluster's own throttle; not allowed in a final job).
         return Some(s);
     }
     let m = &a.checked.model;
