@@ -46,10 +46,8 @@ pub fn expand_steps(model: &Model, camp: &Campaign, spec: &str) -> Result<String
     }
     let items: Vec<&str> = spec.split(',').map(str::trim).filter(|n| !n.is_empty()).collect();
     if items.is_empty() {
-        return Err(Diagnostic::new("E201", format!("--steps `{spec}` names no step")).help(format!(
-            "write step or subset names separated by `,`, or a range A..B; steps and subsets: {}",
-            all_names().join(", ")
-        )));
+        return Err(Diagnostic::new("E201", format!("--steps `{spec}` names no step"))
+            .help(format!("write step or subset names separated by `,`, or a range A..B; steps and subsets: {}", all_names().join(", "))));
     }
     let mut out: Vec<String> = Vec::new();
     for n in items {
