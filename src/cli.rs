@@ -210,6 +210,9 @@ pub fn config(
     let steps = campaign_steps(&c.model, camp);
     let map = &c.program.map;
     if let Some(spec) = explain {
+        if let Some(code) = explain_config(&c, camp, spec, json, out) {
+            return code;
+        }
         let Some((step_name, key)) = spec.rsplit_once('.') else {
             let _ = writeln!(out, "error: --explain takes STEP.KEY, e.g. coadd.memory");
             return EXIT_USAGE;
@@ -223,7 +226,8 @@ pub fn config(
             return EXIT_USAGE;
         };
         let st = resolve::resolve_step(&c.model, camp, p, s, &c.sets);
-        let r = if let Some(var) = key.strip_prefix("env.") { st.env.get(var) } else { st.values.get(key) };
+        let r = if let Some(var) = key.strip_prefix("env.") { st.env.get(var) } else { st.resolved(key) };
+        let merged = st.merged.get(check::keys::canonical(key)).map(|v| v.as_slice()).unwrap_or(&[]);
         let Some(r) = r else {
             let _ = writeln!(out, "{}.{}.{key} is not set at any scope", p.name, s.name);
             return if check::keys::key(key).is_some() || key.starts_with("env.") { EXIT_OK } else { EXIT_USAGE };
@@ -234,11 +238,25 @@ pub fn config(
                 .iter()
                 .map(|(v, o)| serde_json::json!({"value": v, "display": v.to_string(), "origin": origin_json(map, o)}))
                 .collect();
-            let v = serde_json::json!({"step": format!("{}.{}", p.name, s.name), "key": key, "value": r.value, "display": r.value.to_string(), "origin": origin_json(map, &r.origin), "overridden": chain});
+            let merged: Vec<serde_json::Value> = merged
+                .iter()
+                .map(|(v, o)| serde_json::json!({"value": v, "display": v.to_string(), "origin": origin_json(map, o)}))
+                .collect();
+            let mut v = serde_json::json!({"step": format!("{}.{}", p.name, s.name), "key": key, "value": r.value, "display": r.value.to_string(), "origin": origin_json(map, &r.origin), "overridden": chain});
+            if !merged.is_empty() {
+                v["merged"] = serde_json::Value::Array(merged);
+            }
             let _ = writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             return EXIT_OK;
         }
         let _ = writeln!(out, "{}.{}.{key} = {}", p.name, s.name, r.value);
+        if !merged.is_empty() {
+            // A merged list: the union of every scope's own list.
+            for (v, o) in merged.iter().rev() {
+                let _ = writeln!(out, "  {:<14} {:<40} {}  (merged)", v.to_string(), o.label, loc_text(map, o.loc));
+            }
+            return EXIT_OK;
+        }
         let _ = writeln!(out, "  {:<14} {:<40} {}", r.value.to_string(), r.origin.label, loc_text(map, r.origin.loc));
         for (v, o) in r.overridden.iter().rev() {
             let _ = writeln!(out, "  {:<14} {:<40} {}  (overridden)", v.to_string(), o.label, loc_text(map, o.loc));
@@ -280,6 +298,59 @@ pub fn config(
     EXIT_OK
 }
 
+/// `bpsc config --explain config.KEY` / `PIPELINE.config.KEY` (language 1.1): a science
+/// config parameter with its override chain (`extends`, then `--set`).  `None` when `spec`
+/// names no config parameter.
+fn explain_config(c: &Checked, camp: Option<&check::model::Campaign>, spec: &str, json: bool, out: &mut dyn Write) -> Option<u8> {
+    let (pipe, key) = match spec.strip_prefix("config.") {
+        Some(k) => (None, k),
+        None => {
+            let (p, rest) = spec.split_once('.')?;
+            (Some(p), rest.strip_prefix("config.")?)
+        }
+    };
+    let model = &c.model;
+    let pipes: Vec<(&check::model::Pipeline, Option<&str>)> = match camp {
+        Some(cp) => cp
+            .uses
+            .iter()
+            .filter_map(|u| model.pipeline(&u.pipeline.name).map(|p| (p, u.config.as_ref().map(|x| x.name.as_str()))))
+            .collect(),
+        None => model.pipelines.iter().map(|p| (p, None)).collect(),
+    };
+    let pipes: Vec<_> = pipes.into_iter().filter(|(p, _)| pipe.is_none_or(|n| n == p.name)).collect();
+    if pipes.is_empty() {
+        let _ = writeln!(out, "error: no pipeline `{}` in this campaign", pipe.unwrap_or(""));
+        return Some(EXIT_USAGE);
+    }
+    let map = &c.program.map;
+    let mut list = Vec::new();
+    for (p, chosen) in pipes {
+        let r = resolve::resolve_config(p, chosen, &c.config_sets);
+        let Some(param) = r.params.get(key) else {
+            if !json {
+                let _ = writeln!(out, "{}.config.{key} is not set (config {})", p.name, r.name.as_deref().unwrap_or("none chosen"));
+            }
+            continue;
+        };
+        if json {
+            let chain: Vec<serde_json::Value> =
+                param.overridden.iter().map(|(v, o)| serde_json::json!({"value": v.to_string(), "origin": origin_json(map, o)})).collect();
+            list.push(serde_json::json!({"pipeline": p.name, "config": r.name, "key": key, "value": param.value.to_string(), "origin": origin_json(map, &param.origin), "overridden": chain}));
+            continue;
+        }
+        let _ = writeln!(out, "{}.config.{key} = {}", p.name, param.value);
+        let _ = writeln!(out, "  {:<14} {:<40} {}", param.value.to_string(), param.origin.label, loc_text(map, param.origin.loc));
+        for (v, o) in param.overridden.iter().rev() {
+            let _ = writeln!(out, "  {:<14} {:<40} {}  (overridden)", v.to_string(), o.label, loc_text(map, o.loc));
+        }
+    }
+    if json {
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&serde_json::Value::Array(list)).unwrap_or_default());
+    }
+    Some(EXIT_OK)
+}
+
 /// Run the example of a code through the checker (and lowering, when it checks clean) and
 /// render what bpsc says.
 pub fn explain_example(info: &codes::CodeInfo) -> (Vec<Diagnostic>, String) {
@@ -304,7 +375,12 @@ pub fn explain_example(info: &codes::CodeInfo) -> (Vec<Diagnostic>, String) {
         let text = crate::diag::render::render_human(&SourceMap::new(), &diags, false);
         return (diags, text);
     }
-    let opts = Options { sets: info.example_args.iter().filter_map(|a| a.strip_prefix("--set=")).map(|s| s.to_string()).collect() };
+    // `--env` (an empty submitting environment) or `--env=NAME=VALUE`: check `pass_env`.
+    let env_args: Vec<&str> = info.example_args.iter().filter_map(|a| a.strip_prefix("--env")).collect();
+    let env = (!env_args.is_empty()).then(|| {
+        env_args.iter().filter_map(|a| a.strip_prefix('=')?.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    });
+    let opts = Options { sets: info.example_args.iter().filter_map(|a| a.strip_prefix("--set=")).map(|s| s.to_string()).collect(), env };
     let c = check::check(&fs, Path::new("example.bps"), &opts);
     let mut diags = c.diags.items.clone();
     if !c.has_errors() && !c.model.campaigns.is_empty() {
@@ -358,7 +434,10 @@ pub fn explain(code: Option<&str>, out: &mut dyn Write) -> u8 {
         }
     }
     let (_, text) = explain_example(info);
-    let _ = writeln!(out, "\nbpsc check example.bps says:\n");
+    // The command-line parts of the example: its `--set`s, and an environment for `pass_env`.
+    let sets: String = info.example_args.iter().filter_map(|a| a.strip_prefix("--set=")).map(|a| format!(" --set '{a}'")).collect();
+    let env = if info.example_args.iter().any(|a| a.starts_with("--env")) { " (in an environment without its variables)" } else { "" };
+    let _ = writeln!(out, "\nbpsc check example.bps{sets}{env} says:\n");
     let _ = writeln!(out, "{}", text.trim_end());
     let _ = Severity::Error;
     let _ = Value::Int(0);
@@ -464,7 +543,7 @@ pub fn compile_backend(fs: &dyn Fs, a: &CompileArgs, backend: Option<&str>, outd
             EXIT_USAGE
         }
         Err(crate::pipeline::WriteError::Diag(d)) => {
-            let code = if d.code == "E408" { EXIT_USAGE } else { EXIT_ERRORS };
+            let code = if d.code == "E409" { EXIT_USAGE } else { EXIT_ERRORS };
             let _ = err.write_all(crate::diag::render::render_human(map, &[d], false).as_bytes());
             code
         }
@@ -481,7 +560,7 @@ pub fn peak_rss_kib() -> Option<u64> {
 /// `bpsc compile FILE --emit summary`: check and lower, print counts and timings.
 pub fn compile_summary(fs: &dyn Fs, a: &CompileArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let t0 = std::time::Instant::now();
-    let c = check::check(fs, &a.file, &Options { sets: a.sets.clone() });
+    let c = check::check(fs, &a.file, &Options::cli(a.sets.clone()));
     let t_check = t0.elapsed();
     if c.program.root_unreadable || c.has_errors() {
         let _ = err.write_all(crate::diag::render::render_human(&c.program.map, &c.diags.items, false).as_bytes());

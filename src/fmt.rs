@@ -2,7 +2,7 @@
 //!
 //! # The canonical style
 //!
-//! * `bps 1` on the first line (after any leading comments); one statement per line;
+//! * `bps 1` or `bps 1.1` on the first line (after any leading comments); one statement per line;
 //!   `,` and `;` between statements become line breaks.
 //! * Indentation is two spaces per block level; `{` ends the line of its statement, `}`
 //!   stands on a line of its own.  A block with nothing in it is written `{}`.
@@ -443,6 +443,12 @@ impl<'a> Printer<'a> {
             StmtKind::Env { .. } => self.push("env"),
             StmtKind::OrderBefore { first, second } => self.push(&format!("order {} before {}", first.name, second.name)),
             StmtKind::OrderSerial { step, dim } => self.push(&format!("order {} serial by {}", step.name, dim.name)),
+            StmtKind::Equal { left, right } => self.push(&format!("equal {} = {}", left.name, right.name)),
+            StmtKind::Final { name, .. } => self.push(&format!("final {}", name.name)),
+            StmtKind::Subset { name, value } => {
+                self.push(&format!("subset {} = ", name.name));
+                self.expr(value, value.span, indent);
+            }
             StmtKind::Error => {
                 let t = self.text(s.span).to_string();
                 self.push(&t);
@@ -725,7 +731,10 @@ fn strip_stmt(s: &mut Stmt) {
         }
         StmtKind::Include { path } => z(&mut path.span),
         StmtKind::Defaults { body } | StmtKind::Notify { body } | StmtKind::Env { body } => strip_body(body),
-        StmtKind::Site { name, body } | StmtKind::Pipeline { name, body } | StmtKind::Cluster { name, body } => {
+        StmtKind::Site { name, body }
+        | StmtKind::Pipeline { name, body }
+        | StmtKind::Cluster { name, body }
+        | StmtKind::Final { name, body } => {
             strip_ident(name);
             strip_body(body);
         }
@@ -794,6 +803,14 @@ fn strip_stmt(s: &mut Stmt) {
         StmtKind::OrderSerial { step, dim } => {
             strip_ident(step);
             strip_ident(dim);
+        }
+        StmtKind::Equal { left, right } => {
+            strip_ident(left);
+            strip_ident(right);
+        }
+        StmtKind::Subset { name, value } => {
+            strip_ident(name);
+            strip_expr(value);
         }
         StmtKind::Error => {}
     }
@@ -895,6 +912,17 @@ mod tests {
         let src = "bps 1\npipeline p {\n  step a over (x, # why\n     y) after b {\n    run = \"r\"\n  }\n  step b {}\n}\n";
         let out = f(src);
         assert!(out.contains("  step a over (x, # why\n     y) after b {\n    run = \"r\"\n  }\n"), "{out}");
+        assert_eq!(f(&out), out);
+    }
+
+    #[test]
+    fn language_1_1_statements() {
+        let src = "bps   1.1\nequal  visit=exposure # same value\npipeline p {\n  subset sf=[a,b]\n  step a { run=\"x {inputs.raw}\" }\n}\ncampaign c {\n  cluster k { steps=[a], by=[d], split_by=[v], max_quanta=60 }\n  final report {run=\"r\", when=always}\n}\n";
+        let out = f(src);
+        assert_eq!(
+            out,
+            "bps 1.1\nequal visit = exposure  # same value\npipeline p {\n  subset sf = [a, b]\n  step a {\n    run = \"x {inputs.raw}\"\n  }\n}\ncampaign c {\n  cluster k {\n    steps      = [a]\n    by         = [d]\n    split_by   = [v]\n    max_quanta = 60\n  }\n  final report {\n    run  = \"r\"\n    when = always\n  }\n}\n"
+        );
         assert_eq!(f(&out), out);
     }
 

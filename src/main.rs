@@ -343,10 +343,10 @@ fn main() -> ExitCode {
                 Format::Sarif => cli::OutFormat::Sarif,
                 Format::Junit => cli::OutFormat::Junit,
             };
-            cli::check_files_for(&RealFs, &files, &Options { sets }, backend.as_deref(), fmt, deny.is_some(), &mut out)
+            cli::check_files_for(&RealFs, &files, &Options::cli(sets), backend.as_deref(), fmt, deny.is_some(), &mut out)
         }
         Cmd::Config { file, format, explain, sets, campaign } => {
-            cli::config(&RealFs, &file, &Options { sets }, format == Format::Json, explain.as_deref(), campaign.as_deref(), &mut out)
+            cli::config(&RealFs, &file, &Options::cli(sets), format == Format::Json, explain.as_deref(), campaign.as_deref(), &mut out)
         }
         Cmd::Explain { code } => cli::explain(code.as_deref(), &mut out),
         Cmd::Fmt { files, check } => cli::fmt_files(&files, check, &mut out, &mut std::io::stderr()),

@@ -32,7 +32,7 @@ fn render(map: &SourceMap, diags: &[Diagnostic], err: &mut dyn Write) {
 
 /// Check and lower; print diagnostics to `err`.  `Err(exit status)` when there is no IR.
 pub fn lower_file(fs: &dyn Fs, a: &CompileArgs, err: &mut dyn Write) -> Result<(Ir, Checked), u8> {
-    let c = check::check(fs, &a.file, &Options { sets: a.sets.clone() });
+    let c = check::check(fs, &a.file, &Options::cli(a.sets.clone()));
     if c.program.root_unreadable {
         render(&c.program.map, &c.diags.items, err);
         return Err(USAGE);

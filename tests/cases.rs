@@ -1,6 +1,7 @@
 //! One directory per case under `tests/cases/`: `main.bps` (plus any files it includes or
 //! reads), `expect` listing the diagnostics it must produce, and optionally `args` (one
-//! `--set KEY=VALUE` per line).  Each `expect` line is
+//! `--set KEY=VALUE` per line; `--env NAME=VALUE` lines give the submitting environment that
+//! `pass_env` is checked against, and a bare `--env` an empty one).  Each `expect` line is
 //!
 //! ```text
 //! CODE FILE:LINE:COL-LINE:COL
@@ -29,14 +30,14 @@ fn case_dirs() -> Vec<PathBuf> {
 }
 
 fn produced(dir: &Path) -> (Vec<String>, String, String) {
-    let args: Vec<String> = std::fs::read_to_string(dir.join("args"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("--set ").map(|s| s.trim().to_string()))
-        .collect();
+    let arg_text = std::fs::read_to_string(dir.join("args")).unwrap_or_default();
+    let args: Vec<String> = arg_text.lines().filter_map(|l| l.trim().strip_prefix("--set ").map(|s| s.trim().to_string())).collect();
+    let env_lines: Vec<&str> = arg_text.lines().filter_map(|l| l.trim().strip_prefix("--env")).collect();
+    let env = (!env_lines.is_empty())
+        .then(|| env_lines.iter().filter_map(|l| l.trim().split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect());
     let cwd_rel =
         |p: &Path| p.strip_prefix(dir).map(|x| x.to_string_lossy().into_owned()).unwrap_or_else(|_| p.to_string_lossy().into_owned());
-    let c = check(&RealFs, &dir.join("main.bps"), &Options { sets: args });
+    let c = check(&RealFs, &dir.join("main.bps"), &Options { sets: args, env });
     let mut got = Vec::new();
     for d in &c.diags.items {
         let line = match &d.primary {
@@ -100,8 +101,8 @@ fn every_error_and_warning_code_has_a_case() {
         .iter()
         .map(|c| c.code)
         // Backend codes (E8xx/W8xx: tests/capabilities.rs and the backend tests), and the
-        // output-write error E408 (tests/cli.rs) are not checker cases.
-        .filter(|c| !c.starts_with("E8") && !c.starts_with("W8") && !matches!(*c, "E408" | "E504" | "E701" | "W701"))
+        // output-write error E409 (tests/cli.rs) are not checker cases.
+        .filter(|c| !c.starts_with("E8") && !c.starts_with("W8") && !matches!(*c, "E409" | "E504" | "E701" | "W701"))
         .filter(|c| !seen.contains(*c))
         .collect();
     assert!(missing.is_empty(), "codes without a test case: {missing:?}");

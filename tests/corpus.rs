@@ -102,6 +102,9 @@ const PARSER_WORDS: &[&str] = &[
     "in",
     "true",
     "false",
+    "equal",
+    "final",
+    "subset",
 ];
 
 #[test]
@@ -140,4 +143,30 @@ fn grammar_and_parser_agree_on_keywords() {
     let src = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/brief.bps")).unwrap();
     let p = bpsc::syntax::parse(bpsc::source::FileId(0), &src);
     assert!(p.diags.is_empty(), "{:#?}", p.diags);
+}
+
+#[test]
+fn the_language_1_1_fixture_checks_clean_with_every_feature_in_the_model() {
+    use bpsc::check::model::FinalWhen;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1_1.bps");
+    let env: std::collections::BTreeMap<String, String> =
+        [("HOME", "/home/ops"), ("SLURM_CONF", "/etc/slurm.conf"), ("DRP_PIPE_DIR", "/opt/drp")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    let opts = bpsc::check::Options { sets: Vec::new(), env: Some(env) };
+    let c = bpsc::check::check(&bpsc::fs::RealFs, &path, &opts);
+    assert!(c.diags.items.is_empty(), "{}", bpsc::diag::render::render_human(&c.program.map, &c.diags.items, false));
+    let m = &c.model;
+    assert!(m.equal_dims.same("visit", "exposure"));
+    let camp = &m.campaigns[0];
+    let cl = &camp.clusters[0];
+    assert_eq!((cl.split_by[0].name.as_str(), cl.max_quanta.map(|q| q.0), cl.max_running.map(|q| q.0)), ("visit", Some(60), Some(20)));
+    assert_eq!(camp.final_job.as_ref().map(|f| f.when), Some(FinalWhen::Always));
+    assert_eq!(m.pipelines[0].subset("single_frame").map(|s| s.steps.len()), Some(2));
+    assert_eq!(c.passed_env.len(), 3, "every pass_env name captured: {:?}", c.passed_env);
+    let p = &m.pipelines[0];
+    let st = bpsc::check::resolve::resolve_step(m, Some(camp), p, &p.steps[0], &c.sets);
+    assert_eq!(st.pass_env(), ["HOME", "SLURM_CONF", "DRP_PIPE_DIR"]);
+    assert_eq!(st.size("max_memory"), Some(64 << 30));
 }

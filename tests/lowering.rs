@@ -17,7 +17,7 @@ fn repo() -> PathBuf {
 }
 
 fn lower_path(fs: &dyn bpsc::fs::Fs, p: &Path, opts: LowerOptions, sets: &[&str]) -> Ir {
-    let c = check(fs, p, &Options { sets: sets.iter().map(|s| s.to_string()).collect() });
+    let c = check(fs, p, &Options { sets: sets.iter().map(|s| s.to_string()).collect(), ..Default::default() });
     assert!(!c.has_errors(), "{}: {:#?}", p.display(), c.diags.items);
     let l = lower(&c, &opts);
     l.ir.unwrap_or_else(|| panic!("{}: {:#?}", p.display(), l.diags))
@@ -471,4 +471,26 @@ proptest! {
             prop_assert_eq!(got, want, "edges s{} -> s{}\n{}", i - 1, i, campaign_text(&x));
         }
     }
+}
+
+#[test]
+fn command_line_config_overrides_and_step_subsets_reach_the_ir() {
+    // Language 1.1: `--set config.KEY` (every used pipeline's chosen config) then
+    // `--set PIPELINE.config.KEY` (in command-line order, the later wins), over `extends`;
+    // `--steps SUBSET,STEP`.
+    let src = "bps 1.1\ndimension v = 0..2\npipeline p {\n  config base { yaml = \"a.yaml\", n = 1 }\n  config rc extends base { n = 2 }\n  subset first = [a]\n  step a over (v) { run = \"run {config.yaml} {config.n} {config.extra}\" }\n  step b over (v) after a { run = \"b\" }\n  step c after b { run = \"c\" }\n}\ncampaign k {\n  use p with rc\n  coverage = v\n}\n";
+    let fs = MemFs::new().with("c.bps", src);
+    let sets = ["config.n=3", "p.config.yaml=\"b.yaml\"", "config.extra=true"];
+    let c = check(&fs, Path::new("c.bps"), &Options { sets: sets.iter().map(|s| s.to_string()).collect(), ..Default::default() });
+    assert!(!c.has_errors(), "{:#?}", c.diags.items);
+    assert_eq!(c.diags.items.iter().map(|d| d.code).collect::<Vec<_>>(), ["W204"], "`extra` is added, with a warning");
+    let opts = LowerOptions { steps: Some("first,c".into()), ..Default::default() };
+    let l = lower(&c, &opts);
+    let ir = l.ir.unwrap_or_else(|| panic!("{:#?}", l.diags));
+    let names: Vec<&str> = ir.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["a", "c"]);
+    let a = &ir.steps[0];
+    assert_eq!(a.config_name.as_deref(), Some("rc"));
+    let cfg: BTreeMap<&str, &str> = a.config.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(cfg, BTreeMap::from([("extra", "true"), ("n", "3"), ("yaml", "b.yaml")]));
 }

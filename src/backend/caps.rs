@@ -93,7 +93,7 @@ impl Feature {
             Feature::Container => "software = container(...)",
             Feature::Setup => "software = setup(...)",
             Feature::Env => "env { }",
-            Feature::MaxJobs => "max_jobs",
+            Feature::MaxJobs => "max_running (max_jobs)",
             Feature::NotifyDoneFailure => "notify on done, failure",
             Feature::NotifySlow => "notify on slow",
         }
@@ -117,7 +117,7 @@ impl Feature {
             Feature::AvoidHosts => &["avoid_hosts"],
             Feature::OnFailureAbort => &["on_failure"],
             Feature::Container | Feature::Setup => &["software"],
-            Feature::MaxJobs => &["max_jobs"],
+            Feature::MaxJobs => &["max_running", "max_jobs"],
             Feature::Env | Feature::CampaignPriority | Feature::Order | Feature::NotifyDoneFailure | Feature::NotifySlow => &[],
         }
     }

@@ -15,6 +15,10 @@ pub struct Builder<'a> {
     pub diags: Vec<Diagnostic>,
     /// First definition of each (kind, name), for E202.
     seen: BTreeMap<(&'static str, String), Loc>,
+    /// The language version of the module being built (features of later versions: E212).
+    version: Version,
+    /// Span of that module's `bps` header, for the E212 fix.
+    header: Option<Span>,
 }
 
 fn loc(file: FileId, span: Span) -> Loc {
@@ -27,7 +31,28 @@ fn named(file: FileId, i: &Ident) -> Named {
 
 impl<'a> Builder<'a> {
     pub fn new(map: &'a SourceMap) -> Builder<'a> {
-        Builder { map, model: Model::default(), diags: Vec::new(), seen: BTreeMap::new() }
+        Builder { map, model: Model::default(), diags: Vec::new(), seen: BTreeMap::new(), version: Version::LATEST, header: None }
+    }
+
+    /// E212 when the current file's version is older than `need`: `what` (e.g. "`equal`")
+    /// is written at `span`.  The feature is still checked and built, so that nothing else
+    /// is reported about it.
+    fn gate(&mut self, file: FileId, span: Span, what: &str, need: Version) -> bool {
+        if self.version >= need {
+            return false;
+        }
+        let mut d = Diagnostic::new("E212", format!("{what} needs language version {need}; this file is `bps {}`", self.version))
+            .at(file, span, format!("a version {need} feature"))
+            .help(format!("change the first line to `bps {need}`; every version {} file means the same under {need}", self.version));
+        if let Some(h) = self.header {
+            d = d.also(file, h, "the file's version").suggest(
+                Loc { file, span: h },
+                format!("bps {need}"),
+                format!("change to `bps {need}`"),
+            );
+        }
+        self.err(d);
+        true
     }
 
     fn err(&mut self, d: Diagnostic) {
@@ -51,6 +76,8 @@ impl<'a> Builder<'a> {
     }
 
     pub fn module(&mut self, m: &Module) {
+        self.version = m.effective_version();
+        self.header = m.version.map(|(_, sp)| sp);
         for s in &m.stmts {
             self.top_stmt(m.file, s);
         }
@@ -74,7 +101,11 @@ impl<'a> Builder<'a> {
         let help = match &s.kind {
             StmtKind::Step { .. } => "steps are defined inside a `pipeline`; a campaign may override one with `step NAME { ... }`",
             StmtKind::Config { .. } => "configs are defined inside a `pipeline`",
-            StmtKind::Use { .. } | StmtKind::Cluster { .. } | StmtKind::Notify { .. } => "this belongs in a `campaign`",
+            StmtKind::Use { .. } | StmtKind::Cluster { .. } | StmtKind::Notify { .. } | StmtKind::Final { .. } => {
+                "this belongs in a `campaign`"
+            }
+            StmtKind::Subset { .. } => "a `subset` names steps of a `pipeline` and goes inside it",
+            StmtKind::Equal { .. } => "`equal` declares two dimensions equal everywhere; it goes at the top level",
             StmtKind::Env { .. } => "`env` goes where execution settings go: defaults, site, pipeline, campaign or step",
             StmtKind::Include { .. } => "`include` is only allowed at the top level of a file",
             StmtKind::OrderBefore { .. } | StmtKind::OrderSerial { .. } => {
@@ -130,6 +161,10 @@ impl<'a> Builder<'a> {
                     self.model.orders.push(o);
                 }
             }
+            StmtKind::Equal { left, right } => {
+                self.gate(file, head_span(self.map, file, s), "`equal`", Version::V1_1);
+                self.model.equals.push(Equality { left: named(file, left), right: named(file, right), loc: loc(file, s.span) });
+            }
             _ => self.not_allowed(file, s, Scope::Top),
         }
     }
@@ -152,6 +187,12 @@ impl<'a> Builder<'a> {
                 StmtKind::Error => {}
                 StmtKind::Attr { key, value } => self.setting(file, s, key, value, scope, layer),
                 StmtKind::Env { body } => self.env(file, body, layer),
+                StmtKind::Equal { left, right } => {
+                    // In the wrong place, but its meaning is clear: keep it, so that nothing
+                    // else is reported because of the move.
+                    self.not_allowed(file, s, scope);
+                    self.model.equals.push(Equality { left: named(file, left), right: named(file, right), loc: loc(file, s.span) });
+                }
                 _ => self.not_allowed(file, s, scope),
             }
         }
@@ -212,11 +253,28 @@ impl<'a> Builder<'a> {
             self.key_not_in_scope(file, key, scope, info);
             return;
         }
+        if self.gate(file, key.span(), &format!("`{name}`"), keys::since(name, scope)) && name == "max_memory" {
+            if let Some(d) = self.diags.last_mut() {
+                d.notes.push(
+                    "in version 1, `max_memory` is a site's limit and belongs in a `site`; elsewhere it is a step's own cap (1.1)".into(),
+                );
+            }
+        }
+        if name == "max_jobs" && self.version >= Version::V1_1 {
+            self.err(
+                Diagnostic::new("W203", "`max_jobs` is the language 1.0 spelling of `max_running`")
+                    .at(file, key.span(), "deprecated spelling")
+                    .help("write `max_running`; `max_jobs` still works and means the same")
+                    .suggest(loc(file, key.span()), "max_running", "replace with `max_running`"),
+            );
+        }
+        let canonical = keys::key(keys::canonical(info.name)).map(|k| k.name).unwrap_or(info.name);
         if let Some(v) = self.typed(file, value, info.ty, name) {
-            if let Some(prev) = layer.settings.iter().find(|p| p.key == info.name) {
+            if let Some(prev) = layer.settings.iter().find(|p| p.key == canonical) {
                 let prev = prev.loc;
+                let what = if name == canonical { format!("`{name}`") } else { format!("`{canonical}` (written `{name}`)") };
                 self.err(
-                    Diagnostic::new("E202", format!("`{name}` is set twice in this block"))
+                    Diagnostic::new("E202", format!("{what} is set twice in this block"))
                         .at(file, key.span(), "set again here")
                         .also_loc(prev, "first set here")
                         .help("remove one of them; the later one would win"),
@@ -227,9 +285,20 @@ impl<'a> Builder<'a> {
                 (Value::Names(_), ExprKind::List(items)) => {
                     items.iter().filter(|it| matches!(it.kind, ExprKind::Ident(_))).map(|it| loc(file, it.span)).collect()
                 }
+                (Value::StrList(_), ExprKind::List(items)) if canonical == "pass_env" => {
+                    items.iter().filter(|it| matches!(it.kind, ExprKind::Str(_))).map(|it| loc(file, it.span)).collect()
+                }
                 _ => Vec::new(),
             };
-            layer.settings.push(Setting { key: info.name, value: v, loc: loc(file, s.span), name_locs });
+            let (v, name_locs) = match v {
+                Value::StrList(names) if canonical == "pass_env" => {
+                    let (kept, kept_locs, ds) = env_names(&names, &name_locs);
+                    self.diags.extend(ds);
+                    (Value::StrList(kept), kept_locs)
+                }
+                v => (v, name_locs),
+            };
+            layer.settings.push(Setting { key: canonical, value: v, loc: loc(file, s.span), name_locs });
         }
     }
 
@@ -271,6 +340,12 @@ impl<'a> Builder<'a> {
             ExprKind::Str(s) => {
                 let (t, ds) = parse_template(self.map, file, s);
                 self.diags.extend(ds);
+                for (name, l) in t.placeholders() {
+                    if name.starts_with("inputs.") || name.starts_with("outputs.") {
+                        let what = if name.starts_with("inputs.") { "`{inputs.NAME}`" } else { "`{outputs.NAME}`" };
+                        self.gate(file, l.span, what, Version::V1_1);
+                    }
+                }
                 Some(t)
             }
             ExprKind::Error => None,
@@ -305,7 +380,9 @@ impl<'a> Builder<'a> {
             let Some(info) = keys::key(k) else {
                 return false;
             };
-            if info.exec || !info.scopes.contains(&Scope::Site) {
+            // `max_memory` in a site is the site's limit, checked after resolution (not a
+            // value in the chain); elsewhere it is a step setting (language 1.1).
+            if (info.exec && k != "max_memory") || !info.scopes.contains(&Scope::Site) {
                 return false;
             }
             let vl = loc(file, value.span);
@@ -569,11 +646,13 @@ impl<'a> Builder<'a> {
             configs: Vec::new(),
             steps: Vec::new(),
             orders: Vec::new(),
+            subsets: Vec::new(),
         };
         let mut layer = Layer::default();
         let mut configs = Vec::new();
         let mut steps: Vec<Step> = Vec::new();
         let mut orders = Vec::new();
+        let mut subsets: Vec<Subset> = Vec::new();
         let pname = name.name.clone();
         self.exec_body(file, body, Scope::Pipeline, &mut layer, &mut |b, s, _| match &s.kind {
             StmtKind::Config { name, extends, body } => {
@@ -615,12 +694,35 @@ impl<'a> Builder<'a> {
                 orders.extend(order_of(file, s));
                 true
             }
+            StmtKind::Subset { name, value } => {
+                b.gate(file, head_span(b.map, file, s), "`subset`", Version::V1_1);
+                let steps = b.name_list(file, value, "subset", Ty::StepList, "E202");
+                if let Some(first) = subsets.iter().find(|x| x.name == name.name) {
+                    let first = first.loc;
+                    b.err(
+                        Diagnostic::new("E202", format!("subset `{}` is defined twice in pipeline `{pname}`", name.name))
+                            .at(file, name.span, "defined again here")
+                            .also_loc(first, "first defined here"),
+                    );
+                    return true;
+                }
+                if steps.is_empty() && matches!(&value.kind, ExprKind::List(items) if items.is_empty()) {
+                    b.err(
+                        Diagnostic::new("E205", format!("subset `{}` names no steps", name.name))
+                            .at(file, value.span, "empty")
+                            .help("list the steps `--steps` should compile: `subset NAME = [a, b]`"),
+                    );
+                }
+                subsets.push(Subset { name: name.name.clone(), loc: loc(file, name.span), steps });
+                true
+            }
             _ => false,
         });
         p.layer = layer;
         p.configs = configs;
         p.steps = steps;
         p.orders = orders;
+        p.subsets = subsets;
         if fresh {
             self.model.pipelines.push(p);
         }
@@ -788,8 +890,10 @@ impl<'a> Builder<'a> {
             orders: Vec::new(),
             order_mode: OrderMode::BreadthFirst,
             order_loc: None,
+            final_job: None,
         };
         let mut layer = Layer::default();
+        let mut final_job: Option<FinalJob> = None;
         let mut uses: Vec<Use> = Vec::new();
         let mut coverage = None;
         let mut overrides: Vec<Override> = Vec::new();
@@ -883,6 +987,20 @@ impl<'a> Builder<'a> {
                     notify = Some(b.notify(file, s, body));
                 }
                 StmtKind::OrderBefore { .. } | StmtKind::OrderSerial { .. } => orders.extend(order_of(file, s)),
+                StmtKind::Final { name, body } => {
+                    b.gate(file, head_span(b.map, file, s), "`final`", Version::V1_1);
+                    let f = b.final_job(file, name, body);
+                    if let Some(first) = &final_job {
+                        b.err(
+                            Diagnostic::new("E202", "a campaign has one `final` job")
+                                .at(file, name.span, format!("final job `{}`", f.name))
+                                .also_loc(first.loc, format!("final job `{}` is given first", first.name))
+                                .help("put both commands into one `run` (e.g. `a && b`); every engine has one final node"),
+                        );
+                    } else {
+                        final_job = Some(f);
+                    }
+                }
                 _ => return false,
             }
             true
@@ -910,6 +1028,7 @@ impl<'a> Builder<'a> {
         c.orders = orders;
         c.order_mode = order_mode;
         c.order_loc = order_loc;
+        c.final_job = final_job;
         if fresh {
             self.model.campaigns.push(c);
         }
@@ -949,9 +1068,22 @@ impl<'a> Builder<'a> {
     }
 
     fn cluster(&mut self, file: FileId, name: &Ident, body: &Body) -> Cluster {
-        let mut c = Cluster { name: name.name.clone(), loc: loc(file, name.span), steps: Vec::new(), by: Vec::new(), size: None };
+        let mut c = Cluster {
+            name: name.name.clone(),
+            loc: loc(file, name.span),
+            steps: Vec::new(),
+            by: Vec::new(),
+            size: None,
+            split_by: Vec::new(),
+            max_quanta: None,
+            max_running: None,
+        };
+        let int = |v: Option<Value>, at: Loc| match v {
+            Some(Value::Int(i)) => u32::try_from(i).ok().map(|i| (i, at)),
+            _ => None,
+        };
         // Written, even if the value was rejected: no "missing" diagnostic on top of that one.
-        let (mut steps_written, mut size_written) = (false, false);
+        let (mut steps_written, mut size_written, mut split_written, mut quanta_written) = (false, false, false, false);
         for s in &body.stmts {
             match &s.kind {
                 StmtKind::Error => {}
@@ -961,6 +1093,20 @@ impl<'a> Builder<'a> {
                         c.steps = self.name_list(file, value, "steps", Ty::StepList, "E506")
                     }
                     "by" => c.by = self.name_list(file, value, "by", Ty::DimList, "E202"),
+                    "split_by" => {
+                        self.gate(file, key.span(), "`split_by`", Version::V1_1);
+                        split_written = true;
+                        c.split_by = self.name_list(file, value, "split_by", Ty::DimList, "E202");
+                    }
+                    "max_quanta" => {
+                        self.gate(file, key.span(), "`max_quanta`", Version::V1_1);
+                        quanta_written = true;
+                        c.max_quanta = int(self.typed(file, value, Ty::Int(1, 1_000_000), "max_quanta"), loc(file, value.span));
+                    }
+                    "max_running" => {
+                        self.gate(file, key.span(), "`max_running`", Version::V1_1);
+                        c.max_running = int(self.typed(file, value, Ty::Int(1, 10_000_000), "max_running"), loc(file, value.span));
+                    }
                     "size" => {
                         size_written = true;
                         c.size = self.typed(file, value, Ty::Int(1, 1_000_000), "size").and_then(|v| {
@@ -999,6 +1145,34 @@ impl<'a> Builder<'a> {
             ),
             _ => {}
         }
+        // A partitioned cluster: `split_by` and `max_quanta` cut the groups of a `by` cluster.
+        let split_at = c.split_by.first().map(|d| d.loc).or(c.max_quanta.map(|(_, l)| l));
+        if let (Some(at), true) = (split_at, c.by.is_empty()) {
+            let what = if c.split_by.is_empty() { "`max_quanta`" } else { "`split_by`" };
+            let mut d = Diagnostic::new("E506", format!("cluster `{}` sets {what} without `by`", c.name)).at_loc(at, "splits nothing");
+            if let Some((_, sl)) = c.size {
+                d = d.also_loc(sl, "`size` chunks without groups").help(format!(
+                    "{what} cuts the groups of a `by` cluster; with `size` the jobs are already chunks of at most `size` quanta"
+                ));
+            } else {
+                d = d.help("`split_by` and `max_quanta` cut the groups of a `by` cluster: add `by = [...]`");
+            }
+            self.err(d);
+        } else if !c.split_by.is_empty() && c.max_quanta.is_none() && !quanta_written {
+            self.err(
+                Diagnostic::new("E205", format!("cluster `{}` sets `split_by` but no `max_quanta`", c.name))
+                    .at_loc(c.split_by[0].loc, "split into jobs of how many quanta?")
+                    .help("add `max_quanta = N`: each job takes at most N quanta, never splitting one `split_by` value"),
+            );
+        } else if c.split_by.is_empty() && c.max_quanta.is_some() && !split_written {
+            if let Some((_, ml)) = c.max_quanta {
+                self.err(
+                    Diagnostic::new("E205", format!("cluster `{}` sets `max_quanta` but no `split_by`", c.name))
+                        .at_loc(ml, "split where?")
+                        .help("add `split_by = [DIM]`: a group is cut between values of DIM, never inside one"),
+                );
+            }
+        }
         if c.size.is_some() && c.steps.len() > 1 {
             self.err(
                 Diagnostic::new("E506", format!("cluster `{}` chunks by `size` but names {} steps", c.name, c.steps.len()))
@@ -1007,6 +1181,53 @@ impl<'a> Builder<'a> {
             );
         }
         c
+    }
+
+    fn final_job(&mut self, file: FileId, name: &Ident, body: &Body) -> FinalJob {
+        let mut f = FinalJob { name: name.name.clone(), loc: loc(file, name.span), run: None, when: FinalWhen::Always, when_loc: None };
+        let mut run_written = false;
+        for st in &body.stmts {
+            match &st.kind {
+                StmtKind::Error => {}
+                StmtKind::Attr { key, value } => match key.name() {
+                    "run" => {
+                        run_written = true;
+                        f.run = self.template(file, value, "run");
+                    }
+                    "when" => {
+                        let ty = keys::key("when").map(|k| k.ty).unwrap_or(Ty::Str);
+                        if let Some(v) = self.typed(file, value, ty, "when") {
+                            f.when = match v.as_str() {
+                                Some("success") => FinalWhen::Success,
+                                Some("failure") => FinalWhen::Failure,
+                                _ => FinalWhen::Always,
+                            };
+                            f.when_loc = Some(loc(file, value.span));
+                        }
+                    }
+                    k => match keys::key(k) {
+                        Some(info) if info.exec => self.err(
+                            Diagnostic::new("E204", format!("`{k}` is not allowed in a `final` job"))
+                                .at(file, key.span(), "not allowed here")
+                                .help(
+                                    "a `final` job takes `run` and `when`; it runs with the campaign's settings (set them in the campaign)",
+                                ),
+                        ),
+                        Some(info) => self.key_not_in_scope(file, key, Scope::Final, info),
+                        None => self.unknown_key(file, key, Scope::Final),
+                    },
+                },
+                _ => self.not_allowed(file, st, Scope::Final),
+            }
+        }
+        if f.run.is_none() && !run_written {
+            self.err(
+                Diagnostic::new("E205", format!("final job `{}` has no `run` command", f.name))
+                    .at(file, name.span, "this final job runs nothing")
+                    .help("add `run = \"...\"`: a command with the placeholders of a step over `()`"),
+            );
+        }
+        f
     }
 
     fn notify(&mut self, file: FileId, s: &Stmt, body: &Body) -> Notify {
@@ -1062,11 +1283,58 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// The statement's first word (`equal`, `final`, `subset` ...).
+fn head_span(map: &SourceMap, file: FileId, s: &Stmt) -> Span {
+    Span { lo: s.span.lo, hi: s.span.lo + first_word_len(map.get(file).slice(s.span)) }
+}
+
 fn first_word_len(s: &str) -> u32 {
     s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(s.len()).max(1) as u32
 }
 
-fn is_env_name(s: &str) -> bool {
+/// The names of a `pass_env` list (`locs[k]` where `names[k]` is written): invalid names are
+/// E303 and a name listed twice is E202; both are left out of the names returned (with
+/// their locations, when `locs` gives them).
+pub fn env_names(names: &[String], locs: &[Loc]) -> (Vec<String>, Vec<Loc>, Vec<Diagnostic>) {
+    let mut kept: Vec<String> = Vec::new();
+    let mut kept_locs: Vec<Loc> = Vec::new();
+    let mut first: Vec<(usize, Loc)> = Vec::new();
+    let mut diags = Vec::new();
+    for (k, n) in names.iter().enumerate() {
+        let at = locs.get(k).or(locs.last()).copied();
+        if !is_env_name(n) {
+            let mut d = Diagnostic::new("E303", format!("`{n}` is not a valid environment variable name"));
+            if let Some(l) = at {
+                d = d.at_loc(l, "invalid name");
+            }
+            let help = if n.starts_with('$') {
+                format!("name the variable without `$`: \"{}\"", n.trim_start_matches(['$', '{']).trim_end_matches('}'))
+            } else {
+                "environment variable names are letters, digits and `_`, not starting with a digit".to_string()
+            };
+            diags.push(d.help(help));
+            continue;
+        }
+        if let Some(&(_, fl)) = first.iter().find(|(j, _)| names[*j] == *n) {
+            let mut d = Diagnostic::new("E202", format!("`{n}` is listed twice"));
+            if let Some(l) = at {
+                d = d.at_loc(l, "listed again").also_loc(fl, "first listed here");
+            }
+            diags.push(d);
+            continue;
+        }
+        if let Some(l) = at {
+            first.push((k, l));
+            if locs.len() == names.len() {
+                kept_locs.push(l);
+            }
+        }
+        kept.push(n.clone());
+    }
+    (kept, kept_locs, diags)
+}
+
+pub fn is_env_name(s: &str) -> bool {
     let mut cs = s.chars();
     matches!(cs.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
@@ -1117,6 +1385,9 @@ pub fn type_mismatch(file: FileId, e: &Expr, ty: Ty, key: &str) -> Box<Diagnosti
         (Ty::Duration, ExprKind::Size { .. }) => d.help("durations use s, m, h, d"),
         (Ty::Str | Ty::Template, ExprKind::Ident(i)) => d.help(format!("quote it: \"{}\"", i.name)),
         (Ty::Int(..), ExprKind::Str(s)) if s.value.parse::<i64>().is_ok() => d.help(format!("drop the quotes: {}", s.value)),
+        (Ty::StepList | Ty::DimList | Ty::DatasetList | Ty::SiteRef | Ty::SiteList, ExprKind::Str(s)) => {
+            d.help(format!("names are written without quotes: {}", s.value))
+        }
         (Ty::Enum(opts), _) => d.help(format!("one of: {}", opts.join(", "))),
         _ => d,
     };
@@ -1320,10 +1591,15 @@ pub fn parse_template(map: &SourceMap, file: FileId, s: &StrLit) -> (Template, V
                             parts.push(Part::Lit(std::mem::take(&mut lit)));
                         }
                         if !valid_placeholder(name) {
+                            let help = if name.starts_with("inputs.") || name.starts_with("outputs.") {
+                                "`{inputs.NAME}` and `{outputs.NAME}` take one dataset name, e.g. {inputs.raw}"
+                            } else {
+                                "placeholders are names like {visit} or {config.KEY}; write literal braces as {{ and }}"
+                            };
                             diags.push(
                                 Diagnostic::new("E206", format!("`{{{name}}}` is not a placeholder"))
                                     .at(file, span, "malformed placeholder")
-                                    .help("placeholders are names like {visit} or {config.KEY}; write literal braces as {{ and }}"),
+                                    .help(help),
                             );
                         }
                         parts.push(Part::Ph { name: name.to_string(), loc: Loc { file, span } });
@@ -1358,7 +1634,10 @@ pub fn parse_template(map: &SourceMap, file: FileId, s: &StrLit) -> (Template, V
     (Template { text: s.value.clone(), parts, loc: Loc { file, span: s.span } }, diags)
 }
 
-fn valid_placeholder(name: &str) -> bool {
+/// Is `name` (the text between the braces) a well-formed placeholder?  `NAME`, or
+/// `config.KEY` (any key without spaces or braces), or `inputs.NAME` / `outputs.NAME` with a
+/// dataset name (language 1.1).  Malformed ones are E206 here, and not looked at again.
+pub(crate) fn valid_placeholder(name: &str) -> bool {
     let (head, rest) = match name.split_once('.') {
         Some((h, r)) => (h, Some(r)),
         None => (name, None),
@@ -1367,5 +1646,8 @@ fn valid_placeholder(name: &str) -> bool {
         let mut cs = s.chars();
         matches!(cs.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
     };
+    if matches!(head, "inputs" | "outputs") && rest.is_some() {
+        return rest.is_some_and(ident_ok);
+    }
     ident_ok(head) && rest.is_none_or(|r| !r.is_empty() && r.chars().all(|c| !c.is_whitespace() && c != '{' && c != '}'))
 }

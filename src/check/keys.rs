@@ -20,6 +20,8 @@ pub enum Scope {
     Cluster,
     Notify,
     Env,
+    /// `final NAME { }` inside a campaign (language 1.1).
+    Final,
 }
 
 impl Scope {
@@ -37,6 +39,7 @@ impl Scope {
             Scope::Cluster => "a `cluster`",
             Scope::Notify => "a `notify` block",
             Scope::Env => "an `env` block",
+            Scope::Final => "a `final` job",
         }
     }
 }
@@ -98,6 +101,10 @@ use Scope::*;
 /// Scopes that take execution settings.
 pub const EXEC: &[Scope] = &[Defaults, Site, Pipeline, Step, Campaign, StepOverride];
 
+/// `max_running`: wherever execution settings go (it applies per step), and in a cluster
+/// (where it applies to the cluster's jobs).
+const EXEC_AND_CLUSTER: &[Scope] = &[Defaults, Site, Pipeline, Step, Campaign, StepOverride, Cluster];
+
 pub struct KeyInfo {
     pub name: &'static str,
     pub ty: Ty,
@@ -136,15 +143,19 @@ keys! {
     "avoid_sites": Ty::SiteList, &[Defaults, Pipeline, Step, Campaign, StepOverride], true, "sites never to use";
     "on_failure": Ty::Enum(&["continue", "abort"]), EXEC, true, "after a job fails for good: abort the workflow or continue with independent jobs";
     "software": Ty::Software, EXEC, true, "container image or setup script";
-    "max_jobs": Ty::Int(1, 10_000_000), EXEC, true, "at most this many jobs of a step at once";
+    "max_running": Ty::Int(1, 10_000_000), EXEC_AND_CLUSTER, true, "at most this many jobs of a step (in a cluster: of the cluster) run at once";
+    "max_jobs": Ty::Int(1, 10_000_000), EXEC, true, "at most this many jobs of a step at once (the language 1.0 spelling of `max_running`)";
+    "memory_growth_on": Ty::Enum(&["oom", "any"]), EXEC, true, "which failed attempts make a retry ask for more memory: out-of-memory only (`oom`) or any failure";
+    "max_memory": Ty::Size, EXEC, true, "in a site, the site's limit on memory; elsewhere (language 1.1), the cap on a step's memory growth";
+    "unexpected": Ty::Enum(&["keep", "discard"]), &[Step, Campaign, StepOverride], true, "files an attempt leaves that are not declared outputs: moved to the submit directory (`keep`) or removed (`discard`)";
+    "pass_env": Ty::StrList, EXEC, true, "variables of the submitting shell that the jobs see (the lists of all scopes are merged)";
     "backend": Ty::Enum(BACKENDS), &[Site], false, "default backend for the site";
     "shared_fs": Ty::Bool, &[Site], false, "jobs share a filesystem with the submit host";
     "scratch": Ty::Template, &[Site], false, "scratch directory template";
-    "max_memory": Ty::Size, &[Site], false, "site limit on memory";
     "max_cpus": Ty::Int(1, 100_000), &[Site], false, "site limit on cpus";
     "max_walltime": Ty::Duration, &[Site], false, "site limit on walltime";
     "max_array_size": Ty::Int(1, 100_000_000), &[Site], false, "Slurm MaxArraySize of the site";
-    "run": Ty::Template, &[Step], false, "the command line of one quantum";
+    "run": Ty::Template, &[Step, Final], false, "the command line of one quantum (of a `final` job: its command)";
     "inputs": Ty::DatasetList, &[Step], false, "datasets the step reads";
     "outputs": Ty::DatasetList, &[Step], false, "datasets the step writes";
     "source": Ty::Template, &[Dataset], false, "URL template of an external input";
@@ -157,6 +168,9 @@ keys! {
     "steps": Ty::StepList, &[Cluster], false, "steps grouped by the cluster";
     "by": Ty::DimList, &[Cluster], false, "dimensions whose values group quanta into one job";
     "size": Ty::Int(1, 1_000_000), &[Cluster], false, "quanta per job";
+    "split_by": Ty::DimList, &[Cluster], false, "dimensions that cut each `by` group into jobs of at most `max_quanta` quanta, never splitting one value";
+    "max_quanta": Ty::Int(1, 1_000_000), &[Cluster], false, "most quanta per job of a `split_by` cluster";
+    "when": Ty::Enum(&["always", "success", "failure"]), &[Final], false, "when the final job runs: always, after success, or after a failure";
     "on": Ty::EventList, &[Notify], false, "events that notify";
     "slow_after": Ty::Duration, &[Notify], false, "a job running longer than this is slow";
     "command": Ty::Template, &[Notify], false, "command run for each event";
@@ -172,6 +186,31 @@ pub fn exec_keys() -> impl Iterator<Item = &'static KeyInfo> {
 
 pub fn keys_in(scope: Scope) -> impl Iterator<Item = &'static KeyInfo> {
     KEYS.iter().filter(move |k| k.scopes.contains(&scope))
+}
+
+/// Keys that only exist in language version 1.1.
+const V1_1_KEYS: &[&str] = &["memory_growth_on", "max_running", "unexpected", "pass_env", "split_by", "max_quanta", "when"];
+
+/// The language version that introduced `key` in `scope` (1.0 for every key of version 1).
+/// `max_memory` was a site limit in 1.0; as a step setting (any other scope) it is 1.1.
+pub fn since(key: &str, scope: Scope) -> crate::syntax::ast::Version {
+    use crate::syntax::ast::Version;
+    if V1_1_KEYS.contains(&key) || (key == "max_memory" && scope != Site) {
+        Version::V1_1
+    } else {
+        Version::V1_0
+    }
+}
+
+/// Keys whose lists are merged across scopes rather than overridden.
+pub const MERGED: &[&str] = &["pass_env"];
+
+/// The one setting a key names: `max_jobs` is the language 1.0 spelling of `max_running`.
+pub fn canonical(key: &str) -> &str {
+    match key {
+        "max_jobs" => "max_running",
+        k => k,
+    }
 }
 
 pub const EVENTS: &[&str] = &["failure", "done", "slow"];

@@ -172,6 +172,34 @@ impl Template {
     }
 }
 
+/// What a placeholder's name refers to (the checker has verified it for its template).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placeholder<'a> {
+    /// `{config.KEY}`: a parameter of the pipeline's chosen config.
+    Config(&'a str),
+    /// `{inputs.NAME}` (language 1.1): the paths of input dataset NAME of the quantum (all of
+    /// them, each quoted, for a gather).
+    Input(&'a str),
+    /// `{outputs.NAME}` (language 1.1): the paths of output dataset NAME of the quantum.
+    Output(&'a str),
+    /// Anything else: a dimension of the step, or a fixed name (`{campaign}`, `{inputs}` ...).
+    Name(&'a str),
+}
+
+impl<'a> Placeholder<'a> {
+    pub fn of(name: &'a str) -> Placeholder<'a> {
+        if let Some(k) = name.strip_prefix("config.") {
+            Placeholder::Config(k)
+        } else if let Some(d) = name.strip_prefix("inputs.") {
+            Placeholder::Input(d)
+        } else if let Some(d) = name.strip_prefix("outputs.") {
+            Placeholder::Output(d)
+        } else {
+            Placeholder::Name(name)
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Named {
     pub name: String,
@@ -333,6 +361,15 @@ pub enum Order {
     Serial { step: Named, dim: Named, loc: Loc },
 }
 
+/// `subset NAME = [steps]` (language 1.1): a name that `--steps` expands to these steps of
+/// the pipeline (see [`super::subsets::expand_steps`]).  Every step exists and is listed once.
+#[derive(Clone, Debug)]
+pub struct Subset {
+    pub name: String,
+    pub loc: Loc,
+    pub steps: Vec<Named>,
+}
+
 #[derive(Clone, Debug)]
 pub struct Pipeline {
     pub name: String,
@@ -341,6 +378,14 @@ pub struct Pipeline {
     pub configs: Vec<Config>,
     pub steps: Vec<Step>,
     pub orders: Vec<Order>,
+    /// Named step subsets (language 1.1), in source order.
+    pub subsets: Vec<Subset>,
+}
+
+impl Pipeline {
+    pub fn subset(&self, name: &str) -> Option<&Subset> {
+        self.subsets.iter().find(|s| s.name == name)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -365,6 +410,15 @@ pub struct Cluster {
     pub steps: Vec<Named>,
     pub by: Vec<Named>,
     pub size: Option<(u32, Loc)>,
+    /// `split_by` (language 1.1; only with `by` and `max_quanta`): each `by` group is ordered
+    /// by these dimensions' values and cut into consecutive jobs of at most `max_quanta`
+    /// quanta, never splitting one `split_by` value across two jobs.  Each is a dimension of
+    /// every step of the cluster (or equal to one: [`EqualDims::find_in`]) and not in `by`.
+    pub split_by: Vec<Named>,
+    /// `max_quanta` (language 1.1; only with `split_by`), at least 1.
+    pub max_quanta: Option<(u32, Loc)>,
+    /// `max_running` (language 1.1): at most this many jobs of the cluster run at once.
+    pub max_running: Option<(u32, Loc)>,
 }
 
 #[derive(Clone, Debug)]
@@ -382,6 +436,33 @@ pub enum OrderMode {
     DepthFirst,
 }
 
+/// When a campaign's `final` job runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinalWhen {
+    /// Whatever happened (also after a cancel, where the engine allows it): the default.
+    Always,
+    /// Only when every other job succeeded.
+    Success,
+    /// Only when some job failed for good.
+    Failure,
+}
+
+/// `final NAME { run = "...", when = ... }` (language 1.1): one job after every other job,
+/// on the engine's final-node mechanism, after the provenance job.  Its `run` has the
+/// placeholders of a step over `()` (checked); its settings are
+/// [`super::resolve::resolve_final`]'s.
+#[derive(Clone, Debug)]
+pub struct FinalJob {
+    pub name: String,
+    pub loc: Loc,
+    /// `None` only after an error was reported.
+    pub run: Option<Template>,
+    pub when: FinalWhen,
+    /// Where `when` is written (`None`: the default, `always`).
+    pub when_loc: Option<Loc>,
+}
+
 #[derive(Clone, Debug)]
 pub struct Campaign {
     pub name: String,
@@ -396,6 +477,8 @@ pub struct Campaign {
     pub order_mode: OrderMode,
     /// Where `order = ...` is written.
     pub order_loc: Option<Loc>,
+    /// The user's final job (language 1.1; at most one per campaign).
+    pub final_job: Option<FinalJob>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -410,6 +493,83 @@ pub struct Model {
     pub campaigns: Vec<Campaign>,
     /// Top-level order constraints.
     pub orders: Vec<Order>,
+    /// `equal A = B` declarations (language 1.1), in source order.
+    pub equals: Vec<Equality>,
+    /// The classes of dimensions that `equals` makes one (computed by [`crate::check::check`]
+    /// before verification, from every equality between two different names).
+    pub equal_dims: EqualDims,
+}
+
+/// `equal A = B` (language 1.1): dimensions `A` and `B` always hold the same value for a data
+/// ID.  Lowering joins them as one: an identity relation, no table.
+#[derive(Clone, Debug)]
+pub struct Equality {
+    pub left: Named,
+    pub right: Named,
+    /// The whole statement.
+    pub loc: Loc,
+}
+
+/// Dimensions made one by `equal` declarations: the classes of the equivalence they
+/// generate (symmetric and transitive).  A dimension in no equality is its own class.
+#[derive(Clone, Debug, Default)]
+pub struct EqualDims {
+    /// Classes of two or more names; each in order of first mention.
+    classes: Vec<Vec<String>>,
+}
+
+impl EqualDims {
+    pub fn new(equals: &[Equality]) -> EqualDims {
+        let mut classes: Vec<Vec<String>> = Vec::new();
+        for e in equals {
+            let (a, b) = (&e.left.name, &e.right.name);
+            if a == b {
+                continue;
+            }
+            let ia = classes.iter().position(|c| c.contains(a));
+            let ib = classes.iter().position(|c| c.contains(b));
+            match (ia, ib) {
+                (Some(i), Some(j)) if i == j => {}
+                (Some(i), Some(j)) => {
+                    let (lo, hi) = (i.min(j), i.max(j));
+                    let moved = classes.remove(hi);
+                    classes[lo].extend(moved);
+                }
+                (Some(i), None) => classes[i].push(b.clone()),
+                (None, Some(j)) => classes[j].push(a.clone()),
+                (None, None) => classes.push(vec![a.clone(), b.clone()]),
+            }
+        }
+        EqualDims { classes }
+    }
+
+    /// The classes of two or more dimensions.
+    pub fn classes(&self) -> &[Vec<String>] {
+        &self.classes
+    }
+
+    /// Do `a` and `b` always hold the same value (the same dimension, or declared equal)?
+    pub fn same(&self, a: &str, b: &str) -> bool {
+        a == b || self.classes.iter().any(|c| c.iter().any(|x| x == a) && c.iter().any(|x| x == b))
+    }
+
+    /// The dimensions equal to `a`, itself included.
+    pub fn class_of<'a>(&'a self, a: &'a str) -> Vec<&'a str> {
+        match self.classes.iter().find(|c| c.iter().any(|x| x == a)) {
+            Some(c) => c.iter().map(|s| s.as_str()).collect(),
+            None => vec![a],
+        }
+    }
+
+    /// One name for `a`'s class: its first-mentioned member.
+    pub fn canonical<'a>(&'a self, a: &'a str) -> &'a str {
+        self.classes.iter().find(|c| c.iter().any(|x| x == a)).and_then(|c| c.first()).map(|s| s.as_str()).unwrap_or(a)
+    }
+
+    /// The dimension of `dims` (a step's `over`) that is `d` or equal to it: `d` itself first.
+    pub fn find_in<'a>(&self, dims: &'a [Named], d: &str) -> Option<&'a Named> {
+        dims.iter().find(|x| x.name == d).or_else(|| dims.iter().find(|x| self.same(&x.name, d)))
+    }
 }
 
 impl Model {

@@ -13,6 +13,8 @@ pub struct Verifier<'a> {
     pub model: &'a Model,
     pub diags: Vec<Diagnostic>,
     pub sets: &'a [CliSet],
+    /// `--set [PIPELINE.]config.KEY=...`: keys they add are keys `{config.KEY}` may use.
+    pub config_sets: &'a [resolve::ConfigSet],
     /// Names used somewhere, for W201.
     pub used: Used,
     /// Value kind of each dimension known so far (true = integer), from domains and tables.
@@ -116,6 +118,7 @@ impl<'a> Verifier<'a> {
                 self.placeholders(t, &dims, DATASET_PLACEHOLDERS, None, "a dataset template");
             }
         }
+        self.equalities(&known);
         for s in &model.sites {
             if let Some(t) = &s.scratch {
                 self.placeholders(t, &[], SCRATCH_PLACEHOLDERS, None, "a site's scratch");
@@ -178,6 +181,87 @@ impl<'a> Verifier<'a> {
         }
     }
 
+    /// `equal A = B`: both dimensions defined and different (E211), of the same value kind
+    /// with domains that can meet (E211), and not already implied by earlier ones (W202).
+    fn equalities(&mut self, known: &BTreeSet<&str>) {
+        let model = self.model;
+        let mut so_far: Vec<Equality> = Vec::new();
+        for e in &model.equals {
+            let ok_l = self.check_dim(&e.left, known);
+            let ok_r = self.check_dim(&e.right, known);
+            if e.left.name == e.right.name {
+                self.err(
+                    Diagnostic::new("E211", format!("`equal {0} = {0}` declares a dimension equal to itself", e.left.name))
+                        .at_loc(e.right.loc, "the same dimension")
+                        .help("name two different dimensions, e.g. `equal visit = exposure`"),
+                );
+                continue;
+            }
+            if !(ok_l && ok_r) {
+                continue;
+            }
+            let before = EqualDims::new(&so_far);
+            if before.same(&e.left.name, &e.right.name) {
+                let class = before.class_of(&e.left.name);
+                let mut d = Diagnostic::new("W202", format!("`{}` and `{}` are already equal", e.left.name, e.right.name))
+                    .at_loc(e.loc, "redundant");
+                for x in so_far.iter().filter(|x| class.contains(&x.left.name.as_str())) {
+                    d = d.also_loc(x.loc, "through this");
+                }
+                self.err(d.help("remove this declaration; equality is symmetric and transitive"));
+                continue;
+            }
+            if let (Some(&a), Some(&b)) = (self.dim_kinds.get(&e.left.name), self.dim_kinds.get(&e.right.name)) {
+                if a != b {
+                    let kind = |int: bool| if int { "integers" } else { "strings" };
+                    self.err(
+                        Diagnostic::new(
+                            "E211",
+                            format!(
+                                "`{}` holds {} but `{}` holds {}: they can never be equal",
+                                e.left.name,
+                                kind(a),
+                                e.right.name,
+                                kind(b)
+                            ),
+                        )
+                        .at_loc(e.loc, "never equal")
+                        .help("an equality joins two dimensions that always hold the same value for a data ID"),
+                    );
+                    continue;
+                }
+            }
+            if let (Some(dl), Some(dr)) = (model.dim(&e.left.name), model.dim(&e.right.name)) {
+                if let (Some(a), Some(b)) = (&dl.domain, &dr.domain) {
+                    if domains_disjoint(a, b) {
+                        let mut d = Diagnostic::new(
+                            "E211",
+                            format!("`{}` and `{}` have no value in common: equal, they would leave no data ID", e.left.name, e.right.name),
+                        )
+                        .at_loc(e.loc, "never equal");
+                        if let Some(l) = dl.domain_loc {
+                            d = d.also_loc(l, format!("values of `{}`", e.left.name));
+                        }
+                        if let Some(l) = dr.domain_loc {
+                            d = d.also_loc(l, format!("values of `{}`", e.right.name));
+                        }
+                        self.err(d.help("check the two domains, or remove the equality"));
+                        continue;
+                    }
+                }
+            }
+            so_far.push(e.clone());
+        }
+    }
+
+    /// Is `d` in an `equal` whose other side is not a dimension?  (E201 said so; what the
+    /// equality would have made of `d` is not reported again.)
+    fn in_broken_equality(&self, d: &str, known: &BTreeSet<&str>) -> bool {
+        self.model.equals.iter().any(|e| {
+            (e.left.name == d && !known.contains(e.right.name.as_str())) || (e.right.name == d && !known.contains(e.left.name.as_str()))
+        })
+    }
+
     fn top_orders(&mut self) {
         let model = self.model;
         for o in &model.orders {
@@ -196,8 +280,59 @@ impl<'a> Verifier<'a> {
 
     /// Placeholders of a template: allowed dims, fixed names, and `config.KEY` when
     /// `configs` gives the keys available (None: config placeholders are not allowed).
-    fn placeholders(&mut self, t: &Template, dims: &[&str], fixed: &[&str], configs: Option<&[BTreeSet<String>]>, what: &str) {
+    ///
+    /// `datasets` gives the step's input and output dataset names for `{inputs.NAME}` and
+    /// `{outputs.NAME}` (language 1.1); `None` where a template has no datasets.
+    /// `no_config` is the label for `{config.KEY}` where configs are not available.
+    #[allow(clippy::too_many_arguments)]
+    fn placeholders_in(
+        &mut self,
+        t: &Template,
+        dims: &[&str],
+        fixed: &[&str],
+        configs: Option<&[BTreeSet<String>]>,
+        no_config: &str,
+        datasets: Option<(&[&str], &[&str])>,
+        what: &str,
+    ) {
         for (name, loc) in t.placeholders() {
+            if !super::build::valid_placeholder(name) {
+                continue; // malformed: E206 already
+            }
+            if let Some((dir, ds)) =
+                name.strip_prefix("inputs.").map(|d| ("inputs", d)).or_else(|| name.strip_prefix("outputs.").map(|d| ("outputs", d)))
+            {
+                let Some((ins, outs)) = datasets else {
+                    self.err(
+                        Diagnostic::new("E206", format!("`{{{name}}}` is not available in {what}"))
+                            .at_loc(loc, "no datasets here")
+                            .help("`{inputs.NAME}` and `{outputs.NAME}` are the paths of a step's datasets, in its `run`"),
+                    );
+                    continue;
+                };
+                let (mine, other, other_dir) = if dir == "inputs" { (ins, outs, "outputs") } else { (outs, ins, "inputs") };
+                if mine.contains(&ds) {
+                    continue;
+                }
+                let kind = if dir == "inputs" { "input" } else { "output" };
+                let mut d = Diagnostic::new("E206", format!("`{{{name}}}`: `{ds}` is not an {kind} of {what}"))
+                    .at_loc(loc, format!("not an {kind}"));
+                if other.contains(&ds) {
+                    let fix = format!("{{{other_dir}.{ds}}}");
+                    d = d
+                        .help(format!("`{ds}` is an {} of {what}: write `{fix}`", if dir == "inputs" { "output" } else { "input" }))
+                        .suggest(loc, fix.clone(), format!("replace with `{fix}`"));
+                } else if let Some(sug) = did_you_mean(ds, mine.iter().copied()) {
+                    let fix = format!("{{{dir}.{sug}}}");
+                    d = d.help(format!("did you mean `{fix}`?")).suggest(loc, fix.clone(), format!("replace with `{fix}`"));
+                } else if mine.is_empty() {
+                    d = d.help(format!("{what} has no {kind}s"));
+                } else {
+                    d = d.help(format!("{kind}s of {what}: {}", mine.join(", ")));
+                }
+                self.err(d);
+                continue;
+            }
             if let Some(key) = name.strip_prefix("config.") {
                 match configs {
                     Some(sets) if !sets.is_empty() => {
@@ -219,10 +354,7 @@ impl<'a> Verifier<'a> {
                             .at_loc(loc, "no config")
                             .help("define `config NAME { KEY = ... }` in the pipeline and choose it with `use PIPELINE with NAME`"),
                     ),
-                    None => self.err(
-                        Diagnostic::new("E206", format!("`{{{name}}}` is not available in {what}"))
-                            .at_loc(loc, "config values are for `run`"),
-                    ),
+                    None => self.err(Diagnostic::new("E206", format!("`{{{name}}}` is not available in {what}")).at_loc(loc, no_config)),
                 }
                 continue;
             }
@@ -232,7 +364,13 @@ impl<'a> Verifier<'a> {
             let known = self.known_dims();
             let mut d = Diagnostic::new("E206", format!("unknown placeholder `{{{name}}}`")).at_loc(loc, "unknown placeholder");
             let cands: Vec<&str> = dims.iter().chain(fixed.iter()).copied().collect();
-            if known.contains(name) {
+            if let Some(x) = dims.iter().find(|x| self.model.equal_dims.same(x, name)) {
+                d = d.help(format!("`{name}` is declared equal to `{x}`, which this step has: write `{{{x}}}`")).suggest(
+                    loc,
+                    format!("{{{x}}}"),
+                    format!("replace with `{{{x}}}`"),
+                );
+            } else if known.contains(name) {
                 d = d.help(format!(
                     "`{name}` is a dimension, but not one of {what}'s: {}",
                     if dims.is_empty() { "it has none".to_string() } else { dims.join(", ") }
@@ -247,6 +385,10 @@ impl<'a> Verifier<'a> {
             }
             self.err(d);
         }
+    }
+
+    fn placeholders(&mut self, t: &Template, dims: &[&str], fixed: &[&str], configs: Option<&[BTreeSet<String>]>, what: &str) {
+        self.placeholders_in(t, dims, fixed, configs, "config values are for `run`", None, what);
     }
 
     /// Keys of a config including inherited ones; E208 on cycles.
@@ -364,16 +506,34 @@ impl<'a> Verifier<'a> {
                             .also_loc(ds.loc, "dataset declared here")
                             .help("a step writes one instance of each output per quantum, so the dimensions must be equal"),
                         );
+                        let renamed: Vec<String> = ds
+                            .dims
+                            .iter()
+                            .filter(|d| !b.contains(d.name.as_str()))
+                            .filter_map(|d| {
+                                self.model.equal_dims.find_in(&s.over, &d.name).map(|x| format!("`{}` for `{}`", x.name, d.name))
+                            })
+                            .collect();
+                        if !renamed.is_empty() {
+                            if let Some(d) = self.diags.last_mut() {
+                                d.notes.push(format!(
+                                    "the dimensions are declared equal, but a dataset is written with its step's own names: declare it with {}",
+                                    renamed.join(", ")
+                                ));
+                            }
+                        }
                     }
                 }
             }
             // Placeholders: config keys from every config of the pipeline that a campaign
             // uses, or from all configs when no campaign uses the pipeline.
             let chosen = self.configs_in_use(p);
-            let sets: Vec<BTreeSet<String>> = chosen.iter().map(|c| self.config_keys(p, c, false)).collect();
+            let sets: Vec<BTreeSet<String>> = chosen.iter().map(|c| self.config_keys_with_sets(p, c)).collect();
             if let Some(run) = &s.run {
                 let dims: Vec<&str> = s.over.iter().map(|d| d.name.as_str()).collect();
-                self.placeholders(run, &dims, RUN_PLACEHOLDERS, Some(&sets), "this step");
+                let ins: Vec<&str> = s.inputs.iter().map(|i| i.dataset.name.as_str()).collect();
+                let outs: Vec<&str> = s.outputs.iter().map(|o| o.name.as_str()).collect();
+                self.placeholders_in(run, &dims, RUN_PLACEHOLDERS, Some(&sets), "", Some((&ins, &outs)), "this step");
             }
         }
         for o in &p.orders {
@@ -388,6 +548,27 @@ impl<'a> Verifier<'a> {
                 Order::Serial { step, dim, .. } => self.serial(p, step, dim, &names),
             }
         }
+        // Subsets (language 1.1): steps of this pipeline, under a name no step has.
+        for sub in &p.subsets {
+            if let Some(st) = p.steps.iter().find(|st| st.name == sub.name) {
+                self.err(
+                    Diagnostic::new("E202", format!("subset `{}` has the name of a step of pipeline `{}`", sub.name, p.name))
+                        .at_loc(sub.loc, "subset defined here")
+                        .also_loc(st.loc, "step defined here")
+                        .help("rename the subset: `--steps NAME` must say which one it means"),
+                );
+            }
+            for n in &sub.steps {
+                if names.contains(&n.name.as_str()) {
+                    continue;
+                }
+                let mut d = undefined("step", n, &names).note(format!("a subset lists steps of pipeline `{}`", p.name));
+                if p.subset(&n.name).is_some() {
+                    d = d.note("a subset lists steps, not other subsets; list that subset's steps here");
+                }
+                self.err(d);
+            }
+        }
         let edges = self.pipeline_edges(p, &produced);
         let nodes: Vec<(String, Loc)> = p.steps.iter().map(|s| (s.name.clone(), s.loc)).collect();
         if let Some(cycle) = find_cycle(nodes.len(), &edges) {
@@ -399,7 +580,7 @@ impl<'a> Verifier<'a> {
         match p.steps.iter().find(|s| s.name == step.name) {
             None => self.err(undefined("step", step, names)),
             Some(s) => {
-                if !s.over.iter().any(|d| d.name == dim.name) {
+                if self.model.equal_dims.find_in(&s.over, &dim.name).is_none() {
                     self.err(
                         Diagnostic::new("E506", format!("step `{}` has no dimension `{}` to serialise by", s.name, dim.name))
                             .at_loc(dim.loc, "not a dimension of the step")
@@ -415,6 +596,26 @@ impl<'a> Verifier<'a> {
                 }
             }
         }
+    }
+
+    /// Keys of a config with inheritance, and those `--set config.KEY=...` adds to it.
+    fn config_keys_with_sets(&mut self, p: &Pipeline, c: &Config) -> BTreeSet<String> {
+        let mut keys = self.config_keys(p, c, false);
+        keys.extend(self.config_sets.iter().filter(|s| s.applies_to(&p.name)).map(|s| s.key.clone()));
+        keys
+    }
+
+    /// The config campaign `c` chooses for pipeline `p` (none, or one).
+    fn configs_in_campaign<'b>(&self, c: &Campaign, p: &'b Pipeline) -> Vec<&'b Config> {
+        c.uses
+            .iter()
+            .filter(|u| u.pipeline.name == p.name)
+            .filter_map(|u| match &u.config {
+                Some(n) => p.configs.iter().find(|x| x.name == n.name),
+                None if p.configs.len() == 1 => p.configs.first(),
+                None => None,
+            })
+            .collect()
     }
 
     fn configs_in_use<'b>(&self, p: &'b Pipeline) -> Vec<&'b Config> {
@@ -842,6 +1043,71 @@ impl<'a> Verifier<'a> {
         }
         let mut in_cluster: BTreeMap<usize, &Cluster> = BTreeMap::new();
         for cl in &c.clusters {
+            // `split_by` (language 1.1): defined dimensions, none of them (or equal to one) in `by`.
+            let mut split_ok: Vec<&Named> = Vec::new();
+            for sb in &cl.split_by {
+                if !self.check_dim(sb, known) {
+                    continue;
+                }
+                if let Some(b) = cl.by.iter().find(|b| model.equal_dims.same(&b.name, &sb.name)) {
+                    let same = if b.name == sb.name { String::new() } else { format!(" (`{}` equals `{}`)", b.name, sb.name) };
+                    self.err(
+                        Diagnostic::new("E506", format!("cluster `{}` splits by `{}`, which it also groups by{same}", cl.name, sb.name))
+                            .at_loc(sb.loc, "in `by` too")
+                            .also_loc(b.loc, "grouped by here")
+                            .help("a `by` group holds one value of each `by` dimension, so there is nothing to split; split by another dimension of the steps"),
+                    );
+                    continue;
+                }
+                split_ok.push(sb);
+            }
+            // Each `split_by` dimension is one of every step's (reported once per dimension).
+            let members: Vec<&Step> = cl
+                .steps
+                .iter()
+                .filter_map(|sn| {
+                    let hits: Vec<&Step> = steps.iter().filter(|(_, st)| st.name == sn.name).map(|(_, st)| *st).collect();
+                    if hits.len() == 1 {
+                        Some(hits[0])
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            for sb in &split_ok {
+                let lacking: Vec<&&Step> = members.iter().filter(|st| model.equal_dims.find_in(&st.over, &sb.name).is_none()).collect();
+                if lacking.is_empty() {
+                    continue;
+                }
+                let names: Vec<String> = lacking.iter().map(|st| format!("`{}`", st.name)).collect();
+                let mut d = Diagnostic::new(
+                    "E506",
+                    format!(
+                        "cluster `{}` splits by `{}`, which step{} {} not have",
+                        cl.name,
+                        sb.name,
+                        if names.len() == 1 { "" } else { "s" },
+                        {
+                            let v = names.join(" and ");
+                            if names.len() == 1 {
+                                format!("{v} does")
+                            } else {
+                                format!("{v} do")
+                            }
+                        }
+                    ),
+                )
+                .at_loc(sb.loc, "not a dimension of every step");
+                for st in &lacking {
+                    d = d.also_loc(
+                        st.loc,
+                        format!("`{}` runs over ({})", st.name, st.over.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ")),
+                    );
+                }
+                self.err(
+                    d.help("the quanta of a job are ordered and cut by the `split_by` values, so every step of the cluster needs them"),
+                );
+            }
             for sn in &cl.steps {
                 if let Some(i) = find(self, sn, None) {
                     if let Some(other) = in_cluster.get(&i) {
@@ -858,7 +1124,9 @@ impl<'a> Verifier<'a> {
                         if !self.check_dim(b, known) {
                             continue;
                         }
-                        if !st.over.iter().any(|d| d.name == b.name) {
+                        if model.equal_dims.find_in(&st.over, &b.name).is_none()
+                            && !(self.in_broken_equality(&b.name, known) || st.over.iter().any(|d| self.in_broken_equality(&d.name, known)))
+                        {
                             self.err(
                                 Diagnostic::new(
                                     "E506",
@@ -912,11 +1180,18 @@ impl<'a> Verifier<'a> {
             for r in &model.relations {
                 closure.extend(r.dims.iter().map(|d| d.name.clone()));
             }
+            // A dimension equal to a determined one is determined (`equal`, language 1.1).
+            for class in model.equal_dims.classes() {
+                if class.iter().any(|d| closure.contains(d)) {
+                    closure.extend(class.iter().cloned());
+                }
+            }
             for (_, s) in &steps {
                 for d in &s.over {
                     if closure.contains(&d.name)
                         || model.dim(&d.name).is_some_and(|x| x.domain.is_some() || x.domain_loc.is_some())
                         || !known.contains(d.name.as_str())
+                        || self.in_broken_equality(&d.name, known)
                     {
                         continue;
                     }
@@ -1076,6 +1351,27 @@ impl<'a> Verifier<'a> {
                 self.report_cycle(&nodes, &cycle);
             }
         }
+        // The final job (language 1.1): a job over `()` with a step's placeholders; its
+        // `{config.KEY}` are those of the chosen config when the campaign uses one pipeline.
+        if let Some(f) = &c.final_job {
+            if let Some((p, st)) = steps.iter().find(|(_, st)| st.name == f.name) {
+                self.err(
+                    Diagnostic::new("E202", format!("final job `{}` has the name of step `{}.{}`", f.name, p.name, st.name))
+                        .at_loc(f.loc, "final job named here")
+                        .also_loc(st.loc, "step defined here")
+                        .help("rename the final job: job names must be unique in the workflow"),
+                );
+            }
+            if let Some(run) = &f.run {
+                let sets: Vec<BTreeSet<String>> = match used.as_slice() {
+                    [p] => self.configs_in_campaign(c, p).iter().map(|cf| self.config_keys_with_sets(p, cf)).collect(),
+                    _ => Vec::new(),
+                };
+                let no_config = if used.len() > 1 { "the campaign uses several pipelines: whose config?" } else { "no config" };
+                let configs = if used.len() == 1 { Some(sets.as_slice()) } else { None };
+                self.placeholders_in(run, &[], RUN_PLACEHOLDERS, configs, no_config, None, "a final job");
+            }
+        }
         // Placeholders of notify.
         if let Some(n) = &c.notify {
             if let Some(t) = &n.command {
@@ -1103,6 +1399,7 @@ impl<'a> Verifier<'a> {
     fn step_sites(&mut self, c: &Campaign, p: &Pipeline, s: &Step) {
         let model = self.model;
         let st = resolve::resolve_step(model, Some(c), p, s, self.sets);
+        self.memory_cap(&st, s);
         let avoid = st.names("avoid_sites");
         let chosen_explicit = st.values.get("site").map(|r| (r.value.clone(), r.origin.clone()));
         if let Some((Value::Names(v), origin)) = &chosen_explicit {
@@ -1148,8 +1445,10 @@ impl<'a> Verifier<'a> {
             return;
         };
         self.used.mark("site", &site.name);
-        let limits: [(&str, Option<(u64, Loc)>, &str); 3] = [
+        let limits: [(&str, Option<(u64, Loc)>, &str); 4] = [
             ("memory", site.max_memory, "max_memory"),
+            // The step's own cap on memory growth (language 1.1) stays under the site's.
+            ("max_memory", site.max_memory, "max_memory"),
             ("walltime", site.max_walltime, "max_walltime"),
             ("cpus", site.max_cpus.map(|(v, l)| (v.max(0) as u64, l)), "max_cpus"),
         ];
@@ -1160,7 +1459,7 @@ impl<'a> Verifier<'a> {
             let Some(v) = r.value.as_u64() else { continue };
             if v > lim {
                 let fmt = |x: u64| match key {
-                    "memory" => fmt_size(x),
+                    "memory" | "max_memory" => fmt_size(x),
                     "walltime" => fmt_duration(x),
                     _ => x.to_string(),
                 };
@@ -1181,6 +1480,30 @@ impl<'a> Verifier<'a> {
                 self.err_once_per_setting(d, &s.name);
             }
         }
+    }
+
+    /// E604: the first attempt asks for more memory than the step's own `max_memory`, the cap
+    /// of its growth on retries.
+    fn memory_cap(&mut self, st: &resolve::StepSettings, s: &Step) {
+        let (Some(mem), Some(cap)) = (st.resolved("memory"), st.resolved("max_memory")) else { return };
+        let (Some(m), Some(c)) = (mem.value.as_u64(), cap.value.as_u64()) else { return };
+        if m <= c {
+            return;
+        }
+        let mut d = Diagnostic::new(
+            "E604",
+            format!("step `{}` asks for memory = {} but caps its memory at max_memory = {}", s.name, fmt_size(m), fmt_size(c)),
+        );
+        d = d.at_loc(mem.origin.loc.unwrap_or(s.loc), format!("{} from {}", fmt_size(m), mem.origin.label));
+        if let Some(l) = cap.origin.loc {
+            d = d.also_loc(l, format!("max_memory {} from {}", fmt_size(c), cap.origin.label));
+        }
+        let mut chain: Vec<String> = mem.overridden.iter().map(|(v, o)| format!("{v} ({})", o.label)).collect();
+        chain.push(format!("{} ({})", mem.value, mem.origin.label));
+        d = d
+            .note(format!("memory override chain: {}", chain.join(" < ")))
+            .help("`max_memory` caps the growth of `memory` on retries, so it cannot be below the first request: raise `max_memory` or lower `memory`");
+        self.err_once_per_setting(d, &s.name);
     }
 }
 
@@ -1232,4 +1555,29 @@ pub fn find_cycle(n: usize, edges: &[StepEdge]) -> Option<Vec<&StepEdge>> {
         }
     }
     None
+}
+
+/// Two literal domains (ranges, lists) with no value in common.  Tables are not read here:
+/// `false` for them.
+fn domains_disjoint(a: &Domain, b: &Domain) -> bool {
+    fn values(d: &Domain) -> Option<Result<(i64, i64), Vec<String>>> {
+        match d {
+            Domain::Range { lo, hi, inclusive } => Some(Ok((*lo, if *inclusive { *hi } else { hi.saturating_sub(1) }))),
+            Domain::List(items) => Some(Err(items
+                .iter()
+                .map(|l| match l {
+                    Literal::Int(i) => i.to_string(),
+                    Literal::Str(s) => format!("\"{s}\""),
+                })
+                .collect())),
+            Domain::Table { .. } => None,
+        }
+    }
+    let in_range = |v: &str, (lo, hi): (i64, i64)| v.parse::<i64>().is_ok_and(|x| lo <= x && x <= hi);
+    match (values(a), values(b)) {
+        (Some(Ok((a0, a1))), Some(Ok((b0, b1)))) => a1 < b0 || b1 < a0 || a1 < a0 || b1 < b0,
+        (Some(Ok(r)), Some(Err(l))) | (Some(Err(l)), Some(Ok(r))) => !l.iter().any(|v| in_range(v, r)),
+        (Some(Err(x)), Some(Err(y))) => !x.iter().any(|v| y.contains(v)),
+        _ => false,
+    }
 }

@@ -69,12 +69,13 @@ the units B, KiB, MiB, GiB, TiB (powers of 1024) or KB, MB, GB, TB (powers of 10
 } example "bps 1\ndefaults {\n  memory = 4 Gb\n}\n";
 
 "E104" Error "missing or malformed version header" {
-"Every .bps file, included files too, starts with `bps 1`, the language version. It lets a
-future bpsc read old campaigns the way they were meant."
+"Every .bps file, included files too, starts with its language version: `bps 1` or
+`bps 1.1`. It lets a future bpsc read old campaigns the way they were meant. Version 1.0 is
+written `bps 1`, not `bps 1.0`."
 } example "defaults {\n  memory = 4GiB\n}\n";
 
 "E105" Error "unsupported language version" {
-"This bpsc understands language version 1 only."
+"This bpsc understands language versions 1 and 1.1."
 } example "bps 2\n";
 
 "E106" Error "invalid character" {
@@ -103,33 +104,41 @@ closest defined name of the right kind."
 
 "E202" Error "duplicate definition" {
 "Two definitions of the same kind share a name. The secondary label points at the first one;
-rename or remove one of them."
+rename or remove one of them. Also: a name listed twice in one list, a key set twice in one
+block, a second `final` job in a campaign, a `subset` or a `final` job with the name of a
+step."
 } example "bps 1\ndimension band = [\"g\", \"r\"]\ndimension band = [\"i\"]\n";
 
 "E203" Error "unknown key" {
 "The key is not a setting bpsc knows. Execution settings are memory, cpus, disk, walltime,
 retries, retry_unless_exit, memory_growth, priority, queue, partition, account, qos, site,
-sites, hosts, avoid_hosts, avoid_sites, on_failure, software, max_jobs and env; each kind of
-block adds its own keys (`bpsc explain E204` lists them)."
+sites, hosts, avoid_hosts, avoid_sites, on_failure, software, max_running (max_jobs in
+version 1) and env; version 1.1 adds memory_growth_on, max_memory, unexpected and pass_env.
+Each kind of block adds its own keys (`bpsc explain E204` lists them)."
 } example "bps 1\ndefaults {\n  memroy = 4GiB\n}\n";
 
 "E204" Error "not allowed in this scope" {
-"The key or statement is valid, but not in this kind of block. Site limits (max_memory,
-max_cpus, max_walltime) belong in a `site`; `run`, `inputs` and `outputs` in a pipeline's
-`step`; `coverage`, `use`, `cluster` and `notify` in a `campaign`; `step` definitions in a
-`pipeline`."
+"The key or statement is valid, but not in this kind of block. Site limits (max_cpus,
+max_walltime, and max_memory, which elsewhere is a step's own cap) belong in a `site`; `run`,
+`inputs` and `outputs` in a pipeline's `step` (`run` and `when` in a `final` job);
+`coverage`, `use`, `cluster`, `notify` and `final` in a `campaign`; `step` definitions and
+`subset`s in a `pipeline`; `equal` at the top level; `unexpected` in a campaign or a step;
+`split_by` and `max_quanta` in a cluster."
 } example "bps 1\ndefaults {\n  run = \"echo hi\"\n}\n";
 
 "E205" Error "missing required setting" {
 "Something the compiler needs is not set: a campaign needs `use` and `coverage`, a step in a
-pipeline needs `run`, an archived dataset needs `archive`."
+pipeline needs `run`, an archived dataset needs `archive`, a `final` job needs `run`, a
+`subset` at least one step, and a partitioned cluster both `split_by` and `max_quanta`."
 } example "bps 1\npipeline p {\n  step a over () { }\n}\n";
 
 "E206" Error "unknown placeholder" {
 "A `{name}` in a template is not one bpsc can fill. In `run`: the step's own dimensions,
 `{config.KEY}`, `{campaign}`, `{step}`, `{user}`, `{site}`, `{attempt}`, `{inputs}`,
-`{outputs}`, `{data_id}`, `{job}`. In dataset templates: the dataset's dimensions and
-`{campaign}`, `{user}`, `{site}`. Write literal braces as `{{` and `}}`."
+`{outputs}`, `{data_id}`, `{job}`, and (language 1.1) `{inputs.NAME}` / `{outputs.NAME}` for
+one input or output dataset NAME of the step. A `final` job's `run` has the placeholders of a
+step over `()`. In dataset templates: the dataset's dimensions and `{campaign}`, `{user}`,
+`{site}`. Write literal braces as `{{` and `}}`."
 } example "bps 1\ndimension visit = 1..3\npipeline p {\n  step a over (visit) { run = \"proc {vist}\" }\n}\n";
 
 "E207" Error "step dimension not determined" {
@@ -152,9 +161,44 @@ or give the dimension a domain."
 "A campaign uses each pipeline once; pick one config per pipeline."
 } example "bps 1\npipeline p { config a { } step s { run = \"true\" } }\ncampaign c {\n  use p with a\n  use p with a\n}\n";
 
+"E211" Error "bad dimension equality" {
+"An `equal A = B` declaration (language 1.1) cannot hold: it names one dimension twice, or two
+dimensions whose values are of different kinds (integers and strings are never equal), or
+whose declared domains have no value in common (equal, they would leave no data ID). Both
+names must be dimensions (E201 otherwise)."
+} example "bps 1.1\ndimension visit = 1..3\nequal visit = visit\n";
+
+"E212" Error "feature needs `bps 1.1`" {
+"The file starts with `bps 1` but uses a feature of language version 1.1: `equal`, `final`,
+`subset`, the keys `memory_growth_on`, `max_running`, `unexpected`, `pass_env`, `split_by`,
+`max_quanta`, `max_memory` outside a `site`, or the placeholders `{inputs.NAME}` and
+`{outputs.NAME}`. Version 1 files keep their exact version 1 meaning, so a 1.1 feature must be
+asked for: change the first line to `bps 1.1` (every version 1 file is a valid 1.1 file). The
+version is per file: a `bps 1` library may be included by a `bps 1.1` campaign."
+} example "bps 1\ndefaults {\n  memory_growth_on = any\n}\n";
+
 "W201" Warning "unused definition" {
 "A dimension, relation, dataset, site or pipeline is defined but nothing refers to it."
 } example "bps 1\ndimension band = [\"g\"]\ndimension visit = 1..3\npipeline p { step a over (visit) { run = \"true\" } }\ncampaign c {\n  use p\n  coverage = visit\n}\n";
+
+"W202" Warning "redundant dimension equality" {
+"An `equal A = B` declaration repeats what earlier ones already say: the same pair again, the
+pair the other way round, or a pair made equal through others (equality is symmetric and
+transitive). Remove it; the secondary labels show the declarations that imply it."
+} example "bps 1.1\ndimension visit = 1..3\ndimension exposure\nequal visit = exposure\nequal exposure = visit\n";
+
+"W203" Warning "deprecated spelling" {
+"`max_jobs` is the language 1.0 spelling of `max_running`. In a `bps 1.1` file write
+`max_running`; `max_jobs` still works and means the same (both name one setting, so writing
+both in one block is E202). Version 1 files keep `max_jobs` without a warning."
+} example "bps 1.1\ndefaults {\n  max_jobs = 10\n}\n";
+
+"W204" Warning "config override adds a key" {
+"A `--set config.KEY=VALUE` (or `--set PIPELINE.config.KEY=VALUE`) names a key that the config
+it applies to does not define. Configs are free-form science parameters, so the key is
+added and `{config.KEY}` sees it; but a misspelt key would override nothing, so bpsc says so
+(with the closest defined key when there is one)."
+} example "bps 1.1\ndimension visit = 1..3\npipeline p {\n  config c { pipeline_yaml = \"drp.yaml\" }\n  step a over (visit) { run = \"pipetask -p {config.pipeline_yaml}\" }\n}\ncampaign k {\n  use p with c\n  coverage = visit\n}\n" args ["--set=config.pipline_yaml=\"rc2.yaml\""];
 
 "E301" Error "type mismatch" {
 "The value has the wrong type for this key: e.g. a string where a size is expected, or a
@@ -221,7 +265,15 @@ the rest of its column (integers versus strings). The label gives row and column
 certainly a mistake (a data file passed as a campaign); move data into tables."
 } example "bps 1\ninclude \"huge.bps\"\n";
 
-"E408" Error "cannot write the output" {
+"E408" Error "pass_env variable not set" {
+"A `pass_env` list names a variable that the environment bpsc runs in does not set. The jobs
+see the values the named variables have when the campaign is compiled (they are recorded in
+the submit directory), so an unset one is an error, not an empty value. Export it before
+running bpsc, or remove it from `pass_env`. The language server does not check this (an
+editor's environment is not the submitting shell)."
+} example "bps 1.1\ndefaults {\n  pass_env = [\"BPSC_EXAMPLE_DIR\"]\n}\n" args ["--env"];
+
+"E409" Error "cannot write the output" {
 "bpsc could not write a file of the output (the submit directory, the IR): the parent
 directory is missing or not writable, the disk is full, or a path component is a file.
 Nothing is left behind: output is written to a temporary sibling and renamed into place
@@ -254,7 +306,11 @@ outside the cluster. The notes show the cycle; split the cluster or change its `
 
 "E506" Error "bad cluster" {
 "A cluster names a step twice, a step that another cluster already holds, or groups by a
-dimension that one of its steps does not have."
+dimension that one of its steps does not have (a dimension declared `equal` to one of the
+step's counts as the step's). A partitioned cluster (language 1.1) splits the groups of a
+`by` cluster: `split_by` and `max_quanta` need `by`, and a `split_by` dimension must be a
+dimension of every step of the cluster and not one of `by` (a `by` group holds one value of
+it, so there would be nothing to split)."
 } example "bps 1\ndimension visit = 1..3\ndimension band = [\"g\", \"r\"]\npipeline p {\n  step a over (visit) { run = \"true\" }\n}\ncampaign c {\n  use p\n  coverage = visit\n  cluster k { steps = [a], by = [band] }\n}\n";
 
 "E601" Error "site both chosen and avoided" {
@@ -268,9 +324,17 @@ for a campaign that has steps."
 } example "bps 1\nsite s { backend = slurm }\ndefaults { sites = [s], avoid_sites = [s] }\ndimension visit = 1..3\npipeline p { step a over (visit) { run = \"true\" } }\ncampaign c {\n  use p\n  coverage = visit\n}\n";
 
 "E603" Error "over a site limit" {
-"A resolved setting passes the chosen site's limit (max_memory, max_cpus, max_walltime). The
-notes show the override chain that produced the value."
+"A resolved setting passes the chosen site's limit (max_memory, max_cpus, max_walltime), or a
+step's own `max_memory` (language 1.1) passes the site's `max_memory`. The notes show the
+override chain that produced the value."
 } example "bps 1\nsite s { backend = slurm, max_memory = 8GiB }\ndefaults { site = s, memory = 16GiB }\ndimension visit = 1..3\npipeline p { step a over (visit) { run = \"true\" } }\ncampaign c {\n  use p\n  coverage = visit\n}\n";
+
+"E604" Error "memory over the step's max_memory" {
+"A step's resolved `memory` (its first attempt's request) is above its own resolved
+`max_memory`, the cap of memory growth on retries (language 1.1). The cap cannot be below the
+first request: raise `max_memory` or lower `memory`. A step's `max_memory` above the site's
+`max_memory` is E603."
+} example "bps 1.1\ndefaults { memory = 8GiB }\ndimension visit = 1..3\npipeline p { step a over (visit) { run = \"true\", max_memory = 4GiB } }\ncampaign c {\n  use p\n  coverage = visit\n}\n";
 
 "E701" Error "empty coverage" {
 "The campaign's coverage, or a step's universe, has no data IDs."

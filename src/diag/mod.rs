@@ -203,10 +203,10 @@ mod tests {
     }
 }
 
-/// An I/O failure while writing output (a submit directory, an IR file): E408.
+/// An I/O failure while writing output (a submit directory, an IR file): E409.
 impl From<std::io::Error> for Diagnostic {
     fn from(e: std::io::Error) -> Diagnostic {
-        Diagnostic::new("E408", format!("cannot write the output: {e}"))
+        Diagnostic::new("E409", format!("cannot write the output: {e}"))
             .help("check that the output directory's parent exists, is writable and has free space")
     }
 }

@@ -22,7 +22,7 @@ pub mod settings;
 
 use std::collections::BTreeMap;
 
-use crate::check::model::{Campaign, ConfigValue, Model, Order, Persist, Pipeline, Stage, Step};
+use crate::check::model::{Campaign, Model, Order, Persist, Pipeline, Stage, Step};
 use crate::check::resolve;
 use crate::check::Checked;
 use crate::coverage;
@@ -88,36 +88,12 @@ pub struct StepDep {
     pub kind: DepKind,
 }
 
-/// Resolved config parameters of `use P with C`, inheritance applied (child wins).
-fn config_params(p: &Pipeline, name: Option<&str>) -> (Option<String>, Vec<(String, String)>) {
-    let chosen = match name {
-        Some(n) => p.configs.iter().find(|c| c.name == n),
-        None if p.configs.len() == 1 => p.configs.first(),
-        None => None,
-    };
-    let Some(c) = chosen else {
-        return (None, Vec::new());
-    };
-    let mut chain = Vec::new();
-    let mut cur = Some(c);
-    while let Some(cf) = cur {
-        if chain.iter().any(|x: &&crate::check::model::Config| x.name == cf.name) {
-            break;
-        }
-        chain.push(cf);
-        cur = cf.extends.as_ref().and_then(|e| p.configs.iter().find(|x| x.name == e.name));
-    }
-    let mut params: BTreeMap<String, String> = BTreeMap::new();
-    for cf in chain.iter().rev() {
-        for (k, v, _) in &cf.params {
-            let s = match v {
-                ConfigValue::Str(s) => s.clone(),
-                other => other.to_string(),
-            };
-            params.insert(k.clone(), s);
-        }
-    }
-    (Some(c.name.clone()), params.into_iter().collect())
+/// Resolved config parameters of `use P with C`: inheritance applied (child wins), then the
+/// `--set [P.]config.KEY=...` overrides (the checker's [`resolve::resolve_config`]).
+fn config_params(p: &Pipeline, name: Option<&str>, sets: &[resolve::ConfigSet]) -> (Option<String>, Vec<(String, String)>) {
+    let r = resolve::resolve_config(p, name, sets);
+    let values = r.values();
+    (r.name, values)
 }
 
 /// Select steps for `--steps A..B` (a range in topological order) or `--steps A,B`.
@@ -197,7 +173,7 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
         let Some(p) = model.pipeline(&u.pipeline.name) else {
             continue;
         };
-        let (config_name, config) = config_params(p, u.config.as_ref().map(|c| c.name.as_str()));
+        let (config_name, config) = config_params(p, u.config.as_ref().map(|c| c.name.as_str()), &c.config_sets);
         for s in &p.steps {
             defs.push(StepDef { pipe: p, step: s, config_name: config_name.clone(), config: config.clone() });
         }
@@ -210,7 +186,8 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
         return fail(vec![Diagnostic::new("E501", "the step graph has a cycle").at_loc(camp.loc, "in this campaign")]);
     };
     let keep = match &opts.steps {
-        Some(spec) => match select_steps(spec, &qual, &topo) {
+        // Subset names (language 1.1) become their steps first.
+        Some(spec) => match crate::check::subsets::expand_steps(model, camp, spec).and_then(|spec| select_steps(&spec, &qual, &topo)) {
             Ok(k) => k,
             Err(d) => return fail(vec![d]),
         },

@@ -55,7 +55,7 @@ fn scope_rank(s: &ScopeKind) -> u8 {
 /// The typed settings of a step and where its non-default values were written.
 pub fn step_settings(r: &resolve::StepSettings) -> (StepSettings, Vec<SetAt>) {
     let d = StepSettings::default();
-    let get = |k: &str| r.values.get(k).map(|x| &x.value);
+    let get = |k: &str| r.get(k);
     let text = |k: &str| get(k).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string);
     let names = |k: &str| match get(k) {
         Some(Value::Names(v)) | Some(Value::StrList(v)) => v.clone(),
@@ -67,7 +67,7 @@ pub fn step_settings(r: &resolve::StepSettings) -> (StepSettings, Vec<SetAt>) {
     };
     // `partition` and `queue` are one setting under two names: the more specific scope
     // wins, `partition` on a tie.
-    let partition = match (r.values.get("partition"), r.values.get("queue")) {
+    let partition = match (r.resolved("partition"), r.resolved("queue")) {
         (Some(p), Some(q)) if scope_rank(&q.origin.scope) > scope_rank(&p.origin.scope) => q.value.as_str(),
         (Some(p), _) => p.value.as_str(),
         (None, Some(q)) => q.value.as_str(),
@@ -105,7 +105,7 @@ pub fn step_settings(r: &resolve::StepSettings) -> (StepSettings, Vec<SetAt>) {
             _ => None,
         },
         env: r.env.iter().map(|(k, v)| (k.clone(), v.value.as_str().map(str::to_string).unwrap_or_else(|| v.value.to_string()))).collect(),
-        max_jobs: int("max_jobs"),
+        max_jobs: int("max_running"),
     };
     let mut at: Vec<SetAt> = r
         .values

@@ -115,6 +115,7 @@ fn where_in<'a>(blocks: &[&'a Stmt]) -> Where<'a> {
             StmtKind::Cluster { .. } => Scope::Cluster,
             StmtKind::Notify { .. } => Scope::Notify,
             StmtKind::Env { .. } => Scope::Env,
+            StmtKind::Final { .. } => Scope::Final,
             _ => continue,
         });
     }
@@ -156,8 +157,17 @@ fn affected<'m>(m: &'m model::Model, w: &Where<'_>) -> Vec<(Option<&'m model::Ca
     out
 }
 
-fn chain_md(a: &Analysis, r: &resolve::Resolved) -> String {
+/// The override chain of a resolved value; for a merged list (`pass_env`), every scope's
+/// contribution instead.
+fn chain_md(a: &Analysis, r: &resolve::Resolved, merged: &[(model::Value, resolve::Origin)]) -> String {
     let mut s = String::new();
+    if !merged.is_empty() {
+        let _ = writeln!(s, "merged from every scope that sets it:\n");
+        for (k, (v, o)) in merged.iter().rev().enumerate() {
+            let _ = writeln!(s, "{}. `{v}` from {} {}", k + 1, o.label, place(a, o.loc));
+        }
+        return s;
+    }
     let _ = writeln!(s, "1. `{}` from {} {} (wins)", r.value, r.origin.label, place(a, r.origin.loc));
     for (k, (v, o)) in r.overridden.iter().rev().enumerate() {
         let _ = writeln!(s, "{}. `{v}` from {} {} (overridden)", k + 2, o.label, place(a, o.loc));
@@ -215,6 +225,15 @@ fn hover_key(a: &Analysis, name: &str, w: &Where<'_>) -> Option<String> {
     if !k.exec {
         return Some(s);
     }
+    if w.scope == Some(Scope::Site) && k.name == "max_memory" {
+        // In a site, `max_memory` is the site's limit, not a value in the steps' chain.
+        let _ = write!(s, "\n\n---\nIn a site: the site's limit, checked after resolution; a step's own `max_memory` must stay under it.");
+        return Some(s);
+    }
+    if matches!(w.scope, Some(Scope::Cluster | Scope::Final)) {
+        // Not a value in any step's chain (a cluster's own throttle; not allowed in a final job).
+        return Some(s);
+    }
     let m = &a.checked.model;
     let mut steps = affected(m, w);
     if let Some(site) = w.site {
@@ -228,9 +247,11 @@ fn hover_key(a: &Analysis, name: &str, w: &Where<'_>) -> Option<String> {
     for (c, p, st) in steps.iter().take(if single { 1 } else { 25 }) {
         let rs = resolve::resolve_step(m, *c, p, st, &a.checked.sets);
         let camp = c.map(|c| format!(" in campaign `{}`", c.name)).unwrap_or_default();
-        match rs.values.get(k.name) {
+        let merged = rs.merged.get(keys::canonical(k.name)).map(|v| v.as_slice()).unwrap_or(&[]);
+        match rs.resolved(k.name) {
             Some(r) if single => {
-                let _ = write!(s, "**{} = {}** for step `{}.{}`{camp}\n\n{}", k.name, r.value, p.name, st.name, chain_md(a, r));
+                let shown = keys::canonical(k.name);
+                let _ = write!(s, "**{shown} = {}** for step `{}.{}`{camp}\n\n{}", r.value, p.name, st.name, chain_md(a, r, merged));
             }
             Some(r) => {
                 let _ = writeln!(s, "- `{}.{}`{camp}: `{}` from {} {}", p.name, st.name, r.value, r.origin.label, place(a, r.origin.loc));
@@ -448,6 +469,41 @@ fn hover_sym(a: &Analysis, sym: &Sym) -> Option<Hover> {
         }
         Kind::Cluster => {
             let _ = write!(s, "**cluster** `{name}`: steps run together in one job");
+            if let Some(cl) = m.campaigns.iter().flat_map(|c| c.clusters.iter()).find(|c| c.name == name) {
+                let list = |v: &[model::Named]| v.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ");
+                let _ = write!(s, "\n\n- steps: {}", list(&cl.steps));
+                if !cl.by.is_empty() {
+                    let _ = write!(s, "\n- by: {}", list(&cl.by));
+                }
+                if let Some((n, _)) = cl.size {
+                    let _ = write!(s, "\n- size: {n} quanta per job");
+                }
+                if !cl.split_by.is_empty() {
+                    let q = cl.max_quanta.map(|(n, _)| n.to_string()).unwrap_or_else(|| "?".into());
+                    let _ = write!(s, "\n- split by {} into jobs of at most {q} quanta", list(&cl.split_by));
+                }
+                if let Some((n, _)) = cl.max_running {
+                    let _ = write!(s, "\n- at most {n} jobs running at once");
+                }
+            }
+        }
+        Kind::Subset => {
+            let p = d.scope.as_deref().and_then(|p| m.pipeline(p))?;
+            let sub = p.subset(name)?;
+            let steps: Vec<&str> = sub.steps.iter().map(|s| s.name.as_str()).collect();
+            let _ =
+                write!(s, "**subset** `{name}` of pipeline `{}`: {}\n\n`--steps {name}` compiles these steps", p.name, steps.join(", "));
+        }
+        Kind::Final => {
+            let f = m.campaigns.iter().filter_map(|c| c.final_job.as_ref().map(|f| (c, f))).find(|(_, f)| f.name == name);
+            let _ = write!(s, "**final job** `{name}`: runs after every other job");
+            if let Some((c, f)) = f {
+                let when = serde_json::to_value(f.when).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                let _ = write!(s, " of campaign `{}`, when = {when}", c.name);
+                if let Some(r) = &f.run {
+                    let _ = write!(s, "\n\n- run: `{}`", r.text);
+                }
+            }
         }
         Kind::CoverageName | Kind::StepOrPipeline => return None,
     }
@@ -623,6 +679,9 @@ const STATEMENTS: &[(&str, &[Scope], &str)] = &[
     ("use", &[Scope::Campaign], "use PIPELINE with CONFIG"),
     ("cluster", &[Scope::Campaign], "run several quanta in one job"),
     ("notify", &[Scope::Campaign], "notifications"),
+    ("final", &[Scope::Campaign], "final NAME { run = ..., when = always }: a job after every other job (1.1)"),
+    ("subset", &[Scope::Pipeline], "subset NAME = [steps]: a name for --steps (1.1)"),
+    ("equal", &[Scope::Top], "equal A = B: two dimensions that always hold the same value (1.1)"),
     ("env", &[Scope::Defaults, Scope::Site, Scope::Pipeline, Scope::Step, Scope::Campaign, Scope::StepOverride], "environment variables"),
 ];
 
@@ -732,6 +791,14 @@ pub fn completion(doc: &Doc, pos: Position) -> Vec<CompletionItem> {
     }
     if last == "extends" {
         return name_items(a, Kind::Config, w.pipeline);
+    }
+    // `equal A = B` (1.1): dimensions on both sides.
+    if words.first() == Some(&"equal") && (words.len() == 1 || t.trim_end().ends_with('=')) {
+        return name_items(a, Kind::Dimension, None);
+    }
+    // `subset NAME = [a, b]` (1.1): steps of the pipeline.
+    if words.first() == Some(&"subset") && t.contains('=') {
+        return name_items(a, Kind::Step, w.pipeline);
     }
     if words.first() == Some(&"step") && words.len() == 1 && w.scope == Some(Scope::Campaign) {
         return name_items(a, Kind::Step, None);
@@ -886,7 +953,8 @@ fn block_heads(text: &str, off: usize) -> Vec<Vec<String>> {
     heads.into_iter().map(|h| h.replace(['(', ')', ','], " ").split_whitespace().map(str::to_string).collect()).collect()
 }
 
-const STATEMENT_WORDS: &[&str] = &["defaults", "site", "dataset", "pipeline", "config", "step", "campaign", "cluster", "notify", "env"];
+const STATEMENT_WORDS: &[&str] =
+    &["defaults", "site", "dataset", "pipeline", "config", "step", "campaign", "cluster", "notify", "env", "final"];
 
 fn where_in_heads(heads: &[Vec<String>]) -> Where<'_> {
     let mut w = Where { scope: Some(Scope::Top), ..Default::default() };
@@ -926,6 +994,7 @@ fn where_in_heads(heads: &[Vec<String>]) -> Where<'_> {
             Some("cluster") => Scope::Cluster,
             Some("notify") => Scope::Notify,
             Some("env") => Scope::Env,
+            Some("final") => Scope::Final,
             _ => continue,
         });
     }
@@ -1163,4 +1232,136 @@ pub fn code_actions(doc: &Doc, range: Range) -> Vec<CodeActionOrCommand> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{check, Options};
+    use crate::fs::MemFs;
+    use crate::lsp::{Analysis, Doc};
+    use std::sync::Arc;
+
+    const SRC: &str = "bps 1.1
+dimension visit = 0..4
+dimension exposure
+dimension detector = 0..2
+equal visit = exposure
+dataset raw(exposure, detector) { source = \"file:///raw/{exposure}/{detector}\" }
+defaults { pass_env = [\"HOME\"] }
+pipeline drp {
+  subset single_frame = [isr, calibrate]
+  step isr over (exposure, detector) {
+    inputs   = [raw]
+    outputs  = [postisr]
+    run      = \"isr {inputs.raw} {outputs.postisr}\"
+    pass_env = [\"DRP_DIR\"]
+  }
+  step calibrate over (visit, detector) after isr { inputs = [postisr], run = \"cal {visit}\" }
+}
+campaign k {
+  use drp
+  coverage = visit * detector
+  memory_growth_on = oom
+  cluster sfm { steps = [isr, calibrate], by = [detector], split_by = [visit], max_quanta = 10 }
+  final report {
+    run  = \"report {campaign}\"
+    when = failure
+  }
+}
+";
+
+    fn doc(text: &str) -> Doc {
+        let path = std::path::PathBuf::from("/lsp-test/c.bps");
+        let fs = MemFs::new().with(path.clone(), text.as_bytes().to_vec());
+        let checked = check(&fs, &path, &Options::default());
+        let index = super::super::index::Index::build(&checked.program.modules);
+        let root = checked.program.root;
+        let text: Arc<str> = Arc::from(text);
+        let lines = crate::source::SourceFile::new(FileId(0), path.clone(), String::new(), text.clone());
+        Doc {
+            uri: conv::uri_of(&path),
+            path,
+            text,
+            lines,
+            due: None,
+            analysis: Some(Analysis { checked, index, root }),
+            published: BTreeSet::new(),
+        }
+    }
+
+    /// The position just after the `n`-th occurrence (from 0) of `marker`.
+    fn after(d: &Doc, marker: &str, n: usize) -> Position {
+        let off = d.text.match_indices(marker).nth(n).map(|(i, _)| i + marker.len()).expect("marker");
+        conv::position(&d.lines, off as u32)
+    }
+
+    fn labels(v: &[CompletionItem]) -> Vec<String> {
+        v.iter().map(|i| i.label.clone()).collect()
+    }
+
+    fn hover_text(d: &Doc, pos: Position) -> String {
+        match hover(d, pos).map(|h| h.contents) {
+            Some(HoverContents::Markup(m)) => m.value,
+            other => panic!("no markdown hover: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_example_checks_clean() {
+        let d = doc(SRC);
+        let a = d.analysis.as_ref().unwrap();
+        assert!(a.checked.diags.items.is_empty(), "{:#?}", a.checked.diags.items);
+    }
+
+    #[test]
+    fn completion_knows_the_1_1_statements_keys_and_values() {
+        // A new line at the top level, in a pipeline and in a campaign.
+        let top = format!("{SRC}\n");
+        let d = doc(&top);
+        assert!(labels(&completion(&d, conv::position(&d.lines, top.len() as u32))).contains(&"equal".to_string()));
+        let text = SRC.replace("  subset single_frame", "  \n  subset single_frame");
+        let d = doc(&text);
+        let l = labels(&completion(&d, after(&d, "pipeline drp {\n  ", 0)));
+        assert!(l.contains(&"subset".to_string()), "{l:?}");
+        let text = SRC.replace("  final report {\n", "  \n  final report {\n");
+        let d = doc(&text);
+        let l = labels(&completion(&d, after(&d, "max_quanta = 10 }\n  ", 0)));
+        assert!(l.contains(&"final".to_string()) && l.contains(&"unexpected".to_string()) && l.contains(&"pass_env".to_string()), "{l:?}");
+        // Keys of a final job, and its `when` values.
+        let text = SRC.replace("    when = failure\n", "    when = failure\n    \n");
+        let d = doc(&text);
+        let l = labels(&completion(&d, after(&d, "when = failure\n    ", 0)));
+        assert_eq!(l, ["run", "when"]);
+        let d = doc(SRC);
+        let text = SRC.replace("when = failure", "when = ");
+        let d2 = doc(&text);
+        assert_eq!(labels(&completion(&d2, after(&d2, "when = ", 0))), ["always", "success", "failure"]);
+        assert_eq!(labels(&completion(&d, after(&d, "memory_growth_on = ", 0))), ["oom", "any"]);
+        // Names: dimensions for split_by and equal, steps for a subset.
+        let l = labels(&completion(&d, after(&d, "split_by = [", 0)));
+        assert!(l.contains(&"visit".to_string()) && l.contains(&"exposure".to_string()), "{l:?}");
+        let l = labels(&completion(&d, after(&d, "equal visit = ", 0)));
+        assert!(l.contains(&"exposure".to_string()), "{l:?}");
+        let l = labels(&completion(&d, after(&d, "subset single_frame = [", 0)));
+        assert_eq!(l, ["calibrate", "isr"]);
+    }
+
+    #[test]
+    fn hover_explains_1_1_settings_and_names() {
+        let d = doc(SRC);
+        // pass_env in the step: merged from defaults and the step.
+        let h = hover_text(&d, after(&d, "    pass_", 0));
+        assert!(h.contains("**pass_env = [\"HOME\", \"DRP_DIR\"]**") && h.contains("merged") && h.contains("defaults"), "{h}");
+        let h = hover_text(&d, after(&d, "memory_growth_", 0));
+        assert!(h.contains("memory_growth_on") && h.contains("built-in default `oom`"), "{h}");
+        let h = hover_text(&d, after(&d, "subset single_", 0));
+        assert!(h.contains("**subset** `single_frame`") && h.contains("isr, calibrate"), "{h}");
+        let h = hover_text(&d, after(&d, "final rep", 0));
+        assert!(h.contains("**final job** `report`") && h.contains("when = failure"), "{h}");
+        let h = hover_text(&d, after(&d, "{inputs.r", 0));
+        assert!(h.contains("**dataset** `raw(exposure, detector)`"), "{h}");
+        let h = hover_text(&d, after(&d, "cluster sf", 0));
+        assert!(h.contains("split by visit into jobs of at most 10 quanta"), "{h}");
+    }
 }

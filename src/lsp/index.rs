@@ -17,6 +17,10 @@ pub enum Kind {
     Step,
     Campaign,
     Cluster,
+    /// `subset NAME = [...]` in a pipeline (language 1.1).
+    Subset,
+    /// `final NAME { }` in a campaign (language 1.1).
+    Final,
     /// A name in a coverage expression: a dimension, a relation or a named coverage.
     CoverageName,
     /// `order A before B` at the top level or in a campaign: a step or a pipeline.
@@ -36,6 +40,8 @@ impl Kind {
             Kind::Step => "step",
             Kind::Campaign => "campaign",
             Kind::Cluster => "cluster",
+            Kind::Subset => "subset",
+            Kind::Final => "final job",
             Kind::CoverageName => "dimension, relation or coverage",
             Kind::StepOrPipeline => "step or pipeline",
         }
@@ -238,6 +244,18 @@ impl Builder {
                 self.r(Kind::Step, step, pipe);
                 self.r(Kind::Dimension, dim, None);
             }
+            StmtKind::Equal { left, right } => {
+                self.r(Kind::Dimension, left, None);
+                self.r(Kind::Dimension, right, None);
+            }
+            StmtKind::Subset { name, value } => {
+                self.def(Kind::Subset, name, pipe);
+                self.names_in(value, Kind::Step, pipe);
+            }
+            StmtKind::Final { name, body } => {
+                self.def(Kind::Final, name, None);
+                self.body(body, Ctx::Other);
+            }
             StmtKind::Env { .. } | StmtKind::Notify { .. } => {}
             StmtKind::Defaults { .. }
             | StmtKind::Site { .. }
@@ -269,14 +287,15 @@ impl Builder {
             "inputs" | "outputs" => self.names_in(value, Kind::Dataset, None),
             "site" | "sites" | "avoid_sites" => self.names_in(value, Kind::Site, None),
             "steps" => self.names_in(value, Kind::Step, pipe),
-            "by" => self.names_in(value, Kind::Dimension, None),
+            "by" | "split_by" => self.names_in(value, Kind::Dimension, None),
             "coverage" => self.coverage(value),
             "run" | "source" | "archive" => self.placeholders(value),
             _ => {}
         }
     }
 
-    /// `{dim}` placeholders of a template string: references to dimensions.
+    /// `{dim}` placeholders of a template string: references to dimensions; `{inputs.NAME}`
+    /// and `{outputs.NAME}` (language 1.1): references to datasets.
     fn placeholders(&mut self, e: &Expr) {
         let ExprKind::Str(s) = &e.kind else { return };
         if s.had_escapes {
@@ -295,10 +314,15 @@ impl Builder {
                 }
                 if let Some(end) = raw[i + 1..].find('}') {
                     let name = &raw[i + 1..i + 1 + end];
-                    if !name.is_empty() && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
-                        let lo = base + i as u32 + 1;
+                    let word = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
+                    let lo = base + i as u32 + 1;
+                    if word(name) {
                         let id = Ident { name: name.to_string(), span: Span { lo, hi: lo + name.len() as u32 } };
                         self.r(Kind::Dimension, &id, None);
+                    } else if let Some((dir, ds)) = name.split_once('.').filter(|(d, s)| matches!(*d, "inputs" | "outputs") && word(s)) {
+                        let lo = lo + dir.len() as u32 + 1;
+                        let id = Ident { name: ds.to_string(), span: Span { lo, hi: lo + ds.len() as u32 } };
+                        self.r(Kind::Dataset, &id, None);
                     }
                     i += end + 2;
                     continue;

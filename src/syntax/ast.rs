@@ -24,14 +24,57 @@ pub struct StrLit {
     pub had_escapes: bool,
 }
 
+/// A language version: `bps 1` is 1.0, `bps 1.1` is 1.1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl Version {
+    pub const V1_0: Version = Version { major: 1, minor: 0 };
+    pub const V1_1: Version = Version { major: 1, minor: 1 };
+    /// The newest version this bpsc reads.
+    pub const LATEST: Version = Version::V1_1;
+
+    /// Is this a version this bpsc reads?
+    pub fn supported(self) -> bool {
+        self == Version::V1_0 || self == Version::V1_1
+    }
+}
+
+impl std::fmt::Display for Version {
+    /// As written in a header: `1`, `1.1`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.minor == 0 {
+            write!(f, "{}", self.major)
+        } else {
+            write!(f, "{}.{}", self.major, self.minor)
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Module {
     pub file: FileId,
-    /// `bps N` and its span, when present and well formed.
-    pub version: Option<(u32, Span)>,
+    /// `bps N` / `bps N.M` and its span, when present and well formed (also when the
+    /// version is not supported; E105 was reported then).
+    pub version: Option<(Version, Span)>,
     pub stmts: Vec<Stmt>,
     /// Comments (`# ...`), in order, for the formatter and the language server.
     pub comments: Vec<Span>,
+}
+
+impl Module {
+    /// The version whose features this file may use: its header's, or the newest when the
+    /// header is missing, malformed or unsupported (E104/E105 said so; gating features on a
+    /// guess would only add errors).
+    pub fn effective_version(&self) -> Version {
+        match self.version {
+            Some((v, _)) if v.supported() => v,
+            _ => Version::LATEST,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -161,6 +204,22 @@ pub enum StmtKind {
         step: Ident,
         dim: Ident,
     },
+    /// `equal A = B` (language 1.1, top level): two dimensions that always hold the same value.
+    Equal {
+        left: Ident,
+        right: Ident,
+    },
+    /// `final NAME { run = "...", when = ... }` (language 1.1, in a campaign): the job that
+    /// runs after every other job.
+    Final {
+        name: Ident,
+        body: Body,
+    },
+    /// `subset NAME = [steps]` (language 1.1, in a pipeline): a name for `--steps`.
+    Subset {
+        name: Ident,
+        value: Expr,
+    },
     /// A statement that failed to parse; its diagnostic was already reported.
     Error,
 }
@@ -186,6 +245,9 @@ impl StmtKind {
             StmtKind::Notify { .. } => "`notify` block",
             StmtKind::Env { .. } => "`env` block",
             StmtKind::OrderBefore { .. } | StmtKind::OrderSerial { .. } => "`order` constraint",
+            StmtKind::Equal { .. } => "`equal` declaration",
+            StmtKind::Final { .. } => "`final` job",
+            StmtKind::Subset { .. } => "`subset`",
             StmtKind::Error => "statement",
         }
     }
@@ -199,7 +261,8 @@ impl StmtKind {
             | StmtKind::Campaign { body, .. }
             | StmtKind::Cluster { body, .. }
             | StmtKind::Notify { body }
-            | StmtKind::Env { body } => Some(body),
+            | StmtKind::Env { body }
+            | StmtKind::Final { body, .. } => Some(body),
             StmtKind::Dataset { body, .. } | StmtKind::Step { body, .. } => body.as_ref(),
             _ => None,
         }

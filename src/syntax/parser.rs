@@ -1058,6 +1058,30 @@ fn statement(i: Toks<'_>) -> PResult<'_, StmtKind> {
             let (i, body) = cut(body).parse(rest)?;
             Ok((i, StmtKind::Env { body }))
         }
+        "equal" => {
+            let (i, left) = cut(ident("a dimension name")).parse(rest)?;
+            let (i, eq) = cut(tok(Tok::Eq, "`=` between the two dimensions")).parse(i)?;
+            if i.first().nl_before {
+                // `equal visit =` and a line break: the next line is another statement.
+                let d = Diagnostic::new("E100", "expected a dimension name after `=`")
+                    .at(i.ctx.file, eq.span, "the line ends here")
+                    .help(format!("write `equal {} = OTHER` on one line", left.name));
+                return fail_with(i, d);
+            }
+            let (i, right) = cut(ident("a dimension name")).parse(i)?;
+            Ok((i, StmtKind::Equal { left, right }))
+        }
+        "final" => {
+            let (i, name) = cut(ident("a name for the final job")).parse(rest)?;
+            let (i, body) = cut(body).parse(i)?;
+            Ok((i, StmtKind::Final { name, body }))
+        }
+        "subset" => {
+            let (i, name) = cut(ident("a subset name")).parse(rest)?;
+            let (i, _) = cut(tok(Tok::Eq, "`=` and a list of steps")).parse(i)?;
+            let (i, value) = attr_value(i)?;
+            Ok((i, StmtKind::Subset { name, value }))
+        }
         "order" => {
             let (i, first) = cut(ident("a step or pipeline name, or `=`")).parse(rest)?;
             if i.at_word("before") {
@@ -1085,7 +1109,10 @@ fn statement(i: Toks<'_>) -> PResult<'_, StmtKind> {
     }
 }
 
-const STATEMENT_WORDS: [&str; 15] = [
+const STATEMENT_WORDS: [&str; 18] = [
+    "equal",
+    "final",
+    "subset",
     "include",
     "defaults",
     "site",
@@ -1216,6 +1243,24 @@ fn prev_end(before: Toks<'_>, after: Toks<'_>) -> u32 {
     before.toks[consumed - 1].span.hi
 }
 
+/// `1` or `MAJOR.MINOR` with a minor of at least 1, without leading zeros: `1`, `1.1`, `2`,
+/// `1.12`.  `1.0`, `01` or `1.1.1` are malformed (the canonical spelling of 1.0 is `1`).
+fn parse_version(text: &str) -> Option<Version> {
+    let part = |s: &str| -> Option<u32> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0')) {
+            return None;
+        }
+        s.parse().ok()
+    };
+    match text.split_once('.') {
+        None => Some(Version { major: part(text)?, minor: 0 }),
+        Some((a, b)) => {
+            let minor = part(b)?;
+            (minor > 0).then_some(Version { major: part(a)?, minor })
+        }
+    }
+}
+
 pub struct Parsed {
     pub module: Module,
     pub diags: Vec<Diagnostic>,
@@ -1252,28 +1297,28 @@ fn parse_on_this_thread(file: FileId, src: &str) -> Parsed {
         let n = i.second();
         if n.kind == Tok::Number && !n.nl_before {
             let text = i.text(n);
-            match text.parse::<u32>() {
-                Ok(1) => version = Some((1, first.span.to(n.span))),
-                Ok(v) => {
+            match parse_version(text) {
+                Some(v) if v.supported() => version = Some((v, first.span.to(n.span))),
+                Some(v) => {
                     ctx.report(
                         Diagnostic::new("E105", format!("unsupported language version {v}"))
-                            .at(file, n.span, "this bpsc reads version 1")
-                            .help("write `bps 1`, or use the bpsc release that matches this file"),
+                            .at(file, n.span, "this bpsc reads versions 1 and 1.1")
+                            .help("write `bps 1` or `bps 1.1`, or use the bpsc release that matches this file"),
                     );
                     version = Some((v, first.span.to(n.span)));
                 }
-                Err(_) => ctx.report(
+                None => ctx.report(
                     Diagnostic::new("E104", format!("malformed version `{text}`"))
-                        .at(file, n.span, "expected `1`")
-                        .help("the first line is `bps 1`"),
+                        .at(file, n.span, "expected `1` or `1.1`")
+                        .help("the first line is `bps 1` or `bps 1.1`"),
                 ),
             }
             i = i.advance(2);
         } else {
             ctx.report(
                 Diagnostic::new("E104", "missing language version after `bps`")
-                    .at(file, first.span, "expected `bps 1`")
-                    .help("the first line is `bps 1`"),
+                    .at(file, first.span, "expected `bps 1` or `bps 1.1`")
+                    .help("the first line is `bps 1` or `bps 1.1`"),
             );
             i = i.advance(1);
         }
@@ -1281,8 +1326,8 @@ fn parse_on_this_thread(file: FileId, src: &str) -> Parsed {
         let span = if first.kind == Tok::Eof { Span::new(0, 0) } else { first.span };
         ctx.report(
             Diagnostic::new("E104", "missing `bps 1` header")
-                .at(file, span, "the file must start with `bps 1`")
-                .help("add `bps 1` as the first line: it states the language version"),
+                .at(file, span, "the file must start with `bps 1` or `bps 1.1`")
+                .help("add `bps 1.1` as the first line: it states the language version"),
         );
     }
     let (_, stmts) = statements(i, false);
@@ -1306,7 +1351,7 @@ mod tests {
         let src = include_str!("../../tests/fixtures/brief.bps");
         let r = p(src);
         assert!(r.diags.is_empty(), "{:#?}", r.diags);
-        assert_eq!(r.module.version.map(|v| v.0), Some(1));
+        assert_eq!(r.module.version.map(|v| v.0), Some(Version::V1_0));
         assert!(r.module.stmts.len() >= 10);
     }
 
@@ -1395,6 +1440,23 @@ mod tests {
     fn long_join_chain_is_flat() {
         let src = format!("bps 1\ncoverage c = v{}\n", " * v".repeat(100_000));
         assert!(codes(&src).is_empty());
+    }
+
+    #[test]
+    fn versions_one_and_one_point_one() {
+        assert_eq!(p("bps 1\n").module.version.map(|v| v.0), Some(Version::V1_0));
+        assert_eq!(p("bps 1.1\n").module.version.map(|v| v.0), Some(Version::V1_1));
+        assert!(p("bps 1.1\n").diags.is_empty());
+        assert_eq!(codes("bps 1.2\n"), vec!["E105"]);
+        assert_eq!(codes("bps 2\n"), vec!["E105"]);
+        for bad in ["bps 1.0\n", "bps 01\n", "bps 1.1.1\n", "bps 1.01\n", "bps 1x\n"] {
+            let c = codes(bad);
+            assert!(c.contains(&"E104") || c.contains(&"E103"), "{bad}: {c:?}");
+        }
+        // An unsupported or malformed header does not gate features (no E212 cascade).
+        assert_eq!(p("bps 7\n").module.effective_version(), Version::LATEST);
+        assert_eq!(p("dimension v = 0..2\n").module.effective_version(), Version::LATEST);
+        assert_eq!(p("bps 1\n").module.effective_version(), Version::V1_0);
     }
 
     #[test]
