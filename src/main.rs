@@ -100,8 +100,12 @@ enum Cmd {
         submit: PathBuf,
         #[arg(long)]
         group: String,
+        /// The job's index in the group's task table.
+        #[arg(long, required_unless_present = "job", conflicts_with = "job")]
+        index: Option<u64>,
+        /// The job's id (engines that name jobs by id, e.g. DAGMan's $(JOB)).
         #[arg(long)]
-        index: u64,
+        job: Option<String>,
         /// Attempt number (default: one more than the provenance records of the job).
         #[arg(long)]
         attempt: Option<u32>,
@@ -363,8 +367,13 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Cmd::Wrap { submit, group, index, attempt, skip_failed_parents } => {
-            let code = bpsc::wrap::run(&bpsc::wrap::WrapArgs { submit, group, index, attempt, skip_failed_parents });
+        Cmd::Wrap { submit, group, index, job, attempt, skip_failed_parents } => {
+            let job = match (index, job) {
+                (Some(k), _) => bpsc::wrap::JobRef::Index(k),
+                (None, Some(id)) => bpsc::wrap::JobRef::Id(id),
+                (None, None) => bpsc::wrap::JobRef::Index(0),
+            };
+            let code = bpsc::wrap::run(&bpsc::wrap::WrapArgs { submit, group, job, attempt, skip_failed_parents });
             let _ = out.flush();
             std::process::exit(code);
         }

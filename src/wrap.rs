@@ -29,12 +29,21 @@ use crate::submitdir::time::rfc3339;
 pub struct WrapArgs {
     pub submit: PathBuf,
     pub group: String,
-    pub index: u64,
+    /// The job: its index in the group's table, or (`--job`, for engines that name jobs by
+    /// id, like DAGMan's `$(JOB)`) its id.
+    pub job: JobRef,
     pub attempt: Option<u32>,
     /// Before running, check every parent's latest provenance record; when one is missing or
     /// not successful, record this job as skipped and exit [`EXIT_SKIPPED`] without running.
     /// For engines whose dependencies fire on any termination (Slurm `afterany`).
     pub skip_failed_parents: bool,
+}
+
+/// How the engine names the job to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobRef {
+    Index(u64),
+    Id(String),
 }
 
 fn now() -> (SystemTime, String) {
@@ -252,19 +261,32 @@ fn failed_parent(submit: &Path, task: &Value) -> Option<String> {
     None
 }
 
+/// The job's line (rendered from the task tables) and its index.
+fn load(a: &WrapArgs) -> Result<(u64, String), String> {
+    let t = crate::submitdir::tasks::Tables::open(&a.submit)?;
+    let index = match &a.job {
+        JobRef::Index(k) => *k,
+        // DAGMan node names are job ids, but for a DAGMan keyword, which gets a leading `_`.
+        JobRef::Id(id) => t.find(&a.group, id).or_else(|e| match id.strip_prefix('_') {
+            Some(rest) => t.find(&a.group, rest).map_err(|_| e),
+            None => Err(e),
+        })?,
+    };
+    Ok((index, t.line(&a.group, index)?))
+}
+
 pub fn run(a: &WrapArgs) -> i32 {
-    let table = a.submit.join("tasks").join(format!("{}.jsonl", a.group));
-    let line = match crate::submitdir::tasks::read_task(&table, a.index) {
-        Ok(l) => l,
+    let (index, line) = match load(a) {
+        Ok(x) => x,
         Err(e) => {
-            eprintln!("bpsc wrap: {}: {e}", table.display());
+            eprintln!("bpsc wrap: {e}");
             return EXIT_WRAPPER;
         }
     };
     let task: Value = match serde_json::from_str(&line) {
         Ok(v) => v,
         Err(e) => {
-            eprintln!("bpsc wrap: task {} of {}: {e}", a.index, table.display());
+            eprintln!("bpsc wrap: task {index} of group {}: {e}", a.group);
             return EXIT_WRAPPER;
         }
     };
@@ -436,7 +458,7 @@ pub fn run(a: &WrapArgs) -> i32 {
         "job_id": job,
         "kind": kind,
         "group": a.group,
-        "index": a.index,
+        "index": index,
         "attempt": attempt,
         "host": host,
         "start": start,

@@ -166,6 +166,11 @@ fn node_name_ok(n: &str) -> bool {
 fn parse_dag(path: &Path) -> Dag {
     let text = std::fs::read_to_string(path).expect("dag");
     let mut d = Dag::default();
+    // ALL_NODES sets a property of every node; a later line for one node overrides it
+    // ("the last relevant command overrides earlier commands").  bpsc writes ALL_NODES only
+    // after every JOB line, so it reaches every node (FINAL never).
+    let mut all_nodes_seen = false;
+    let mut explicit_retry = std::collections::HashSet::new();
     for (ln, line) in text.lines().enumerate() {
         let ln = ln + 1;
         let t = line.trim();
@@ -182,6 +187,7 @@ fn parse_dag(path: &Path) -> Dag {
         };
         match kw.as_str() {
             "JOB" => {
+                assert!(!all_nodes_seen, "line {ln}: a JOB after an ALL_NODES line would not get its defaults in bpsc's reading");
                 let n = node(1);
                 let sub = w.get(2).unwrap_or_else(|| panic!("line {ln}: JOB without submit file")).clone();
                 let noop = w[3..].iter().any(|x| x == "NOOP");
@@ -219,14 +225,26 @@ fn parse_dag(path: &Path) -> Dag {
                 }
             }
             "RETRY" => {
-                let n = node(1);
                 let count: u32 = w[2].parse().unwrap_or_else(|_| panic!("line {ln}: bad retry count"));
                 let unless = match w.get(3).map(|s| s.as_str()) {
                     Some("UNLESS-EXIT") => Some(w[4].parse::<i64>().expect("unless-exit value")),
                     None => None,
                     Some(x) => panic!("line {ln}: unexpected {x}"),
                 };
-                assert!(d.retry.insert(n, (count, unless)).is_none(), "line {ln}: RETRY twice");
+                if w[1].eq_ignore_ascii_case("ALL_NODES") {
+                    all_nodes_seen = true;
+                    for n in d.nodes.keys() {
+                        d.retry.insert(n.clone(), (count, unless));
+                    }
+                } else {
+                    let n = node(1);
+                    assert!(explicit_retry.insert(n.clone()), "line {ln}: RETRY twice");
+                    if count == 0 {
+                        d.retry.remove(&n);
+                    } else {
+                        d.retry.insert(n, (count, unless));
+                    }
+                }
             }
             "SCRIPT" => {
                 assert_eq!(w[1], "POST", "line {ln}: only POST scripts are written");
@@ -240,8 +258,15 @@ fn parse_dag(path: &Path) -> Dag {
                 d.abort.insert(n, (w[2].parse().expect("abort value"), w[4].parse().expect("return value")));
             }
             "PRIORITY" => {
-                let n = node(1);
-                d.priority.insert(n, w[2].parse().expect("priority"));
+                let p: i64 = w[2].parse().expect("priority");
+                if w[1].eq_ignore_ascii_case("ALL_NODES") {
+                    all_nodes_seen = true;
+                    for n in d.nodes.keys() {
+                        d.priority.insert(n.clone(), p);
+                    }
+                } else {
+                    d.priority.insert(node(1), p);
+                }
             }
             "CATEGORY" => {
                 let n = node(1);
@@ -312,12 +337,22 @@ fn check_structure(dir: &Path, d: &Dag) {
         }
     }
     assert_eq!(seen, d.nodes.len(), "the DAG has a cycle");
-    // Non-NOOP nodes carry their task index; submit files exist once per group, not per job.
+    // A node is its job: the submit file passes the node name ($(JOB), the job id) to the
+    // wrapper, or, for jobs that carry their task table (file transfer), the node's VARS
+    // give the index.  Submit files exist once per group, not per job.
     for (n, (sub, noop)) in &d.nodes {
-        if !noop {
-            assert!(d.vars.get(n).is_some_and(|v| v.contains_key("bpsc_i")), "{n} has no bpsc_i");
-        }
         assert!(sub.starts_with("htcondor/") && sub.ends_with(".sub"), "{sub}");
+        if *noop {
+            continue;
+        }
+        let text = std::fs::read_to_string(dir.join(sub)).expect("submit file");
+        let args = text.lines().find(|l| l.starts_with("arguments")).expect("arguments");
+        if args.contains("--index $(bpsc_i)") {
+            assert!(d.vars.get(n).is_some_and(|v| v.contains_key("bpsc_i")), "{n} has no bpsc_i");
+        } else {
+            assert!(args.contains("--job $(JOB)"), "{sub}: {args}");
+            assert!(!d.vars.get(n).is_some_and(|v| v.contains_key("bpsc_i")), "{n}: an index it does not need");
+        }
     }
 }
 
@@ -696,10 +731,10 @@ fn launcher_runs_the_wrapper_like_a_node_job() {
     let dir = compile("drp");
     let d = parse_dag(&dir.join("workflow.dag"));
     let (node, (sub, _)) = d.nodes.iter().find(|(_, (s, noop))| !noop && s == "htcondor/make_summary.sub").expect("make_summary node");
-    let idx = &d.vars[node]["bpsc_i"];
     let group = sub.trim_start_matches("htcondor/").trim_end_matches(".sub");
+    // What DAGMan runs: the submit file's arguments with $(JOB) the node name.
     let o = Command::new(dir.join("htcondor/bpsc-job.sh"))
-        .args([env!("CARGO_BIN_EXE_bpsc"), "--group", group, "--index", idx])
+        .args([env!("CARGO_BIN_EXE_bpsc"), "--group", group, "--job", node])
         .current_dir(&dir)
         .env("BPSC_EXAMPLE_DIR", repo().join("examples"))
         .env("BPSC_SCRATCH", dir.join("../scratch"))
@@ -715,7 +750,7 @@ fn launcher_runs_the_wrapper_like_a_node_job() {
     assert!(dir.join(format!("logs/{group}/{node}.1.out")).is_file());
     // A failing setup never starts the wrapper.
     let o = Command::new(dir.join("htcondor/bpsc-job.sh"))
-        .args([env!("CARGO_BIN_EXE_bpsc"), "--group", group, "--index", idx])
+        .args([env!("CARGO_BIN_EXE_bpsc"), "--group", group, "--job", node])
         .current_dir(&dir)
         .env("BPSC_SETUP", "false")
         .output()
@@ -833,8 +868,11 @@ fn launcher_runs_in_a_transfer_sandbox() {
     let idx = &d.vars[node]["bpsc_i"];
     let sandbox = dir.join("../sandbox");
     std::fs::create_dir_all(sandbox.join("tasks")).expect("mkdir");
-    for ext in ["jsonl", "idx"] {
-        std::fs::copy(dir.join(format!("tasks/{group}.{ext}")), sandbox.join(format!("tasks/{group}.{ext}"))).expect("copy");
+    // Exactly what transfer_input_files names (besides the binary).
+    let inputs = text.lines().find_map(|l| l.strip_prefix("transfer_input_files")).expect("transfer_input_files");
+    for f in inputs.trim_start_matches([' ', '=']).split(',').map(str::trim).filter(|f| f.starts_with("tasks/")) {
+        let f = f.replace("$(bpsc_group)", &group);
+        std::fs::copy(dir.join(&f), sandbox.join(&f)).unwrap_or_else(|e| panic!("{f}: {e}"));
     }
     std::fs::copy(dir.join("htcondor/bpsc-job.sh"), sandbox.join("condor_exec.exe")).expect("copy");
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_bpsc"), sandbox.join("bpsc")).expect("symlink");

@@ -483,8 +483,7 @@ fn reconstruct(dir: &Path) -> Reconstructed {
             jobs.entry(c.clone()).or_default().push(r[1].clone());
             // A process runs `bpsc wrap --group G --index K`: line K of tasks/G.jsonl is this job.
             if let Some(g) = w.processes.get(c) {
-                let line = bpsc::submitdir::tasks::read_task(&dir.join("tasks").join(format!("{g}.jsonl")), r[0].parse().expect("k"))
-                    .expect("task line");
+                let line = bpsc::submitdir::tasks::read_task(&dir, g, r[0].parse().expect("k")).expect("task line");
                 let v: serde_json::Value = serde_json::from_str(&line).expect("task json");
                 assert_eq!(v["id"].as_str(), Some(r[1].as_str()), "{c}: --group {g} --index {} runs another job", r[0]);
             }
@@ -811,9 +810,7 @@ fn sim_each_task_starts_after_exactly_its_ir_parents() {
             let ps = want.get(&t.tag).unwrap_or_else(|| panic!("{name}: task {} is no IR job", t.tag));
             assert_eq!(&t.tokens, ps, "{name}: {} waited for other jobs than its IR parents", t.tag);
             // The task runs its own line of its group's table.
-            let line =
-                bpsc::submitdir::tasks::read_task(&dir.join("tasks").join(format!("{}.jsonl", t.group)), t.index.parse().expect("index"))
-                    .expect("task line");
+            let line = bpsc::submitdir::tasks::read_task(&dir, &t.group, t.index.parse().expect("index")).expect("task line");
             assert!(line.starts_with(&format!("{{\"id\":\"{}\"", t.tag)), "{name}: {} runs {line}", t.tag);
             assert!(t.process.starts_with("p_"));
         }

@@ -544,7 +544,7 @@ fn semantic(wf: &Wf, dir: &Path, ir: &IrJobs) -> usize {
         assert_eq!(j.args[3], j.name, "{}: the group is the transformation", j.id);
         assert_eq!(j.args[4], "--index");
         let k: u64 = j.args[5].parse().expect("index");
-        let line = bpsc::submitdir::tasks::read_task(&dir.join("tasks").join(format!("{}.jsonl", j.name)), k).expect("task line");
+        let line = bpsc::submitdir::tasks::read_task(&dir, &j.name, k).expect("task line");
         let task: J = serde_json::from_str(&line).expect("task json");
         assert_eq!(task["id"], j.id.as_str(), "task {k} of group {} is not job {}", j.name, j.id);
         // Catalogued transformation and site.

@@ -18,6 +18,8 @@
 //! that runs the command outside a container.  `--set` overrides make the jobs fit the local
 //! node: partition "debug", 100 MiB, the cluster's ghost node as `avoid_hosts`.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -369,15 +371,8 @@ struct Results {
 }
 
 fn results(run: &Run) -> Results {
-    let mut tasks = BTreeMap::new();
-    for e in std::fs::read_dir(run.submit.join("tasks")).expect("tasks").flatten() {
-        if e.path().extension().is_some_and(|x| x == "jsonl") {
-            for l in std::fs::read_to_string(e.path()).expect("read").lines() {
-                let v: Value = serde_json::from_str(l).expect("task line");
-                tasks.insert(v["id"].as_str().unwrap_or_default().to_string(), v);
-            }
-        }
-    }
+    // Every job's line as the wrapper renders it (the Slurm tables keep parents).
+    let tasks: BTreeMap<String, Value> = common::table_jobs(&run.submit).into_iter().map(|(id, t)| (id, t.line)).collect();
     let mut recs: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for e in std::fs::read_dir(run.submit.join("provenance")).expect("provenance").flatten() {
         let n = e.file_name().to_string_lossy().into_owned();

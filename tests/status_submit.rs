@@ -3,6 +3,8 @@
 //! examples' fake payload and injected failures), engine state written in each engine's
 //! own format.  Counts are checked against what was run.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -106,24 +108,10 @@ struct Task {
 }
 
 fn tasks(submit: &Path) -> BTreeMap<String, Task> {
-    let mut out = BTreeMap::new();
-    for e in std::fs::read_dir(submit.join("tasks")).unwrap().flatten() {
-        let n = e.file_name().to_string_lossy().into_owned();
-        let Some(g) = n.strip_suffix(".jsonl") else { continue };
-        for (i, l) in std::fs::read_to_string(e.path()).unwrap().lines().enumerate() {
-            let v: Value = serde_json::from_str(l).unwrap();
-            out.insert(
-                v["id"].as_str().unwrap().to_string(),
-                Task {
-                    group: g.to_string(),
-                    index: i as u64,
-                    parents: v["parents"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect(),
-                    kind: v["kind"].as_str().unwrap().to_string(),
-                },
-            );
-        }
-    }
-    out
+    common::table_jobs(submit)
+        .into_iter()
+        .map(|(id, t)| (id, Task { group: t.group, index: t.index, parents: t.parents, kind: t.kind }))
+        .collect()
 }
 
 fn latest_exit(submit: &Path, job: &str) -> Option<i64> {
@@ -535,7 +523,7 @@ fn restart_from_a_step_and_listed_data_ids_and_with_new_settings() {
         ids_of(&dir.join("r1")),
         ["coadd_1", "coadd_2", "coadd_3", "provenance", "stageout_coadd_1", "stageout_coadd_2", "stageout_coadd_3"]
     );
-    let line = std::fs::read_to_string(dir.join("r1/tasks/coadd.jsonl")).unwrap();
+    let line = bpsc::submitdir::tasks::read_task(&dir.join("r1"), "coadd", 0).unwrap();
     assert!(line.contains(&format!("\"memory\":{}", 3u64 << 30)), "--set on restart: {line}");
     let meta: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("r1/bpsc.json")).unwrap()).unwrap();
     assert_eq!(meta["compile"]["sets"], serde_json::json!(["coadd.memory=3GiB"]));

@@ -165,12 +165,12 @@ pub fn kind_counts(ir: &Ir, keep: impl Fn(JobKind) -> bool) -> Vec<(String, u64)
 
 /// Write the parts of the submit-directory contract every engine shares: the task tables,
 /// and the provenance and per-group log folders.
-pub fn write_common(ir: &Ir, out: &dyn Output, g: &Groups) -> Result<(), Diagnostic> {
+pub fn write_common(ir: &Ir, out: &dyn Output, g: &Groups, opts: &crate::submitdir::tasks::TableOptions) -> Result<(), Diagnostic> {
     out.mkdir(crate::submitdir::PROVENANCE)?;
     for name in &g.names {
         out.mkdir(&format!("{}/{name}", crate::submitdir::LOGS))?;
     }
-    crate::submitdir::tasks::write_tables(ir, out, g)?;
+    crate::submitdir::tasks::write_tables(ir, out, g, opts)?;
     Ok(())
 }
 

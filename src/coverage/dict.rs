@@ -186,6 +186,11 @@ impl Dict {
         self.ranks().rank[code as usize]
     }
 
+    /// Codes in value order: `by_rank()[r]` is the code of the `r`-th smallest value.
+    pub fn by_rank(&self) -> &[u32] {
+        &self.ranks().by_rank
+    }
+
     pub(crate) fn ranks(&self) -> &Ranks {
         self.ranks.get_or_init(|| compute_ranks(&self.values))
     }

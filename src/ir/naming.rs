@@ -45,6 +45,34 @@ pub fn encode_value(v: &Value, out: &mut String) {
     }
 }
 
+/// The text [`encode_value`] encoded: letters and digits as they are, `-XX` a byte in hex.
+/// `None` when `s` is not such an encoding (or not UTF-8 once decoded).  An integer and
+/// its decimal text encode alike: the caller knows the dimension's kind.
+pub fn decode_value(s: &str) -> Option<String> {
+    if s == "-00-00" {
+        return Some(String::new());
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'-' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            if !hex.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)) {
+                return None;
+            }
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else if b[i].is_ascii_alphanumeric() {
+            out.push(b[i]);
+            i += 1;
+        } else {
+            return None;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// `prefix_v1_v2`: values encoded by [`encode_value`].
 pub fn quantum_id(prefix: &str, vals: &[&Value]) -> String {
     let mut s = String::with_capacity(prefix.len() + vals.len() * 8);
@@ -73,6 +101,20 @@ pub fn instance_rel(dataset: &str, vals: &[&Value]) -> String {
     s
 }
 
+/// The id of a compute job: an unclustered quantum of step `step` with data ID `vals`, or
+/// (`cluster` = (name, by, is a size chunk)) the cluster job whose first member that is.
+pub fn compute_id(step: &str, dims: &[String], vals: &[&Value], cluster: Option<(&str, &[String], bool)>) -> String {
+    match cluster {
+        None => quantum_id(&sanitize(step), vals),
+        // A chunk is named by its cluster and its first member's data ID.
+        Some((name, _, true)) => format!("{name}_{}", quantum_id(&sanitize(step), vals)),
+        Some((name, by, false)) => {
+            let by_vals: Vec<&Value> = by.iter().filter_map(|d| dims.iter().position(|x| x == d)).map(|i| vals[i]).collect();
+            quantum_id(name, &by_vals)
+        }
+    }
+}
+
 /// The stable id of job `j` (see backends/ir/README.md for the forms).
 pub fn job_id(ir: &Ir, j: u32) -> String {
     let job = &ir.jobs[j as usize];
@@ -80,18 +122,11 @@ pub fn job_id(ir: &Ir, j: u32) -> String {
         JobKind::Compute => {
             let m = ir.members[job.lo as usize];
             let step = &ir.steps[m.step as usize];
-            if job.owner == NO_CLUSTER {
-                return quantum_id(&sanitize(&step.name), &ir.data_id(m));
-            }
-            let c = &ir.clusters[job.owner as usize];
-            if c.size.is_some() {
-                // A chunk is named by its cluster and its first member's data ID.
-                format!("{}_{}", c.name, quantum_id(&sanitize(&step.name), &ir.data_id(m)))
-            } else {
-                let row = step.quanta.row(m.q as usize, &ir.dicts);
-                let vals: Vec<&Value> = c.by.iter().filter_map(|d| step.dims.iter().position(|x| x == d)).map(|i| row[i]).collect();
-                quantum_id(&c.name, &vals)
-            }
+            let cluster = (job.owner != NO_CLUSTER).then(|| {
+                let c = &ir.clusters[job.owner as usize];
+                (c.name.as_str(), c.by.as_slice(), c.size.is_some())
+            });
+            compute_id(&step.name, &step.dims, &ir.data_id(m), cluster)
         }
         JobKind::StageIn => format!("stagein_{}", job.owner),
         JobKind::StageOut => format!("stageout_{}", job_id(ir, job.owner)),
@@ -124,6 +159,17 @@ mod tests {
         assert_ne!(enc(Value::Str("a-b".into())), enc(Value::Str("a".into())) + "-b");
         // Int 5 and string "5" encode alike; they can only meet in a dimension of mixed
         // kinds, which lowering checks for collisions (E802).
+    }
+
+    #[test]
+    fn decoding_inverts_encoding() {
+        for v in crate::ir::quote::INJECTION_CORPUS.iter().chain(["", "a-b", "-", "x_y", "ümlaut"].iter()) {
+            assert_eq!(decode_value(&enc(Value::Str((*v).into()))).as_deref(), Some(*v), "{v:?}");
+        }
+        assert_eq!(decode_value(&enc(Value::Int(-42))).as_deref(), Some("-42"));
+        for bad in ["a b", "-g0", "-4", "x_y", "-ff"] {
+            assert_eq!(decode_value(bad), None, "{bad}");
+        }
     }
 
     #[test]

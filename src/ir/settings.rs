@@ -21,7 +21,8 @@
 use crate::source::Loc;
 
 /// `software = container("image")` or `setup("shell to source")`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Software {
     Container(String),
     Setup(String),
@@ -37,7 +38,7 @@ impl Software {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnFailure {
     #[default]
@@ -157,7 +158,7 @@ pub struct SetAt {
 }
 
 /// Resources of one job, as engines request them.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Resources {
     pub memory: u64,
     pub cpus: i64,
@@ -223,7 +224,7 @@ impl Resources {
 }
 
 /// Everything an engine needs to know about one job, resolved by lowering.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct JobSettings {
     pub kind: super::JobKind,
     /// The governing step (see the module documentation); `None` only in a campaign

@@ -150,34 +150,62 @@ pub struct TaskQuantum {
 
 /// Call `f(group, index, line)` for every job of every task table, groups in name order.
 pub fn for_each_task(submit: &Path, mut f: impl FnMut(&str, u64, TaskLine)) -> Vec<String> {
-    let mut notes = Vec::new();
-    let dir = submit.join("tasks");
-    let mut groups: Vec<String> = match std::fs::read_dir(&dir) {
-        Ok(rd) => rd.flatten().filter_map(|e| e.file_name().to_string_lossy().strip_suffix(".jsonl").map(|s| s.to_string())).collect(),
-        Err(e) => {
-            notes.push(format!("{}: {e}", dir.display()));
-            return notes;
-        }
+    let t = match super::tasks::Tables::open(submit) {
+        Ok(t) => t,
+        Err(e) => return vec![e],
     };
-    groups.sort();
-    for g in groups {
-        let p = dir.join(format!("{g}.jsonl"));
-        let file = match std::fs::File::open(&p) {
-            Ok(f) => f,
-            Err(e) => {
-                notes.push(format!("{}: {e}", p.display()));
-                continue;
-            }
-        };
-        for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-            let Ok(line) = line else {
-                notes.push(format!("{}: unreadable after line {i}", p.display()));
-                break;
+    let mut notes = Vec::new();
+    let mut order: Vec<usize> = (0..t.spec.groups.len()).collect();
+    order.sort_by(|&a, &b| t.spec.groups[a].name.cmp(&t.spec.groups[b].name));
+    let data_id = |dims: &[String], vals: &[crate::coverage::Value]| {
+        let mut m = serde_json::Map::new();
+        for (d, v) in dims.iter().zip(vals) {
+            let j = match v {
+                crate::coverage::Value::Int(i) => serde_json::Value::from(*i),
+                crate::coverage::Value::Str(s) => serde_json::Value::from(&**s),
             };
-            match serde_json::from_str::<TaskLine>(&line) {
-                Ok(t) => f(&g, i as u64, t),
-                Err(e) => notes.push(format!("{}:{}: {e}", p.display(), i + 1)),
+            m.insert(d.clone(), j);
+        }
+        serde_json::Value::Object(m)
+    };
+    for gi in order {
+        let g = &t.spec.groups[gi];
+        if g.layout == super::tasks::Layout::Lines {
+            let p = submit.join(super::TASKS).join(format!("{}.jsonl", g.name));
+            let file = match std::fs::File::open(&p) {
+                Ok(f) => f,
+                Err(e) => {
+                    notes.push(format!("{}: {e}", p.display()));
+                    continue;
+                }
+            };
+            for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+                let Ok(line) = line else {
+                    notes.push(format!("{}: unreadable after line {i}", p.display()));
+                    break;
+                };
+                match serde_json::from_str::<TaskLine>(&line) {
+                    Ok(l) => f(&g.name, i as u64, l),
+                    Err(e) => notes.push(format!("{}:{}: {e}", p.display(), i + 1)),
+                }
             }
+            continue;
+        }
+        for k in 0..g.jobs {
+            let job = match t.job(gi, k) {
+                Ok(j) => j,
+                Err(e) => {
+                    notes.push(e);
+                    break;
+                }
+            };
+            let quanta = job
+                .quanta
+                .iter()
+                .map(|(s, vals)| TaskQuantum { step: t.step_name(*s).to_string(), data_id: data_id(t.step_dims(*s), vals) })
+                .collect();
+            let cluster = job.cluster.and_then(|c| t.spec.clusters.get(c as usize)).map(|c| c.name.clone());
+            f(&g.name, k, TaskLine { id: job.id, kind: job.kind.as_str().to_string(), parents: Vec::new(), cluster, quanta });
         }
     }
     notes

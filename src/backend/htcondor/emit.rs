@@ -479,6 +479,20 @@ fn notify_command(ir: &Ir) -> Option<String> {
 
 // ------------------------------------------------------------------ the DAG
 
+/// The RETRY arguments of a node with resources `r` (empty: no retries): the count, and the
+/// exit status that is not retried (a POST script maps several codes, and `abort`, to one).
+fn retry_spec(r: &Resources) -> String {
+    if r.retries <= 0 {
+        return String::new();
+    }
+    let post = r.on_failure == OnFailure::Abort || r.retry_unless_exit.len() > 1;
+    match (post, r.retry_unless_exit.as_slice()) {
+        (true, _) => format!("{} UNLESS-EXIT {POST_NO_RETRY}", r.retries),
+        (false, [code]) => format!("{} UNLESS-EXIT {code}", r.retries),
+        _ => r.retries.to_string(),
+    }
+}
+
 /// Per-node VARS for values that differ from the submit file's defaults.
 fn resource_vars(r: &Resources, d: &Resources, out: &mut String) {
     if mib(r.memory) != mib(d.memory) {
@@ -533,41 +547,84 @@ fn write_dag(ctx: &Ctx, out: &dyn Output, p: &Plan, names: &[String], defaults: 
         }
     }
     writeln!(w)?;
+    // RETRY and PRIORITY: the most common value of the node jobs is an ALL_NODES default,
+    // written after every JOB line; only nodes that differ get a line of their own (DAGMan:
+    // "the last relevant command overrides earlier commands").
+    let retry_of: Vec<String> = ir.job_settings.iter().map(|js| retry_spec(&js.resources)).collect();
+    let mut retry_count: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut prio_count: BTreeMap<i32, usize> = BTreeMap::new();
+    for job in ir.jobs.iter().filter(|j| !matches!(j.kind, JobKind::Join | JobKind::Provenance)) {
+        *retry_count.entry(retry_of[job.settings as usize].as_str()).or_default() += 1;
+        *prio_count.entry(job.priority).or_default() += 1;
+    }
+    let default_retry =
+        retry_count.iter().max_by_key(|(k, n)| (**n, std::cmp::Reverse(**k))).map(|(k, _)| k.to_string()).unwrap_or_default();
+    let default_prio = prio_count.iter().max_by_key(|(k, n)| (**n, std::cmp::Reverse(**k))).map(|(k, _)| *k).unwrap_or(0);
     let mut line = String::with_capacity(256);
     let mut final_node: Option<usize> = None;
+    // Pass 1: the nodes.
     for (j, (job, node)) in ir.jobs.iter().zip(names).enumerate() {
         line.clear();
         match job.kind {
             JobKind::Join => {
-                line.push_str(&format!("JOB {node} htcondor/noop.sub NOOP\n"));
-                w.write_all(line.as_bytes())?;
-                continue;
+                line.push_str("JOB ");
+                line.push_str(node);
+                line.push_str(" htcondor/noop.sub NOOP\n");
             }
-            JobKind::Provenance => {
-                final_node = Some(j);
-                continue;
+            JobKind::Provenance => final_node = Some(j),
+            _ => {
+                line.push_str("JOB ");
+                line.push_str(node);
+                line.push_str(" htcondor/");
+                line.push_str(&p.subs[p.sub_of[j] as usize].name);
+                line.push_str(".sub\n");
             }
-            _ => {}
         }
+        w.write_all(line.as_bytes())?;
+    }
+    writeln!(w)?;
+    writeln!(w, "# Every node's defaults; the lines after them override them for the nodes that differ.")?;
+    if !default_retry.is_empty() {
+        writeln!(w, "RETRY ALL_NODES {default_retry}")?;
+    }
+    if default_prio != 0 {
+        writeln!(w, "PRIORITY ALL_NODES {default_prio}")?;
+    }
+    writeln!(w)?;
+    // Pass 2: what differs per node.
+    for (j, (job, node)) in ir.jobs.iter().zip(names).enumerate() {
+        if matches!(job.kind, JobKind::Join | JobKind::Provenance) {
+            continue;
+        }
+        line.clear();
         let s = p.sub_of[j] as usize;
         let sf = &p.subs[s];
-        line.push_str(&format!("JOB {node} htcondor/{}.sub\n", sf.name));
-        line.push_str(&format!("VARS {node} bpsc_i={}", vars_value(&p.groups.index_in_group[j].to_string())));
-        if sf.sharded {
-            line.push_str(&format!(" bpsc_g={}", vars_value(&p.groups.names[p.groups.group_of[j] as usize])));
-        }
         let r = &ir.settings_of(j as u32).resources;
-        resource_vars(r, &defaults[s], &mut line);
-        line.push('\n');
+        let mut vars = String::new();
+        if sf.transfer {
+            // Jobs that carry their task table with them are addressed by index.
+            vars.push_str(" bpsc_i=");
+            vars.push_str(&vars_value(&p.groups.index_in_group[j].to_string()));
+            if sf.sharded {
+                vars.push_str(" bpsc_g=");
+                vars.push_str(&vars_value(&p.groups.names[p.groups.group_of[j] as usize]));
+            }
+        }
+        resource_vars(r, &defaults[s], &mut vars);
+        if !vars.is_empty() {
+            line.push_str("VARS ");
+            line.push_str(node);
+            line.push_str(&vars);
+            line.push('\n');
+        }
         let abort = r.on_failure == OnFailure::Abort;
         let post = abort || r.retry_unless_exit.len() > 1;
-        if r.retries > 0 {
-            line.push_str(&format!("RETRY {node} {}", r.retries));
-            if post {
-                line.push_str(&format!(" UNLESS-EXIT {POST_NO_RETRY}"));
-            } else if let [code] = r.retry_unless_exit.as_slice() {
-                line.push_str(&format!(" UNLESS-EXIT {code}"));
-            }
+        let retry = &retry_of[job.settings as usize];
+        if *retry != default_retry {
+            line.push_str("RETRY ");
+            line.push_str(node);
+            line.push(' ');
+            line.push_str(if retry.is_empty() { "0" } else { retry });
             line.push('\n');
         }
         if post {
@@ -581,11 +638,19 @@ fn write_dag(ctx: &Ctx, out: &dyn Output, p: &Plan, names: &[String], defaults: 
         if abort {
             line.push_str(&format!("ABORT-DAG-ON {node} {POST_ABORT} RETURN 1\n"));
         }
-        if job.priority != 0 {
-            line.push_str(&format!("PRIORITY {node} {}\n", job.priority));
+        if job.priority != default_prio {
+            line.push_str("PRIORITY ");
+            line.push_str(node);
+            line.push(' ');
+            line.push_str(&job.priority.to_string());
+            line.push('\n');
         }
         if let Some(c) = &category[s] {
-            line.push_str(&format!("CATEGORY {node} {c}\n"));
+            line.push_str("CATEGORY ");
+            line.push_str(node);
+            line.push(' ');
+            line.push_str(c);
+            line.push('\n');
         }
         w.write_all(line.as_bytes())?;
     }
@@ -635,7 +700,19 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
     };
     let p = plan(ir);
     let names = node_names(ir)?;
-    crate::backend::write_common(ir, out, &p.groups)?;
+    let opts = crate::submitdir::tasks::TableOptions {
+        by_id: true,
+        parents: false,
+        lines: p
+            .subs
+            .iter()
+            .filter(|sf| sf.transfer)
+            .flat_map(|sf| sf.jobs.iter().map(|&j| p.groups.names[p.groups.group_of[j as usize] as usize].clone()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect(),
+    };
+    crate::backend::write_common(ir, out, &p.groups, &opts)?;
     let defaults: Vec<Resources> =
         p.subs.iter().map(|sf| sf.jobs.first().map(|&j| ir.settings_of(j).resources.clone()).unwrap_or_else(Resources::inserted)).collect();
     for (sf, d) in p.subs.iter().zip(&defaults) {

@@ -662,7 +662,7 @@ fn fmt_f64(x: f64) -> String {
 /// Write the Nextflow submit directory.
 pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
     let g = crate::backend::groups(ir);
-    crate::backend::write_common(ir, out, &g)?;
+    crate::backend::write_common(ir, out, &g, &Default::default())?;
     let plan = plan(ir, &g)?;
     out.mkdir(&format!("{TABLE_DIR}/nodes"))?;
     out.mkdir(&format!("{TABLE_DIR}/edges"))?;

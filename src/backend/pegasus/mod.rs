@@ -51,7 +51,7 @@ impl Pegasus {
 
 fn write_flavour(ir: &Ir, out: &dyn Output, yaml_flavour: bool) -> Result<Emitted, Diagnostic> {
     let m = model::Model::new(ir);
-    super::write_common(ir, out, &m.groups)?;
+    super::write_common(ir, out, &m.groups, &Default::default())?;
     if yaml_flavour {
         yaml::write(&m, out)?;
     } else {

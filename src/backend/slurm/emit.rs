@@ -657,7 +657,10 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
     drop(cache);
     drop(class_ids);
 
-    crate::backend::write_common(ir, out, &g)?;
+    // The job script checks its parents' records (dependencies fire on any end): the tables
+    // keep parents.
+    let opts = crate::submitdir::tasks::TableOptions { parents: true, ..Default::default() };
+    crate::backend::write_common(ir, out, &g, &opts)?;
     let e = Templates::new(&TEMPLATES)?;
     let version = env!("CARGO_PKG_VERSION");
     let campaign_c = comment(&ir.campaign);

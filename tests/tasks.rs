@@ -1,0 +1,110 @@
+//! The compact task tables: every job the wrapper reads back renders to exactly the line
+//! `bpsc compile --emit ir` gives for it (command, paths, transfers, resources), for every
+//! example and engine; ids find their jobs; a hostile campaign stays hostile-proof through
+//! the tables; and the tables stay small.
+
+mod common;
+
+use std::collections::HashMap;
+
+use bpsc::submitdir::tasks::Tables;
+
+const EXAMPLES: &[&str] =
+    &["drp/drp.bps", "nightly_calib/nightly_calib.bps", "afterburner/afterburner.bps", "special_programs/special_programs.bps"];
+const ENGINES: &[&str] = &["htcondor", "slurm", "pegasus", "pegasus-dax", "nextflow"];
+
+/// The IR's line of every job, by id.
+fn ir_lines(ir: &bpsc::ir::Ir) -> HashMap<String, serde_json::Value> {
+    let mut jl = bpsc::ir::jsonl::JobLines::new(ir);
+    (0..ir.jobs.len() as u32)
+        .map(|j| {
+            let v: serde_json::Value = serde_json::from_str(jl.line(j)).expect("IR line is JSON");
+            (v["id"].as_str().unwrap().to_string(), v)
+        })
+        .collect()
+}
+
+fn check_tables(ir: &bpsc::ir::Ir, engine: &str, name: &str) -> usize {
+    let d = common::fresh(&format!("tasks-{name}-{engine}"));
+    common::emit(engine, ir, &d).unwrap_or_else(|e| panic!("{name} {engine}: {}", e.message));
+    let want = ir_lines(ir);
+    let t = Tables::open(&d).expect("tables open");
+    let mut seen = 0;
+    for g in t.spec.groups.clone() {
+        for k in 0..g.jobs {
+            let line = t.line(&g.name, k).unwrap_or_else(|e| panic!("{name} {engine} {} {k}: {e}", g.name));
+            assert!(line.ends_with('\n'));
+            let mut got: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
+            let id = got["id"].as_str().unwrap().to_string();
+            let mut exp = want.get(&id).unwrap_or_else(|| panic!("{name} {engine}: job {id} is not in the IR")).clone();
+            if got.get("parents").is_none() {
+                exp.as_object_mut().unwrap().remove("parents");
+            } else {
+                let sort = |v: &mut serde_json::Value| v["parents"].as_array_mut().unwrap().sort_by_key(|x| x.to_string());
+                sort(&mut got);
+                sort(&mut exp);
+            }
+            assert_eq!(got, exp, "{name} {engine}: job {id} (group {} index {k})", g.name);
+            // The engine can name the job by id (DAGMan's $(JOB)).
+            if engine == "htcondor" && g.layout != bpsc::submitdir::tasks::Layout::Lines {
+                assert_eq!(t.find(&g.name, &id).unwrap_or_else(|e| panic!("{e}")), k, "{name}: find {id}");
+            }
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, ir.jobs.len(), "{name} {engine}: every job has a line");
+    seen
+}
+
+#[test]
+fn every_job_renders_back_to_its_ir_line() {
+    for ex in EXAMPLES {
+        let file = common::repo().join("examples").join(ex);
+        let ir = common::lower(&file, &[]);
+        // nightly_calib lists three hosts, which Slurm refuses (E801): one host there.
+        let one_host = common::lower(&file, &["hosts=[\"sdfrome041\"]"]);
+        for engine in ENGINES {
+            check_tables(if *engine == "slurm" { &one_host } else { &ir }, engine, ex.split('/').next().unwrap());
+        }
+    }
+}
+
+#[test]
+fn hostile_data_ids_render_back_exactly() {
+    let d = common::fresh("tasks-hostile-src");
+    let mut csv = String::from("visit,label\n");
+    for (i, h) in bpsc::ir::quote::INJECTION_CORPUS.iter().enumerate() {
+        csv.push_str(&format!("{i},\"{}\"\n", h.replace('"', "\"\"")));
+    }
+    csv.push_str("-7,\"negative visit\"\n");
+    std::fs::write(d.join("labels.csv"), csv).unwrap();
+    std::fs::write(
+        d.join("c.bps"),
+        "bps 1\nrelation lab(visit, label) = table(\"labels.csv\")\ndataset out(visit, label) { persist = archive, archive = \"file:///archive/{label}/{visit}\" }\npipeline p {\n  step a over (visit, label) {\n    outputs = [out]\n    run = \"echo {label} '{label}' \\\"{label}\\\" > {outputs}\"\n  }\n  step b over (label) after a { run = \"echo {label}\" }\n}\ncampaign c {\n  use p\n  coverage = lab\n}\n",
+    )
+    .unwrap();
+    let ir = common::lower(&d.join("c.bps"), &[]);
+    for engine in ENGINES {
+        assert_eq!(check_tables(&ir, engine, "hostile"), ir.jobs.len());
+    }
+}
+
+#[test]
+fn a_step_of_a_million_rows_costs_eight_bytes_a_job() {
+    // Two dimensions: one u32 rank each per quantum, no per-job text.
+    let d = common::fresh("tasks-size-src");
+    std::fs::write(
+        d.join("c.bps"),
+        "bps 1\ndimension visit = 0..1000\ndimension detector = 0..100\npipeline p { step a over (visit, detector) { run = \"echo {visit} {detector}\" } }\ncampaign c {\n  use p\n  coverage = visit * detector\n}\n",
+    )
+    .unwrap();
+    let ir = common::lower(&d.join("c.bps"), &[]);
+    let out = common::fresh("tasks-size");
+    common::emit("nextflow", &ir, &out).unwrap();
+    let t = Tables::open(&out).unwrap();
+    let bytes = t.bytes();
+    assert!(bytes < 100_000 * 8 + 40_000, "tables of 100,000 jobs take {bytes} bytes");
+    // Random access: the last job, by index and by id.
+    let line = t.line("a", 99_999).unwrap();
+    assert!(line.contains("\"command\":\"echo 999 99\""), "{line}");
+}
