@@ -42,6 +42,8 @@
 #   BPSC_CONDOR_CPUS      CPUs the execute slot advertises (the test payloads sleep, so more
 #                         slots than cores is fine)                      [16]
 #   BPSC_CONDOR_MEMORY    MB the execute slot advertises          [the machine's memory]
+#   BPSC_CONDOR_DISK      KiB of disk the execute slot advertises: request_disk is a
+#                         consumable, and the examples ask for GiBs per job  [1073741824 = 1 TiB]
 #   BPSC_CONDOR_BINDS     more directories to bind, separated by ':'
 #   BPSC_CONDOR_MIRROR    Debian mirror for debootstrap     [the one /etc/apt already uses]
 #   BPSC_CONDOR_SUITE     Debian suite of the root                       [trixie]
@@ -52,7 +54,8 @@
 # Configuration that matters (config.d/90-bpsc-pool in the root):
 #   MOUNT_UNDER_SCRATCH = (empty), USE_PID_NAMESPACES = False: the starter cannot unshare a
 #     mount or PID namespace inside a chroot;
-#   NUM_CPUS, MEMORY as above (one partitionable slot: minicondor's default);
+#   NUM_CPUS, MEMORY, DISK as above (one partitionable slot: minicondor's default; with the
+#     real disk, 10 GiB requests would let only a few jobs run at once);
 #   NEGOTIATOR_INTERVAL = 2, NEGOTIATOR_MIN_INTERVAL = 1, SCHEDD_INTERVAL = 2,
 #     STARTER_UPDATE_INTERVAL = 2, UPDATE_INTERVAL = 5: jobs match within seconds;
 #   DAGMAN_USER_LOG_SCAN_INTERVAL = 1: DAGMan notices ended jobs within a second.
@@ -155,6 +158,8 @@ esac
 [[ $UID_ =~ ^[1-9][0-9]*$ ]] || die "BPSC_CONDOR_UID must be a positive integer"
 [[ $U =~ ^[a-z_][a-z0-9_-]*$ ]] || die "BPSC_CONDOR_USER must be a plain user name"
 MEM=${BPSC_CONDOR_MEMORY:-$(awk '/^MemTotal:/{print int($2 / 1024)}' /proc/meminfo)}
+DISK=${BPSC_CONDOR_DISK:-1073741824}
+[[ $DISK =~ ^[1-9][0-9]*$ ]] || die "BPSC_CONDOR_DISK must be a positive number of KiB"
 [[ $MEM =~ ^[1-9][0-9]*$ ]] || die "BPSC_CONDOR_MEMORY must be a positive number of MB"
 case "$ROOT" in /* ) ;; *) die "BPSC_CONDOR_ROOT must be an absolute path" ;; esac
 case "$WORK" in /tmp | /tmp/*) die "BPSC_CONDOR_WORK must not be under /tmp (DAGMan strict mode aborts there)" ;; /*) ;; *) die "BPSC_CONDOR_WORK must be an absolute path" ;; esac
@@ -282,6 +287,7 @@ USE_PID_NAMESPACES = False
 # The test payloads sleep: more slots than cores is fine.
 NUM_CPUS = $CPUS
 MEMORY = $MEM
+DISK = $DISK
 # Match, start and notice ended jobs within seconds.
 NEGOTIATOR_INTERVAL = 2
 NEGOTIATOR_MIN_INTERVAL = 1
