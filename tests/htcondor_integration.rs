@@ -564,6 +564,13 @@ fn wait_dag(name: &str, run: &Run, limit: Duration) -> f64 {
             Ok(true) => {}
             Err(e) => eprintln!("[htcondor-it] condor_q: {e}"),
         }
+        // DAGMan restarts itself after a crash and may crash again in recovery: stop that.
+        let crashes = dagman_out(&run.submit).matches("Assertion ERROR").count();
+        if crashes >= 2 {
+            let _ = sh("condor_rm", &[&id.to_string()]);
+            let first = dagman_out(&run.submit).lines().find(|l| l.contains("Assertion ERROR")).unwrap_or_default().to_string();
+            panic!("{name}: DAGMan crashed {crashes} times (restarting in recovery mode each time); removed job {id}: {first}");
+        }
         if Instant::now() > deadline {
             let _ = sh("condor_rm", &[&id.to_string()]);
             let tail: String = dagman_out(&run.submit).lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
@@ -612,7 +619,14 @@ fn history(dagman: u64) -> Vec<(u64, String, String, u64)> {
 }
 
 fn assert_all_completed(name: &str, run: &Run, res: &Results) {
-    let not_ok: Vec<String> = res.runnable().filter(|id| !res.ok(id)).cloned().collect();
+    let not_ok: Vec<String> = res
+        .runnable()
+        .filter(|id| !res.ok(id))
+        .map(|id| match res.last(id) {
+            Some(r) => format!("{id} (attempt {}, exit code {})", r["attempt"], r["exit_code"]),
+            None => format!("{id} (no record: never ran)"),
+        })
+        .collect();
     assert_no(not_ok, &format!("{name}: jobs without a successful record"));
     assert_eq!(dag_exit(&run.submit), Some(0), "{name}: DAGMan's exit status");
     let hist = history(run.dagman.expect("id"));
@@ -933,7 +947,13 @@ fn rescue(test: &str, name: &str) {
     assert!(dagman_out(&run.submit).contains("USING RESCUE DAG workflow.dag.rescue001"), "DAGMan did not use the rescue DAG");
     assert_eq!(dag_exit(&run.submit), Some(0), "the rescue DAG's exit status");
     let res2 = read_results(&run.submit);
-    assert!(res2.ok(failed) && res2.ok("coadd_2"), "the rescue ran what was left");
+    let seen = |id: &str| res2.recs.get(id).into_iter().flatten().map(|r| (r["attempt"].as_u64(), r["exit_code"].as_i64())).collect::<Vec<_>>();
+    assert!(
+        res2.ok(failed) && res2.ok("coadd_2"),
+        "the rescue ran what was left; (attempt, exit code) of {failed}: {:?}, of coadd_2: {:?}",
+        seen(failed),
+        seen("coadd_2")
+    );
     // Attempt numbers are never reused: the first run's records are all still there, unchanged.
     let changed: Vec<String> = before
         .iter()

@@ -19,6 +19,7 @@
 # Until bpsc passes variables of the submitting shell to HTCondor jobs (issue 11, pass_env),
 # BPSC_EXAMPLE_DIR and FAKE_TASK_SLEEP are appended to the generated submit files'
 # `environment`, as tests/htcondor_integration.rs does.
+# BENCH_DAGMAN_SCAN=1 measures HTCondor with DAGMAN_USER_LOG_SCAN_INTERVAL = 1 (bpsc writes 5).
 # Slurm: wall = slurm/submit.sh until the queue has been empty for 5 s, and the span from the
 # first job start to the last job end in the provenance records.
 set -euo pipefail
@@ -65,9 +66,11 @@ bench_htcondor() {
   backends/htcondor/pool-up.sh >/dev/null
   local D=$WORK/bench-drp-htcondor
   prepare "$D"
-  "$BPSC" compile "$D/src/drp.bps" --backend htcondor -o "$D/submit" "${SETS[@]}" >/dev/null
+  "$BPSC" compile "$D/src/drp.bps" --backend htcondor -o "$D/submit" "${SETS[@]}" >/dev/null 2>&1 || { log "ERROR: bpsc compile failed"; exit 1; }
   # Workaround until pass_env (see the header).
   sed -i "s|^\(environment *= *\"\)\(.*\)\"\$|\1\2 BPSC_EXAMPLE_DIR='$REPO/examples' FAKE_TASK_SLEEP='0.05'\"|" "$D"/submit/htcondor/*.sub
+  # BENCH_DAGMAN_SCAN=N: measure with DAGMAN_USER_LOG_SCAN_INTERVAL = N instead of bpsc's 5.
+  [ -z "${BENCH_DAGMAN_SCAN:-}" ] || sed -i "s/^DAGMAN_USER_LOG_SCAN_INTERVAL = .*/DAGMAN_USER_LOG_SCAN_INTERVAL = $BENCH_DAGMAN_SCAN/" "$D/submit/htcondor/dagman.config"
   chown -R "${BPSC_CONDOR_USER:-bpsc}:" "$D"
   cd "$D/submit"
   local t0 out id
@@ -113,7 +116,7 @@ bench_slurm() {
   backends/slurm/cluster-up.sh >/dev/null
   local D=$WORK/bench-drp-slurm
   prepare "$D"
-  "$BPSC" compile "$D/src/drp.bps" --backend slurm -o "$D/submit" "${SETS[@]}" --set 'partition="debug"' >/dev/null
+  "$BPSC" compile "$D/src/drp.bps" --backend slurm -o "$D/submit" "${SETS[@]}" --set 'partition="debug"' >/dev/null 2>&1 || { log "ERROR: bpsc compile failed"; exit 1; }
   local t0 ids quiet=""
   t0=$(now)
   (cd "$D" && BPSC=$BPSC BPSC_EXAMPLE_DIR=$REPO/examples FAKE_TASK_SLEEP=0.05 "$D/submit/slurm/submit.sh" >/dev/null)
