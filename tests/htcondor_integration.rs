@@ -156,7 +156,12 @@ fn scenarios() -> Vec<Scenario> {
         Scenario::example("drp", "drp", "drp.bps", base_sets())
             .env("FAKE_TASK_FAIL_MEASURE", "tract=9813,patch=37,band=g")
             .env("FAKE_TASK_FAIL_ATTEMPTS_MEASURE", "1"),
-        Scenario::example("nightly_calib", "nightly_calib", "nightly_calib.bps", [base_sets(), vec![format!("hosts=[\"{host}\"]")]].concat()),
+        Scenario::example(
+            "nightly_calib",
+            "nightly_calib",
+            "nightly_calib.bps",
+            [base_sets(), vec![format!("hosts=[\"{host}\"]")]].concat(),
+        ),
         // Its container(...) software needs a container runtime on the execute point (this
         // pool has none, and images cannot be pulled here): run with a setup(...) instead.
         Scenario::example("afterburner", "afterburner", "afterburner.bps", base_sets()),
@@ -179,8 +184,12 @@ fn scenarios() -> Vec<Scenario> {
         // A small campaign with a failure on every attempt, finished later by a rescue DAG.
         Scenario { write: Some(write_mini_shared), ..Scenario::example("rescue_shared", "", "mini.bps", vec![]) }
             .env("FAKE_TASK_FAIL_CALIBRATE", "visit=2,detector=1"),
-        Scenario { write: Some(write_mini_transfer), only_known_defects: true, ..Scenario::example("rescue_transfer", "", "mini.bps", vec![]) }
-            .env("FAKE_TASK_FAIL_CALIBRATE", "visit=2,detector=1"),
+        Scenario {
+            write: Some(write_mini_transfer),
+            only_known_defects: true,
+            ..Scenario::example("rescue_transfer", "", "mini.bps", vec![])
+        }
+        .env("FAKE_TASK_FAIL_CALIBRATE", "visit=2,detector=1"),
         // This machine in avoid_hosts: the job must never match.
         Scenario { write: Some(write_avoid_self), ..Scenario::example("avoid_self", "", "avoid.bps", vec![]) },
     ]
@@ -573,7 +582,8 @@ fn wait_dag(name: &str, run: &Run, limit: Duration) -> f64 {
         }
         if Instant::now() > deadline {
             let _ = sh("condor_rm", &[&id.to_string()]);
-            let tail: String = dagman_out(&run.submit).lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+            let tail: String =
+                dagman_out(&run.submit).lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
             panic!("{name}: DAGMan job {id} still in the queue after {} s (removed it); dagman.out ends:\n{tail}", limit.as_secs());
         }
         std::thread::sleep(Duration::from_millis(500));
@@ -669,7 +679,10 @@ fn env_workaround_appends_quoted_words() {
         std::fs::read_to_string(d.join("htcondor/a.sub")).unwrap(),
         "universe = vanilla\nenvironment              = \"A='1' B='it''s $(DOLLAR)x \"\"q\"\"'\"\nqueue\n"
     );
-    assert_eq!(std::fs::read_to_string(d.join("htcondor/b.sub")).unwrap(), "environment = \"A='2' B='it''s $(DOLLAR)x \"\"q\"\"'\"\nqueue\n");
+    assert_eq!(
+        std::fs::read_to_string(d.join("htcondor/b.sub")).unwrap(),
+        "environment = \"A='2' B='it''s $(DOLLAR)x \"\"q\"\"'\"\nqueue\n"
+    );
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -689,9 +702,14 @@ fn drp_runs_and_retries_with_more_memory() {
     // The dagman.out of the run says it retried the node.
     assert!(dagman_out(&run.submit).contains(&format!("Retrying node {id} (retry #1 of 2)")), "no retry in dagman.out");
     // Host avoidance reached every node job's requirements (the ghost host never exists).
-    let (_, reqs, _) =
-        sh("condor_history", &["-constraint", &format!("DAGManJobId == {} && JobUniverse == 5", run.dagman.unwrap()), "-af:r", "Requirements"]);
-    assert!(!reqs.is_empty() && reqs.lines().all(|l| l.contains("\"bpsc-ghost\"")), "avoid_hosts missing from some job's Requirements:\n{reqs}");
+    let (_, reqs, _) = sh(
+        "condor_history",
+        &["-constraint", &format!("DAGManJobId == {} && JobUniverse == 5", run.dagman.unwrap()), "-af:r", "Requirements"],
+    );
+    assert!(
+        !reqs.is_empty() && reqs.lines().all(|l| l.contains("\"bpsc-ghost\"")),
+        "avoid_hosts missing from some job's Requirements:\n{reqs}"
+    );
     let notes = std::fs::read_to_string(run.root.join("notify.log")).unwrap_or_default();
     assert!(notes.contains("\tdone\t"), "the FINAL node's POST script sends `done`: {notes}");
     eprintln!("[htcondor-it] drp: {} jobs in {secs:.1} s; {id} retried with request_memory 100 -> 200", res.tasks.len());
@@ -727,7 +745,11 @@ fn special_programs_runs_with_file_transfer() {
     let Some((run, res, secs)) = run_scenario("special_programs_runs_with_file_transfer", "special_programs") else { return };
     assert_all_completed("special_programs", run, &res);
     let log = std::fs::read_to_string(run.root.join("transfer.log")).unwrap_or_default();
-    assert!(log.lines().filter(|l| l.starts_with("root://")).count() >= 213 + 9 + 36, "stage-in of raw, bias, flat: {} lines", log.lines().count());
+    assert!(
+        log.lines().filter(|l| l.starts_with("root://")).count() >= 213 + 9 + 36,
+        "stage-in of raw, bias, flat: {} lines",
+        log.lines().count()
+    );
     // The IN2P3 groups (shared_fs = false) ran in HTCondor's sandbox and their records came
     // back through transfer_output_files = provenance, logs.
     let isr = std::fs::read_to_string(run.submit.join("htcondor/cluster-single_frame.sub")).expect("single_frame.sub");
@@ -767,7 +789,10 @@ fn truth(res: &Results) -> BTreeMap<String, &'static str> {
 fn bpsc_status(sub: &Path) -> (i32, Value) {
     let o = Command::new(env!("CARGO_BIN_EXE_bpsc")).args(["status", "--json"]).arg(sub).output().expect("bpsc status");
     let out = String::from_utf8_lossy(&o.stdout);
-    (o.status.code().unwrap_or(-1), serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{}", String::from_utf8_lossy(&o.stderr))))
+    (
+        o.status.code().unwrap_or(-1),
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{}", String::from_utf8_lossy(&o.stderr))),
+    )
 }
 
 #[test]
@@ -778,7 +803,12 @@ fn failure_with_on_failure_continue_then_status_and_restart() {
     assert_eq!(res.exit_codes(failed), vec![1, 1, 1], "{failed}: 1 + retries (2) attempts, all failed");
     assert_eq!(res.attempts(failed), vec![1, 2, 3]);
     let (desc, unrun) = failure_sets(&res, failed);
-    assert_eq!(unrun.len(), desc.len(), "DAGMan runs no descendant of a failed node: {desc:?} ran {:?}", desc.iter().filter(|d| res.recs.contains_key(*d)).collect::<Vec<_>>());
+    assert_eq!(
+        unrun.len(),
+        desc.len(),
+        "DAGMan runs no descendant of a failed node: {desc:?} ran {:?}",
+        desc.iter().filter(|d| res.recs.contains_key(*d)).collect::<Vec<_>>()
+    );
     for d in ["merge_measurements_9813_37", "make_summary", "stageout_measure_9813_37_g"] {
         assert!(desc.contains(d), "{d} is downstream of {failed}");
     }
@@ -822,11 +852,20 @@ fn failure_with_on_failure_continue_then_status_and_restart() {
     let env = payload_env(&[], &run.root);
     env_workaround(&new, &env).expect("env workaround");
     chown_to_job_user(&new).expect("chown");
-    let r2 = Run { root: run.root.clone(), submit: new.clone(), dagman: Some(submit_dag(&new, &env).expect("submit restart")), submitted: Instant::now(), error: None };
+    let r2 = Run {
+        root: run.root.clone(),
+        submit: new.clone(),
+        dagman: Some(submit_dag(&new, &env).expect("submit restart")),
+        submitted: Instant::now(),
+        error: None,
+    };
     wait_dag("drp_continue restart", &r2, Duration::from_secs(900));
     assert_eq!(dag_exit(&new), Some(0), "the restart's DAG");
     let s = Results::quantum_successes(&[&run.submit, &new]);
-    assert_no(s.iter().filter(|(_, n)| **n != 1).map(|(q, n)| format!("{q} succeeded {n} times")).collect(), "quanta across the run and its restart");
+    assert_no(
+        s.iter().filter(|(_, n)| **n != 1).map(|(q, n)| format!("{q} succeeded {n} times")).collect(),
+        "quanta across the run and its restart",
+    );
     assert_eq!(s.len(), 729, "every quantum of drp succeeded once over the two runs");
     eprintln!("[htcondor-it] drp_continue: {secs:.1} s; 1 failed, {} never ran; restart completed", unrun.len());
 }
@@ -887,7 +926,10 @@ fn hostile_values_stay_quoted_and_inside() {
                 stack.push(p);
             } else {
                 assert!(
-                    p.starts_with(&scratch) || p.starts_with(&run.submit) || p.starts_with(run.root.join("src")) || p.parent() == Some(run.root.as_path()),
+                    p.starts_with(&scratch)
+                        || p.starts_with(&run.submit)
+                        || p.starts_with(run.root.join("src"))
+                        || p.parent() == Some(run.root.as_path()),
                     "unexpected file {}",
                     p.display()
                 );
@@ -942,12 +984,19 @@ fn rescue(test: &str, name: &str) {
         }
     }
     let env = payload_env(&[], &run.root);
-    let r2 = Run { root: run.root.clone(), submit: run.submit.clone(), dagman: Some(submit_dag(&run.submit, &env).expect("resubmit")), submitted: Instant::now(), error: None };
+    let r2 = Run {
+        root: run.root.clone(),
+        submit: run.submit.clone(),
+        dagman: Some(submit_dag(&run.submit, &env).expect("resubmit")),
+        submitted: Instant::now(),
+        error: None,
+    };
     wait_dag(&format!("{name} rescue"), &r2, Duration::from_secs(600));
     assert!(dagman_out(&run.submit).contains("USING RESCUE DAG workflow.dag.rescue001"), "DAGMan did not use the rescue DAG");
     assert_eq!(dag_exit(&run.submit), Some(0), "the rescue DAG's exit status");
     let res2 = read_results(&run.submit);
-    let seen = |id: &str| res2.recs.get(id).into_iter().flatten().map(|r| (r["attempt"].as_u64(), r["exit_code"].as_i64())).collect::<Vec<_>>();
+    let seen =
+        |id: &str| res2.recs.get(id).into_iter().flatten().map(|r| (r["attempt"].as_u64(), r["exit_code"].as_i64())).collect::<Vec<_>>();
     assert!(
         res2.ok(failed) && res2.ok("coadd_2"),
         "the rescue ran what was left; (attempt, exit code) of {failed}: {:?}, of coadd_2: {:?}",
@@ -957,13 +1006,18 @@ fn rescue(test: &str, name: &str) {
     // Attempt numbers are never reused: the first run's records are all still there, unchanged.
     let changed: Vec<String> = before
         .iter()
-        .filter(|(n, text)| *n != "provenance.1.json" && std::fs::read_to_string(run.submit.join("provenance").join(n)).unwrap_or_default() != **text)
+        .filter(|(n, text)| {
+            *n != "provenance.1.json" && std::fs::read_to_string(run.submit.join("provenance").join(n)).unwrap_or_default() != **text
+        })
         .map(|(n, _)| n.clone())
         .collect();
     assert_no(changed, &format!("{name}: records of the first run replaced by the rescue"));
     assert_eq!(res2.attempts(failed), vec![1, 2, 3], "{failed}: the rescue's attempt goes on from the first run's");
     let s = Results::quantum_successes(&[&run.submit]);
-    assert_no(s.iter().filter(|(_, n)| **n != 1).map(|(q, n)| format!("{q} succeeded {n} times")).collect(), "quanta over the run and its rescue");
+    assert_no(
+        s.iter().filter(|(_, n)| **n != 1).map(|(q, n)| format!("{q} succeeded {n} times")).collect(),
+        "quanta over the run and its rescue",
+    );
     assert_eq!(s.len(), 12 + 4, "every quantum succeeded once");
 }
 
@@ -1004,5 +1058,13 @@ fn avoided_host_never_runs_the_job() {
     assert!(st.starts_with("1 "), "the job must stay idle: {st}");
     assert!(st.contains(&format!("\"{}\"", hostname().to_lowercase())), "the host is in its requirements: {st}");
     assert!(why.contains("are rejected by your job's requirements") || why.contains("rejected by your job"), "{why}");
-    assert!(!run.submit.join("provenance").read_dir().expect("provenance").flatten().any(|e| e.file_name().to_string_lossy().starts_with("only")), "the job ran");
+    assert!(
+        !run.submit
+            .join("provenance")
+            .read_dir()
+            .expect("provenance")
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("only")),
+        "the job ran"
+    );
 }
