@@ -547,19 +547,19 @@ fn write_dag(ctx: &Ctx, out: &dyn Output, p: &Plan, names: &[String], defaults: 
         }
     }
     writeln!(w)?;
-    // RETRY and PRIORITY: the most common value of the node jobs is an ALL_NODES default,
-    // written after every JOB line; only nodes that differ get a line of their own (DAGMan:
-    // "the last relevant command overrides earlier commands").
+    // RETRY: the most common value of the node jobs is an ALL_NODES default, written after
+    // every JOB line; only nodes that differ get a line of their own (DAGMan: "the last
+    // relevant command overrides earlier commands").  PRIORITY stays per node: DAGMan warns
+    // for every node whose priority overrides an earlier one (a fatal warning under
+    // DAGMAN_USE_STRICT = 2), so a default would cost a log line per differing node.
     let retry_of: Vec<String> = ir.job_settings.iter().map(|js| retry_spec(&js.resources)).collect();
     let mut retry_count: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut prio_count: BTreeMap<i32, usize> = BTreeMap::new();
     for job in ir.jobs.iter().filter(|j| !matches!(j.kind, JobKind::Join | JobKind::Provenance)) {
         *retry_count.entry(retry_of[job.settings as usize].as_str()).or_default() += 1;
-        *prio_count.entry(job.priority).or_default() += 1;
     }
     let default_retry =
         retry_count.iter().max_by_key(|(k, n)| (**n, std::cmp::Reverse(**k))).map(|(k, _)| k.to_string()).unwrap_or_default();
-    let default_prio = prio_count.iter().max_by_key(|(k, n)| (**n, std::cmp::Reverse(**k))).map(|(k, _)| *k).unwrap_or(0);
+    let default_prio = 0;
     let mut line = String::with_capacity(256);
     let mut final_node: Option<usize> = None;
     // Pass 1: the nodes.
@@ -586,9 +586,6 @@ fn write_dag(ctx: &Ctx, out: &dyn Output, p: &Plan, names: &[String], defaults: 
     writeln!(w, "# Every node's defaults; the lines after them override them for the nodes that differ.")?;
     if !default_retry.is_empty() {
         writeln!(w, "RETRY ALL_NODES {default_retry}")?;
-    }
-    if default_prio != 0 {
-        writeln!(w, "PRIORITY ALL_NODES {default_prio}")?;
     }
     writeln!(w)?;
     // Pass 2: what differs per node.
