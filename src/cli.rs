@@ -500,10 +500,12 @@ pub fn graph(fs: &dyn Fs, a: &CompileArgs, mermaid: bool, job_level: bool, out: 
 
 /// `bpsc compile FILE --backend B -o DIR`.
 pub fn compile_backend(fs: &dyn Fs, a: &CompileArgs, backend: Option<&str>, outdir: &Path, force: bool, err: &mut dyn Write) -> u8 {
+    let progress = crate::pipeline::Progress::start(format!("checking and lowering {}", a.file.display()).as_str());
     let (ir, c) = match lower_file(fs, a, err) {
         Ok(x) => x,
         Err(code) => return code,
     };
+    progress.phase(format!("writing {} jobs", crate::lower::group_digits(ir.jobs.len())));
     let map = &c.program.map;
     let engine = match crate::pipeline::choose_engine(&ir, backend) {
         Ok(e) => e,
@@ -515,11 +517,13 @@ pub fn compile_backend(fs: &dyn Fs, a: &CompileArgs, backend: Option<&str>, outd
     if let Err(code) = crate::pipeline::capabilities(engine, &ir, map, err) {
         return code;
     }
+    progress.phase(format!("writing {} jobs for {}", crate::lower::group_digits(ir.jobs.len()), engine.name()));
     let written = crate::pipeline::write_submit_dir(engine, &ir, outdir, force, |e| {
         let mut m = crate::pipeline::meta_of(&ir, engine, e);
         m.compile = Some(crate::pipeline::compile_meta(a, engine));
         m
     });
+    drop(progress);
     match written {
         Ok((dir, emitted, files)) => {
             let kinds: Vec<String> = emitted.engine_jobs.iter().map(|(k, n)| format!("{n} {k}")).collect();
@@ -695,4 +699,100 @@ pub fn fmt_files(files: &[PathBuf], check: bool, out: &mut dyn Write, err: &mut 
         }
     }
     code
+}
+
+/// `bpsc show SUBMIT JOB`: one job of a submit directory, as the wrapper will run it: its
+/// fully rendered line (commands, paths, transfers) and its resolved settings.  JOB is a job
+/// id, or GROUP:INDEX as engines name it.
+pub fn show(submit: &Path, job: &str, json: bool, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let t = match crate::submitdir::tasks::Tables::open(submit) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let located = match job.rsplit_once(':').and_then(|(g, k)| Some((g, k.parse::<u64>().ok()?))) {
+        Some((g, k)) if t.group(g).is_ok() => Ok((g.to_string(), k)),
+        _ => t.locate(job),
+    };
+    let (group, index) = match located {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let line = match t.line(&group, index) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let mut v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+    let settings = t.settings(&group, index).ok().flatten();
+    v["group"] = serde_json::json!(group);
+    v["index"] = serde_json::json!(index);
+    v["settings"] = serde_json::to_value(settings).unwrap_or_default();
+    if json {
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return EXIT_OK;
+    }
+    let _ = writeln!(out, "job {}  ({}; task group {group}, index {index})", v["id"].as_str().unwrap_or(""), v["kind"].as_str().unwrap_or(""));
+    if let Some(s) = settings {
+        let r = &s.resources;
+        let _ = writeln!(
+            out,
+            "  site {}  memory {} MiB  cpus {}  disk {} MiB  walltime {} s  retries {}  memory growth {}  on_failure {}",
+            s.site.as_deref().unwrap_or("-"),
+            r.memory >> 20,
+            r.cpus,
+            r.disk >> 20,
+            r.walltime,
+            r.retries,
+            r.memory_growth,
+            r.on_failure.as_str()
+        );
+        for (k, val) in [("partition", &s.partition), ("account", &s.account), ("qos", &s.qos)] {
+            if let Some(val) = val {
+                let _ = writeln!(out, "  {k} {val}");
+            }
+        }
+        if !s.hosts.is_empty() || !s.avoid_hosts.is_empty() {
+            let _ = writeln!(out, "  hosts [{}]  avoid_hosts [{}]", s.hosts.join(", "), s.avoid_hosts.join(", "));
+        }
+        if let Some(sw) = &s.software {
+            let _ = writeln!(out, "  software {}", sw.label());
+        }
+        for (k, val) in &s.env {
+            let _ = writeln!(out, "  env {k}={val}");
+        }
+    }
+    if let Some(ps) = v["parents"].as_array() {
+        let _ = writeln!(out, "  parents: {}", ps.iter().filter_map(|p| p.as_str()).collect::<Vec<_>>().join(" "));
+    }
+    for q in v["quanta"].as_array().into_iter().flatten() {
+        let _ = writeln!(out, "  quantum {} {}", q["step"].as_str().unwrap_or(""), q["data_id"]);
+        let _ = writeln!(out, "    command: {}", q["command"].as_str().unwrap_or(""));
+        for o in q["outputs"].as_array().into_iter().flatten() {
+            let _ = writeln!(out, "    output {}: {}", o["dataset"].as_str().unwrap_or(""), o["path"].as_str().unwrap_or(""));
+        }
+        for f in q["fetch"].as_array().into_iter().flatten() {
+            let _ = writeln!(out, "    fetch {}: {} -> {}", f["dataset"].as_str().unwrap_or(""), f["from"].as_str().unwrap_or(""), f["to"].as_str().unwrap_or(""));
+        }
+    }
+    for key in ["transfers", "remove"] {
+        for x in v[key].as_array().into_iter().flatten() {
+            match x.as_str() {
+                Some(p) => {
+                    let _ = writeln!(out, "  remove {p}");
+                }
+                None => {
+                    let _ = writeln!(out, "  transfer {}: {} -> {}", x["dataset"].as_str().unwrap_or(""), x["from"].as_str().unwrap_or(""), x["to"].as_str().unwrap_or(""));
+                }
+            }
+        }
+    }
+    EXIT_OK
 }

@@ -187,6 +187,20 @@ enum Cmd {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// One job of a submit directory, fully rendered: its command(s), paths, transfers and
+    /// settings, exactly as `bpsc wrap` will run it.
+    ///
+    /// Examples:
+    ///   bpsc show out/drp isr_903334_42
+    ///   bpsc show out/drp isr:17 --format json
+    Show {
+        /// The submit directory.
+        submit: PathBuf,
+        /// A job id, or GROUP:INDEX (a task group and the job's line in it).
+        job: String,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
     /// Draw the step graph (with job counts) or the job graph of a small campaign.
     Graph {
         file: PathBuf,
@@ -396,6 +410,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Show { submit, job, format } => cli::show(&submit, &job, format == Format::Json, &mut out, &mut std::io::stderr()),
         Cmd::Status { submit, json, watch, interval, notify, max_refreshes } => {
             let notify = match notify {
                 NotifyMode::Auto => bpsc::status::notify::Mode::Auto,

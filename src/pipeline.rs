@@ -154,3 +154,54 @@ pub fn capabilities(engine: &dyn Engine, ir: &Ir, map: &SourceMap, err: &mut dyn
     }
     Ok(ds)
 }
+
+/// Progress of a long compile for a person at a terminal: a spinner with the current phase,
+/// shown only when standard error is a terminal and the compile has run for a second (a
+/// short compile, or one whose output goes to a pipe or a CI log, shows nothing).
+pub struct Progress {
+    bar: indicatif::ProgressBar,
+    shown: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Progress {
+    pub fn start(first_phase: &str) -> Progress {
+        use std::io::IsTerminal;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let bar = indicatif::ProgressBar::hidden();
+        bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {elapsed:>3} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
+        bar.set_message(first_phase.to_string());
+        let shown = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicBool::new(false));
+        if std::io::stderr().is_terminal() && std::env::var_os("BPSC_NO_PROGRESS").is_none() {
+            let (b, s, d) = (bar.clone(), Arc::clone(&shown), Arc::clone(&done));
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                if !d.load(Ordering::SeqCst) {
+                    b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                    b.enable_steady_tick(std::time::Duration::from_millis(120));
+                    s.store(true, Ordering::SeqCst);
+                }
+            });
+        }
+        Progress { bar, shown, done }
+    }
+
+    /// The phase now running ("lowering", "writing the htcondor files", ...).
+    pub fn phase(&self, msg: impl Into<String>) {
+        self.bar.set_message(msg.into());
+    }
+
+    /// Whether the spinner was drawn (the compile took over a second at a terminal).
+    pub fn was_shown(&self) -> bool {
+        self.shown.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.bar.finish_and_clear();
+    }
+}

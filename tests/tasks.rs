@@ -108,3 +108,28 @@ fn a_step_of_a_million_rows_costs_eight_bytes_a_job() {
     let line = t.line("a", 99_999).unwrap();
     assert!(line.contains("\"command\":\"echo 999 99\""), "{line}");
 }
+
+#[test]
+fn show_prints_one_job_fully_rendered() {
+    let file = common::repo().join("examples/drp/drp.bps");
+    let ir = common::lower(&file, &[]);
+    let out = common::fresh("tasks-show");
+    common::emit("slurm", &ir, &out).unwrap();
+    let want = ir_lines(&ir);
+    let (id, line) = want.iter().find(|(_, v)| v["kind"] == "compute" && v["cluster"].is_null()).expect("an unclustered compute job");
+    let run = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_bpsc")).args(args).output().expect("bpsc show");
+    let o = run(&["show", out.to_str().unwrap(), id, "--format", "json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["quanta"], line["quanta"], "the command, paths and fetches of {id}");
+    assert_eq!(v["settings"]["resources"], line["resources"]);
+    // By GROUP:INDEX, in human form.
+    let (g, k) = (v["group"].as_str().unwrap().to_string(), v["index"].as_u64().unwrap());
+    let o = run(&["show", out.to_str().unwrap(), &format!("{g}:{k}")]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains(line["quanta"][0]["command"].as_str().unwrap()), "{text}");
+    // An unknown job is a usage error that says so.
+    let o = run(&["show", out.to_str().unwrap(), "no_such_job"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no job `no_such_job`"));
+}

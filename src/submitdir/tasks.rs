@@ -727,12 +727,30 @@ impl Tables {
         Ok(line)
     }
 
+    /// The group and index of the job with id `id`, whatever its group.
+    pub fn locate(&self, id: &str) -> Result<(String, u64), String> {
+        for g in &self.spec.groups {
+            if let Ok(k) = self.find(&g.name, id) {
+                return Ok((g.name.clone(), k));
+            }
+        }
+        Err(format!("{}: no job `{id}` in any task group", self.dir.display()))
+    }
+
+    /// The settings of job `k` of group `group` (the resolved [`JobSettings`]).
+    pub fn settings(&self, group: &str, k: u64) -> Result<Option<&JobSettings>, String> {
+        let (gi, _) = self.group(group)?;
+        let job = self.job(gi, k)?;
+        Ok(job.settings.and_then(|s| self.spec.settings.get(s as usize)))
+    }
+
     /// The index of the job with id `id` in group `group`.
     pub fn find(&self, group: &str, id: &str) -> Result<u64, String> {
         let (gi, g) = self.group(group)?;
         let not_found = || format!("task group {group} has no job `{id}`");
         match g.layout {
-            Layout::Final => Ok(0),
+            Layout::Final if id == "provenance" && g.jobs > 0 => Ok(0),
+            Layout::Final => Err(not_found()),
             Layout::Step => self.find_in_step(gi, id)?.ok_or_else(not_found),
             _ if g.byid => {
                 let f = self.file(&g.name, "byid");
