@@ -739,7 +739,8 @@ pub fn show(submit: &Path, job: &str, json: bool, out: &mut dyn Write, err: &mut
         let _ = writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return EXIT_OK;
     }
-    let _ = writeln!(out, "job {}  ({}; task group {group}, index {index})", v["id"].as_str().unwrap_or(""), v["kind"].as_str().unwrap_or(""));
+    let _ =
+        writeln!(out, "job {}  ({}; task group {group}, index {index})", v["id"].as_str().unwrap_or(""), v["kind"].as_str().unwrap_or(""));
     if let Some(s) = settings {
         let r = &s.resources;
         let _ = writeln!(
@@ -779,7 +780,13 @@ pub fn show(submit: &Path, job: &str, json: bool, out: &mut dyn Write, err: &mut
             let _ = writeln!(out, "    output {}: {}", o["dataset"].as_str().unwrap_or(""), o["path"].as_str().unwrap_or(""));
         }
         for f in q["fetch"].as_array().into_iter().flatten() {
-            let _ = writeln!(out, "    fetch {}: {} -> {}", f["dataset"].as_str().unwrap_or(""), f["from"].as_str().unwrap_or(""), f["to"].as_str().unwrap_or(""));
+            let _ = writeln!(
+                out,
+                "    fetch {}: {} -> {}",
+                f["dataset"].as_str().unwrap_or(""),
+                f["from"].as_str().unwrap_or(""),
+                f["to"].as_str().unwrap_or("")
+            );
         }
     }
     for key in ["transfers", "remove"] {
@@ -789,7 +796,13 @@ pub fn show(submit: &Path, job: &str, json: bool, out: &mut dyn Write, err: &mut
                     let _ = writeln!(out, "  remove {p}");
                 }
                 None => {
-                    let _ = writeln!(out, "  transfer {}: {} -> {}", x["dataset"].as_str().unwrap_or(""), x["from"].as_str().unwrap_or(""), x["to"].as_str().unwrap_or(""));
+                    let _ = writeln!(
+                        out,
+                        "  transfer {}: {} -> {}",
+                        x["dataset"].as_str().unwrap_or(""),
+                        x["from"].as_str().unwrap_or(""),
+                        x["to"].as_str().unwrap_or("")
+                    );
                 }
             }
         }

@@ -170,7 +170,10 @@ impl Progress {
         use std::sync::atomic::{AtomicBool, Ordering};
         use std::sync::Arc;
         let bar = indicatif::ProgressBar::hidden();
-        bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {elapsed:>3} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed:>3} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
         bar.set_message(first_phase.to_string());
         let shown = Arc::new(AtomicBool::new(false));
         let done = Arc::new(AtomicBool::new(false));

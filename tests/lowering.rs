@@ -441,12 +441,14 @@ proptest! {
         prop_assert!(errors.is_empty(), "{:#?}\n{}", errors, campaign_text(&x));
         let l = lower(&c, &LowerOptions::default());
         let cov_rows = naive_rows(&x, &[]);
-        if cov_rows.is_empty() || l.ir.is_none() {
+        if cov_rows.is_empty() {
             // Empty coverage: the naive builder gives nothing, the compiler must refuse (E701).
             prop_assert!(l.ir.is_none());
             prop_assert_eq!(l.diags[0].code, "E701");
             return Ok(());
         }
+        // A coverage the naive builder finds rows in must compile: a refusal is a failure.
+        prop_assert!(l.ir.is_some(), "refused a non-empty coverage ({} rows): {:?}\n{}", cov_rows.len(), l.diags.iter().map(|d| &d.message).collect::<Vec<_>>(), campaign_text(&x));
         let ir = l.ir.unwrap();
         assert_well_formed(&ir);
         for i in 0..3 {
@@ -493,4 +495,75 @@ fn command_line_config_overrides_and_step_subsets_reach_the_ir() {
     assert_eq!(a.config_name.as_deref(), Some("rc"));
     let cfg: BTreeMap<&str, &str> = a.config.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(cfg, BTreeMap::from([("extra", "true"), ("n", "3"), ("yaml", "b.yaml")]));
+}
+
+fn lower_text(text: &str) -> bpsc::lower::Lowered {
+    let fs = MemFs::new().with("c.bps", text.to_string());
+    let c = check(&fs, Path::new("c.bps"), &Options::default());
+    let errors: Vec<_> = c.diags.items.iter().filter(|d| d.is_error()).map(|d| d.message.clone()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    lower(&c, &LowerOptions::default())
+}
+
+/// `equal visit = exposure`: steps over either name are one-to-one, and a cluster by one
+/// takes the quanta of both.
+#[test]
+fn equal_dimensions_are_one_dimension() {
+    let text = "bps 1.1\nequal visit = exposure\ndimension visit = 0..3\ndimension exposure\ndimension detector = 0..2\npipeline p {\n  step a over (visit, detector) { run = \"a {visit}\" }\n  step b over (exposure, detector) after a { run = \"b {exposure}\" }\n}\ncampaign c {\n  use p\n  coverage = visit * detector\n}\n";
+    let ir = lower_text(text).ir.expect("compiles");
+    assert_eq!((ir.steps[0].quanta.len(), ir.steps[1].quanta.len()), (6, 6));
+    let pairs = step_pairs(&ir, "a", "b");
+    assert_eq!(pairs.len(), 6, "one-to-one: {pairs:?}");
+    for (x, y) in pairs {
+        assert_eq!(ir.steps[0].quanta.row(x as usize, &ir.dicts), ir.steps[1].quanta.row(y as usize, &ir.dicts));
+    }
+    let text =
+        text.replace("  coverage = visit * detector\n", "  coverage = visit * detector\n  cluster k { steps = [a, b], by = [visit] }\n");
+    let ir = lower_text(&text).ir.expect("compiles");
+    assert_eq!(ir.compute_jobs(), 3, "one job per visit");
+    for j in (0..ir.jobs.len() as u32).filter(|&j| ir.jobs[j as usize].kind == JobKind::Compute) {
+        let ms = ir.job_members(j);
+        assert_eq!(ms.len(), 4, "both steps' quanta of one visit: {}", ir.job_id(j));
+        let visits: BTreeSet<String> = ms.iter().map(|m| ir.data_id(*m)[0].to_string()).collect();
+        assert_eq!(visits.len(), 1);
+        assert!(ir.job_id(j).starts_with("k_"), "{}", ir.job_id(j));
+    }
+}
+
+/// `split_by` + `max_quanta`: each `by` group is cut into jobs of at most `max_quanta`
+/// quanta without splitting one `split_by` value; a value with more is one job (W506).
+#[test]
+fn partitioned_clusters_never_split_a_value() {
+    let text = |max: u32| {
+        format!("bps 1.1\ndimension visit = 0..2\ndimension detector = 0..5\npipeline p {{\n  step a over (visit, detector) {{ run = \"a\" }}\n  step b over (visit, detector) after a {{ run = \"b\" }}\n}}\ncampaign c {{\n  use p\n  coverage = visit * detector\n  cluster k {{ steps = [a, b], by = [visit], split_by = [detector], max_quanta = {max} }}\n}}\n")
+    };
+    for max in [1u32, 2, 3, 4, 5, 10, 20] {
+        let l = lower_text(&text(max));
+        let ir = l.ir.expect("compiles");
+        let mut ids = BTreeSet::new();
+        let mut owner: BTreeMap<(String, String), u32> = BTreeMap::new();
+        let mut quanta = 0;
+        for j in (0..ir.jobs.len() as u32).filter(|&j| ir.jobs[j as usize].kind == JobKind::Compute) {
+            assert!(ids.insert(ir.job_id(j)), "duplicate id {}", ir.job_id(j));
+            let ms = ir.job_members(j);
+            quanta += ms.len();
+            // Each detector value (2 quanta: a and b) fits unless max is 1.
+            assert!(ms.len() <= max.max(2) as usize, "max {max}: job {} has {}", ir.job_id(j), ms.len());
+            for m in ms {
+                let id = ir.data_id(*m);
+                let key = (id[0].to_string(), id[1].to_string());
+                if let Some(prev) = owner.insert(key.clone(), j) {
+                    assert_eq!(prev, j, "max {max}: {key:?} split across jobs");
+                }
+            }
+            // Dependency order within the job: a's quanta before b's of the same detector.
+            let order: Vec<u32> = ms.iter().map(|m| m.step).collect();
+            assert!(order.windows(2).all(|w| w[0] <= w[1]), "{order:?}");
+        }
+        assert_eq!(quanta, 20, "every quantum in one job");
+        let jobs_per_visit = ((10 / 2) as f64 / (max / 2).max(1) as f64).ceil() as usize;
+        assert_eq!(ir.compute_jobs(), 2 * jobs_per_visit, "max {max}");
+        let w506 = l.diags.iter().filter(|d| d.code == "W506").count();
+        assert_eq!(w506, usize::from(max < 2), "max {max}: {:?}", l.diags);
+    }
 }

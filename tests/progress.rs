@@ -31,12 +31,7 @@ fn spinner_at_a_terminal_nothing_on_a_pipe() {
         assert!(std::env::var_os("CI").is_none(), "CI needs script(1) for this test");
         return;
     }
-    let cmd = format!(
-        "{} compile {} --backend slurm --force -o {}",
-        env!("CARGO_BIN_EXE_bpsc"),
-        file.display(),
-        out.join("b").display()
-    );
+    let cmd = format!("{} compile {} --backend slurm --force -o {}", env!("CARGO_BIN_EXE_bpsc"), file.display(), out.join("b").display());
     let o = Command::new("script").args(["-qec", &cmd, "/dev/null"]).output().expect("script");
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{text}");

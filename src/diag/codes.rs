@@ -313,6 +313,13 @@ dimension of every step of the cluster and not one of `by` (a `by` group holds o
 it, so there would be nothing to split)."
 } example "bps 1\ndimension visit = 1..3\ndimension band = [\"g\", \"r\"]\npipeline p {\n  step a over (visit) { run = \"true\" }\n}\ncampaign c {\n  use p\n  coverage = visit\n  cluster k { steps = [a], by = [band] }\n}\n";
 
+"W506" Warning "a split_by value has more quanta than max_quanta" {
+"A partitioned cluster (`split_by`, `max_quanta`) cuts each `by` group into jobs of at most
+`max_quanta` quanta, but never splits one `split_by` value across two jobs: a value with more
+quanta than that stays one job, larger than asked.  Raise `max_quanta`, or split by a finer
+dimension."
+} example "bps 1.1\ndimension visit = 1..3\ndimension detector = 0..4\npipeline p {\n  step a over (visit, detector) { run = \"true\" }\n  step b over (visit, detector) after a { run = \"true\" }\n}\ncampaign c {\n  use p\n  coverage = visit * detector\n  cluster k { steps = [a, b], by = [visit], split_by = [detector], max_quanta = 1 }\n}\n";
+
 "E601" Error "site both chosen and avoided" {
 "The resolved `site` (or every entry of `sites`) is also listed in `avoid_sites`. The labels
 show where each was set."

@@ -208,6 +208,32 @@ pub struct Cluster {
     pub by: Vec<String>,
     pub size: Option<u32>,
     pub loc: Option<Loc>,
+    /// `split_by` (language 1.1): each `by` group is cut between values of these.
+    pub split_by: Vec<String>,
+    /// `max_quanta` (with `split_by`): at most this many quanta a job, unless one
+    /// `split_by` value alone has more.
+    pub max_quanta: Option<u32>,
+    /// `max_running` of the cluster: at most this many of its jobs at once.
+    pub max_running: Option<u32>,
+    /// Per member step: the positions, in the step's dimensions, of `by` then `split_by`
+    /// (a step may name a dimension `equal` to one of them).
+    pub key_cols: Vec<(u32, Vec<usize>)>,
+}
+
+impl Cluster {
+    /// The key positions (`by`, then `split_by`) of step `s`'s dimensions.
+    pub fn key_cols_of(&self, s: u32) -> &[usize] {
+        self.key_cols.iter().find(|(x, _)| *x == s).map(|(_, c)| c.as_slice()).unwrap_or(&[])
+    }
+
+    /// How the cluster names its jobs from a first member of step `s`.
+    pub fn naming(&self, s: u32) -> naming::ClusterNaming<'_> {
+        naming::ClusterNaming {
+            name: &self.name,
+            cols: if self.size.is_some() { &[] } else { self.key_cols_of(s) },
+            chunk: self.size.is_some(),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

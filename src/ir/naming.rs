@@ -101,16 +101,27 @@ pub fn instance_rel(dataset: &str, vals: &[&Value]) -> String {
     s
 }
 
+/// How a cluster names its jobs.
+#[derive(Clone, Copy, Debug)]
+pub struct ClusterNaming<'a> {
+    pub name: &'a str,
+    /// The positions, in the first member's data ID, of the values that name the job: `by`
+    /// then `split_by`.
+    pub cols: &'a [usize],
+    /// A `size` chunk: named by its first member's whole data ID.
+    pub chunk: bool,
+}
+
 /// The id of a compute job: an unclustered quantum of step `step` with data ID `vals`, or
-/// (`cluster` = (name, by, is a size chunk)) the cluster job whose first member that is.
-pub fn compute_id(step: &str, dims: &[String], vals: &[&Value], cluster: Option<(&str, &[String], bool)>) -> String {
+/// the cluster job whose first member that is.
+pub fn compute_id(step: &str, vals: &[&Value], cluster: Option<ClusterNaming>) -> String {
     match cluster {
         None => quantum_id(&sanitize(step), vals),
         // A chunk is named by its cluster and its first member's data ID.
-        Some((name, _, true)) => format!("{name}_{}", quantum_id(&sanitize(step), vals)),
-        Some((name, by, false)) => {
-            let by_vals: Vec<&Value> = by.iter().filter_map(|d| dims.iter().position(|x| x == d)).map(|i| vals[i]).collect();
-            quantum_id(name, &by_vals)
+        Some(c) if c.chunk => format!("{}_{}", c.name, quantum_id(&sanitize(step), vals)),
+        Some(c) => {
+            let key: Vec<&Value> = c.cols.iter().filter_map(|&i| vals.get(i).copied()).collect();
+            quantum_id(c.name, &key)
         }
     }
 }
@@ -122,11 +133,8 @@ pub fn job_id(ir: &Ir, j: u32) -> String {
         JobKind::Compute => {
             let m = ir.members[job.lo as usize];
             let step = &ir.steps[m.step as usize];
-            let cluster = (job.owner != NO_CLUSTER).then(|| {
-                let c = &ir.clusters[job.owner as usize];
-                (c.name.as_str(), c.by.as_slice(), c.size.is_some())
-            });
-            compute_id(&step.name, &step.dims, &ir.data_id(m), cluster)
+            let cluster = (job.owner != NO_CLUSTER).then(|| ir.clusters[job.owner as usize].naming(m.step));
+            compute_id(&step.name, &ir.data_id(m), cluster)
         }
         JobKind::StageIn => format!("stagein_{}", job.owner),
         JobKind::StageOut => format!("stageout_{}", job_id(ir, job.owner)),

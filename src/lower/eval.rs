@@ -161,6 +161,18 @@ impl<'a> Env<'a> {
             if missing.is_empty() {
                 return Ok(acc);
             }
+            // `equal A = B` (language 1.1): a missing dimension equal to one we have is that
+            // one's values again (an identity relation, no table).
+            if let Some((d, e)) = missing.iter().find_map(|&d| {
+                self.model.equal_dims.class_of(d).into_iter().find(|e| *e != d && have(&acc, &self.dicts, e)).map(|e| (d, e.to_string()))
+            }) {
+                let values =
+                    coverage::project(&acc, &[e.as_str()], &self.dicts).map_err(|x| internal(x.to_string()))?.to_values(&self.dicts);
+                let rows = values.into_iter().map(|v| vec![v[0].clone(), v[0].clone()]);
+                let ident = Relation::from_rows(&mut self.dicts, &[e.as_str(), d], rows).map_err(|x| internal(x.to_string()))?;
+                acc = coverage::join(&acc, &ident, &self.dicts);
+                continue;
+            }
             let rels = &self.model.relations;
             let linked = rels.iter().enumerate().find(|(i, r)| {
                 !used.contains(i)

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::eval::Env;
 use super::JOIN_MIN;
 use crate::coverage::hash::FastMap;
-use crate::coverage::{self, Dictionaries, DimId, Relation};
+use crate::coverage::{self, Dictionaries, Relation, Value};
 use crate::diag::Diagnostic;
 use crate::ir::adjacency::csr_children;
 use crate::ir::naming::sanitize;
@@ -136,6 +136,8 @@ pub struct Builder<'a> {
     stage_sets: Vec<StageSet>,
     staged: Vec<Staged>,
     joins: u32,
+    /// Warnings found while building (W506).
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl<'a> Builder<'a> {
@@ -154,6 +156,7 @@ impl<'a> Builder<'a> {
             stage_sets: Vec::new(),
             staged: Vec::new(),
             joins: 0,
+            warnings: Vec::new(),
         }
     }
 
@@ -163,10 +166,6 @@ impl<'a> Builder<'a> {
             self.steps[s as usize].cluster = Some(ci);
         }
         self.clusters.push(c);
-    }
-
-    fn dim_ids(&self, dims: &[String]) -> Vec<DimId> {
-        dims.iter().filter_map(|d| self.env.dicts.dim_id(d)).collect()
     }
 
     /// Quanta to jobs: one job per quantum, per `by` group, or per `size` chunk.  Jobs are
@@ -230,39 +229,100 @@ impl<'a> Builder<'a> {
         }
         // Group by the `by` values: key = codes of the by dimensions, in `by` order.  Groups
         // are ordered by value (ranks), so job order does not depend on dictionary codes.
-        let by_ids = self.dim_ids(&c.by);
-        let mut groups: BTreeMap<Vec<u32>, Vec<QRef>> = BTreeMap::new();
-        let mut rank_of_key: FastMap<Vec<u32>, Vec<u32>> = FastMap::default();
+        // Group by the `by` values (in value order, so job order does not depend on
+        // dictionary codes); a step may hold an `equal` dimension in place of a `by` one.
+        let nby = c.by.len();
+        let mut groups: BTreeMap<Vec<Value>, Vec<(Vec<Value>, QRef)>> = BTreeMap::new();
         for &s in &c.steps {
             let st = &self.steps[s as usize];
-            let pos: Vec<usize> = by_ids.iter().filter_map(|&d| st.quanta.position(d)).collect();
-            if pos.len() != by_ids.len() {
+            let cols = c.key_cols_of(s);
+            if cols.len() != nby + c.split_by.len() {
                 return Err(Diagnostic::new(
                     "E506",
                     format!("cluster `{}` groups by ({}), which step `{}` does not have", c.name, c.by.join(", "), st.name),
                 ));
             }
-            let cols: Vec<&[u32]> = pos.iter().map(|&p| st.quanta.column(p)).collect();
             for q in 0..st.quanta.len() {
-                let key: Vec<u32> = cols.iter().map(|c| c[q]).collect();
-                let rk = rank_of_key
-                    .entry(key.clone())
-                    .or_insert_with(|| key.iter().zip(&by_ids).map(|(&code, &d)| self.env.dicts.dict(d).rank(code)).collect())
-                    .clone();
-                groups.entry(rk).or_default().push(QRef { step: s, q: q as u32 });
+                let row = st.quanta.row(q, &self.env.dicts);
+                let by: Vec<Value> = cols[..nby].iter().map(|&p| row[p].clone()).collect();
+                let split: Vec<Value> = cols[nby..].iter().map(|&p| row[p].clone()).collect();
+                groups.entry(by).or_default().push((split, QRef { step: s, q: q as u32 }));
             }
         }
-        for (_, mut ms) in groups {
-            // Members in dependency order: steps in cluster order follow definition order,
-            // which is topological for steps of one pipeline.
-            ms.sort_by_key(|m| (self.steps[m.step as usize].level, m.step, m.q));
-            let j = self.jobs.len() as u32;
-            let lo = self.members.len() as u32;
-            for m in &ms {
-                self.steps[m.step as usize].job_of[m.q as usize] = j;
+        // Split values with more quanta than max_quanta: (how many, the largest, an example).
+        let mut oversized: (usize, usize, String) = (0, 0, String::new());
+        for (by, mut ms) in groups {
+            // A partitioned cluster cuts the group between `split_by` values into jobs of at
+            // most `max_quanta` quanta; one value with more quanta is one job (W506).
+            let chunks: Vec<Vec<QRef>> = match c.max_quanta {
+                Some(max) if !c.split_by.is_empty() => {
+                    ms.sort_by(|a, b| (&a.0, a.1.step, a.1.q).cmp(&(&b.0, b.1.step, b.1.q)));
+                    let mut chunks: Vec<Vec<QRef>> = Vec::new();
+                    let mut cur: Vec<QRef> = Vec::new();
+                    let mut i = 0;
+                    while i < ms.len() {
+                        let mut k = i;
+                        while k < ms.len() && ms[k].0 == ms[i].0 {
+                            k += 1;
+                        }
+                        let run = k - i;
+                        if !cur.is_empty() && cur.len() + run > max as usize {
+                            chunks.push(std::mem::take(&mut cur));
+                        }
+                        if run > max as usize {
+                            oversized.0 += 1;
+                            if run > oversized.1 {
+                                let fmt = |v: &[Value]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ");
+                                oversized.1 = run;
+                                oversized.2 = format!(
+                                    "({}) = ({}) within ({}) = ({})",
+                                    c.split_by.join(", "),
+                                    fmt(&ms[i].0),
+                                    c.by.join(", "),
+                                    fmt(&by)
+                                );
+                            }
+                        }
+                        cur.extend(ms[i..k].iter().map(|x| x.1));
+                        i = k;
+                    }
+                    if !cur.is_empty() {
+                        chunks.push(cur);
+                    }
+                    chunks
+                }
+                _ => vec![ms.into_iter().map(|x| x.1).collect()],
+            };
+            for mut chunk in chunks {
+                // Members in dependency order: steps in cluster order follow definition order,
+                // which is topological for steps of one pipeline.
+                chunk.sort_by_key(|m| (self.steps[m.step as usize].level, m.step, m.q));
+                let j = self.jobs.len() as u32;
+                let lo = self.members.len() as u32;
+                for m in &chunk {
+                    self.steps[m.step as usize].job_of[m.q as usize] = j;
+                }
+                self.members.extend(chunk);
+                self.jobs.push(Job { kind: JobKind::Compute, owner: ci, lo, hi: self.members.len() as u32, priority: 0, settings: 0 });
             }
-            self.members.extend(ms);
-            self.jobs.push(Job { kind: JobKind::Compute, owner: ci, lo, hi: self.members.len() as u32, priority: 0, settings: 0 });
+        }
+        if oversized.0 > 0 {
+            let (n, largest, example) = oversized;
+            let max = c.max_quanta.unwrap_or(0);
+            let mut d = Diagnostic::new(
+                "W506",
+                format!(
+                    "cluster `{}`: {n} split_by value{} ha{} more quanta than max_quanta = {max}; each stays one job (the largest, {example}, has {largest})",
+                    c.name,
+                    if n == 1 { "" } else { "s" },
+                    if n == 1 { "s" } else { "ve" }
+                ),
+            )
+            .help("a split_by value is never cut; raise max_quanta, or split by a finer dimension");
+            if let Some(l) = c.loc {
+                d = d.at_loc(l, "this cluster");
+            }
+            self.warnings.push(d);
         }
         Ok(())
     }

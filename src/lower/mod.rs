@@ -302,17 +302,37 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
         if idx.is_empty() {
             continue; // every step of the cluster is outside --steps
         }
+        let by: Vec<String> = cl.by.iter().map(|d| d.name.clone()).collect();
+        let split_by: Vec<String> = cl.split_by.iter().map(|d| d.name.clone()).collect();
+        // Where each member step holds the key dimensions (its own name, or an equal one).
+        let key_cols: Vec<(u32, Vec<usize>)> = idx
+            .iter()
+            .map(|&s| {
+                let dims = &b.steps[s as usize].dims;
+                let cols = by
+                    .iter()
+                    .chain(&split_by)
+                    .filter_map(|k| dims.iter().position(|d| d == k).or_else(|| dims.iter().position(|d| model.equal_dims.same(d, k))))
+                    .collect();
+                (s, cols)
+            })
+            .collect();
         b.add_cluster(IrCluster {
             name: cl.name.clone(),
             steps: idx,
-            by: cl.by.iter().map(|d| d.name.clone()).collect(),
+            by,
             size: cl.size.map(|s| s.0),
             loc: Some(cl.loc),
+            split_by,
+            max_quanta: cl.max_quanta.map(|m| m.0),
+            max_running: cl.max_running.map(|m| m.0),
+            key_cols,
         });
     }
     if let Err(d) = b.assign_jobs() {
         return fail(vec![d]);
     }
+    diags.append(&mut b.warnings);
     for d in &deps {
         let r = match &d.kind {
             DepKind::Barrier => {

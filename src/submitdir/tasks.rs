@@ -94,6 +94,9 @@ pub struct ClusterSpec {
     pub name: String,
     pub by: Vec<String>,
     pub size: Option<u32>,
+    /// Per member step: the positions of the values that name a job (see [`crate::ir::Cluster`]).
+    #[serde(default)]
+    pub key_cols: Vec<(u32, Vec<usize>)>,
 }
 
 /// How a group's jobs are stored.
@@ -419,7 +422,16 @@ pub fn write_tables(ir: &Ir, out: &dyn Output, g: &Groups, opts: &TableOptions) 
         campaign: ir.campaign.clone(),
         dims,
         steps,
-        clusters: ir.clusters.iter().map(|c| ClusterSpec { name: c.name.clone(), by: c.by.clone(), size: c.size }).collect(),
+        clusters: ir
+            .clusters
+            .iter()
+            .map(|c| ClusterSpec {
+                name: c.name.clone(),
+                by: c.by.clone(),
+                size: c.size,
+                key_cols: if c.size.is_some() { Vec::new() } else { c.key_cols.clone() },
+            })
+            .collect(),
         stage_sets,
         settings: ir.job_settings.clone(),
         groups,
@@ -584,8 +596,12 @@ impl Tables {
     fn compute_id(&self, s: u32, vals: &[Value], cluster: Option<u32>) -> String {
         let st = &self.spec.steps[s as usize].spec;
         let refs: Vec<&Value> = vals.iter().collect();
-        let c = cluster.and_then(|c| self.spec.clusters.get(c as usize)).map(|c| (c.name.as_str(), c.by.as_slice(), c.size.is_some()));
-        compute_id(&st.name, &st.dims, &refs, c)
+        let c = cluster.and_then(|c| self.spec.clusters.get(c as usize)).map(|c| crate::ir::naming::ClusterNaming {
+            name: &c.name,
+            cols: c.key_cols.iter().find(|(x, _)| *x == s).map(|(_, k)| k.as_slice()).unwrap_or(&[]),
+            chunk: c.size.is_some(),
+        });
+        compute_id(&st.name, &refs, c)
     }
 
     /// Job `k` of group `gi`.
