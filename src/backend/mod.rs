@@ -171,6 +171,28 @@ pub fn write_common(ir: &Ir, out: &dyn Output, g: &Groups, opts: &crate::submitd
         out.mkdir(&format!("{}/{name}", crate::submitdir::LOGS))?;
     }
     crate::submitdir::tasks::write_tables(ir, out, g, opts)?;
+    write_configs(ir, out)?;
+    Ok(())
+}
+
+/// `configs/PIPELINE.CONFIG.json`: each pipeline's resolved config, as its steps use it.
+pub fn write_configs(ir: &Ir, out: &dyn Output) -> Result<(), Diagnostic> {
+    let mut done = std::collections::BTreeSet::new();
+    for st in ir.steps.iter().map(|s| &s.spec).chain(ir.final_job.as_ref().map(|f| &f.spec)) {
+        let Some(path) = crate::ir::jsonl::config_path(st) else { continue };
+        if !done.insert(path.clone()) {
+            continue;
+        }
+        let values: serde_json::Map<String, serde_json::Value> =
+            st.config.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+        let doc = serde_json::json!({
+            "pipeline": st.pipeline,
+            "config": st.config_name,
+            "campaign": ir.campaign,
+            "values": values,
+        });
+        out.write(&path, (serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n").as_bytes())?;
+    }
     Ok(())
 }
 

@@ -99,6 +99,15 @@ pub struct JobView<'a> {
     pub staged: Vec<(&'a StageSetSpec, Vec<&'a Value>)>,
     /// Stage-out and cleanup: the id of the job they serve.
     pub of: Option<&'a str>,
+    /// Provenance: the user's final job it runs after gathering the records.
+    pub final_job: Option<&'a super::FinalJob>,
+}
+
+/// `configs/PIPELINE.CONFIG.json`: where the submit directory keeps a pipeline's resolved
+/// config (the provenance record of every quantum names it).
+pub fn config_path(st: &StepSpec) -> Option<String> {
+    let c = st.config_name.as_deref()?;
+    Some(format!("configs/{}.{}.json", super::naming::sanitize(&st.pipeline), super::naming::sanitize(c)))
 }
 
 /// What stage-in needs of a stage set: the dataset, its URL template and dimensions.
@@ -145,11 +154,15 @@ pub fn write_job_line(campaign: &str, v: &JobView, line: &mut String) {
                     line.push(',');
                 }
                 line.push_str(&format!(
-                    "{{\"step\":{},\"data_id\":{},\"command\":{},\"outputs\":[",
+                    "{{\"step\":{},\"data_id\":{},\"command\":{},",
                     jstr(&st.name),
                     data_id_json(&st.dims, vals),
                     jstr(&command(st, campaign, vals, v.id))
                 ));
+                if let Some(c) = config_path(st) {
+                    line.push_str(&format!("\"config\":{},", jstr(&c)));
+                }
+                line.push_str("\"outputs\":[");
                 for (k, o) in st.outputs.iter().enumerate() {
                     if k > 0 {
                         line.push(',');
@@ -232,7 +245,17 @@ pub fn write_job_line(campaign: &str, v: &JobView, line: &mut String) {
             }
             line.push(']');
         }
-        JobKind::Provenance => line.push_str(",\"final\":true"),
+        JobKind::Provenance => {
+            line.push_str(",\"final\":true");
+            if let Some(f) = v.final_job {
+                line.push_str(&format!(
+                    ",\"final_job\":{{\"name\":{},\"when\":\"{}\",\"command\":{}}}",
+                    jstr(&f.spec.name),
+                    f.when.as_str(),
+                    jstr(&command(&f.spec, campaign, &[], "final"))
+                ));
+            }
+        }
         JobKind::Join => {}
     }
     line.push_str("}\n");
@@ -304,6 +327,7 @@ impl<'a> JobLines<'a> {
                 _ => Vec::new(),
             },
             of: matches!(job.kind, JobKind::StageOut | JobKind::Cleanup).then(|| ids[job.owner as usize].as_str()),
+            final_job: if job.kind == JobKind::Provenance { ir.final_job.as_ref() } else { None },
         };
         self.line.clear();
         write_job_line(&ir.campaign, &view, &mut self.line);

@@ -30,7 +30,7 @@ pub mod quote;
 pub mod render;
 pub mod settings;
 
-pub use settings::{JobSettings, OnFailure, Resources, SetAt, Software, StepSettings};
+pub use settings::{GrowthOn, JobSettings, OnFailure, Resources, SetAt, Software, StepSettings, Unexpected};
 
 use crate::coverage::{Dictionaries, Relation, Value};
 use crate::source::Loc;
@@ -312,6 +312,40 @@ impl StepEdgeKind {
     }
 }
 
+/// When the user's final job runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinalWhen {
+    /// Whatever happened.
+    Always,
+    /// Only when every other job succeeded.
+    Success,
+    /// Only when some job failed for good.
+    Failure,
+}
+
+impl FinalWhen {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinalWhen::Always => "always",
+            FinalWhen::Success => "success",
+            FinalWhen::Failure => "failure",
+        }
+    }
+}
+
+/// The campaign's `final NAME { run, when }` (language 1.1): run by the provenance job,
+/// after it has gathered every record, on the engine's final-node mechanism.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct FinalJob {
+    /// Renders like a step over `()` (the name, `run`, the campaign's one config).
+    pub spec: StepSpec,
+    pub when: FinalWhen,
+    pub settings: StepSettings,
+    #[serde(skip)]
+    pub loc: Option<Loc>,
+}
+
 /// Campaign-level settings, with where they were written.
 #[derive(Clone, Debug, Default)]
 pub struct CampaignSettings {
@@ -342,6 +376,8 @@ pub struct Ir {
     pub step_edges: Vec<(u32, u32, StepEdgeKind)>,
     /// Interned settings of every job ([`Job::settings`] indexes this).
     pub job_settings: Vec<JobSettings>,
+    /// The user's final job, when the campaign has one.
+    pub final_job: Option<FinalJob>,
 }
 
 impl Ir {

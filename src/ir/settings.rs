@@ -46,6 +46,38 @@ pub enum OnFailure {
     Abort,
 }
 
+/// Which failed attempts make a retry ask for more memory (`memory_growth_on`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrowthOn {
+    /// Only an attempt that ran out of memory (the engine's own signal, or the kernel's OOM
+    /// kill seen by the wrapper): the default of language 1.1.
+    #[default]
+    Oom,
+    /// Any failed attempt (language 1.0's behaviour).
+    Any,
+}
+
+impl GrowthOn {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrowthOn::Oom => "oom",
+            GrowthOn::Any => "any",
+        }
+    }
+}
+
+/// What happens to files an attempt leaves that are not declared outputs (`unexpected`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unexpected {
+    /// Moved to `unexpected/STEP/DATAID/attempt-N/` in the submit directory.
+    Keep,
+    /// Removed (the default).
+    #[default]
+    Discard,
+}
+
 impl OnFailure {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -56,7 +88,7 @@ impl OnFailure {
 }
 
 /// Every execution setting of one step, resolved through the campaign's override chain.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepSettings {
     pub memory: u64,
     pub cpus: i64,
@@ -75,8 +107,17 @@ pub struct StepSettings {
     pub hosts: Vec<String>,
     pub avoid_hosts: Vec<String>,
     pub software: Option<Software>,
+    /// `env { }` and, captured when the campaign was compiled, the `pass_env` variables of
+    /// the submitting shell (an `env` value wins): the job's whole environment from the
+    /// campaign.
     pub env: Vec<(String, String)>,
+    /// The `pass_env` names (their values are in `env`).
+    pub pass_env: Vec<String>,
     pub max_jobs: Option<i64>,
+    pub memory_growth_on: GrowthOn,
+    /// The step's `max_memory` (bytes): its memory growth stops there (and at the site's).
+    pub max_memory: Option<u64>,
+    pub unexpected: Unexpected,
 }
 
 impl Default for StepSettings {
@@ -99,7 +140,11 @@ impl Default for StepSettings {
             avoid_hosts: Vec::new(),
             software: None,
             env: Vec::new(),
+            pass_env: Vec::new(),
             max_jobs: None,
+            memory_growth_on: GrowthOn::Oom,
+            max_memory: None,
+            unexpected: Unexpected::Discard,
         }
     }
 }
@@ -125,10 +170,17 @@ impl StepSettings {
             put("hosts", json!(self.hosts));
         }
         if let Some(n) = self.max_jobs {
-            put("max_jobs", json!(n));
+            put("max_running", json!(n));
+        }
+        if let Some(m) = self.max_memory {
+            put("max_memory", json!(m));
         }
         put("memory", json!(self.memory));
         put("memory_growth", json!(self.memory_growth));
+        put("memory_growth_on", json!(self.memory_growth_on.as_str()));
+        if !self.pass_env.is_empty() {
+            put("pass_env", json!(self.pass_env));
+        }
         put("on_failure", json!(self.on_failure.as_str()));
         if let Some(p) = &self.partition {
             put("partition", json!(p));
@@ -142,6 +194,13 @@ impl StepSettings {
         if let Some(s) = &self.software {
             put("software", json!(s.label()));
         }
+        put(
+            "unexpected",
+            json!(match self.unexpected {
+                Unexpected::Keep => "keep",
+                Unexpected::Discard => "discard",
+            }),
+        );
         put("walltime", json!(self.walltime));
         m
     }
@@ -166,6 +225,8 @@ pub struct Resources {
     pub walltime: u64,
     pub retries: i64,
     pub memory_growth: f64,
+    /// Which failures grow memory (a cluster grows on any failure if one of its steps does).
+    pub memory_growth_on: GrowthOn,
     pub retry_unless_exit: Vec<i64>,
     pub on_failure: OnFailure,
 }
@@ -180,6 +241,7 @@ impl Resources {
             walltime: 3600,
             retries: 3,
             memory_growth: 1.0,
+            memory_growth_on: GrowthOn::Oom,
             retry_unless_exit: Vec::new(),
             on_failure: OnFailure::Continue,
         }
@@ -194,6 +256,7 @@ impl Resources {
             walltime: s.walltime,
             retries: s.retries,
             memory_growth: s.memory_growth,
+            memory_growth_on: s.memory_growth_on,
             retry_unless_exit: s.retry_unless_exit.clone(),
             on_failure: s.on_failure,
         }
@@ -207,6 +270,9 @@ impl Resources {
         self.disk = self.disk.max(s.disk);
         self.retries = self.retries.max(s.retries);
         self.memory_growth = self.memory_growth.max(s.memory_growth);
+        if s.memory_growth_on == GrowthOn::Any {
+            self.memory_growth_on = GrowthOn::Any;
+        }
         for c in &s.retry_unless_exit {
             if !self.retry_unless_exit.contains(c) {
                 self.retry_unless_exit.push(*c);
@@ -233,7 +299,8 @@ pub struct JobSettings {
     /// The site the job runs at (the governing step's).
     pub site: Option<String>,
     pub resources: Resources,
-    /// The site's `max_memory` (bytes): memory growth never asks for more.
+    /// Memory growth never asks for more (bytes): the smaller of the governing step's
+    /// `max_memory` and its site's.
     pub memory_cap: Option<u64>,
     pub partition: Option<String>,
     pub account: Option<String>,
@@ -245,4 +312,6 @@ pub struct JobSettings {
     pub env: Vec<(String, String)>,
     /// At most this many jobs of the step (or cluster) at once: compute jobs only.
     pub max_jobs: Option<i64>,
+    /// Files an attempt leaves besides its outputs (the governing step's setting).
+    pub unexpected: Unexpected,
 }

@@ -689,6 +689,7 @@ impl<'a> Builder<'a> {
             notify,
             step_edges: Vec::new(),
             job_settings: Vec::new(),
+            final_job: None,
         }
     }
 }

@@ -233,7 +233,7 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
         }
         let resolved = resolve::resolve_step(model, Some(camp), d.pipe, d.step, &c.sets);
         let site = resolved.site.clone();
-        let (settings, set_at) = settings::step_settings(&resolved);
+        let (settings, set_at) = settings::step_settings(&resolved, &c.passed_env);
         let shared_fs = site.as_ref().and_then(|s| model.site(s)).and_then(|s| s.shared_fs).unwrap_or(true);
         let inputs = d
             .step
@@ -410,6 +410,43 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
         })
         .unwrap_or_default();
     let mut ir = b.into_ir(camp.name.clone(), campaign_settings, sites, notify);
+    ir.final_job = camp.final_job.as_ref().and_then(|f| {
+        let run = f.run.as_ref()?;
+        let resolved = resolve::resolve_final(model, camp, &c.sets);
+        let (settings, _) = settings::step_settings(&resolved, &c.passed_env);
+        // `{config.KEY}` reaches the config when the campaign uses one pipeline.
+        let (config_name, config) = match camp.uses.as_slice() {
+            [u] => model
+                .pipeline(&u.pipeline.name)
+                .map(|p| config_params(p, u.config.as_ref().map(|c| c.name.as_str()), &c.config_sets))
+                .unwrap_or_default(),
+            _ => (None, Vec::new()),
+        };
+        Some(crate::ir::FinalJob {
+            spec: crate::ir::StepSpec {
+                name: f.name.clone(),
+                pipeline: match camp.uses.as_slice() {
+                    [u] => u.pipeline.name.clone(),
+                    _ => String::new(),
+                },
+                dims: Vec::new(),
+                site: resolved.site.clone(),
+                shared_fs: true,
+                run: settings::template(run),
+                config_name,
+                config,
+                inputs: Vec::new(),
+                outputs: Vec::new(),
+            },
+            when: match f.when {
+                crate::check::model::FinalWhen::Always => crate::ir::FinalWhen::Always,
+                crate::check::model::FinalWhen::Success => crate::ir::FinalWhen::Success,
+                crate::check::model::FinalWhen::Failure => crate::ir::FinalWhen::Failure,
+            },
+            settings,
+            loc: Some(f.loc),
+        })
+    });
     ir.step_edges = deps.iter().map(|d| (d.from as u32, d.to as u32, d.kind.clone())).collect();
     settings::assign(&mut ir);
     if let Err(mut d) = graph::check_names(&ir) {

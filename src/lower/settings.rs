@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use crate::check::model::{self as cm, Software as CSoftware, Value};
 use crate::check::resolve::{self, ScopeKind};
 use crate::ir::adjacency::{csr_children, csr_parents, row};
-use crate::ir::{self, Ir, JobKind, JobSettings, OnFailure, Resources, SetAt, Software, StepSettings};
+use crate::ir::{self, GrowthOn, Ir, JobKind, JobSettings, OnFailure, Resources, SetAt, Software, StepSettings, Unexpected};
 
 /// A checker template as an IR template (locations dropped).
 pub fn template(t: &cm::Template) -> ir::Template {
@@ -52,8 +52,10 @@ fn scope_rank(s: &ScopeKind) -> u8 {
     }
 }
 
-/// The typed settings of a step and where its non-default values were written.
-pub fn step_settings(r: &resolve::StepSettings) -> (StepSettings, Vec<SetAt>) {
+/// The typed settings of a step and where its non-default values were written.  `passed`
+/// holds the values of the submitting shell's variables captured at compile time (the
+/// `pass_env` names found there become part of the job's environment; `env { }` wins).
+pub fn step_settings(r: &resolve::StepSettings, passed: &std::collections::BTreeMap<String, String>) -> (StepSettings, Vec<SetAt>) {
     let d = StepSettings::default();
     let get = |k: &str| r.get(k);
     let text = |k: &str| get(k).and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string);
@@ -104,8 +106,31 @@ pub fn step_settings(r: &resolve::StepSettings) -> (StepSettings, Vec<SetAt>) {
             Some(Value::Software(CSoftware::Setup(s))) => Some(Software::Setup(s.clone())),
             _ => None,
         },
-        env: r.env.iter().map(|(k, v)| (k.clone(), v.value.as_str().map(str::to_string).unwrap_or_else(|| v.value.to_string()))).collect(),
+        env: {
+            let mut env: Vec<(String, String)> = r
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.value.as_str().map(str::to_string).unwrap_or_else(|| v.value.to_string())))
+                .collect();
+            for name in r.pass_env() {
+                if let (Some(v), false) = (passed.get(&name), env.iter().any(|(k, _)| *k == name)) {
+                    env.push((name, v.clone()));
+                }
+            }
+            env.sort();
+            env
+        },
+        pass_env: r.pass_env(),
         max_jobs: int("max_running"),
+        memory_growth_on: match get("memory_growth_on").and_then(|v| v.as_str()) {
+            Some("any") => GrowthOn::Any,
+            _ => GrowthOn::Oom,
+        },
+        max_memory: get("max_memory").and_then(Value::as_u64),
+        unexpected: match get("unexpected").and_then(|v| v.as_str()) {
+            Some("keep") => Unexpected::Keep,
+            _ => Unexpected::Discard,
+        },
     };
     let mut at: Vec<SetAt> = r
         .values
@@ -179,7 +204,9 @@ fn resources(ir: &Ir, j: u32) -> (Resources, Option<i64>) {
     }
     let mut r: Option<Resources> = None;
     let mut walltime = 0u64;
-    let mut throttle: Option<i64> = None;
+    // A cluster's own max_running throttles its jobs, and so does each member step's.
+    let mut throttle: Option<i64> =
+        (job.owner != ir::NO_CLUSTER).then(|| ir.clusters[job.owner as usize].max_running.map(i64::from)).flatten();
     let mut last = u32::MAX;
     let mut step_res = Resources::inserted();
     for m in ir.job_members(j) {
@@ -216,8 +243,13 @@ pub fn assign(ir: &mut Ir) {
         let i = *index.entry(key).or_insert_with(|| {
             let st = gov[j].map(|s| &ir.steps[s as usize]);
             let site = st.and_then(|s| s.site.clone());
-            let memory_cap = site.as_deref().and_then(|n| ir.site(n)).and_then(|s| s.max_memory);
             let ss = st.map(|s| &s.settings);
+            let site_cap = site.as_deref().and_then(|n| ir.site(n)).and_then(|s| s.max_memory);
+            let step_cap = if kind == JobKind::Compute { ss.and_then(|s| s.max_memory) } else { None };
+            let memory_cap = match (site_cap, step_cap) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             table.push(JobSettings {
                 kind,
                 step: gov[j],
@@ -232,6 +264,7 @@ pub fn assign(ir: &mut Ir) {
                 software: if kind == JobKind::Compute { ss.and_then(|s| s.software.clone()) } else { None },
                 env: ss.map(|s| s.env.clone()).unwrap_or_default(),
                 max_jobs,
+                unexpected: ss.map(|s| s.unexpected).unwrap_or_default(),
             });
             table.len() as u32 - 1
         });
@@ -260,6 +293,7 @@ struct ResKey {
     walltime: u64,
     retries: i64,
     growth_bits: u64,
+    growth_any: bool,
     no_retry: Vec<i64>,
     abort: bool,
 }
@@ -273,6 +307,7 @@ impl ResKey {
             walltime: r.walltime,
             retries: r.retries,
             growth_bits: r.memory_growth.to_bits(),
+            growth_any: r.memory_growth_on == GrowthOn::Any,
             no_retry: r.retry_unless_exit.clone(),
             abort: r.on_failure == OnFailure::Abort,
         }

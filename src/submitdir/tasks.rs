@@ -62,6 +62,8 @@ pub struct Spec {
     pub stage_sets: Vec<StageTable>,
     pub settings: Vec<JobSettings>,
     pub groups: Vec<GroupSpec>,
+    #[serde(default)]
+    pub final_job: Option<crate::ir::FinalJob>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -435,6 +437,7 @@ pub fn write_tables(ir: &Ir, out: &dyn Output, g: &Groups, opts: &TableOptions) 
         stage_sets,
         settings: ir.job_settings.clone(),
         groups,
+        final_job: ir.final_job.clone(),
     };
     let mut w = out.create(&format!("{t}/spec.json"))?;
     w.write_all(serde_json::to_string(&spec).unwrap_or_default().as_bytes())?;
@@ -737,6 +740,7 @@ impl Tables {
             quanta: job.quanta.iter().map(|(s, v)| (steps[*s as usize], v.iter().collect())).collect(),
             staged: job.staged.iter().map(|(s, v)| (&self.spec.stage_sets[*s as usize].spec, v.iter().collect())).collect(),
             of: job.of.as_deref(),
+            final_job: if job.kind == JobKind::Provenance { self.spec.final_job.as_ref() } else { None },
         };
         let mut line = String::new();
         write_job_line(&self.spec.campaign, &view, &mut line);
