@@ -60,3 +60,37 @@ pub fn list_files(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// True under CI (the variable `CI` set, as .ci/run's caller does) or when the engine's
+/// opt-in variable is `1`.
+pub fn engine_tests_enabled(opt_in: &str) -> bool {
+    std::env::var_os("CI").is_some() || std::env::var(opt_in).as_deref() == Ok("1")
+}
+
+/// Say that a test did not run, so that it shows in `cargo test`'s output even though the test
+/// passes: libtest captures `print!`/`eprint!` of passing tests, not writes to the stderr
+/// handle, so this line appears next to `test NAME ... ok`.
+pub fn skipped(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
+/// Run the bpsc binary with extra environment; (exit status, stdout, stderr).
+pub fn bpsc_with(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_bpsc"));
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = c.output().expect("run bpsc");
+    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// `bpsc ARGS --json` of an operation or of `bpsc status`: (exit status, the JSON, stderr).
+pub fn bpsc_json(args: &[&str], env: &[(&str, &str)]) -> (i32, serde_json::Value, String) {
+    let mut all: Vec<&str> = args.to_vec();
+    all.push("--json");
+    let (code, out, err) = bpsc_with(&all, env);
+    let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("bpsc {}: not JSON ({e}):\n{out}\n{err}", all.join(" ")));
+    (code, v, err)
+}
