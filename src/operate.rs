@@ -378,7 +378,7 @@ pub fn report(d: &Done, json: bool, out: &mut dyn Write, err: &mut dyn Write) {
             (None, None) if r.outcome == Outcome::DryRun => "not run (--dry-run)".into(),
             (None, None) => "no exit status".into(),
         };
-        let polls = c.polls.map(|p| format!(", {p} looks")).unwrap_or_default();
+        let polls = c.polls.map(|p| format!(", {p} look{}", if p == 1 { "" } else { "s" })).unwrap_or_default();
         let _ = writeln!(err, "  $ {}    [{status}, {:.1} s{polls}]", c.line, c.seconds);
     }
     for n in &r.notes {

@@ -375,7 +375,15 @@ pub fn user() -> String {
         }
     }
     // SAFETY: getuid has no preconditions and cannot fail.
-    format!("uid {}", unsafe { libc::getuid() })
+    let uid = unsafe { libc::getuid() };
+    // The name /etc/passwd gives the uid (no NSS: enough for a record).
+    let named = std::fs::read_to_string("/etc/passwd").ok().and_then(|t| {
+        t.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
+        })
+    });
+    named.unwrap_or_else(|| format!("uid {uid}"))
 }
 
 /// This machine's host name.

@@ -94,3 +94,22 @@ pub fn bpsc_json(args: &[&str], env: &[(&str, &str)]) -> (i32, serde_json::Value
     let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("bpsc {}: not JSON ({e}):\n{out}\n{err}", all.join(" ")));
     (code, v, err)
 }
+
+/// Cancels what a test submitted when the test ends, passing or not (`bpsc cancel` of each
+/// directory: only the campaign's own engine ids, never a broad removal), so that a failed
+/// test leaves nothing running on a shared cluster or pool.
+pub struct CancelOnDrop {
+    pub dirs: Vec<PathBuf>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        for d in &self.dirs {
+            if d.join("bpsc.json").exists() {
+                let _ = bpsc_with(&["cancel", "--wait", "60", &d.to_string_lossy()], &env);
+            }
+        }
+    }
+}
