@@ -261,6 +261,12 @@ fn submit_hold_priority_release_and_cancel_on_real_htcondor() {
     wait_for("a node job of the second DAG runs", Duration::from_secs(180), || {
         q(&format!("DAGManJobId == {dag2}"), &["JobStatus"]).iter().any(|s| s == "2")
     });
+    // hold --now: the running node jobs are stopped and held too.
+    let (code, v, err) = bpsc_json(&["hold", "--now", &sub2_s], &env);
+    assert_eq!(code, 0, "hold --now: {v:#}\n{err}");
+    let states = q(&format!("ClusterId == {dag2} || DAGManJobId == {dag2}"), &["JobStatus"]);
+    assert!(!states.is_empty() && states.iter().all(|s| s == "5"), "the DAGMan job and every node job are held: {states:?}");
+    // Cancel the held campaign.
     let (code, v, err) = bpsc_json(&["cancel", &sub2_s], &env);
     assert_eq!(code, 0, "cancel: {v:#}\n{err}");
     let cancel_seconds = v["seconds"].as_f64().unwrap();

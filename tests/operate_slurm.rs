@@ -226,6 +226,14 @@ fn submit_hold_priority_release_and_cancel_on_real_slurm() {
     assert_eq!(code, 0, "{v:#}");
     let ids2 = ids_of(&sub2);
     wait_for("a job of the second submission runs", Duration::from_secs(120), || squeue(&ids2, "%T").iter().any(|s| s == "RUNNING"));
+    // hold --now: the running jobs are stopped and requeued held too.
+    let (code, v, err) = bpsc_json(&["hold", "--now", &sub2_s], &[]);
+    assert_eq!(code, 0, "hold --now: {v:#}\n{err}");
+    assert!(v["commands"].as_array().unwrap().iter().any(|c| c["line"].as_str().unwrap().starts_with("scontrol requeuehold ")), "{v:#}");
+    let q = squeue(&ids2, "%i|%T|%r");
+    let held = |l: &String| l.contains("|PENDING|JobHeld") || l.contains("|PENDING|job requeued in held state");
+    assert!(!q.is_empty() && q.iter().all(held), "nothing runs, everything is held: {q:?}");
+    // Cancel the held campaign.
     let (code, v, err) = bpsc_json(&["cancel", &sub2_s], &[]);
     assert_eq!(code, 0, "cancel: {v:#}\n{err}");
     let cancel_seconds = v["seconds"].as_f64().unwrap();

@@ -394,6 +394,11 @@ pub fn collect_with(submit: &Path, meta: Meta, engine: EngineState) -> Report {
     let control = Control::of(&ops);
     let nothing_of_the_engine = !control.is_submitted() && engine.sources.is_empty();
     let cancelled_at = control.cancelled_at.as_deref().and_then(crate::backend::state::utc_epoch);
+    let epoch = |t: &Option<String>| t.as_deref().and_then(crate::backend::state::utc_epoch);
+    let stops: Vec<(f64, f64)> =
+        control.stops.iter().filter_map(|(a, b)| Some((epoch(&Some(a.clone()))?, epoch(b).unwrap_or(f64::INFINITY)))).collect();
+    // A failure that ended while `hold --now` stopped the running jobs was bpsc's doing.
+    let stopped = |end: Option<f64>| end.is_some_and(|e| stops.iter().any(|(a, b)| e >= *a && e <= *b));
     let tables = read_tables(submit, &meta, &mut unreadable);
     let n = tables.jobs.len();
     // Latest record of each job (what status shows of it), and per-host attempt counts.
@@ -508,11 +513,10 @@ pub fn collect_with(submit: &Path, meta: Meta, engine: EngineState) -> Report {
             EState::Pending
         };
         // After a cancel, what had not succeeded was cancelled; a failure that ended before
-        // the cancel stays a failure.
+        // the cancel stays a failure, unless `hold --now` stopped it.
+        let failed_before = |t: f64| rec.and_then(|r| r.end).is_some_and(|e| e < t) && !stopped(rec.and_then(|r| r.end));
         let state = match cancelled_at {
-            Some(t) if state != EState::Succeeded && !(state == EState::Failed && rec.and_then(|r| r.end).is_some_and(|e| e < t)) => {
-                EState::Cancelled
-            }
+            Some(t) if state != EState::Succeeded && !(state == EState::Failed && failed_before(t)) => EState::Cancelled,
             _ => state,
         };
         if state == EState::Failed && rec.is_none() {

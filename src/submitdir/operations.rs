@@ -313,6 +313,10 @@ pub struct Control {
     pub engine_ids: Vec<String>,
     /// The driver's pid of the latest submission (Nextflow).
     pub pid: Option<u32>,
+    /// Since the latest submission: when `hold --now` stopped running jobs, until the
+    /// release or cancel that followed (open while still held).  A job that ended then was
+    /// stopped by bpsc, not failed by itself.
+    pub stops: Vec<(String, Option<String>)>,
 }
 
 impl Control {
@@ -338,14 +342,18 @@ impl Control {
                     if c.held_since.is_none() {
                         c.held_since = Some(o.at.clone());
                     }
+                    if o.args.now && !c.held_now {
+                        c.stops.push((o.at.clone(), None));
+                    }
                     c.held_now |= o.args.now;
                 }
-                Op::Release => {
-                    c.held_since = None;
-                    c.held_now = false;
-                }
-                Op::Cancel => {
-                    c.cancelled_at = Some(o.at.clone());
+                Op::Release | Op::Cancel => {
+                    if let Some(open) = c.stops.last_mut().filter(|s| s.1.is_none()) {
+                        open.1 = Some(o.at.clone());
+                    }
+                    if o.op == Op::Cancel {
+                        c.cancelled_at = Some(o.at.clone());
+                    }
                     c.held_since = None;
                     c.held_now = false;
                 }
@@ -435,6 +443,12 @@ mod tests {
         more.push(op(Op::Submit, Outcome::Ok, "t7"));
         let c = Control::of(&more);
         assert!(!c.is_cancelled() && c.submissions == 2 && c.engine_ids == vec!["t7-id"]);
+        let mut now = op(Op::Hold, Outcome::Ok, "t8");
+        now.args.now = true;
+        more.push(now);
+        assert_eq!(Control::of(&more).stops, vec![("t8".to_string(), None)]);
+        more.push(op(Op::Cancel, Outcome::Ok, "t9"));
+        assert_eq!(Control::of(&more).stops, vec![("t8".to_string(), Some("t9".to_string()))]);
     }
 
     #[test]

@@ -228,8 +228,9 @@ pub fn parse_squeue(text: &str, ids: &IdMap, what: &str) -> EngineState {
         let (state, reason) = (f[5], f[6]);
         let s = match state {
             "PENDING" if reason.starts_with("DependencyNeverSatisfied") => EState::Skipped,
-            // `scontrol hold` (a user's or an administrator's): starts only when released.
-            _ if reason.starts_with("JobHeld") => EState::Held,
+            // `scontrol hold` (a user's or an administrator's) or `requeuehold`: starts only when
+            // released.
+            _ if super::ops::held_reason(reason) => EState::Held,
             other => slurm_state(other, None).unwrap_or(EState::Pending),
         };
         for t in tasks {

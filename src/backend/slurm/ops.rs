@@ -88,8 +88,10 @@ fn queue_empty(r: &crate::backend::ops::Ran) -> bool {
     (r.exit_code == Some(0) && r.stdout.trim().is_empty()) || r.stderr.contains("Invalid job id specified")
 }
 
-fn held_reason(reason: &str) -> bool {
-    reason.starts_with("JobHeld")
+/// Slurm's reasons for a held job: `scontrol hold` (JobHeldUser, JobHeldAdmin) and
+/// `scontrol requeuehold` ("job requeued in held state").
+pub fn held_reason(reason: &str) -> bool {
+    reason.starts_with("JobHeld") || reason.contains("requeued in held state")
 }
 
 /// `scontrol VERB ID,...` in chunks, tolerating jobs that have left the queue.
@@ -258,9 +260,7 @@ pub fn release(s: &mut Session, sets: &[ResourceSet]) -> Result<(), Diagnostic> 
         let _ = std::fs::remove_file(&marker);
     }
     scontrol_each(s, "release", &held)?;
-    let done = |r: &crate::backend::ops::Ran| {
-        queue_empty(r) || r.stdout.lines().all(|l| !l.split('|').nth(2).is_some_and(|x| x == "JobHeldUser" || x == "JobHeldAdmin"))
-    };
+    let done = |r: &crate::backend::ops::Ran| queue_empty(r) || r.stdout.lines().all(|l| !l.split('|').nth(2).is_some_and(held_reason));
     s.wait_until(squeue(&ids, "%i|%T|%r", None), "no job of the campaign is held any more", &done)?;
     s.engine_ids = held;
     Ok(())
