@@ -166,12 +166,7 @@ fn nextflow_runs_its_driver_and_says_what_it_cannot_do() {
 fn stand_in_tools(dir: &Path) -> PathBuf {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    let w = |name: &str, body: &str| {
-        use std::os::unix::fs::PermissionsExt;
-        let p = bin.join(name);
-        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    };
+    let w = |name: &str, body: &str| common::write_exec(&bin.join(name), &format!("#!/bin/sh\n{body}\n"));
     w(
         "condor_submit_dag",
         "echo \"$@\" >> \"$(dirname \"$0\")/submitted\"\necho 'Submitting job(s).'\necho '1 job(s) submitted to cluster 99.'",

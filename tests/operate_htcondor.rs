@@ -16,21 +16,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{bpsc_json, bpsc_with, engine_tests_enabled, repo, shared, skipped};
+use common::{attempt_starts, bpsc_json, bpsc_with, engine_tests_enabled, now_epoch, repo, sh, shared, skipped, wait_for, write_exec};
 use serde_json::Value;
 
 const SLEEP: u64 = 8;
 const WORK: &str = "/var/lib/bpsc-htcondor/work";
-
-fn sh(cmd: &str, args: &[&str]) -> (bool, String, String) {
-    match Command::new(cmd).args(args).output() {
-        Ok(o) => (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned()),
-        Err(e) => (false, String::new(), format!("{cmd}: {e}")),
-    }
-}
 
 fn pool_up() -> Result<(), String> {
     let ready = || sh("condor_status", &["-af", "Name"]).0 && sh("condor_q", &["-totals"]).0;
@@ -57,20 +49,14 @@ fn tools_dir(dir: &Path) -> PathBuf {
     if bpsc::backend::ops::on_path("condor_prio").is_none() {
         let q = bpsc::backend::ops::on_path("condor_q").expect("condor_q");
         let text = std::fs::read_to_string(q).unwrap().replace("condor_q", "condor_prio");
-        common_write_exec(&bin.join("condor_prio"), &text);
+        write_exec(&bin.join("condor_prio"), &text);
     }
     bin
 }
 
-fn common_write_exec(p: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(p, text).unwrap();
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
 fn campaign(dir: &Path, cpus: u64) -> PathBuf {
     let d = dir.display();
-    common_write_exec(&dir.join("task.sh"), &format!("#!/bin/sh\n# task.sh STEP VISIT\nsleep {SLEEP}\necho \"$1 $2 done\"\n"));
+    write_exec(&dir.join("task.sh"), &format!("#!/bin/sh\n# task.sh STEP VISIT\nsleep {SLEEP}\necho \"$1 $2 done\"\n"));
     // Step a asks for a quarter of the slot's CPUs: at most four of its six jobs run at once,
     // the others wait idle in the queue (what `hold` must hold and `release --set` edits).
     let text = format!(
@@ -107,28 +93,6 @@ fn q(constraint: &str, attrs: &[&str]) -> Vec<String> {
     args.extend(attrs);
     let (_, out, _) = sh("condor_q", &args);
     out.lines().map(str::to_string).filter(|l| !l.trim().is_empty()).collect()
-}
-
-fn starts(sub: &Path) -> Vec<(String, f64)> {
-    let mut v = Vec::new();
-    bpsc::submitdir::records::for_each_record(sub, |r, _| {
-        if let Some(t) = r.start.as_deref().and_then(bpsc::backend::state::utc_epoch) {
-            v.push((r.job_id.clone(), t));
-        }
-    });
-    v
-}
-
-fn now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
-}
-
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(t0.elapsed() < limit, "timed out after {limit:?} waiting until {what}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
 }
 
 fn compile(bps: &Path, sub: &Path, env: &[(&str, &str)]) {
@@ -181,7 +145,7 @@ fn submit_hold_priority_release_and_cancel_on_real_htcondor() {
     wait_for("a node job runs", Duration::from_secs(180), || q(&nodes, &["JobStatus"]).iter().any(|s| s == "2"));
     let (code, v, err) = bpsc_json(&["hold", &sub_s], &env);
     assert_eq!(code, 0, "hold: {v:#}\n{err}");
-    let t_held = now();
+    let t_held = now_epoch();
     let hold_seconds = v["seconds"].as_f64().unwrap();
     assert_eq!(q(&format!("ClusterId == {dagman}"), &["JobStatus"]), vec!["5"], "the DAGMan job is held");
     let held_nodes: Vec<String> = q(&format!("{nodes} && JobStatus == 5"), &["ClusterId"]);
@@ -213,9 +177,9 @@ fn submit_hold_priority_release_and_cancel_on_real_htcondor() {
     std::thread::sleep(Duration::from_secs(SLEEP + 4));
     assert!(q(&format!("{nodes} && JobStatus == 2"), &["ClusterId"]).is_empty(), "the queue's view: no node job runs");
     assert!(q(&nodes, &["ClusterId"]).len() <= submitted_at_hold, "DAGMan submitted nothing while held");
-    let late: Vec<_> = starts(&sub).into_iter().filter(|(_, t)| *t > t_held).collect();
+    let late: Vec<_> = attempt_starts(&sub).into_iter().filter(|(_, t)| *t > t_held).collect();
     assert!(late.is_empty(), "no attempt started after the hold: {late:?}");
-    let held_for = now() - t_held;
+    let held_for = now_epoch() - t_held;
 
     // Release with more memory for the queued node jobs; then the DAG finishes.
     let (code, v, err) = bpsc_json(&["release", &sub_s, "--set", "memory=150MiB"], &env);

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{bpsc_json, bpsc_with, engine_tests_enabled, repo, skipped};
+use common::{attempt_starts, bpsc_json, bpsc_with, engine_tests_enabled, now_epoch, repo, skipped, wait_for};
 use serde_json::Value;
 
 /// Seconds each payload sleeps: long enough to hold while the first step runs.
@@ -24,9 +24,7 @@ const SLEEP: u64 = 8;
 fn campaign(dir: &Path) -> PathBuf {
     let d = dir.display();
     let task = dir.join("task.sh");
-    std::fs::write(&task, format!("#!/bin/sh\n# task.sh STEP VISIT\nsleep {SLEEP}\necho \"$1 $2 done\"\n")).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&task, std::fs::Permissions::from_mode(0o755)).unwrap();
+    common::write_exec(&task, &format!("#!/bin/sh\n# task.sh STEP VISIT\nsleep {SLEEP}\necho \"$1 $2 done\"\n"));
     let text = format!(
         r#"bps 1
 site local {{
@@ -67,29 +65,6 @@ fn ids_of(sub: &Path) -> String {
         .filter_map(|l| l.split_whitespace().next())
         .collect::<Vec<_>>()
         .join(",")
-}
-
-/// Start times (epoch seconds) of every recorded attempt, by job.
-fn starts(sub: &Path) -> Vec<(String, f64)> {
-    let mut v = Vec::new();
-    bpsc::submitdir::records::for_each_record(sub, |r, _| {
-        if let Some(t) = r.start.as_deref().and_then(bpsc::backend::state::utc_epoch) {
-            v.push((r.job_id.clone(), t));
-        }
-    });
-    v
-}
-
-fn now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
-}
-
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(t0.elapsed() < limit, "timed out after {limit:?} waiting until {what}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
 }
 
 fn status(sub: &Path) -> (i32, Value) {
@@ -140,7 +115,7 @@ fn submit_hold_priority_release_and_cancel_on_real_slurm() {
     wait_for("a job of step a runs", Duration::from_secs(120), || squeue(&ids, "%T").iter().any(|s| s == "RUNNING"));
     let (code, v, err) = bpsc_json(&["hold", &sub_s], &[]);
     assert_eq!(code, 0, "hold: {v:#}\n{err}");
-    let t_held = now();
+    let t_held = now_epoch();
     let hold_seconds = v["seconds"].as_f64().unwrap();
     let (code, st) = status(&sub);
     assert_eq!((code, st["state"].as_str()), (5, Some("held")), "{st:#}");
@@ -175,9 +150,9 @@ fn submit_hold_priority_release_and_cancel_on_real_slurm() {
     let q = squeue(&ids, "%i|%T|%r");
     assert!(!q.is_empty(), "the held jobs are still queued");
     assert!(q.iter().all(|l| l.contains("|PENDING|JobHeld")), "Slurm's view: everything left is held: {q:?}");
-    let late: Vec<_> = starts(&sub).into_iter().filter(|(_, t)| *t > t_held).collect();
+    let late: Vec<_> = attempt_starts(&sub).into_iter().filter(|(_, t)| *t > t_held).collect();
     assert!(late.is_empty(), "no attempt started after the hold: {late:?}");
-    let held_for = now() - t_held;
+    let held_for = now_epoch() - t_held;
 
     // Release with more memory: the held jobs get it; then everything succeeds.
     let (code, v, err) = bpsc_json(&["release", &sub_s, "--set", "memory=200MiB"], &[]);

@@ -113,3 +113,42 @@ impl Drop for CancelOnDrop {
         }
     }
 }
+
+/// Run a program; (success, stdout, stderr).
+pub fn sh(cmd: &str, args: &[&str]) -> (bool, String, String) {
+    match std::process::Command::new(cmd).args(args).output() {
+        Ok(o) => (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned()),
+        Err(e) => (false, String::new(), format!("{cmd}: {e}")),
+    }
+}
+
+pub fn write_exec(p: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(p, text).expect("write");
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// Seconds since the epoch, now.
+pub fn now_epoch() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// Poll `done` every 300 ms until it holds; panic naming `what` after `limit`.
+pub fn wait_for(what: &str, limit: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let t0 = std::time::Instant::now();
+    while !done() {
+        assert!(t0.elapsed() < limit, "timed out after {limit:?} waiting until {what}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+}
+
+/// (job, start in epoch seconds) of every recorded attempt of a submit directory.
+pub fn attempt_starts(submit: &Path) -> Vec<(String, f64)> {
+    let mut v = Vec::new();
+    bpsc::submitdir::records::for_each_record(submit, |r, _| {
+        if let Some(t) = r.start.as_deref().and_then(bpsc::backend::state::utc_epoch) {
+            v.push((r.job_id.clone(), t));
+        }
+    });
+    v
+}
