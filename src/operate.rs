@@ -373,7 +373,9 @@ pub fn report(d: &Done, json: bool, out: &mut dyn Write, err: &mut dyn Write) {
     let r = &d.record;
     for c in &r.commands {
         let status = match (&c.error, c.exit_code) {
-            (Some(e), _) => format!("{e:?}").to_lowercase(),
+            (Some(crate::backend::ops::RunError::NotFound), _) => "not found".into(),
+            (Some(crate::backend::ops::RunError::Timeout), _) => "timed out".into(),
+            (Some(crate::backend::ops::RunError::Spawn(e)), _) => format!("not started: {e}"),
             (None, Some(code)) => format!("exit {code}"),
             (None, None) if r.outcome == Outcome::DryRun => "not run (--dry-run)".into(),
             (None, None) => "no exit status".into(),

@@ -389,7 +389,6 @@ pub struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         op: Op,
         submit: &'a Path,

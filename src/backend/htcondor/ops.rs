@@ -191,6 +191,14 @@ pub fn release_dag(s: &mut Session, id: &str, sets: &[ResourceSet]) -> Result<()
         return Err(Diagnostic::new("E901", format!("DAGMan job {id} is not in the queue any more: nothing to release"))
             .help("`bpsc status DIR` shows how it ended; `bpsc submit --resubmit DIR` runs what is left"));
     }
+    if st.stdout.trim() != "5" {
+        let held =
+            s.run_ok(Cmd::query(&["condor_q", "-constraint", &format!("DAGManJobId == {id} && JobStatus == 5"), "-af", "ClusterId"]))?;
+        if held.stdout.trim().is_empty() {
+            return Err(Diagnostic::new("E901", format!("neither DAGMan job {id} nor any of its node jobs is held: nothing to release"))
+                .help("`bpsc status DIR` shows where it stands"));
+        }
+    }
     if !pairs.is_empty() {
         s.require(&["condor_qedit"])?;
         let mut argv =
