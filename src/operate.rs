@@ -68,6 +68,7 @@ pub struct SubmitArgs {
 /// `bpsc cancel DIR`.
 #[derive(clap::Args, Clone, Debug)]
 pub struct CancelArgs {
+    /// The submit directory (`bpsc compile -o DIR`), submitted with `bpsc submit`.
     pub submit: PathBuf,
     #[command(flatten)]
     pub opts: OpOptions,
@@ -76,6 +77,7 @@ pub struct CancelArgs {
 /// `bpsc hold DIR [--now]`.
 #[derive(clap::Args, Clone, Debug)]
 pub struct HoldArgs {
+    /// The submit directory (`bpsc compile -o DIR`), submitted with `bpsc submit`.
     pub submit: PathBuf,
     /// Stop and hold the running jobs too (where the engine can); they run again from the
     /// start after the release.
@@ -88,6 +90,7 @@ pub struct HoldArgs {
 /// `bpsc release DIR [--set KEY=VALUE]...`.
 #[derive(clap::Args, Clone, Debug)]
 pub struct ReleaseArgs {
+    /// The submit directory (`bpsc compile -o DIR`), submitted with `bpsc submit`.
     pub submit: PathBuf,
     /// New resources for the queued jobs first: memory, cpus, disk, walltime, partition
     /// (queue), account, qos; values as in a campaign file (8GiB, 4h, "long").
@@ -100,6 +103,7 @@ pub struct ReleaseArgs {
 /// `bpsc priority DIR N`.
 #[derive(clap::Args, Clone, Debug)]
 pub struct PriorityArgs {
+    /// The submit directory (`bpsc compile -o DIR`), submitted with `bpsc submit`.
     pub submit: PathBuf,
     /// The campaign's new priority (higher runs first); its pending jobs move by the
     /// difference to the current one.
