@@ -18,7 +18,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{attempt_starts, bpsc_json, bpsc_with, engine_tests_enabled, now_epoch, repo, sh, shared, skipped, wait_for, write_exec};
+use common::{
+    attempt_starts, bpsc_json, bpsc_with, engine_tests_enabled, now_epoch, repo, sh, shared, skipped, status_until, succeeded_quanta,
+    wait_for, write_exec,
+};
 use serde_json::Value;
 
 const SLEEP: u64 = 8;
@@ -195,25 +198,9 @@ fn submit_hold_priority_release_and_cancel_on_real_htcondor() {
             assert!(hist.lines().any(|l| l == format!("{c} 150")), "node job {c} ran with the new memory: {hist}");
         }
     }
-    let (code, st) = {
-        let t0 = Instant::now();
-        loop {
-            let (code, st, _) = bpsc_json(&["status", &sub_s], &env);
-            if code == 0 || t0.elapsed() > Duration::from_secs(30) {
-                break (code, st);
-            }
-            std::thread::sleep(Duration::from_secs(1));
-        }
-    };
+    let (code, st) = status_until(&sub, &env, 0, Duration::from_secs(30));
     assert_eq!((code, st["state"].as_str()), (0, Some("done")), "{st:#}");
-    let mut quanta = 0;
-    bpsc::submitdir::records::for_each_record(&sub, |r, _| {
-        for q in &r.quanta {
-            assert!(q.succeeded(), "{} {:?}", r.job_id, q);
-            quanta += 1;
-        }
-    });
-    assert_eq!(quanta, 6 + 6 + 1, "every quantum ran once and succeeded");
+    assert_eq!(succeeded_quanta(&sub), 6 + 6 + 1, "every quantum ran once and succeeded");
 
     // Cancel a second submission while it runs.
     let sub2 = dir.join("submit2");

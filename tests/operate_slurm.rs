@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{attempt_starts, bpsc_json, bpsc_with, engine_tests_enabled, now_epoch, repo, skipped, wait_for};
+use common::{
+    attempt_starts, bpsc_json, bpsc_with, engine_tests_enabled, now_epoch, repo, skipped, status_until, succeeded_quanta, wait_for,
+};
 use serde_json::Value;
 
 /// Seconds each payload sleeps: long enough to hold while the first step runs.
@@ -160,24 +162,9 @@ fn submit_hold_priority_release_and_cancel_on_real_slurm() {
     assert!(v["commands"].as_array().unwrap().iter().any(|c| c["line"].as_str().unwrap().contains("MinMemoryNode=200")), "{v:#}");
     let t_release = Instant::now();
     wait_for("the campaign finishes", Duration::from_secs(300), || squeue(&ids, "%i").is_empty());
-    let (code, st) = {
-        let mut last = status(&sub);
-        let t0 = Instant::now();
-        while last.0 != 0 && t0.elapsed() < Duration::from_secs(30) {
-            std::thread::sleep(Duration::from_secs(1));
-            last = status(&sub);
-        }
-        last
-    };
+    let (code, st) = status_until(&sub, &[], 0, Duration::from_secs(30));
     assert_eq!((code, st["state"].as_str()), (0, Some("done")), "{st:#}");
-    let mut quanta = 0;
-    bpsc::submitdir::records::for_each_record(&sub, |r, _| {
-        for q in &r.quanta {
-            assert!(q.succeeded(), "{} {:?}", r.job_id, q);
-            quanta += 1;
-        }
-    });
-    assert_eq!(quanta, 4 + 4 + 1, "every quantum ran once and succeeded");
+    assert_eq!(succeeded_quanta(&sub), 4 + 4 + 1, "every quantum ran once and succeeded");
     // The jobs released after the hold ran with the new memory (sacct ReqMem).
     let o = Command::new("sacct").args(["-X", "-n", "-P", "-j", &ids, "-o", "JobID,ReqMem,Start"]).output().expect("sacct");
     let acct = String::from_utf8_lossy(&o.stdout).into_owned();

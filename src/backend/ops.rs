@@ -315,6 +315,11 @@ pub enum ResourceValue {
 }
 
 impl ResourceSet {
+    /// E907: this engine cannot apply the set (`why`).
+    pub fn refused(&self, why: &str) -> Diagnostic {
+        Diagnostic::new("E907", format!("`--set {}`: {why}", self.text))
+            .help("`bpsc restart DIR --set KEY=VALUE` writes a new submit directory with any setting")
+    }
     /// MiB, rounded up (sizes).
     pub fn mib(&self) -> Option<u64> {
         match self.value {

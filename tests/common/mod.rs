@@ -152,3 +152,28 @@ pub fn attempt_starts(submit: &Path) -> Vec<(String, f64)> {
     });
     v
 }
+
+/// `bpsc status --json SUBMIT` until it exits `want` (records and the engine's accounting
+/// settle a moment apart), for at most `limit`: the last (exit status, JSON).
+pub fn status_until(submit: &Path, env: &[(&str, &str)], want: i32, limit: std::time::Duration) -> (i32, serde_json::Value) {
+    let t0 = std::time::Instant::now();
+    loop {
+        let (code, v, _) = bpsc_json(&["status", &submit.to_string_lossy()], env);
+        if code == want || t0.elapsed() > limit {
+            return (code, v);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
+
+/// The quanta of every recorded attempt, asserting that each succeeded.
+pub fn succeeded_quanta(submit: &Path) -> usize {
+    let mut n = 0;
+    bpsc::submitdir::records::for_each_record(submit, |r, _| {
+        for q in &r.quanta {
+            assert!(q.succeeded(), "{} {:?}", r.job_id, q);
+            n += 1;
+        }
+    });
+    n
+}

@@ -158,10 +158,7 @@ pub fn hold(s: &mut Session, now: bool) -> Result<(), Diagnostic> {
 pub fn qedit_pairs(sets: &[ResourceSet], engine: &str) -> Result<Vec<String>, Diagnostic> {
     let mut w = Vec::new();
     for set in sets {
-        let bad = |why: &str| {
-            Diagnostic::new("E907", format!("`--set {}`: {why}", set.text))
-                .help("`bpsc restart DIR --set KEY=VALUE` writes a new submit directory with any setting")
-        };
+        let bad = |why: &str| set.refused(why);
         match set.resource {
             Resource::Memory => w.extend(["RequestMemory".to_string(), set.mib().ok_or_else(|| bad("memory takes a size"))?.to_string()]),
             Resource::Cpus => w.extend(["RequestCpus".to_string(), set.count().ok_or_else(|| bad("cpus takes a number"))?.to_string()]),

@@ -210,10 +210,7 @@ pub fn hold(s: &mut Session, now: bool) -> Result<(), Diagnostic> {
 pub fn update_words(s: &Session, sets: &[ResourceSet]) -> Result<Vec<String>, Diagnostic> {
     let mut w = Vec::new();
     for set in sets {
-        let bad = |why: &str| {
-            Diagnostic::new("E907", format!("`--set {}`: {why}", set.text))
-                .help("`bpsc restart DIR --set KEY=VALUE` writes a new submit directory with any setting")
-        };
+        let bad = |why: &str| set.refused(why);
         match set.resource {
             Resource::Memory => w.push(format!("MinMemoryNode={}", set.mib().ok_or_else(|| bad("memory takes a size, e.g. 8GiB"))?)),
             Resource::Walltime => {
