@@ -354,6 +354,10 @@ fn explain_config(c: &Checked, camp: Option<&check::model::Campaign>, spec: &str
 /// Run the example of a code through the checker (and lowering, when it checks clean) and
 /// render what bpsc says.
 pub fn explain_example(info: &codes::CodeInfo) -> (Vec<Diagnostic>, String) {
+    // E9xx: a compiled example operated on with a scripted engine (see crate::operate).
+    if let Some(x) = crate::operate::explain_example(info) {
+        return x;
+    }
     let bytes: Vec<u8> = match info.code {
         // Latin-1: é becomes the single byte 0xE9.
         "E403" => info.example.chars().map(|c| if (c as u32) < 256 { c as u32 as u8 } else { b'?' }).collect(),
@@ -435,9 +439,13 @@ pub fn explain(code: Option<&str>, out: &mut dyn Write) -> u8 {
     }
     let (_, text) = explain_example(info);
     // The command-line parts of the example: its `--set`s, and an environment for `pass_env`.
-    let sets: String = info.example_args.iter().filter_map(|a| a.strip_prefix("--set=")).map(|a| format!(" --set '{a}'")).collect();
-    let env = if info.example_args.iter().any(|a| a.starts_with("--env")) { " (in an environment without its variables)" } else { "" };
-    let _ = writeln!(out, "\nbpsc check example.bps{sets}{env} says:\n");
+    if !info.example_args.iter().any(|a| a.starts_with("--operate=")) {
+        let sets: String = info.example_args.iter().filter_map(|a| a.strip_prefix("--set=")).map(|a| format!(" --set '{a}'")).collect();
+        let env = if info.example_args.iter().any(|a| a.starts_with("--env")) { " (in an environment without its variables)" } else { "" };
+        let _ = writeln!(out, "\nbpsc check example.bps{sets}{env} says:\n");
+    } else {
+        let _ = writeln!(out);
+    }
     let _ = writeln!(out, "{}", text.trim_end());
     let _ = Severity::Error;
     let _ = Value::Int(0);

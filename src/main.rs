@@ -92,9 +92,24 @@ enum Cmd {
         out: Option<PathBuf>,
         #[arg(long)]
         force: bool,
+        /// Submit the directory once it is written (`bpsc submit`).
+        #[arg(long, conflicts_with = "emit")]
+        submit: bool,
         #[command(flatten)]
         common: Common,
     },
+    /// Submit a compiled directory with its engine's own tool; refuses a second submission
+    /// without --resubmit.  Exit 0 done, 1 engine command failed, 2 usage, 3 refused by the
+    /// campaign's state, 4 not possible on this engine, 5 tool missing, 6 not confirmed.
+    Submit(bpsc::operate::SubmitArgs),
+    /// Remove everything a submission put in the engine and wait until the engine confirms.
+    Cancel(bpsc::operate::CancelArgs),
+    /// Pause a submitted campaign: no new job starts (--now: running jobs are stopped too).
+    Hold(bpsc::operate::HoldArgs),
+    /// Resume a held campaign, optionally with new resources for its queued jobs.
+    Release(bpsc::operate::ReleaseArgs),
+    /// Change the priority of a submitted campaign's pending jobs (higher runs first).
+    Priority(bpsc::operate::PriorityArgs),
     /// Run one job of a submit directory (what every engine's job executes).
     Wrap {
         submit: PathBuf,
@@ -369,12 +384,18 @@ fn main() -> ExitCode {
         Cmd::Explain { code } => cli::explain(code.as_deref(), &mut out),
         Cmd::Fmt { files, check } => cli::fmt_files(&files, check, &mut out, &mut std::io::stderr()),
         Cmd::Lsp => unreachable!("handled before stdout is locked"),
-        Cmd::Compile { file, backend, emit, out: dir, force, common } => {
+        Cmd::Compile { file, backend, emit, out: dir, force, submit, common } => {
             let a = args(file, common);
             match (emit, dir) {
                 (Some(Emit::Summary), _) => cli::compile_summary(&RealFs, &a, &mut out, &mut std::io::stderr()),
                 (Some(Emit::Ir), Some(dir)) => cli::compile_ir(&RealFs, &a, &dir, force, &mut std::io::stderr()),
-                (None, Some(dir)) => cli::compile_backend(&RealFs, &a, backend.as_deref(), &dir, force, &mut std::io::stderr()),
+                (None, Some(dir)) => match cli::compile_backend(&RealFs, &a, backend.as_deref(), &dir, force, &mut std::io::stderr()) {
+                    cli::EXIT_OK if submit => {
+                        let s = bpsc::operate::SubmitArgs { submit: dir, resubmit: false, opts: Default::default() };
+                        bpsc::operate::submit_cmd(&s, &mut out, &mut std::io::stderr())
+                    }
+                    code => code,
+                },
                 (_, None) => {
                     eprintln!("error: -o DIR is required");
                     cli::EXIT_USAGE
@@ -456,6 +477,11 @@ fn main() -> ExitCode {
             let a = bpsc::restart::RestartArgs { submit, from, data_ids, sets, out: dir, force, host_failures, host_failure_rate, file };
             bpsc::restart::run(&a, &mut out, &mut std::io::stderr())
         }
+        Cmd::Submit(a) => bpsc::operate::submit_cmd(&a, &mut out, &mut std::io::stderr()),
+        Cmd::Cancel(a) => bpsc::operate::cancel_cmd(&a, &mut out, &mut std::io::stderr()),
+        Cmd::Hold(a) => bpsc::operate::hold_cmd(&a, &mut out, &mut std::io::stderr()),
+        Cmd::Release(a) => bpsc::operate::release_cmd(&a, &mut out, &mut std::io::stderr()),
+        Cmd::Priority(a) => bpsc::operate::priority_cmd(&a, &mut out, &mut std::io::stderr()),
         Cmd::Graph { file, format, level, common } => cli::graph(
             &RealFs,
             &args(file, common),

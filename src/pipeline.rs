@@ -103,6 +103,8 @@ pub fn meta_of(ir: &Ir, engine: &dyn Engine, emitted: &Emitted) -> Meta {
             })
             .collect(),
         notify: Some(NotifyMeta { on: ir.notify.on.clone(), slow_after: ir.notify.slow_after, command: ir.notify.command.clone() }),
+        submit_command: Some(emitted.submit_command.clone()).filter(|c| !c.is_empty()),
+        priority: Some(ir.priority()),
         ..Default::default()
     }
 }
