@@ -127,6 +127,10 @@ enum Cmd {
         /// Instead: write one long campaign file of about this many lines.
         #[arg(long)]
         lines: Option<usize>,
+        /// With --lines: one pipeline of chained steps that the campaign uses (about six lines
+        /// per step), instead of many independent pipelines.
+        #[arg(long, requires = "lines")]
+        chain: bool,
     },
     /// Where a campaign stands: jobs per step and state, failures, hosts.  Exit 0 done,
     /// 1 failed, 2 usage, 3 running, 4 running with failures.
@@ -365,12 +369,13 @@ fn main() -> ExitCode {
             let _ = out.flush();
             std::process::exit(code);
         }
-        Cmd::Synth { jobs, out: dir, lines } => {
+        Cmd::Synth { jobs, out: dir, lines, chain } => {
             let r = match lines {
+                Some(n) if chain => bpsc::synth::generate_chain_file(&dir, n).map(|_| format!("wrote {} ({n} lines)", dir.display())),
                 Some(n) => bpsc::synth::generate_long_file(&dir, n).map(|_| format!("wrote {} ({n} lines)", dir.display())),
                 None => {
                     let shape = bpsc::synth::Shape::for_jobs(jobs.unwrap_or(0));
-                    bpsc::synth::generate(&dir, shape).map(|rows| format!("wrote {}: {shape:?}, {rows} overlap rows", dir.display()))
+                    bpsc::synth::generate(&dir, shape).map(|rows| format!("wrote {}: {} visits x {} detectors, {rows} overlap rows", dir.display(), shape.visits, shape.detectors))
                 }
             };
             match r {
