@@ -188,3 +188,35 @@ fn hostile_data_ids_neither_escape_nor_execute() {
     assert_eq!(n, HOSTILE.len() - 1);
     assert!(!d.join("PWNED").exists(), "a data ID executed");
 }
+
+/// A table with CR-only line endings (classic Mac, some spreadsheet exports) checks and
+/// compiles alike: one CSV reader serves the checker and lowering.  A broken table is
+/// reported the same way by both, with a diagnostic, never a Rust debug dump.
+#[test]
+fn cr_only_tables_check_and_compile_alike_and_errors_are_diagnostics() {
+    let d = tmp("cr-table");
+    std::fs::write(d.join("exposures.csv"), "visit,band\r903334,r\r903336,g\r").unwrap();
+    std::fs::write(
+        d.join("c.bps"),
+        "bps 1\nrelation exposure(visit, band) = table(\"exposures.csv\")\npipeline p { step a over (visit, band) { run = \"echo {visit} {band}\" } }\ncampaign c {\n  use p\n  coverage = exposure\n}\n",
+    )
+    .unwrap();
+    let o = bpsc(&["check", "c.bps"], &d);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = bpsc(&["compile", "c.bps", "--emit", "ir", "-o", "ir"], &d);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let ir = std::fs::read_to_string(d.join("ir/ir.jsonl")).unwrap();
+    assert!(ir.contains("903334") && ir.contains("903336"), "{ir}");
+    // A broken CR-only table: the same E406 from check and from compile.
+    std::fs::write(d.join("exposures.csv"), "visit,band\r903334,r\r903336\r").unwrap();
+    let check = bpsc(&["check", "c.bps"], &d);
+    let compile = bpsc(&["compile", "c.bps", "--emit", "ir", "-o", "ir2"], &d);
+    for o in [&check, &compile] {
+        let t = text(o);
+        assert_eq!(o.status.code(), Some(1), "{t}");
+        assert!(t.contains("E406") && t.contains("row 3 has 1 fields, the header has 2"), "{t}");
+        for debug in ["Some(", "CsvError", "kind:", "MissingColumn", "FieldCount {"] {
+            assert!(!t.contains(debug), "Rust debug text `{debug}` reached the user:\n{t}");
+        }
+    }
+}
