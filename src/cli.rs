@@ -1,13 +1,26 @@
 //! Command implementations behind `main.rs`, kept in the library so tests can call them.
 //! Every command writes to a `Write` and returns the process exit status.
+//!
+//! The conventions every command follows:
+//!
+//! * standard output carries the command's result (for `check`, its report), in the format
+//!   asked for with `--format`; diagnostics and errors go to standard error, as text for
+//!   people or, with `--format json`, as JSON Lines (the schema of `check --format json`;
+//!   an error that is about no file has `"code": null`);
+//! * human diagnostics end with `see `bpsc explain CODE``;
+//! * `--quiet` leaves errors only, `--verbose` adds what was read and how long it took;
+//! * colour follows `--color auto|always|never`; `auto` colours a terminal unless
+//!   `NO_COLOR` is set (to anything but the empty string);
+//! * exit status 0: done, clean; 1: the input has errors (or, `--deny warnings`, warnings);
+//!   2: usage or I/O problems (a bad argument, an unreadable file, `--set` naming no step).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::check::{self, model::Value, resolve, Checked, Options};
 use crate::diag::{codes, Diagnostic, Diagnostics, Severity};
-use crate::fs::{Fs, MemFs};
-use crate::source::{FileId, SourceMap};
+use crate::fs::{Fs, MemFs, ReadError};
+use crate::source::{FileId, SourceMap, Span};
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERRORS: u8 = 1;
@@ -19,39 +32,306 @@ pub enum OutFormat {
     Json,
     Sarif,
     Junit,
+    /// GitHub Actions annotations (`::error file=...::message`).
+    Github,
+}
+
+/// `--color`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// `NO_COLOR` is set to something (https://no-color.org).
+pub fn no_color_env() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+/// How a command talks to people and programs: colour, verbosity, JSON.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ui {
+    pub color: ColorChoice,
+    /// Errors only: no warnings, progress or summary lines.
+    pub quiet: bool,
+    /// Also what was read and how long each phase took.
+    pub verbose: bool,
+    /// Standard output and standard error are terminals (set by `main`).
+    pub out_tty: bool,
+    pub err_tty: bool,
+    /// `--format json`: results as JSON on standard output, diagnostics as JSON Lines on
+    /// standard error.
+    pub json: bool,
+}
+
+impl Ui {
+    /// Colour for a stream that is (`tty`) or is not a terminal.
+    pub fn color_for(&self, tty: bool) -> bool {
+        match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => tty && !no_color_env(),
+        }
+    }
+
+    /// Diagnostics on standard error: text for people or JSON Lines; warnings and notes are
+    /// left out with `--quiet`.
+    pub fn diagnostics(&self, map: &SourceMap, diags: &[Diagnostic], err: &mut dyn Write) {
+        let shown: Vec<Diagnostic> = diags.iter().filter(|d| !self.quiet || d.is_error()).cloned().collect();
+        if shown.is_empty() {
+            return;
+        }
+        let text = if self.json { crate::diag::render::render_json(map, &shown) } else { render_human_cli(map, &shown, self.color_for(self.err_tty)) };
+        let _ = err.write_all(text.as_bytes());
+    }
+
+    /// An error that is about no file (a bad argument, an unreadable output directory).
+    pub fn error(&self, err: &mut dyn Write, msg: impl std::fmt::Display) {
+        if self.json {
+            let v = serde_json::json!({
+                "code": null, "severity": "error", "message": msg.to_string(), "file": null, "range": null,
+                "start": null, "end": null, "label": null, "labels": [], "help": null, "notes": [], "suggestions": [],
+            });
+            let _ = writeln!(err, "{v}");
+        } else {
+            let _ = writeln!(err, "error: {msg}");
+        }
+    }
+
+    /// A line for people on standard error (left out with `--quiet` and `--format json`).
+    pub fn info(&self, err: &mut dyn Write, msg: impl std::fmt::Display) {
+        if !self.quiet && !self.json {
+            let _ = writeln!(err, "{msg}");
+        }
+    }
+
+    /// A line printed with `--verbose` only.
+    pub fn detail(&self, err: &mut dyn Write, msg: impl std::fmt::Display) {
+        if self.verbose && !self.quiet && !self.json {
+            let _ = writeln!(err, "{msg}");
+        }
+    }
+}
+
+/// Human diagnostics as the command line prints them: each ends with where to read more,
+/// `see `bpsc explain CODE``.
+pub fn render_human_cli(map: &SourceMap, diags: &[Diagnostic], color: bool) -> String {
+    let with_hint: Vec<Diagnostic> = diags
+        .iter()
+        .map(|d| {
+            let mut d = d.clone();
+            if codes::lookup(d.code).is_some() {
+                d.notes.push(format!("see `bpsc explain {}`", d.code));
+            }
+            d
+        })
+        .collect();
+    crate::diag::render::render_human(map, &with_hint, color)
+}
+
+/// `--set STEP.KEY=VALUE` whose STEP names no step of any pipeline: one E201 each, pointing
+/// into the `--set` argument.  Every command that takes `--set` refuses these (exit 2);
+/// `bpsc restart` gets it through [`lower_file`].
+pub fn set_step_errors(c: &Checked) -> Vec<Diagnostic> {
+    let mut names: Vec<String> = Vec::new();
+    for p in &c.model.pipelines {
+        for s in &p.steps {
+            names.push(s.name.clone());
+            names.push(format!("{}.{}", p.name, s.name));
+        }
+    }
+    let mut out = Vec::new();
+    for set in &c.sets {
+        let Some(step) = &set.step else { continue };
+        if names.iter().any(|n| n == step) {
+            continue;
+        }
+        let mut d = Diagnostic::new("E201", format!("`--set {}`: no step named `{step}`", set.text));
+        if let Some(loc) = set.loc {
+            let lead = set.text.len() - set.text.trim_start().len();
+            d = d.at(loc.file, Span::new(lead, lead + step.len()), "no step of this name");
+        }
+        let unqualified: Vec<&str> = names.iter().filter(|n| !n.contains('.')).map(|n| n.as_str()).collect();
+        d = match crate::diag::did_you_mean(step, unqualified.iter().copied()) {
+            Some(s) => d.help(format!("did you mean `{s}`?")),
+            None => d.help("use STEP.KEY with a step of the campaign, or KEY alone for every step"),
+        };
+        out.push(d);
+    }
+    out
+}
+
+/// Check a file for a command that needs it clean: diagnostics go to `err`; `Err(status)`
+/// when the command cannot go on (unreadable file or `--set` naming no step: 2; errors: 1).
+pub fn check_clean(fs: &dyn Fs, file: &Path, sets: &[String], ui: &Ui, err: &mut dyn Write) -> Result<Checked, u8> {
+    let c = check::check(fs, file, &Options { sets: sets.to_vec() });
+    if c.program.root_unreadable {
+        ui.diagnostics(&c.program.map, &c.diags.items, err);
+        return Err(EXIT_USAGE);
+    }
+    let set_errors = set_step_errors(&c);
+    if !set_errors.is_empty() {
+        let mut all = c.diags.items.clone();
+        all.extend(set_errors);
+        ui.diagnostics(&c.program.map, &all, err);
+        return Err(EXIT_USAGE);
+    }
+    if c.has_errors() {
+        ui.diagnostics(&c.program.map, &c.diags.items, err);
+        return Err(EXIT_ERRORS);
+    }
+    Ok(c)
+}
+
+/// A file system that reads one file from standard input (`bpsc check -`) and everything
+/// else (includes, tables, relative to the working directory) from `base`.
+struct StdinFs<'a> {
+    base: &'a dyn Fs,
+    name: PathBuf,
+    bytes: Vec<u8>,
+}
+
+impl Fs for StdinFs<'_> {
+    fn read(&self, path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+        if path == self.name {
+            if self.bytes.len() as u64 > limit {
+                return Err(ReadError::TooLarge { size: self.bytes.len() as u64, limit });
+            }
+            return Ok(self.bytes.clone());
+        }
+        self.base.read(path, limit)
+    }
+    fn identity(&self, path: &Path) -> PathBuf {
+        if path == self.name {
+            self.name.clone()
+        } else {
+            self.base.identity(path)
+        }
+    }
+}
+
+/// The `.bps` files under a directory, in name order; hidden directories are skipped.
+pub fn bps_files_under(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let mut entries: Vec<std::fs::DirEntry> = std::fs::read_dir(&d)?.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        let mut subdirs = Vec::new();
+        for e in entries {
+            let name = e.file_name();
+            if name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let p = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                subdirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "bps") {
+                out.push(p);
+            }
+        }
+        stack.extend(subdirs.into_iter().rev());
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// Check each file; render all diagnostics together.
 pub fn check_files(fs: &dyn Fs, files: &[PathBuf], opts: &Options, fmt: OutFormat, deny_warnings: bool, out: &mut dyn Write) -> u8 {
+    check_paths(fs, files, opts, fmt, deny_warnings, &Ui::default(), out, &mut std::io::stderr())
+}
+
+/// `bpsc check PATH...`: files, directories (every `*.bps` under them that no other file
+/// found there includes) and `-` (standard input, named `<stdin>`; includes and tables are
+/// relative to the working directory).  The report goes to `out`; problems with the
+/// arguments themselves to `err`.
+#[allow(clippy::too_many_arguments)]
+pub fn check_paths(fs: &dyn Fs, inputs: &[PathBuf], opts: &Options, fmt: OutFormat, deny_warnings: bool, ui: &Ui, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let t0 = std::time::Instant::now();
+    let mut usage = false;
+    // (path, found by walking a directory)
+    let mut roots: Vec<(PathBuf, bool)> = Vec::new();
+    let mut stdin: Option<StdinFs> = None;
+    for p in inputs {
+        if p.as_os_str() == "-" {
+            if stdin.is_some() {
+                ui.error(err, "`-` (standard input) can be given once");
+                return EXIT_USAGE;
+            }
+            let mut bytes = Vec::new();
+            if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes) {
+                ui.error(err, format!("reading standard input: {e}"));
+                return EXIT_USAGE;
+            }
+            stdin = Some(StdinFs { base: fs, name: PathBuf::from("<stdin>"), bytes });
+            roots.push((PathBuf::from("<stdin>"), false));
+        } else if p.is_dir() {
+            match bps_files_under(p) {
+                Ok(v) if v.is_empty() => {
+                    ui.error(err, format!("no .bps files under {}", p.display()));
+                    usage = true;
+                }
+                Ok(v) => roots.extend(v.into_iter().map(|f| (f, true))),
+                Err(e) => {
+                    ui.error(err, format!("cannot read directory {}: {e}", p.display()));
+                    usage = true;
+                }
+            }
+        } else {
+            roots.push((p.clone(), false));
+        }
+    }
+    let fs: &dyn Fs = match &stdin {
+        Some(s) => s,
+        None => fs,
+    };
+    let mut checks: Vec<(PathBuf, bool, Checked)> = Vec::new();
+    for (f, walked) in roots {
+        if checks.iter().any(|(g, _, _)| *g == f) {
+            continue;
+        }
+        let c = check::check(fs, &f, opts);
+        checks.push((f, walked, c));
+    }
+    // A file found in a directory that another file includes is checked through that file.
+    let included: std::collections::BTreeSet<PathBuf> = checks
+        .iter()
+        .flat_map(|(_, _, c)| c.program.modules.iter().filter(|m| m.file != c.program.root).map(|m| fs.identity(&c.program.map.get(m.file).path)))
+        .collect();
+    checks.retain(|(f, walked, _)| !*walked || !included.contains(&fs.identity(f)));
     let mut merged = SourceMap::new();
     let mut all = Diagnostics::default();
     let mut checked_files: Vec<FileId> = Vec::new();
-    let mut usage = false;
-    let mut unreadable: Vec<(PathBuf, Vec<Diagnostic>)> = Vec::new();
-    for f in files {
-        let c = check::check(fs, f, opts);
+    let n_checked = checks.len();
+    for (_, _, c) in checks {
         if c.program.root_unreadable {
             usage = true;
-            unreadable.push((f.clone(), c.diags.items.clone()));
         }
-        for s in check::unknown_set_steps(&c) {
-            usage = true;
-            all.push(
-                Diagnostic::new("E201", format!("`--set`: no step named `{s}`"))
-                    .help("use STEP.KEY with a step of the campaign, or KEY alone for every step"),
-            );
-        }
+        let set_errors = set_step_errors(&c);
+        usage |= !set_errors.is_empty();
+        let base = merged.files().count() as u32;
         let (root, diags) = merge(&mut merged, c);
         if let Some(r) = root {
             checked_files.push(r);
         }
         all.extend(diags);
+        for mut d in set_errors {
+            shift_files(&mut d, base);
+            all.push(d);
+        }
     }
+    all.sort();
     let failed = all.has_errors() || (deny_warnings && all.warning_count() > 0);
     let text = match fmt {
         OutFormat::Human { color } => {
-            let s = crate::diag::render::render_human(&merged, &all.items, color);
-            s
+            let shown: Vec<Diagnostic> = all.items.iter().filter(|d| !ui.quiet || d.is_error()).cloned().collect();
+            if ui.quiet && shown.is_empty() {
+                String::new()
+            } else {
+                render_human_cli(&merged, &shown, color)
+            }
         }
         OutFormat::Json => crate::diag::render::render_json(&merged, &all.items),
         OutFormat::Sarif => crate::diag::render::render_sarif(&merged, &all.items),
@@ -59,9 +339,12 @@ pub fn check_files(fs: &dyn Fs, files: &[PathBuf], opts: &Options, fmt: OutForma
             let names: Vec<String> = checked_files.iter().map(|f| merged.get(*f).name.clone()).collect();
             crate::diag::render::render_junit(&merged, &names, &all.items, deny_warnings)
         }
+        OutFormat::Github => crate::diag::render::render_github(&merged, &all.items),
     };
     let _ = out.write_all(text.as_bytes());
-    let _ = unreadable;
+    if matches!(fmt, OutFormat::Human { .. }) {
+        ui.detail(err, format!("checked {n_checked} file{} in {:.1} ms", if n_checked == 1 { "" } else { "s" }, t0.elapsed().as_secs_f64() * 1e3));
+    }
     if usage {
         EXIT_USAGE
     } else if failed {
@@ -71,26 +354,31 @@ pub fn check_files(fs: &dyn Fs, files: &[PathBuf], opts: &Options, fmt: OutForma
     }
 }
 
+/// Renumber the file ids of a diagnostic by `base`.
+fn shift_files(d: &mut Diagnostic, base: u32) {
+    let shift = |id: &mut FileId| id.0 += base;
+    if let Some(p) = &mut d.primary {
+        shift(&mut p.loc.file);
+    }
+    for l in &mut d.secondary {
+        shift(&mut l.loc.file);
+    }
+    for s in &mut d.suggestions {
+        shift(&mut s.loc.file);
+    }
+}
+
 /// Move one check's files into `merged`, renumbering file ids in its diagnostics.
 fn merge(merged: &mut SourceMap, c: Checked) -> (Option<FileId>, Vec<Diagnostic>) {
     let base = merged.files().count() as u32;
     for f in c.program.map.files() {
         merged.add(f.path.clone(), f.text.clone());
     }
-    let shift = |id: FileId| FileId(id.0 + base);
     let mut diags = c.diags.items;
     for d in &mut diags {
-        if let Some(p) = &mut d.primary {
-            p.loc.file = shift(p.loc.file);
-        }
-        for l in &mut d.secondary {
-            l.loc.file = shift(l.loc.file);
-        }
-        for s in &mut d.suggestions {
-            s.loc.file = shift(s.loc.file);
-        }
+        shift_files(d, base);
     }
-    let root = (!c.program.root_unreadable).then(|| shift(c.program.root));
+    let root = (!c.program.root_unreadable).then(|| FileId(c.program.root.0 + base));
     (root, diags)
 }
 
@@ -104,12 +392,12 @@ fn loc_text(map: &SourceMap, loc: Option<crate::source::Loc>) -> String {
     }
 }
 
-fn pick_campaign<'a>(c: &'a Checked, name: Option<&str>, out: &mut dyn Write) -> Result<Option<&'a check::model::Campaign>, u8> {
+fn pick_campaign<'a>(c: &'a Checked, name: Option<&str>, ui: &Ui, err: &mut dyn Write) -> Result<Option<&'a check::model::Campaign>, u8> {
     match name {
         Some(n) => match c.model.campaigns.iter().find(|x| x.name == n) {
             Some(x) => Ok(Some(x)),
             None => {
-                let _ = writeln!(out, "error: no campaign named `{n}`");
+                ui.error(err, format!("no campaign named `{n}`"));
                 Err(EXIT_USAGE)
             }
         },
@@ -117,11 +405,13 @@ fn pick_campaign<'a>(c: &'a Checked, name: Option<&str>, out: &mut dyn Write) ->
             [] => Ok(None),
             [one] => Ok(Some(one)),
             many => {
-                let _ = writeln!(
-                    out,
-                    "error: the file defines {} campaigns; choose one with --campaign ({})",
-                    many.len(),
-                    many.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", ")
+                ui.error(
+                    err,
+                    format!(
+                        "the file defines {} campaigns; choose one with --campaign ({})",
+                        many.len(),
+                        many.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
                 );
                 Err(EXIT_USAGE)
             }
@@ -155,22 +445,26 @@ fn origin_json(map: &SourceMap, o: &resolve::Origin) -> serde_json::Value {
     v
 }
 
-/// `bpsc config FILE [--explain STEP.KEY] [--format json]`.
+/// `bpsc config FILE [--explain STEP.KEY] [--format json]`: the result on `out`; the
+/// file's diagnostics and errors on `err` (JSON Lines with `ui.json`).
+#[allow(clippy::too_many_arguments)]
 pub fn config(
     fs: &dyn Fs,
     file: &Path,
     opts: &Options,
-    json: bool,
     explain: Option<&str>,
     campaign: Option<&str>,
+    ui: &Ui,
     out: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> u8 {
-    let c = check::check(fs, file, opts);
-    if c.program.root_unreadable || c.has_errors() {
-        let _ = out.write_all(crate::diag::render::render_human(&c.program.map, &c.diags.items, false).as_bytes());
-        return if c.program.root_unreadable { EXIT_USAGE } else { EXIT_ERRORS };
-    }
-    let camp = match pick_campaign(&c, campaign, out) {
+    let json = ui.json;
+    let c = match check_clean(fs, file, &opts.sets, ui, err) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    ui.diagnostics(&c.program.map, &c.diags.items, err);
+    let camp = match pick_campaign(&c, campaign, ui, err) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -178,22 +472,29 @@ pub fn config(
     let map = &c.program.map;
     if let Some(spec) = explain {
         let Some((step_name, key)) = spec.rsplit_once('.') else {
-            let _ = writeln!(out, "error: --explain takes STEP.KEY, e.g. coadd.memory");
+            ui.error(err, "--explain takes STEP.KEY, e.g. coadd.memory");
             return EXIT_USAGE;
         };
         let Some((p, s)) = steps.iter().find(|(p, s)| s.name == step_name || format!("{}.{}", p.name, s.name) == step_name) else {
-            let _ = writeln!(
-                out,
-                "error: no step `{step_name}`; steps: {}",
-                steps.iter().map(|(_, s)| s.name.as_str()).collect::<Vec<_>>().join(", ")
-            );
+            ui.error(err, format!("no step `{step_name}`; steps: {}", steps.iter().map(|(_, s)| s.name.as_str()).collect::<Vec<_>>().join(", ")));
             return EXIT_USAGE;
         };
         let st = resolve::resolve_step(&c.model, camp, p, s, &c.sets);
         let r = if let Some(var) = key.strip_prefix("env.") { st.env.get(var) } else { st.values.get(key) };
         let Some(r) = r else {
-            let _ = writeln!(out, "{}.{}.{key} is not set at any scope", p.name, s.name);
-            return if check::keys::key(key).is_some() || key.starts_with("env.") { EXIT_OK } else { EXIT_USAGE };
+            if check::keys::key(key).is_some() || key.starts_with("env.") {
+                if json {
+                    let v = serde_json::json!({"step": format!("{}.{}", p.name, s.name), "key": key, "value": null});
+                    let _ = writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                } else {
+                    let _ = writeln!(out, "{}.{}.{key} is not set at any scope", p.name, s.name);
+                }
+                return EXIT_OK;
+            }
+            let cands: Vec<&str> = check::keys::exec_keys().map(|k| k.name).collect();
+            let hint = crate::diag::did_you_mean(key, cands.iter().copied()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+            ui.error(err, format!("`{key}` is not a setting{hint}"));
+            return EXIT_USAGE;
         };
         if json {
             let chain: Vec<serde_json::Value> = r
@@ -283,8 +584,13 @@ pub fn explain_example(info: &codes::CodeInfo) -> (Vec<Diagnostic>, String) {
     (diags, text)
 }
 
-/// `bpsc explain [CODE]`.
+/// `bpsc explain [CODE]` (an unknown code is reported on standard error).
 pub fn explain(code: Option<&str>, out: &mut dyn Write) -> u8 {
+    explain_to(code, &Ui::default(), out, &mut std::io::stderr())
+}
+
+/// `bpsc explain [CODE]`: the page on `out`, errors on `err`.
+pub fn explain_to(code: Option<&str>, ui: &Ui, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let Some(code) = code else {
         for c in codes::CODES {
             let _ = writeln!(out, "{}  {:<8} {}", c.code, c.severity.as_str(), c.title);
@@ -292,7 +598,9 @@ pub fn explain(code: Option<&str>, out: &mut dyn Write) -> u8 {
         return EXIT_OK;
     };
     let Some(info) = codes::lookup(code) else {
-        let _ = writeln!(out, "error: unknown code `{code}`; `bpsc explain` lists them");
+        let known: Vec<&str> = codes::CODES.iter().map(|c| c.code).collect();
+        let hint = crate::diag::did_you_mean(&code.to_ascii_uppercase(), known.iter().copied()).map(|s| format!(" (did you mean {s}?)")).unwrap_or_default();
+        ui.error(err, format!("unknown code `{code}`{hint}; `bpsc explain` lists them"));
         return EXIT_USAGE;
     };
     let _ = writeln!(out, "{} ({}): {}\n", info.code, info.severity.as_str(), info.title);
@@ -327,42 +635,62 @@ pub struct CompileArgs {
 
 /// Check and lower; print diagnostics to `err`.  `Err(code)` when there is no IR.
 pub fn lower_file(fs: &dyn Fs, a: &CompileArgs, err: &mut dyn Write) -> Result<(crate::lower::ir::Ir, Checked), u8> {
-    let c = check::check(fs, &a.file, &Options { sets: a.sets.clone() });
-    if c.program.root_unreadable {
-        let _ = err.write_all(crate::diag::render::render_human(&c.program.map, &c.diags.items, false).as_bytes());
-        return Err(EXIT_USAGE);
-    }
-    if c.has_errors() {
-        let _ = err.write_all(crate::diag::render::render_human(&c.program.map, &c.diags.items, false).as_bytes());
-        return Err(EXIT_ERRORS);
-    }
+    lower_file_ui(fs, a, &Ui::default(), err)
+}
+
+/// [`lower_file`] with the command line's conventions (JSON diagnostics, `--quiet`,
+/// timings with `--verbose`).
+pub fn lower_file_ui(fs: &dyn Fs, a: &CompileArgs, ui: &Ui, err: &mut dyn Write) -> Result<(crate::lower::ir::Ir, Checked), u8> {
+    let t0 = std::time::Instant::now();
+    let c = check_clean(fs, &a.file, &a.sets, ui, err)?;
+    let t_check = t0.elapsed();
     let opts = crate::lower::LowerOptions {
         campaign: a.campaign.clone(),
         steps: a.steps.clone(),
         coverage_warn: a.coverage_warn.unwrap_or(crate::lower::DEFAULT_COVERAGE_WARN),
     };
+    let t1 = std::time::Instant::now();
     let l = crate::lower::lower(&c, &opts);
     let mut ds = c.diags.items.clone();
     ds.extend(l.diags);
-    if !ds.is_empty() {
-        let _ = err.write_all(crate::diag::render::render_human(&c.program.map, &ds, false).as_bytes());
-    }
+    ui.diagnostics(&c.program.map, &ds, err);
+    ui.detail(err, format!("checked {} in {:.1} ms, lowered in {:.1} ms", a.file.display(), t_check.as_secs_f64() * 1e3, t1.elapsed().as_secs_f64() * 1e3));
     match l.ir {
         Some(ir) => Ok((ir, c)),
         None => Err(EXIT_ERRORS),
     }
 }
 
+/// Counts of an IR, for the JSON results.
+fn counts_json(ir: &crate::lower::ir::Ir) -> serde_json::Value {
+    serde_json::json!({
+        "steps": ir.steps.len(),
+        "jobs": ir.jobs.len(),
+        "compute_jobs": ir.compute_jobs(),
+        "edges": ir.edges.len(),
+        "coverage_size": ir.coverage_size,
+    })
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
 /// `bpsc compile FILE --emit ir -o DIR`.
 pub fn compile_ir(fs: &dyn Fs, a: &CompileArgs, outdir: &Path, force: bool, err: &mut dyn Write) -> u8 {
-    let (ir, _c) = match lower_file(fs, a, err) {
+    compile_ir_ui(fs, a, outdir, force, &Ui::default(), &mut std::io::sink(), err)
+}
+
+/// `bpsc compile FILE --emit ir -o DIR`; with `--format json` the result on `out`.
+pub fn compile_ir_ui(fs: &dyn Fs, a: &CompileArgs, outdir: &Path, force: bool, ui: &Ui, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let (ir, _c) = match lower_file_ui(fs, a, ui, err) {
         Ok(x) => x,
         Err(code) => return code,
     };
     let od = match crate::outdir::OutDir::create(outdir, force) {
         Ok(o) => o,
         Err(e) => {
-            let _ = writeln!(err, "error: {e}");
+            ui.error(err, e);
             return EXIT_USAGE;
         }
     };
@@ -373,35 +701,57 @@ pub fn compile_ir(fs: &dyn Fs, a: &CompileArgs, outdir: &Path, force: bool, err:
         w.flush()
     });
     if let Err(e) = res {
-        let _ = writeln!(err, "error: writing {}: {e}", path.display());
+        ui.error(err, format!("writing {}: {e}", path.display()));
         return EXIT_USAGE;
     }
     match od.commit() {
         Ok(p) => {
-            let _ = writeln!(err, "wrote {} ({} jobs, {} edges)", p.join("ir.jsonl").display(), ir.jobs.len(), ir.edges.len());
+            if ui.json {
+                let v = serde_json::json!({
+                    "bpsc_compile": 1,
+                    "campaign": ir.campaign,
+                    "emit": "ir",
+                    "out": absolute(&p),
+                    "ir": absolute(&p.join("ir.jsonl")),
+                    "counts": counts_json(&ir),
+                });
+                let _ = writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            }
+            ui.info(err, format!("wrote {} ({} jobs, {} edges)", p.join("ir.jsonl").display(), ir.jobs.len(), ir.edges.len()));
             EXIT_OK
         }
         Err(e) => {
-            let _ = writeln!(err, "error: {e}");
+            ui.error(err, e);
             EXIT_USAGE
         }
     }
 }
 
+/// Most jobs `--level job` draws.
+pub const MAX_GRAPH_JOBS: usize = 5000;
+
 /// `bpsc graph FILE --format dot|mermaid --level step|job`.
-pub fn graph(fs: &dyn Fs, a: &CompileArgs, mermaid: bool, job_level: bool, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let (ir, _c) = match lower_file(fs, a, err) {
+#[allow(clippy::too_many_arguments)]
+pub fn graph(fs: &dyn Fs, a: &CompileArgs, mermaid: bool, job_level: bool, ui: &Ui, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let (ir, _c) = match lower_file_ui(fs, a, ui, err) {
         Ok(x) => x,
         Err(code) => return code,
     };
-    if job_level && ir.jobs.len() > 5000 {
-        let _ = writeln!(err, "error: the job graph has {} jobs; --level job draws campaigns of at most 5000 jobs (use --level step, or --steps to draw a part)", ir.jobs.len());
+    if job_level && ir.jobs.len() > MAX_GRAPH_JOBS {
+        ui.error(
+            err,
+            format!(
+                "the job graph has {} jobs; --level job draws campaigns of at most {MAX_GRAPH_JOBS} jobs (use --level step, or --steps to draw a part)",
+                ir.jobs.len()
+            ),
+        );
         return EXIT_USAGE;
     }
-    match crate::lower::emit::write_graph(&ir, mermaid, job_level, out) {
+    let r = if job_level { crate::lower::jobgraph::write_job_graph(&ir, mermaid, out) } else { crate::lower::emit::write_graph(&ir, mermaid, false, out) };
+    match r {
         Ok(()) => EXIT_OK,
         Err(e) => {
-            let _ = writeln!(err, "error: {e}");
+            ui.error(err, e);
             EXIT_USAGE
         }
     }
@@ -427,31 +777,47 @@ pub fn choose_backend(ir: &crate::lower::ir::Ir, asked: Option<&str>) -> Result<
 
 /// `bpsc compile FILE --backend B -o DIR`.
 pub fn compile_backend(fs: &dyn Fs, a: &CompileArgs, backend: Option<&str>, outdir: &Path, force: bool, err: &mut dyn Write) -> u8 {
-    let (ir, _c) = match lower_file(fs, a, err) {
+    compile_backend_ui(fs, a, backend, outdir, force, &Ui::default(), &mut std::io::sink(), err)
+}
+
+/// `bpsc compile FILE --backend B -o DIR`; with `--format json` the result (submit
+/// directory, counts, files, submit command) on `out`.
+#[allow(clippy::too_many_arguments)]
+pub fn compile_backend_ui(
+    fs: &dyn Fs,
+    a: &CompileArgs,
+    backend: Option<&str>,
+    outdir: &Path,
+    force: bool,
+    ui: &Ui,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let (ir, _c) = match lower_file_ui(fs, a, ui, err) {
         Ok(x) => x,
         Err(code) => return code,
     };
     let backend = match choose_backend(&ir, backend) {
         Ok(b) => b,
         Err(e) => {
-            let _ = writeln!(err, "error: {e}");
+            ui.error(err, e);
             return EXIT_USAGE;
         }
     };
     let od = match crate::outdir::OutDir::create(outdir, force) {
         Ok(o) => o,
         Err(e) => {
-            let _ = writeln!(err, "error: {e}");
+            ui.error(err, e);
             return EXIT_USAGE;
         }
     };
+    let t0 = std::time::Instant::now();
     let written = match crate::backend::write(&backend, &ir, od.path()) {
         Ok(w) => w,
         Err(e) => {
-            if let Some(d) = backend_diagnostic(&backend, &e) {
-                let _ = err.write_all(crate::diag::render::render_human(&SourceMap::new(), &[d], false).as_bytes());
-            } else {
-                let _ = writeln!(err, "error: {backend}: {e}");
+            match backend_diagnostic(&backend, &e) {
+                Some(d) => ui.diagnostics(&SourceMap::new(), &[d], err),
+                None => ui.error(err, format!("{backend}: {e}")),
             }
             return if e.kind() == std::io::ErrorKind::InvalidInput { EXIT_ERRORS } else { EXIT_USAGE };
         }
@@ -459,26 +825,35 @@ pub fn compile_backend(fs: &dyn Fs, a: &CompileArgs, backend: Option<&str>, outd
     // What `bpsc restart` needs to compile the campaign again, and the notify settings
     // `bpsc status --watch` fires.
     if let Err(e) = crate::restart::record_compile(od.path(), a, &backend, &ir) {
-        let _ = writeln!(err, "error: bpsc.json: {e}");
+        ui.error(err, format!("bpsc.json: {e}"));
         return EXIT_USAGE;
     }
     match od.commit() {
         Ok(p) => {
-            let _ = writeln!(
+            ui.detail(err, format!("wrote {} files in {:.1} ms", written.files.len(), t0.elapsed().as_secs_f64() * 1e3));
+            if ui.json {
+                let v = serde_json::json!({
+                    "bpsc_compile": 1,
+                    "campaign": ir.campaign,
+                    "backend": backend,
+                    "submit_dir": absolute(&p),
+                    "counts": counts_json(&ir),
+                    "files": written.files,
+                    "submit_command": if written.submit_command.is_empty() { serde_json::Value::Null } else { written.submit_command.clone().into() },
+                });
+                let _ = writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            }
+            ui.info(
                 err,
-                "wrote {} for {backend}: {} jobs, {} edges, {} files",
-                p.display(),
-                ir.jobs.len(),
-                ir.edges.len(),
-                written.files.len()
+                format!("wrote {} for {backend}: {} jobs, {} edges, {} files", p.display(), ir.jobs.len(), ir.edges.len(), written.files.len()),
             );
             if !written.submit_command.is_empty() {
-                let _ = writeln!(err, "submit with: cd {} && {}", p.display(), written.submit_command);
+                ui.info(err, format!("submit with: cd {} && {}", p.display(), written.submit_command));
             }
             EXIT_OK
         }
         Err(e) => {
-            let _ = writeln!(err, "error: {e}");
+            ui.error(err, e);
             EXIT_USAGE
         }
     }
@@ -493,13 +868,18 @@ pub fn peak_rss_kib() -> Option<u64> {
 
 /// `bpsc compile FILE --emit summary`: check and lower, print counts and timings.
 pub fn compile_summary(fs: &dyn Fs, a: &CompileArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    compile_summary_ui(fs, a, &Ui { json: true, ..Ui::default() }, out, err)
+}
+
+/// `bpsc compile FILE --emit summary`: JSON (`ui.json`, the default for a summary) or a few
+/// lines of text.
+pub fn compile_summary_ui(fs: &dyn Fs, a: &CompileArgs, ui: &Ui, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let t0 = std::time::Instant::now();
-    let c = check::check(fs, &a.file, &Options { sets: a.sets.clone() });
+    let c = match check_clean(fs, &a.file, &a.sets, ui, err) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     let t_check = t0.elapsed();
-    if c.program.root_unreadable || c.has_errors() {
-        let _ = err.write_all(crate::diag::render::render_human(&c.program.map, &c.diags.items, false).as_bytes());
-        return if c.program.root_unreadable { EXIT_USAGE } else { EXIT_ERRORS };
-    }
     let t1 = std::time::Instant::now();
     let opts = crate::lower::LowerOptions {
         campaign: a.campaign.clone(),
@@ -509,10 +889,19 @@ pub fn compile_summary(fs: &dyn Fs, a: &CompileArgs, out: &mut dyn Write, err: &
     let l = crate::lower::lower(&c, &opts);
     let t_lower = t1.elapsed();
     let Some(ir) = l.ir else {
-        let _ = err.write_all(crate::diag::render::render_human(&c.program.map, &l.diags, false).as_bytes());
+        ui.diagnostics(&c.program.map, &l.diags, err);
         return EXIT_ERRORS;
     };
     let header = crate::lower::emit::header_json(&ir);
+    if !ui.json {
+        let _ = writeln!(out, "campaign {}: {} data IDs", ir.campaign, ir.coverage_size);
+        let _ = writeln!(out, "{} jobs ({} compute), {} edges", ir.jobs.len(), ir.compute_jobs(), ir.edges.len());
+        for s in &ir.steps {
+            let _ = writeln!(out, "  {:<24} {} quanta", s.name, s.quanta.len());
+        }
+        let _ = writeln!(out, "check {:.3} s, lower {:.3} s, peak RSS {} KiB", t_check.as_secs_f64(), t_lower.as_secs_f64(), peak_rss_kib().unwrap_or(0));
+        return EXIT_OK;
+    }
     let v = serde_json::json!({
         "campaign": ir.campaign,
         "coverage_size": ir.coverage_size,
@@ -547,6 +936,26 @@ pub fn backend_diagnostic(backend: &str, e: &std::io::Error) -> Option<Diagnosti
 /// or a file has syntax errors (such a file is never touched); 2 when a file cannot be read
 /// or written.
 pub fn fmt_files(files: &[PathBuf], check: bool, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    fmt_files_ui(files, check, &Ui::default(), out, err)
+}
+
+/// Replace `path` by `bytes` atomically: a uniquely named temporary file in the same
+/// directory (`tempfile`), the original's permissions, then a rename over it.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".bpsc-fmt").tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let _ = std::fs::set_permissions(tmp.path(), meta.permissions());
+    }
+    tmp.persist(path).map(|_| ()).map_err(|e| e.error)
+}
+
+/// [`fmt_files`] with `--quiet` (no `formatted FILE` lines) and `--verbose`.
+pub fn fmt_files_ui(files: &[PathBuf], check: bool, ui: &Ui, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let quiet = ui.quiet;
     let mut code = EXIT_OK;
     for path in files {
         let stdin = path.as_os_str() == "-";
@@ -590,7 +999,7 @@ pub fn fmt_files(files: &[PathBuf], check: bool, out: &mut dyn Write, err: &mut 
                         d
                     })
                     .collect();
-                let _ = err.write_all(crate::diag::render::render_human(&map, &diags, false).as_bytes());
+                let _ = err.write_all(render_human_cli(&map, &diags, ui.color_for(ui.err_tty)).as_bytes());
                 let _ = writeln!(err, "error: {}: syntax errors; not formatted", path.display());
                 code = code.max(EXIT_ERRORS);
                 if stdin && !check {
@@ -621,21 +1030,14 @@ pub fn fmt_files(files: &[PathBuf], check: bool, out: &mut dyn Write, err: &mut 
         if formatted == text {
             continue;
         }
-        // Write beside the file and rename over it: a crash never leaves half a file.
-        let tmp = path.with_file_name(format!(".{}.bpsc-fmt.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
-        let res = std::fs::write(&tmp, formatted.as_bytes())
-            .and_then(|_| {
-                if let Ok(meta) = std::fs::metadata(path) {
-                    let _ = std::fs::set_permissions(&tmp, meta.permissions());
-                }
-                std::fs::rename(&tmp, path)
-            })
-            .inspect_err(|_| {
-                let _ = std::fs::remove_file(&tmp);
-            });
+        // Write beside the file, under a name of its own (two runs never share one), and
+        // rename over it: a crash never leaves half a file.
+        let res = write_atomically(path, formatted.as_bytes());
         match res {
             Ok(()) => {
-                let _ = writeln!(err, "formatted {}", path.display());
+                if !quiet {
+                    let _ = writeln!(err, "formatted {}", path.display());
+                }
             }
             Err(e) => {
                 let _ = writeln!(err, "error: cannot write {}: {e}", path.display());

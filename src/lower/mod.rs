@@ -19,6 +19,7 @@
 pub mod emit;
 pub mod eval;
 pub mod graph;
+pub mod jobgraph;
 pub mod ir;
 
 use std::collections::BTreeMap;
