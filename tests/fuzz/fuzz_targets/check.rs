@@ -1,6 +1,13 @@
-//! Longer runs than CI's bounded property tests: `cargo fuzz run check` (nightly + cargo-fuzz).
-//! The input is a campaign file; the checker and, when the file is clean, lowering must not
-//! panic on it.
+//! Longer runs than CI's bounded property tests.  From the repository root, with a nightly
+//! toolchain and `cargo install cargo-fuzz`:
+//!
+//! ```text
+//! cargo +nightly fuzz run --fuzz-dir tests/fuzz check -- -max_total_time=600
+//! ```
+//!
+//! (`--fuzz-dir tests/fuzz` is needed: the fuzz crate lives in `tests/fuzz`, not in the
+//! `fuzz/` that cargo-fuzz looks for by default.)  The input is a campaign file; the checker
+//! and, when the file is clean, lowering must not panic on it.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
