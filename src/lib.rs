@@ -37,4 +37,5 @@ pub mod status;
 pub mod submitdir;
 pub mod syntax;
 pub mod synth;
+pub mod ui;
 pub mod wrap;

@@ -105,7 +105,10 @@ fn every_error_and_warning_code_has_a_case() {
         // tests/explain.rs), the output-write error E409 (tests/cli.rs) and the lowering
         // warning W506 (tests/lowering.rs) are not checker cases.
         .filter(|c| {
-            !c.starts_with("E8") && !c.starts_with("W8") && !c.starts_with("E9") && !matches!(*c, "E409" | "E504" | "W506" | "E701" | "W701")
+            !c.starts_with("E8")
+                && !c.starts_with("W8")
+                && !c.starts_with("E9")
+                && !matches!(*c, "E409" | "E504" | "W506" | "E701" | "W701")
         })
         .filter(|c| !seen.contains(*c))
         .collect();

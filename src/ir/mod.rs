@@ -24,6 +24,7 @@
 
 pub mod adjacency;
 pub mod graphviz;
+pub mod jobgraph;
 pub mod jsonl;
 pub mod naming;
 pub mod quote;

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
-use std::process::Command;
 
 use serde_json::Value;
 
