@@ -14,7 +14,7 @@
 //! | lowering | [`lower`] (checker → IR) |
 //! | engines | [`backend`] (IR → engine files; engine state) and [`submitdir`] (the submit-directory contract) |
 //! | the compile path | [`pipeline`], [`outdir`] |
-//! | running campaigns | [`wrap`], [`provstore`], [`status`], [`restart`] |
+//! | running campaigns | [`wrap`], [`provstore`], [`status`], [`restart`], [`report`] |
 //! | commands | [`cli`] |
 
 pub mod backend;
@@ -30,6 +30,7 @@ pub mod lsp;
 pub mod outdir;
 pub mod pipeline;
 pub mod provstore;
+pub mod report;
 pub mod restart;
 pub mod source;
 pub mod status;

@@ -183,6 +183,19 @@ enum Cmd {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// A self-contained HTML report of a campaign (the original submit directory and its
+    /// restarts as one history): progress, step graph, timeline, resources against requests
+    /// with right-sizing hints, failures, hosts, provenance.  Exit 0 written, 2 usage or I/O.
+    Report {
+        #[arg(required = true)]
+        submits: Vec<PathBuf>,
+        /// Output file (`-`: standard output).  Default: report.html; with --json, standard output.
+        #[arg(short = 'o', long = "out")]
+        out: Option<PathBuf>,
+        /// The report's data as JSON (`bpsc_report` 1, see the report module docs).
+        #[arg(long)]
+        json: bool,
+    },
     /// Draw the step graph (with job counts) or the job graph of a small campaign.
     Graph {
         file: PathBuf,
@@ -431,6 +444,9 @@ fn main() -> ExitCode {
         Cmd::Restart { submit, from, data_ids, sets, out: dir, force, host_failures, host_failure_rate, file } => {
             let a = bpsc::restart::RestartArgs { submit, from, data_ids, sets, out: dir, force, host_failures, host_failure_rate, file };
             bpsc::restart::run(&a, &mut out, &mut std::io::stderr())
+        }
+        Cmd::Report { submits, out: file, json } => {
+            bpsc::report::run(&bpsc::report::ReportArgs { submits, out: file, json }, &mut out, &mut std::io::stderr())
         }
         Cmd::Graph { file, format, level, common } => cli::graph(
             &RealFs,
