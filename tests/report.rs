@@ -382,7 +382,10 @@ fn no_value_from_a_record_becomes_markup() {
 /// A synthetic campaign of about `jobs` jobs compiled for Slurm, with one record per job
 /// (2 % fail once then succeed, 0.5 % fail on every try): (submit dir, records written).
 fn large(name: &str, jobs: u64) -> (PathBuf, usize) {
-    let dir = common::fresh(name);
+    large_in(&common::fresh(name), jobs)
+}
+
+fn large_in(dir: &Path, jobs: u64) -> (PathBuf, usize) {
     let (code, _, err) = bpsc_cmd!("synth", "--jobs", jobs.to_string(), "-o", dir.join("c"));
     assert_eq!(code, 0, "{err}");
     let sub = dir.join("submit");
@@ -421,22 +424,37 @@ fn a_large_campaign_is_aggregated() {
     assert_eq!(v["totals"]["attempts"].as_u64().unwrap() as usize, n);
 }
 
-/// The measurement in the README: `BPSC_REPORT_JOBS` (default 1,000,000) jobs.
-/// `cargo test --release --test report -- --ignored --nocapture`
+/// The measurement in the README: `BPSC_REPORT_JOBS` (default 1,000,000) jobs, measured
+/// with the binary `BPSC_REPORT_BIN` (default: this build's; use a release build):
+/// `BPSC_REPORT_BIN=target/release/bpsc cargo test --test report -- --ignored --nocapture`
 #[test]
 #[ignore]
 fn measure_a_million_jobs() {
     let jobs: u64 = std::env::var("BPSC_REPORT_JOBS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
-    let t = std::time::Instant::now();
-    let (sub, n) = large("report-measure", jobs);
-    eprintln!("generated {n} records in {:.1} s", t.elapsed().as_secs_f64());
+    let bin = std::env::var("BPSC_REPORT_BIN").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from(env!("CARGO_BIN_EXE_bpsc")));
+    // BPSC_REPORT_REUSE=1: measure the directory a previous run generated.
+    let dir = common::repo().join("target/test-scratch/report-measure");
+    let sub = dir.join("submit");
+    let n = if std::env::var("BPSC_REPORT_REUSE").as_deref() == Ok("1") && sub.join("provenance").is_dir() {
+        std::fs::read_dir(sub.join("provenance")).unwrap().count()
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let t = std::time::Instant::now();
+        let (_, n) = large_in(&dir, jobs);
+        eprintln!("generated {n} records in {:.1} s", t.elapsed().as_secs_f64());
+        n
+    };
+    if std::env::var("BPSC_REPORT_GENERATE_ONLY").as_deref() == Ok("1") {
+        return;
+    }
     for (what, args) in [("html", vec!["-o", "report.html"]), ("json", vec!["--json", "-o", "report.json"])] {
         let out = sub.parent().unwrap().join(args.last().unwrap());
         let t = std::time::Instant::now();
         let o = std::process::Command::new("/usr/bin/time")
             .arg("-f")
             .arg("%M")
-            .arg(env!("CARGO_BIN_EXE_bpsc"))
+            .arg(&bin)
             .arg("report")
             .args(&args[..args.len() - 1])
             .arg(&out)

@@ -229,9 +229,14 @@ pub fn timeline(d: &ReportData, max_rows: usize) -> String {
         let x = xof(s);
         let _ = write!(
             out,
-            r#"<line class="tick" x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}"/><text class="axis" x="{x:.1}" y="12">+{}</text>"#,
+            r#"<line class="tick" x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}"/><text class="{}" x="{x:.1}" y="12">+{}</text>"#,
             top - 4.0,
             height - 6.0,
+            match k {
+                0 => "axis start",
+                6 => "axis end",
+                _ => "axis",
+            },
             elapsed(s)
         );
     }
@@ -307,7 +312,7 @@ pub fn timeline(d: &ReportData, max_rows: usize) -> String {
                     let _ = write!(out, r#"<path class="att {}" d="{p}"/>"#, outcome_class(OUTCOMES[o]));
                 }
             }
-            let _ = write!(out, r#"<text class="lanecount" x="{:.1}" y="{:.1}">peak {:.0} running</text>"#, left + plot + 4.0, y + 14.0, maxc);
+            let _ = write!(out, r#"<text class="lanecount" x="4" y="{:.1}">at most {:.0} running</text>"#, y + 37.0, maxc.ceil());
         }
         out.push_str("</g>");
         y += l.height;
@@ -318,9 +323,9 @@ pub fn timeline(d: &ReportData, max_rows: usize) -> String {
 
 /// A histogram with the requested value (and the 95th percentile) marked.
 pub fn histogram(h: &Histogram, requested: Option<f64>, p95: Option<f64>, unit: &str) -> String {
-    let (w, ht, left, bottom) = (300.0, 96.0, 6.0, 16.0);
+    let (w, ht, left, bottom, top) = (300.0, 104.0, 6.0, 16.0, 16.0);
     let plot_w = w - 2.0 * left;
-    let plot_h = ht - bottom - 6.0;
+    let plot_h = ht - bottom - top;
     let maxc = h.counts.iter().copied().max().unwrap_or(0).max(1) as f64;
     let bw = plot_w / h.counts.len().max(1) as f64;
     let fmt = |v: f64| match unit {
@@ -342,7 +347,7 @@ pub fn histogram(h: &Histogram, requested: Option<f64>, p95: Option<f64>, unit: 
         let _ = write!(
             out,
             r#"<rect class="histbar" x="{x:.1}" y="{:.1}" width="{:.1}" height="{bh:.1}"><title>{}</title></rect>"#,
-            6.0 + plot_h - bh,
+            top + plot_h - bh,
             (bw - 0.5).max(0.5),
             esc(&format!("{}–{}: {c}", fmt(lo), fmt(hi)))
         );
@@ -350,14 +355,15 @@ pub fn histogram(h: &Histogram, requested: Option<f64>, p95: Option<f64>, unit: 
     let xof = |v: f64| left + ((v - h.lo) / (h.hi - h.lo).max(1e-9)).clamp(0.0, 1.0) * plot_w;
     if let Some(p) = p95 {
         let x = xof(p);
-        let _ = write!(out, r#"<line class="p95" x1="{x:.1}" y1="4" x2="{x:.1}" y2="{:.1}"><title>95th percentile: {}</title></line>"#, 6.0 + plot_h, esc(&fmt(p)));
+        let _ = write!(out, r#"<line class="p95" x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}"><title>95th percentile: {}</title></line>"#, top - 2.0, top + plot_h, esc(&fmt(p)));
     }
     if let Some(r) = requested.filter(|r| *r <= h.hi) {
         let x = xof(r);
         let _ = write!(
             out,
-            r#"<line class="req" x1="{x:.1}" y1="2" x2="{x:.1}" y2="{:.1}"><title>requested: {}</title></line>"#,
-            6.0 + plot_h,
+            r#"<line class="req" x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}"><title>requested: {}</title></line>"#,
+            top - 6.0,
+            top + plot_h,
             esc(&fmt(r))
         );
     }
@@ -367,11 +373,11 @@ pub fn histogram(h: &Histogram, requested: Option<f64>, p95: Option<f64>, unit: 
         left + plot_w,
         left + plot_w,
         esc(&fmt(h.hi)),
-        b = 6.0 + plot_h,
+        b = top + plot_h,
         ty = ht - 3.0,
         off = match requested {
             Some(r) if r > h.hi => format!(
-                r#"<text class="axis end reqtext" x="{:.1}" y="12">requested {} →</text>"#,
+                r#"<text class="axis end reqtext" x="{:.1}" y="10">requested {} →</text>"#,
                 left + plot_w,
                 esc(&fmt(r))
             ),
