@@ -156,6 +156,8 @@ fn elapsed(s: f64) -> String {
         "0".into()
     } else if s < 120 {
         format!("{s}s")
+    } else if s < 600 {
+        format!("{}m{:02}s", s / 60, s % 60)
     } else if s < 7200 {
         format!("{}m", s / 60)
     } else if s < 172_800 {
@@ -397,6 +399,7 @@ mod tests {
         assert_eq!(esc("a\u{0}b\u{1b}c\td"), "a\u{FFFD}b\u{FFFD}c\td");
         assert_eq!(clip("abcdef", 4), "abc…");
         assert_eq!(elapsed(5400.0), "90m");
+        assert_eq!(elapsed(140.0), "2m20s");
         assert_eq!(elapsed(9000.0), "2h30m");
     }
 }
