@@ -134,7 +134,9 @@ fn htcondor_shaped_drp_run() {
         .iter()
         .map(|e| (names[e[0].as_u64().unwrap() as usize].clone(), names[e[1].as_u64().unwrap() as usize].clone()))
         .collect();
-    for (a, b) in [("single_frame", "make_warp"), ("make_warp", "assemble_coadd"), ("merge_detections", "measure"), ("measure", "merge_measurements")] {
+    for (a, b) in
+        [("single_frame", "make_warp"), ("make_warp", "assemble_coadd"), ("merge_detections", "measure"), ("measure", "merge_measurements")]
+    {
         assert!(edges.contains(&(a.to_string(), b.to_string())), "{a} -> {b} missing: {edges:?}");
     }
     assert!(!names.iter().any(|n| n == "join"), "joins are bookkeeping");
@@ -147,7 +149,12 @@ fn htcondor_shaped_drp_run() {
     assert!(f["data_id_text"].as_str().unwrap().contains("tract="), "{f}");
     assert_eq!(v["hosts"][0]["host"], "node03");
     assert_eq!(v["timeline"]["mode"], "attempts");
-    assert!(v["timeline"]["lanes"].as_array().unwrap().iter().flat_map(|l| l["attempts"].as_array().unwrap()).any(|a| a["outcome"] == "retry_succeeded"));
+    assert!(v["timeline"]["lanes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["attempts"].as_array().unwrap())
+        .any(|a| a["outcome"] == "retry_succeeded"));
     assert_eq!(v["provenance"]["software"][0]["what"], "lsst_distrib w_2026_46");
     assert!(v["provenance"]["outputs_bytes"].as_u64().unwrap() > 0);
     // The page shows the same.
@@ -167,7 +174,10 @@ fn run_mini(sub: &Path, t0: f64, fail: Option<&str>) -> usize {
         let id = t.line["id"].as_str().unwrap();
         let start = t0 + t.index as f64 * 10.0;
         if Some(id) == fail {
-            return vec![failed_attempt(start, 5.0, "bad-node", Some(1), None), failed_attempt(start + 20.0, 5.0, "bad-node", Some(1), None)];
+            return vec![
+                failed_attempt(start, 5.0, "bad-node", Some(1), None),
+                failed_attempt(start + 20.0, 5.0, "bad-node", Some(1), None),
+            ];
         }
         if doomed.contains(id) {
             return Vec::new();
@@ -202,8 +212,15 @@ fn a_campaign_and_its_restart_are_one_history() {
     // The failed job's two failed tries are listed, and it succeeded on its third.
     let rows = v["failures"]["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
-    assert!(rows.iter().all(|r| r["job"] == "calibrate_2_1" && r["final_state"] == "succeeded" && r["run"] == 0 && r["host"] == "bad-node"));
-    let lane = v["timeline"]["lanes"].as_array().unwrap().iter().find(|l| v["steps"][l["step"].as_u64().unwrap() as usize]["step"] == "calibrate").unwrap();
+    assert!(rows
+        .iter()
+        .all(|r| r["job"] == "calibrate_2_1" && r["final_state"] == "succeeded" && r["run"] == 0 && r["host"] == "bad-node"));
+    let lane = v["timeline"]["lanes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| v["steps"][l["step"].as_u64().unwrap() as usize]["step"] == "calibrate")
+        .unwrap();
     let third = lane["attempts"].as_array().unwrap().iter().find(|a| a["job"] == "calibrate_2_1" && a["run"] == 1).unwrap();
     assert_eq!((third["try_number"].as_u64(), third["outcome"].as_str()), (Some(3), Some("retry_succeeded")));
     assert_eq!(step(&v, "calibrate")["retried_jobs"], 1);
@@ -343,15 +360,84 @@ fn no_value_from_a_record_becomes_markup() {
     let html = report_html(&[&sub], &dir.join("report.html"));
     // Only our tags and attributes, links only inside the page.
     let allowed_tags: BTreeSet<&str> = [
-        "html", "head", "meta", "title", "style", "body", "header", "div", "h1", "h2", "h3", "span", "nav", "a", "main", "section", "p", "b", "i",
-        "table", "thead", "tbody", "tr", "th", "td", "svg", "rect", "defs", "marker", "path", "g", "text", "line", "figure", "figcaption", "pre",
-        "code", "br", "ul", "li", "footer",
+        "html",
+        "head",
+        "meta",
+        "title",
+        "style",
+        "body",
+        "header",
+        "div",
+        "h1",
+        "h2",
+        "h3",
+        "span",
+        "nav",
+        "a",
+        "main",
+        "section",
+        "p",
+        "b",
+        "i",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "svg",
+        "rect",
+        "defs",
+        "marker",
+        "path",
+        "g",
+        "text",
+        "line",
+        "figure",
+        "figcaption",
+        "pre",
+        "code",
+        "br",
+        "ul",
+        "li",
+        "footer",
     ]
     .into();
     let allowed_attrs: BTreeSet<&str> = [
-        "lang", "charset", "http-equiv", "content", "name", "class", "id", "href", "width", "height", "viewBox", "role", "aria-label", "x", "y",
-        "x1", "x2", "y1", "y2", "rx", "d", "refX", "refY", "markerWidth", "markerHeight", "orient", "marker-end", "data-step", "data-kind",
-        "data-count", "data-job", "data-key", "colspan", "title",
+        "lang",
+        "charset",
+        "http-equiv",
+        "content",
+        "name",
+        "class",
+        "id",
+        "href",
+        "width",
+        "height",
+        "viewBox",
+        "role",
+        "aria-label",
+        "x",
+        "y",
+        "x1",
+        "x2",
+        "y1",
+        "y2",
+        "rx",
+        "d",
+        "refX",
+        "refY",
+        "markerWidth",
+        "markerHeight",
+        "orient",
+        "marker-end",
+        "data-step",
+        "data-kind",
+        "data-count",
+        "data-job",
+        "data-key",
+        "colspan",
+        "title",
     ]
     .into();
     let all = tags(&html);
@@ -398,7 +484,10 @@ fn large_in(dir: &Path, jobs: u64) -> (PathBuf, usize) {
         let frac = 0.15 + (h >> 16) as f64 % 200.0 / 1000.0;
         match h % 200 {
             0 => (0..4).map(|k| failed_attempt(start + k as f64 * 100.0, 50.0, &host, Some(1), None)).collect(),
-            1..=4 => vec![failed_attempt(start, 30.0, &host, None, Some(9)), ok_attempt(t.line, start + 60.0, 200.0 + (h % 900) as f64, frac, &host)],
+            1..=4 => vec![
+                failed_attempt(start, 30.0, &host, None, Some(9)),
+                ok_attempt(t.line, start + 60.0, 200.0 + (h % 900) as f64, frac, &host),
+            ],
             _ => vec![ok_attempt(t.line, start, 200.0 + (h % 900) as f64, frac, &host)],
         }
     });

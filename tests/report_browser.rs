@@ -162,19 +162,23 @@ fn report_in_headless_chromium() {
     for id in ["graph", "timeline", "resources", "failures", "hosts", "provenance"] {
         assert!(dom.contains(&format!("<section id=\"{id}\"")), "section {id}");
     }
-    assert!(dom.matches("<svg class=\"graph\"").count() == 1 && dom.contains("<svg class=\"timeline\"") && dom.contains("<svg class=\"hist\""));
+    assert!(
+        dom.matches("<svg class=\"graph\"").count() == 1 && dom.contains("<svg class=\"timeline\"") && dom.contains("<svg class=\"hist\"")
+    );
     assert!(dom.contains("class=\"att o-retry retry\""), "the retry is drawn");
     // A screenshot, kept.
     let png = artefacts.join("report.png");
     let _ = std::fs::remove_file(&png);
-    let (_, log) = headless(&browser, &dir.join("profile-png"), &url, &[format!("--screenshot={}", png.display()), "--window-size=1280,2600".into()]);
+    let (_, log) =
+        headless(&browser, &dir.join("profile-png"), &url, &[format!("--screenshot={}", png.display()), "--window-size=1280,2600".into()]);
     assert_eq!(console(&log), Vec::<&str>::new(), "console messages");
     let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("no screenshot {}: {e}\n{log}", png.display()));
     assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 20_000, "{} bytes", bytes.len());
     // Printable: the print stylesheet gives a PDF.
     let pdf = artefacts.join("report.pdf");
     let _ = std::fs::remove_file(&pdf);
-    let (_, log) = headless(&browser, &dir.join("profile-pdf"), &url, &[format!("--print-to-pdf={}", pdf.display()), "--no-pdf-header-footer".into()]);
+    let (_, log) =
+        headless(&browser, &dir.join("profile-pdf"), &url, &[format!("--print-to-pdf={}", pdf.display()), "--no-pdf-header-footer".into()]);
     assert_eq!(console(&log), Vec::<&str>::new(), "console messages");
     let bytes = std::fs::read(&pdf).unwrap_or_else(|e| panic!("no PDF {}: {e}\n{log}", pdf.display()));
     assert!(bytes.starts_with(b"%PDF") && bytes.len() > 10_000, "a PDF: {} bytes", bytes.len());

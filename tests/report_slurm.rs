@@ -81,7 +81,8 @@ campaign slurm_report {{
 
 fn json_of(args: &[&dyn AsRef<std::ffi::OsStr>]) -> (i32, Value) {
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_bpsc")).args(args.iter().map(|a| a.as_ref())).output().unwrap();
-    let v = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)));
+    let v = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)));
     (o.status.code().unwrap_or(-1), v)
 }
 
@@ -125,7 +126,9 @@ fn report_of_a_real_slurm_run_and_its_restart() {
     assert_eq!(one["totals"], st["totals"], "report and status agree");
     assert_eq!(one["state"], "failed");
     assert_eq!(one["runs"][0]["backend"], "slurm");
-    let step = |v: &Value, s: &str| v["steps"].as_array().unwrap().iter().find(|x| x["step"] == s).cloned().unwrap_or_else(|| panic!("no step {s}"));
+    let step = |v: &Value, s: &str| {
+        v["steps"].as_array().unwrap().iter().find(|x| x["step"] == s).cloned().unwrap_or_else(|| panic!("no step {s}"))
+    };
     assert_eq!(step(&one, "calibrate")["failed"], 1);
     assert_eq!(step(&one, "summarize")["skipped"], 1);
     let cal = rows_of(&one, "calibrate_2_1");

@@ -166,8 +166,10 @@ pub fn aggregate(h: &History, limits: &Limits) -> ReportData {
             let wq = hint::quantiles(&mut w);
             let req_mib = lab.requested.memory_bytes.map(|b| b as f64 / 1048576.0);
             let req_wall = lab.requested.walltime_seconds.map(|s| s as f64);
-            let hints = if lab.kind == "compute" { hint::hints(&lab.name, &lab.steps, lab.clustered, &lab.requested, &r, &w) } else { Vec::new() };
-            let members = if lab.steps.len() > 1 || lab.steps.first().is_some_and(|s| *s != lab.name) { lab.steps.clone() } else { Vec::new() };
+            let hints =
+                if lab.kind == "compute" { hint::hints(&lab.name, &lab.steps, lab.clustered, &lab.requested, &r, &w) } else { Vec::new() };
+            let members =
+                if lab.steps.len() > 1 || lab.steps.first().is_some_and(|s| *s != lab.name) { lab.steps.clone() } else { Vec::new() };
             StepReport {
                 step: lab.name.clone(),
                 kind: lab.kind.clone(),
@@ -186,11 +188,8 @@ pub fn aggregate(h: &History, limits: &Limits) -> ReportData {
     // The step graph (compute labels).
     let graph = {
         let nodes: Vec<usize> = (0..steps.len()).filter(|&s| steps[s].kind == "compute").collect();
-        let mut edges: Vec<(usize, usize)> = h
-            .edges
-            .iter()
-            .filter_map(|&(a, b)| Some((*step_of.get(&(a as usize))?, *step_of.get(&(b as usize))?)))
-            .collect();
+        let mut edges: Vec<(usize, usize)> =
+            h.edges.iter().filter_map(|&(a, b)| Some((*step_of.get(&(a as usize))?, *step_of.get(&(b as usize))?))).collect();
         edges.sort_unstable();
         edges.dedup();
         let mut level: HashMap<usize, u32> = nodes.iter().map(|&n| (n, 0)).collect();
@@ -231,7 +230,12 @@ pub fn aggregate(h: &History, limits: &Limits) -> ReportData {
     let bins = if detailed { 0 } else { limits.timeline_bins.max(1) };
     let bin_seconds = if bins > 0 { span / bins as f64 } else { 0.0 };
     let mut lanes: Vec<TimelineLane> = (0..steps.len())
-        .map(|s| TimelineLane { step: s, attempts_total: 0, attempts: Vec::new(), bins: if detailed { Vec::new() } else { vec![[0.0; 4]; bins] } })
+        .map(|s| TimelineLane {
+            step: s,
+            attempts_total: 0,
+            attempts: Vec::new(),
+            bins: if detailed { Vec::new() } else { vec![[0.0; 4]; bins] },
+        })
         .collect();
     let mut run_starts: Vec<Option<f64>> = vec![None; h.runs.len()];
     for &(i, s, e) in &starts {
@@ -289,8 +293,15 @@ pub fn aggregate(h: &History, limits: &Limits) -> ReportData {
     let label_rank = |job: u32| step_of.get(&(h.jobs[job as usize].label as usize)).copied().unwrap_or(usize::MAX);
     failed_idx.sort_by(|&x, &y| {
         let (a, b) = (&h.attempts[x], &h.attempts[y]);
-        let still = |i: usize, a: &super::collect::Attempt| !(h.jobs[a.job as usize].state == EState::Failed && last_failed.get(&a.job) == Some(&i));
-        (still(x, a), label_rank(a.job), &h.jobs[a.job as usize].id, try_no[x]).cmp(&(still(y, b), label_rank(b.job), &h.jobs[b.job as usize].id, try_no[y]))
+        let still = |i: usize, a: &super::collect::Attempt| {
+            !(h.jobs[a.job as usize].state == EState::Failed && last_failed.get(&a.job) == Some(&i))
+        };
+        (still(x, a), label_rank(a.job), &h.jobs[a.job as usize].id, try_no[x]).cmp(&(
+            still(y, b),
+            label_rank(b.job),
+            &h.jobs[b.job as usize].id,
+            try_no[y],
+        ))
     });
     let mut by_step: BTreeMap<usize, u64> = BTreeMap::new();
     let mut by_code: BTreeMap<String, u64> = BTreeMap::new();
@@ -450,7 +461,11 @@ pub fn aggregate(h: &History, limits: &Limits) -> ReportData {
                 campaign_file_present: compile.is_some_and(|c| c.file.is_file()),
                 sets: compile.map(|c| c.sets.clone()).unwrap_or_default(),
                 restart_from: m.restart.as_ref().map(|x| x.from.clone()).unwrap_or_default(),
-                avoid_hosts_added: m.restart.as_ref().map(|x| x.avoid_hosts_added.iter().map(|h| h.host.clone()).collect()).unwrap_or_default(),
+                avoid_hosts_added: m
+                    .restart
+                    .as_ref()
+                    .map(|x| x.avoid_hosts_added.iter().map(|h| h.host.clone()).collect())
+                    .unwrap_or_default(),
                 jobs: r.counts.jobs,
                 state: r.state.into(),
                 counts: r.counts,

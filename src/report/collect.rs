@@ -155,10 +155,8 @@ pub fn order_runs(dirs: &[PathBuf]) -> Result<Vec<(PathBuf, Meta)>, String> {
     }
     // Depth: how many of the given directories precede each one through `restart.of`.
     let keys: Vec<PathBuf> = all.iter().map(|(d, _)| canon(d)).collect();
-    let parent: Vec<Option<usize>> = all
-        .iter()
-        .map(|(_, m)| m.restart.as_ref().and_then(|r| keys.iter().position(|k| *k == canon(&r.of))))
-        .collect();
+    let parent: Vec<Option<usize>> =
+        all.iter().map(|(_, m)| m.restart.as_ref().and_then(|r| keys.iter().position(|k| *k == canon(&r.of)))).collect();
     let depth = |mut i: usize| {
         let mut n = 0;
         while let Some(p) = parent[i] {
@@ -299,7 +297,12 @@ fn read_attempts(dir: &Path, run: u16, h: &mut History, host_of: &mut HashMap<St
             // The quantum that failed (null: the job's first, filled in from the tables).
             let q = r.quanta.iter().find(|q| !q.succeeded()).or(r.quanta.first());
             let data_id = q.map(|q| q.data_id.clone()).unwrap_or_default();
-            h.failed.push(FailDetail { data_id, log: r.log.err.clone().or(r.log.out.clone()), error: r.error.clone(), start: r.start.clone() });
+            h.failed.push(FailDetail {
+                data_id,
+                log: r.log.err.clone().or(r.log.out.clone()),
+                error: r.error.clone(),
+                start: r.start.clone(),
+            });
             Some((h.failed.len() - 1) as u32)
         } else {
             None
@@ -397,7 +400,7 @@ fn graph_of_run(dir: &Path, st: &status::Report, lmap: &[u32], h: &mut History) 
         }
     });
     let _ = notes; // status listed unreadable task lines
-    // Labels feeding each join, through nested joins.
+                   // Labels feeding each join, through nested joins.
     let mut memo: HashMap<u32, Vec<u32>> = HashMap::new();
     fn feeders(
         j: u32,

@@ -158,14 +158,12 @@ pub fn hints(label: &str, steps: &[String], clustered: bool, req: &Requested, rs
             "keep"
         };
         let value = if action == "keep" { size_text(mem) } else { size_text(sug) };
-        let mut evidence = format!(
-            "{label}: 95% of {} attempts used < {} of {} requested",
-            used.len(),
-            size_human(p95),
-            size_human(mem)
-        );
+        let mut evidence = format!("{label}: 95% of {} attempts used < {} of {} requested", used.len(), size_human(p95), size_human(mem));
         match action {
-            "keep" => evidence.push_str(&format!("; the request fits {} of them", pct(used.iter().filter(|u| **u <= mem).count() as f64 / used.len() as f64))),
+            "keep" => evidence.push_str(&format!(
+                "; the request fits {} of them",
+                pct(used.iter().filter(|u| **u <= mem).count() as f64 / used.len() as f64)
+            )),
             _ => evidence.push_str(&format!("; memory = {value} would fit {}", pct(fits))),
         }
         if over > 0 {
@@ -234,7 +232,11 @@ mod tests {
         let h = hints("isr", &["isr".into()], false, &req, &rss, &wall);
         assert_eq!(h[0].action, "lower");
         assert_eq!(h[0].paste, "step isr { memory = 1.5GiB }");
-        assert!(h[0].evidence.contains("95% of 100 attempts used < 1.2 GiB of 4.0 GiB requested; memory = 1.5GiB would fit 100%"), "{}", h[0].evidence);
+        assert!(
+            h[0].evidence.contains("95% of 100 attempts used < 1.2 GiB of 4.0 GiB requested; memory = 1.5GiB would fit 100%"),
+            "{}",
+            h[0].evidence
+        );
         assert_eq!(h[1].paste, "step isr { walltime = 5m }");
         // Attempts over the request: raise.
         let rss: Vec<f64> = (0..10).map(|i| 3500.0 + i as f64 * 100.0).collect();

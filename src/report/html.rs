@@ -133,7 +133,11 @@ pub fn render(d: &ReportData) -> String {
         title = esc(&title),
         camp = esc(&d.campaign),
         state = esc(&d.state),
-        runs = if d.runs.len() == 1 { "1 run".to_string() } else { format!("{} runs (the original and {} restart{})", d.runs.len(), d.runs.len() - 1, if d.runs.len() == 2 { "" } else { "s" }) },
+        runs = if d.runs.len() == 1 {
+            "1 run".to_string()
+        } else {
+            format!("{} runs (the original and {} restart{})", d.runs.len(), d.runs.len() - 1, if d.runs.len() == 2 { "" } else { "s" })
+        },
         gen = esc(&d.generated_at),
     );
     summary(d, &mut o);
@@ -208,7 +212,11 @@ fn steps(d: &ReportData, o: &mut String) {
     for (i, s) in d.steps.iter().enumerate() {
         let c = &s.counts;
         let name = if s.kind == "compute" { esc(&s.step) } else { format!("<span class=\"muted\">({})</span>", esc(&s.step)) };
-        let members = if s.member_steps.is_empty() { String::new() } else { format!("<br><span class=\"muted\">cluster of {}</span>", esc(&s.member_steps.join(", "))) };
+        let members = if s.member_steps.is_empty() {
+            String::new()
+        } else {
+            format!("<br><span class=\"muted\">cluster of {}</span>", esc(&s.member_steps.join(", ")))
+        };
         let _ = write!(
             o,
             r#"<tr id="step-{i}" data-step="{}" data-kind="{}"><td>{name}{members}</td><td>{}</td><td class="num">{}</td><td class="num" data-count="succeeded">{}</td><td class="num" data-count="failed">{}</td><td class="num" data-count="skipped">{}</td><td class="num" data-count="running">{}</td><td class="num" data-count="pending">{}</td><td class="num" data-count="attempts">{}</td><td class="num">{}</td></tr>"#,
@@ -291,7 +299,8 @@ fn resources(d: &ReportData, o: &mut String) {
             r.retries.map(|c| c.to_string()).unwrap_or_else(|| "–".into()),
             r.memory_growth.filter(|g| *g != 1.0).map(|g| format!(", memory ×{g} per retry")).unwrap_or_default()
         );
-        let q = |x: &Option<Quantiles>, f: &dyn Fn(f64) -> String| match x {
+        let q = |x: &Option<Quantiles>, f: &dyn Fn(f64) -> String| {
+            match x {
             Some(q) => format!(
                 "<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>",
                 n(q.n as u64),
@@ -303,6 +312,7 @@ fn resources(d: &ReportData, o: &mut String) {
                 esc(&f(q.max))
             ),
             None => "<td colspan=\"7\" class=\"muted\">not measured</td>".into(),
+        }
         };
         let mib = |v: f64| size_human(v * 1048576.0);
         let _ = write!(
@@ -328,7 +338,15 @@ fn resources(d: &ReportData, o: &mut String) {
         }
         o.push_str("</div>");
         for h in &s.hints {
-            let _ = write!(o, r#"<p class="hint {}" data-key="{}"><b>{}: {}</b> — {}</p>"#, esc(&h.action), esc(&h.key), esc(&h.key), esc(&h.action), esc(&h.evidence));
+            let _ = write!(
+                o,
+                r#"<p class="hint {}" data-key="{}"><b>{}: {}</b> — {}</p>"#,
+                esc(&h.action),
+                esc(&h.key),
+                esc(&h.key),
+                esc(&h.action),
+                esc(&h.evidence)
+            );
             if !h.paste.is_empty() {
                 let _ = write!(o, "<pre class=\"paste\">{}</pre>", esc(&h.paste));
             }
@@ -409,7 +427,11 @@ fn log_cell(d: &ReportData, r: &FailureRow) -> String {
 }
 
 fn hosts(d: &ReportData, o: &mut String) {
-    let _ = write!(o, r#"<section id="hosts"><h2>Hosts with the most failures</h2><p class="muted">{} hosts ran attempts.</p>"#, n(d.hosts_total as u64));
+    let _ = write!(
+        o,
+        r#"<section id="hosts"><h2>Hosts with the most failures</h2><p class="muted">{} hosts ran attempts.</p>"#,
+        n(d.hosts_total as u64)
+    );
     if d.hosts.is_empty() {
         o.push_str("<p class=\"muted\">No host had a failed attempt.</p></section>\n");
         return;
@@ -483,7 +505,11 @@ fn runs(d: &ReportData, o: &mut String) {
     for (i, r) in d.runs.iter().enumerate() {
         let mut cfg: Vec<String> = Vec::new();
         if let Some(f) = &r.campaign_file {
-            cfg.push(format!("campaign file <code>{}</code>{}", esc(f), if r.campaign_file_present { "" } else { " <span class=\"muted\">(no longer there)</span>" }));
+            cfg.push(format!(
+                "campaign file <code>{}</code>{}",
+                esc(f),
+                if r.campaign_file_present { "" } else { " <span class=\"muted\">(no longer there)</span>" }
+            ));
         }
         if let Some(of) = &r.restart_of {
             cfg.push(format!("restart of <code>{}</code>", esc(of)));

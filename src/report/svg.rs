@@ -48,7 +48,8 @@ pub fn progress_bar(c: &crate::status::Counts, width: f64, height: f64) -> Strin
     );
     let total = c.jobs.max(1) as f64;
     let mut x = 0.0;
-    for (n, class) in [(c.succeeded, "s-succeeded"), (c.failed, "s-failed"), (c.skipped, "s-skipped"), (c.running, "s-running"), (c.pending, "s-pending")]
+    for (n, class) in
+        [(c.succeeded, "s-succeeded"), (c.failed, "s-failed"), (c.skipped, "s-skipped"), (c.running, "s-running"), (c.pending, "s-pending")]
     {
         if n == 0 {
             continue;
@@ -135,7 +136,13 @@ pub fn step_graph(d: &ReportData) -> String {
         let (bx, by, bw) = (x + 8.0, y + nh - 12.0, nw - 16.0);
         let total = c.jobs.max(1) as f64;
         let mut off = 0.0;
-        for (n, class) in [(c.succeeded, "s-succeeded"), (c.failed, "s-failed"), (c.skipped, "s-skipped"), (c.running, "s-running"), (c.pending, "s-pending")] {
+        for (n, class) in [
+            (c.succeeded, "s-succeeded"),
+            (c.failed, "s-failed"),
+            (c.skipped, "s-skipped"),
+            (c.running, "s-running"),
+            (c.pending, "s-pending"),
+        ] {
             if n == 0 {
                 continue;
             }
@@ -357,7 +364,13 @@ pub fn histogram(h: &Histogram, requested: Option<f64>, p95: Option<f64>, unit: 
     let xof = |v: f64| left + ((v - h.lo) / (h.hi - h.lo).max(1e-9)).clamp(0.0, 1.0) * plot_w;
     if let Some(p) = p95 {
         let x = xof(p);
-        let _ = write!(out, r#"<line class="p95" x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}"><title>95th percentile: {}</title></line>"#, top - 2.0, top + plot_h, esc(&fmt(p)));
+        let _ = write!(
+            out,
+            r#"<line class="p95" x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}"><title>95th percentile: {}</title></line>"#,
+            top - 2.0,
+            top + plot_h,
+            esc(&fmt(p))
+        );
     }
     if let Some(r) = requested.filter(|r| *r <= h.hi) {
         let x = xof(r);
@@ -378,11 +391,8 @@ pub fn histogram(h: &Histogram, requested: Option<f64>, p95: Option<f64>, unit: 
         b = top + plot_h,
         ty = ht - 3.0,
         off = match requested {
-            Some(r) if r > h.hi => format!(
-                r#"<text class="axis end reqtext" x="{:.1}" y="10">requested {} →</text>"#,
-                left + plot_w,
-                esc(&fmt(r))
-            ),
+            Some(r) if r > h.hi =>
+                format!(r#"<text class="axis end reqtext" x="{:.1}" y="10">requested {} →</text>"#, left + plot_w, esc(&fmt(r))),
             _ => String::new(),
         }
     );

@@ -141,7 +141,8 @@ pub fn rfc3339(epoch: f64) -> String {
 /// DAGMan has exited with `code` (its metrics file): what `bpsc status` reads to know an
 /// HTCondor campaign has ended.
 pub fn dag_finished(submit: &Path, code: i32) {
-    std::fs::write(submit.join("workflow.dag.metrics"), format!("{{\"client\":\"condor_dagman\",\"exitcode\":{code}}}\n")).expect("metrics");
+    std::fs::write(submit.join("workflow.dag.metrics"), format!("{{\"client\":\"condor_dagman\",\"exitcode\":{code}}}\n"))
+        .expect("metrics");
 }
 
 /// Run the `bpsc` binary (tests with a `[[bin]]` target only): exit code, stdout, stderr.
@@ -223,7 +224,6 @@ campaign {name} {{
     std::fs::write(&p, text).unwrap();
     p
 }
-
 
 // ------------------------------------------------------------------ the local Slurm cluster
 
