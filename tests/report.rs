@@ -88,7 +88,7 @@ fn htcondor_shaped_drp_run() {
             return Vec::new();
         }
         let frac = 0.2 + (h >> 20) as f64 % 100.0 / 1000.0;
-        if h % 7 == 0 && t.line["kind"] == "compute" {
+        if h.is_multiple_of(7) && t.line["kind"] == "compute" {
             // Fails once (exit 1), succeeds on the retry.
             vec![failed_attempt(start, 30.0, &host, Some(1), None), ok_attempt(t.line, start + 60.0, 300.0, frac, &host)]
         } else {

@@ -137,7 +137,7 @@ fn report_in_headless_chromium() {
     assert!(dom.contains("<h1 id=\"campaign\">mini</h1>"), "the page did not load: {}", &dom[..dom.len().min(500)]);
     assert_eq!(console(&log), Vec::<&str>::new(), "console messages");
     for s in ["calibrate", "coadd"] {
-        assert!(dom.contains(&format!("<tr id=\"step-")) && dom.contains(&format!("data-step=\"{s}\"")), "step {s}");
+        assert!(dom.contains("<tr id=\"step-") && dom.contains(&format!("data-step=\"{s}\"")), "step {s}");
     }
     let row = |step: &str| -> String {
         let k = dom.find(&format!("data-step=\"{step}\" data-kind=\"compute\"")).unwrap_or_else(|| panic!("row of {step}"));

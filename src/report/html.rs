@@ -82,7 +82,7 @@ fn n(x: u64) -> String {
     let s = x.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -142,10 +142,9 @@ pub fn render(d: &ReportData) -> String {
     );
     summary(d, &mut o);
     steps(d, &mut o);
-    let _ = write!(
+    let _ = writeln!(
         o,
-        r#"<section id="graph"><h2>Step graph</h2><p class="muted">From the {}. Each box: jobs done of the step's jobs; click a step for its details.</p><div class="wide">{}</div>{}</section>
-"#,
+        r#"<section id="graph"><h2>Step graph</h2><p class="muted">From the {}. Each box: jobs done of the step's jobs; click a step for its details.</p><div class="wide">{}</div>{}</section>"#,
         esc(&d.graph.source),
         svg::step_graph(d),
         legend_states()
@@ -247,10 +246,9 @@ fn timeline(d: &ReportData, o: &mut String) {
             duration_human(t.bin_seconds)
         )
     };
-    let _ = write!(
+    let _ = writeln!(
         o,
-        r#"<section id="timeline"><h2>Timeline of attempts</h2><p class="muted">{} Starts at {} and spans {}.</p><div class="wide">{}</div>{}</section>
-"#,
+        r#"<section id="timeline"><h2>Timeline of attempts</h2><p class="muted">{} Starts at {} and spans {}.</p><div class="wide">{}</div>{}</section>"#,
         esc(&how),
         opt(&t.start),
         esc(&duration_human(t.span_seconds)),
