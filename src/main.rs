@@ -387,6 +387,24 @@ Examples:
         #[arg(long, value_enum, default_value = "human")]
         format: DataFormat,
     },
+    /// A self-contained HTML report of a campaign (the original submit directory and its
+    /// restarts as one history): progress, step graph, timeline, resources against requests
+    /// with right-sizing hints, failures, hosts, provenance.  Exit 0 written, 2 usage or I/O.
+    #[command(after_help = "\
+Examples:
+  bpsc report out/drp out/drp.restart1 -o drp.html
+  bpsc report out/drp --json | jq .steps")]
+    Report {
+        /// The submit directories: the original first, then its restarts.
+        #[arg(required = true)]
+        submits: Vec<PathBuf>,
+        /// Output file (`-`: standard output).  Default: report.html; with --json, standard output.
+        #[arg(short = 'o', long = "out")]
+        out: Option<PathBuf>,
+        /// The report's data as JSON (`bpsc_report` 1, see the report module docs).
+        #[arg(long)]
+        json: bool,
+    },
     /// Draw the step graph (with job counts) or the job graph of a small campaign.
     #[command(after_help = "\
 Examples:
@@ -751,6 +769,9 @@ fn main() -> ExitCode {
         Cmd::Hold(a) => bpsc::operate::hold_cmd(&a, &mut out, &mut err),
         Cmd::Release(a) => bpsc::operate::release_cmd(&a, &mut out, &mut err),
         Cmd::Priority(a) => bpsc::operate::priority_cmd(&a, &mut out, &mut err),
+        Cmd::Report { submits, out: file, json } => {
+            bpsc::report::run(&bpsc::report::ReportArgs { submits, out: file, json }, &mut out, &mut err)
+        }
         Cmd::Graph { file, format, level, common } => {
             cli::graph(&RealFs, &args(file, common), format == GraphFormat::Mermaid, level == GraphLevel::Job, &ui, &mut out, &mut err)
         }

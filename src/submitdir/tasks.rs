@@ -65,6 +65,10 @@ pub struct Spec {
     pub groups: Vec<GroupSpec>,
     #[serde(default)]
     pub final_job: Option<crate::ir::FinalJob>,
+    /// The step graph (producer, consumer), by step name: what a reader draws when the
+    /// tables keep no parents (only Slurm's jobs check theirs).
+    #[serde(default)]
+    pub step_edges: Vec<[String; 2]>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -495,6 +499,11 @@ pub fn write_tables(ir: &Ir, out: &dyn Output, g: &Groups, opts: &TableOptions) 
         settings: ir.job_settings.clone(),
         groups,
         final_job: ir.final_job.clone(),
+        step_edges: ir
+            .step_edges
+            .iter()
+            .filter_map(|&(a, b, _)| Some([ir.steps.get(a as usize)?.name.clone(), ir.steps.get(b as usize)?.name.clone()]))
+            .collect(),
     };
     let mut w = out.create(&format!("{t}/spec.json"))?;
     w.write_all(serde_json::to_string(&spec).unwrap_or_default().as_bytes())?;
