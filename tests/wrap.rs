@@ -215,7 +215,7 @@ fn outputs_left_by_an_earlier_attempt_cannot_pass_verify() {
     let (dir, sub) = setup("stale", run, "", "");
     assert_eq!(wrap(&sub, "calibrate_1", &[]), 1);
     assert!(dir.join("scratch/calexp/1").exists());
-    assert_eq!(wrap(&sub, "calibrate_1", &[]), bpsc::submitdir::exit::WRAP_MISSING_OUTPUT as i32);
+    assert_eq!(wrap(&sub, "calibrate_1", &[]), bpsc::submitdir::exit::WRAP_MISSING_OUTPUT);
     let r = record(&sub, "calibrate_1", 2);
     assert_eq!(r["quanta"][0]["stale_outputs_removed"][0].as_str(), Some(dir.join("scratch/calexp/1").to_str().unwrap()));
     assert_eq!(r["outputs"][0]["missing"], true);

@@ -126,7 +126,7 @@ pub fn sweep(dir: &Path, declared: &[PathBuf], policy: Unexpected, keep: &KeepAt
     let mut out = Vec::new();
     for rel in files(dir) {
         let p = dir.join(&rel);
-        if declared.iter().any(|d| *d == p) {
+        if declared.contains(&p) {
             continue;
         }
         let size = std::fs::symlink_metadata(&p).map(|m| m.len()).ok();
