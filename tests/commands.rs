@@ -183,3 +183,52 @@ fn quote_with_vars_keeps_one_word_and_only_plain_references() {
         }
     }
 }
+
+/// A produced dataset declared with its dimensions in another order than its producer's
+/// `over`: every path a consumer reads (one to one, or gathered) is a path the producer
+/// writes.  Before the fix the one-to-one consumer read `warp/10_1` where `warp/1_10` was
+/// written.
+#[test]
+fn a_dataset_declared_in_another_order_is_read_where_it_is_written() {
+    let dir = common::fresh("commands-order");
+    let file = dir.join("c.bps");
+    std::fs::write(
+        &file,
+        r#"bps 1.1
+dimension visit = 1..3
+dimension tract = [10, 11]
+dataset warp(tract, visit) { persist = scratch }
+pipeline p {
+  step make over (visit, tract) { outputs = [warp], run = "make {outputs}" }
+  step use over (tract, visit) { inputs = [warp], outputs = [u], run = "use {inputs}" }
+  step coadd over (tract) { inputs = [warp], outputs = [coadd], run = "coadd {inputs}" }
+}
+campaign k {
+  use p
+  coverage = visit * tract
+}
+"#,
+    )
+    .unwrap();
+    let q = ir_quanta(&dir, &file);
+    let paths = |v: &Value, key: &str| -> Vec<String> {
+        v[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|x| x["dataset"] == "warp")
+            .map(|x| x["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let written: std::collections::BTreeSet<String> =
+        q.values().filter(|v| v["step"] == "make").flat_map(|v| paths(v, "outputs")).collect();
+    assert_eq!(written.len(), 4, "{written:?}");
+    let mut read = 0;
+    for v in q.values().filter(|v| v["step"] != "make") {
+        for p in paths(v, "inputs") {
+            assert!(written.contains(&p), "{} reads {p}, which no make quantum writes ({written:?})", v["step"]);
+            read += 1;
+        }
+    }
+    assert_eq!(read, 8, "4 one-to-one reads and 4 gathered");
+}

@@ -247,9 +247,12 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
                     produced: produced.contains(&inp.dataset.name.as_str()),
                     stage: settings::stage(ds.and_then(|x| x.stage.map(|s| s.0)).unwrap_or(Stage::None)),
                     source: ds.and_then(|x| x.source.as_ref()).map(settings::template),
-                    dims: ds
-                        .map(|x| x.dims.iter().map(|d| d.name.clone()).collect())
-                        .unwrap_or_else(|| producer_dims(&defs, &inp.dataset.name)),
+                    // A dataset a step produces has the producer's dimensions in the
+                    // producer's order (its paths are written in that order), whatever the
+                    // order of its declaration (E505 compares the sets).
+                    dims: Some(producer_dims(&defs, &inp.dataset.name))
+                        .filter(|d| !d.is_empty())
+                        .unwrap_or_else(|| ds.map(|x| x.dims.iter().map(|d| d.name.clone()).collect()).unwrap_or_default()),
                 }
             })
             .collect();
