@@ -393,8 +393,10 @@ fn provenance_env(ir: &Ir) -> &[(String, String)] {
 }
 
 /// The `environment` of a submit file: exactly the campaign's environment of its jobs
-/// ([`JobSettings::env`]) and what bpsc itself needs (scratch, software, the engine's ids).
-/// Nothing else reaches the job: there is no `getenv`.
+/// ([`JobSettings::env`]) and what bpsc itself needs (scratch, software).  Nothing else
+/// reaches the job: there is no `getenv`.  (HTCondor adds its own: `_CONDOR_*` such as
+/// `_CONDOR_JOB_AD`, where the wrapper reads the job's ClusterId.ProcId, `TMPDIR` and the
+/// thread-count variables sized to `request_cpus`.)
 fn env_entries(sf: &SubFile, js: Option<&JobSettings>, ir: &Ir) -> Result<String, Diagnostic> {
     let mut entries: Vec<(String, String)> = Vec::new();
     // BPSC_SCRATCH: the site's scratch; without one the wrapper uses SUBMIT/scratch.
@@ -408,20 +410,22 @@ fn env_entries(sf: &SubFile, js: Option<&JobSettings>, ir: &Ir) -> Result<String
         }
     }
     let env: &[(String, String)] = if sf.kind == JobKind::Provenance {
-        // The FINAL node: DAGMan defines $(DAG_STATUS) and $(FAILED_COUNT) for it, which the
-        // wrapper reads to decide whether the user's final job runs (`when`).
-        entries.push(("BPSC_DAG_STATUS".into(), "'$(DAG_STATUS:-1)'".into()));
-        entries.push(("BPSC_FAILED_COUNT".into(), "'$(FAILED_COUNT:-1)'".into()));
+        // The FINAL node: the wrapper gathers the records, then runs the user's final job in
+        // this job, so it gets the final job's software setup (sourced by the launcher; a
+        // setup that fails must not stop the gathering: optional here) and environment.
         if let Some(f) = &ir.final_job {
             match &f.settings.software {
                 Some(Software::Setup(s)) => {
                     no_control(s, "software setup")?;
-                    entries.push(("BPSC_FINAL_SETUP".into(), quoted_word(s)));
+                    entries.push(("BPSC_SETUP".into(), quoted_word(s)));
+                    entries.push(("BPSC_SETUP_OPTIONAL".into(), "'1'".into()));
+                    entries.push(("BPSC_SOFTWARE".into(), quoted_word(&format!("setup:{s}"))));
                 }
                 Some(Software::Container(c)) => {
                     return Err(invalid(format!(
                         "the final job `{}` runs in DAGMan's FINAL node on the access point (local universe), which cannot run \
-                         its container {c:?}; give it `software = setup(...)` or none",
+                         its container {c:?} (the campaign's software); give the campaign `software = setup(...)`, set the \
+                         container on its steps instead, or drop the final job",
                         f.spec.name
                     )));
                 }
@@ -443,9 +447,6 @@ fn env_entries(sf: &SubFile, js: Option<&JobSettings>, ir: &Ir) -> Result<String
         }
         js.map(|js| js.env.as_slice()).unwrap_or(&[])
     };
-    // The engine's ids of this attempt, for the wrapper's record.
-    entries.push(("BPSC_ENGINE_JOB_ID".into(), "'$(ClusterId).$(ProcId)'".into()));
-    entries.push(("BPSC_ENGINE_RUN_ID".into(), "'$(DAGManJobId:)'".into()));
     checked_env(env)?;
     for (k, v) in env {
         entries.retain(|(e, _)| e != k);
