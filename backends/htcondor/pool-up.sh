@@ -308,9 +308,10 @@ MAX_HISTORY_LOG = 200000000
 # policy compares the job's MemoryUsage with the memory provisioned for it (its slot's, which
 # is what a cgroup limit would be) and holds it with code 26 (SystemPolicy) and subcode 34, as
 # pools that enforce memory by policy do.  Checked every 5 s; the shadow refreshes MemoryUsage
-# every 10 s (minicondor's SHADOW_QUEUE_UPDATE_INTERVAL).
+# every 10 s (minicondor's SHADOW_QUEUE_UPDATE_INTERVAL), so a start is judged after 12 s of
+# it, when MemoryUsage is its own and not the previous start's.
 PERIODIC_EXPR_INTERVAL = 5
-SYSTEM_PERIODIC_HOLD = JobUniverse == 5 && JobStatus == 2 && MemoryUsage =!= undefined && MemoryUsage > (MemoryProvisioned ?: RequestMemory)
+SYSTEM_PERIODIC_HOLD = JobUniverse == 5 && JobStatus == 2 && MemoryUsage =!= undefined && time() - JobCurrentStartDate > 12 && MemoryUsage > (MemoryProvisioned ?: RequestMemory)
 SYSTEM_PERIODIC_HOLD_REASON = strcat(\"memory usage \", MemoryUsage, \" MB exceeded the \", MemoryProvisioned ?: RequestMemory, \" MB provisioned\")
 SYSTEM_PERIODIC_HOLD_SUBCODE = 34"
 # changed: 0 same, 1 policy only (condor_reconfig: running jobs, other users' DAGs too, carry
