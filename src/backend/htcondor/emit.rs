@@ -3,13 +3,14 @@
 //!
 //! ```text
 //! SUBMIT/
-//!   workflow.dag              JOB/VARS/RETRY/PRIORITY/CATEGORY/SCRIPT/ABORT-DAG-ON per node,
+//!   workflow.dag              JOB/VARS/RETRY/PRIORITY/CATEGORY/SCRIPT PRE/POST per node,
 //!                             PARENT/CHILD per parent, FINAL provenance node (streamed)
 //!   htcondor/GROUP.sub        one submit description per task group (step, cluster, inserted kind)
 //!   htcondor/noop.sub         named by the NOOP join nodes (never submitted)
 //!   htcondor/dagman.config    DAGMan throttles (CONFIG)
 //!   htcondor/bpsc-job.sh      job launcher: software setup, then `bpsc wrap`
-//!   htcondor/bpsc-post.sh     POST script: multi-code retry_unless_exit, on_failure = abort, final status
+//!   htcondor/bpsc-post.sh     POST script: multi-code retry_unless_exit, on_failure = abort (halt), final status, notify
+//!   htcondor/bpsc-pre.sh      PRE script of sandboxed nodes: their next attempt number (htcondor/attempt/)
 //!   + the common contract (bpsc.json, tasks/, provenance/, logs/)
 //! ```
 //!
