@@ -14,7 +14,7 @@
 //! | lowering | [`lower`] (checker → IR) |
 //! | engines | [`backend`] (IR → engine files; engine state) and [`submitdir`] (the submit-directory contract) |
 //! | the compile path | [`pipeline`], [`outdir`] |
-//! | running campaigns | [`wrap`], [`provstore`], [`status`], [`restart`] |
+//! | running campaigns | [`wrap`], [`provstore`], [`status`], [`restart`], [`operate`] (submit, cancel, hold, release, priority) |
 //! | commands | [`cli`] |
 
 pub mod backend;
@@ -27,6 +27,7 @@ pub mod fs;
 pub mod ir;
 pub mod lower;
 pub mod lsp;
+pub mod operate;
 pub mod outdir;
 pub mod pipeline;
 pub mod provstore;
@@ -36,4 +37,5 @@ pub mod status;
 pub mod submitdir;
 pub mod syntax;
 pub mod synth;
+pub mod ui;
 pub mod wrap;

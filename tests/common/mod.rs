@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -159,9 +158,48 @@ pub fn skipped(test: &str, why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
+/// Run the bpsc binary with extra environment; (exit status, stdout, stderr).
+pub fn bpsc_with(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_bpsc"));
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = c.output().expect("run bpsc");
+    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// `bpsc ARGS --json` of an operation or of `bpsc status`: (exit status, the JSON, stderr).
+pub fn bpsc_json(args: &[&str], env: &[(&str, &str)]) -> (i32, serde_json::Value, String) {
+    let mut all: Vec<&str> = args.to_vec();
+    all.push("--json");
+    let (code, out, err) = bpsc_with(&all, env);
+    let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("bpsc {}: not JSON ({e}):\n{out}\n{err}", all.join(" ")));
+    (code, v, err)
+}
+
+/// Cancels what a test submitted when the test ends, passing or not (`bpsc cancel` of each
+/// directory: only the campaign's own engine ids, never a broad removal), so that a failed
+/// test leaves nothing running on a shared cluster or pool.
+pub struct CancelOnDrop {
+    pub dirs: Vec<PathBuf>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        for d in &self.dirs {
+            if d.join("bpsc.json").exists() {
+                let _ = bpsc_with(&["cancel", "--wait", "60", &d.to_string_lossy()], &env);
+            }
+        }
+    }
+}
+
 /// Run a program; (success, stdout, stderr).
 pub fn sh(cmd: &str, args: &[&str]) -> (bool, String, String) {
-    match Command::new(cmd).args(args).output() {
+    match std::process::Command::new(cmd).args(args).output() {
         Ok(o) => (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned()),
         Err(e) => (false, String::new(), format!("{cmd}: {e}")),
     }
@@ -350,4 +388,54 @@ pub fn secs_of(t: &str) -> f64 {
 
 pub fn assert_no(problems: Vec<String>, what: &str) {
     assert!(problems.is_empty(), "{what}:\n  {}", problems.join("\n  "));
+}
+
+/// Seconds since the epoch, now.
+pub fn now_epoch() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// Poll `done` every 300 ms until it holds; panic naming `what` after `limit`.
+pub fn wait_for(what: &str, limit: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let t0 = std::time::Instant::now();
+    while !done() {
+        assert!(t0.elapsed() < limit, "timed out after {limit:?} waiting until {what}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+}
+
+/// (job, start in epoch seconds) of every recorded attempt of a submit directory.
+pub fn attempt_starts(submit: &Path) -> Vec<(String, f64)> {
+    let mut v = Vec::new();
+    bpsc::submitdir::records::for_each_record(submit, |r, _| {
+        if let Some(t) = r.start.as_deref().and_then(bpsc::backend::state::utc_epoch) {
+            v.push((r.job_id.clone(), t));
+        }
+    });
+    v
+}
+
+/// `bpsc status --json SUBMIT` until it exits `want` (records and the engine's accounting
+/// settle a moment apart), for at most `limit`: the last (exit status, JSON).
+pub fn status_until(submit: &Path, env: &[(&str, &str)], want: i32, limit: std::time::Duration) -> (i32, serde_json::Value) {
+    let t0 = std::time::Instant::now();
+    loop {
+        let (code, v, _) = bpsc_json(&["status", &submit.to_string_lossy()], env);
+        if code == want || t0.elapsed() > limit {
+            return (code, v);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
+
+/// The quanta of every recorded attempt, asserting that each succeeded.
+pub fn succeeded_quanta(submit: &Path) -> usize {
+    let mut n = 0;
+    bpsc::submitdir::records::for_each_record(submit, |r, _| {
+        for q in &r.quanta {
+            assert!(q.succeeded(), "{} {:?}", r.job_id, q);
+            n += 1;
+        }
+    });
+    n
 }
