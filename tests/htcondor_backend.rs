@@ -131,7 +131,8 @@ struct Dag {
     vars: BTreeMap<String, BTreeMap<String, String>>,
     retry: BTreeMap<String, (u32, Option<i64>)>,
     post: BTreeMap<String, Vec<String>>,
-    abort: BTreeMap<String, (i64, i64)>,
+    /// node -> PRE script and its arguments (the attempt number of sandboxed nodes).
+    pre: BTreeMap<String, Vec<String>>,
     priority: BTreeMap<String, i64>,
     category: BTreeMap<String, String>,
     maxjobs: BTreeMap<String, u64>,
@@ -247,15 +248,13 @@ fn parse_dag(path: &Path) -> Dag {
                 }
             }
             "SCRIPT" => {
-                assert_eq!(w[1], "POST", "line {ln}: only POST scripts are written");
                 let n = node(2);
                 d.files.push(w[3].clone());
-                assert!(d.post.insert(n, w[3..].to_vec()).is_none(), "line {ln}: two POST scripts");
-            }
-            "ABORT-DAG-ON" => {
-                let n = node(1);
-                assert_eq!(w[3], "RETURN", "line {ln}");
-                d.abort.insert(n, (w[2].parse().expect("abort value"), w[4].parse().expect("return value")));
+                match w[1].as_str() {
+                    "POST" => assert!(d.post.insert(n, w[3..].to_vec()).is_none(), "line {ln}: two POST scripts"),
+                    "PRE" => assert!(d.pre.insert(n, w[3..].to_vec()).is_none(), "line {ln}: two PRE scripts"),
+                    other => panic!("line {ln}: a {other} script is not one bpsc writes"),
+                }
             }
             "PRIORITY" => {
                 let p: i64 = w[2].parse().expect("priority");
@@ -296,8 +295,8 @@ fn check_structure(dir: &Path, d: &Dag) {
         assert!(defined(n), "{n} is referenced but not defined");
     }
     if let Some((f, _)) = &d.final_node {
-        for m in [d.retry.contains_key(f), d.priority.contains_key(f), d.category.contains_key(f), d.abort.contains_key(f)] {
-            assert!(!m, "FINAL node {f} may not have RETRY/PRIORITY/CATEGORY/ABORT-DAG-ON");
+        for m in [d.retry.contains_key(f), d.priority.contains_key(f), d.category.contains_key(f), d.pre.contains_key(f)] {
+            assert!(!m, "FINAL node {f} may not have RETRY/PRIORITY/CATEGORY or a PRE script here");
         }
         assert!(!d.edges.iter().any(|(p, c)| p == f || c == f), "FINAL node in PARENT/CHILD");
     }
@@ -309,8 +308,8 @@ fn check_structure(dir: &Path, d: &Dag) {
             assert_eq!(*unless, Some(2), "{n}: with a POST script the UNLESS-EXIT value is the POST script's 2");
         }
     }
-    for n in d.abort.keys() {
-        assert!(d.post.contains_key(n), "ABORT-DAG-ON {n} without the POST script that maps final failures");
+    for n in d.vars.keys().chain(d.retry.keys()).chain(d.pre.keys()) {
+        assert!(defined(n), "{n} is referenced but not defined");
     }
     // Every referenced file exists, inside the submit directory.
     for f in &d.files {
@@ -349,9 +348,19 @@ fn check_structure(dir: &Path, d: &Dag) {
         let args = text.lines().find(|l| l.starts_with("arguments")).expect("arguments");
         if args.contains("--index $(bpsc_i)") {
             assert!(d.vars.get(n).is_some_and(|v| v.contains_key("bpsc_i")), "{n} has no bpsc_i");
+            // A sandboxed node gets its attempt number from its PRE script, through the file
+            // its submit description transfers in.
+            assert!(args.contains("--attempt-file htcondor/attempt/$(JOB)"), "{sub}: {args}");
+            assert!(text.contains("htcondor/attempt/$(JOB)\n"), "{sub}: the attempt file is not transferred");
+            let pre = d.pre.get(n).unwrap_or_else(|| panic!("{n}: a sandboxed node without the PRE script"));
+            assert_eq!(pre.len(), 3, "{n}: {pre:?}");
+            assert_eq!((pre[0].as_str(), pre[1].as_str()), ("htcondor/bpsc-pre.sh", n.as_str()), "{n}: {pre:?}");
+            assert_eq!(pre[2].trim_start_matches('_').to_lowercase(), n.trim_start_matches('_').to_lowercase(), "{n}: the job id");
+            assert!(dir.join("htcondor/attempt").is_dir(), "htcondor/attempt/ is missing");
         } else {
             assert!(args.contains("--job $(JOB)"), "{sub}: {args}");
             assert!(!d.vars.get(n).is_some_and(|v| v.contains_key("bpsc_i")), "{n}: an index it does not need");
+            assert!(!d.pre.contains_key(n), "{n}: a PRE script it does not need");
         }
     }
 }
@@ -426,6 +435,19 @@ const SIMULATE: &str = r#"
 import json, sys, htcondor2, classad2
 cases = json.load(open(sys.argv[1]))
 out = []
+def ev(expr, ad):
+    v = classad2.ExprTree(expr).eval(classad2.ClassAd(ad))
+    return v if isinstance(v, (bool, int, float, str)) else None
+# Job-ad states: the memory request after holds, and the hold policy in held states.
+memory_hold = lambda k: {"LastJobStatus": 5, "LastHoldReasonCode": 26, "LastHoldReasonSubCode": 34, "NumJobStarts": k}
+MEMORY_STATES = {"fresh": {}, "running": {"JobStatus": 2, "LastJobStatus": 1, "NumJobStarts": 1},
+                 "after_oom_kill": {"LastJobStatus": 5, "LastHoldReasonCode": 34, "LastHoldReasonSubCode": 0, "NumJobStarts": 1},
+                 "after_other_hold": {"LastJobStatus": 5, "LastHoldReasonCode": 13, "LastHoldReasonSubCode": 2, "NumJobStarts": 1}}
+MEMORY_STATES.update({f"after_memory_hold_{k}": memory_hold(k) for k in range(1, 6)})
+held = lambda code, sub, k: {"JobStatus": 5, "HoldReasonCode": code, "HoldReasonSubCode": sub, "NumJobStarts": k}
+POLICY_STATES = {"running": {"JobStatus": 2, "NumJobStarts": 1}, "oom_kill_1": held(34, 0, 1), "walltime": held(47, 0, 1),
+                 "transfer": held(13, 2, 1), "job_policy_memory_1": held(3, 34, 1)}
+POLICY_STATES.update({f"memory_hold_{k}": held(26, 34, k) for k in range(1, 6)})
 for c in cases:
     text = open(c["sub"]).read()
     pre = "".join(f"{k} = {v}\n" for k, v in c["vars"].items())
@@ -433,15 +455,20 @@ for c in cases:
     s = htcondor2.Submit(pre + text)
     r = {"node": c["node"], "retry": c["retry"]}
     for k in ("request_memory", "request_cpus", "request_disk", "arguments", "environment", "requirements",
-              "periodic_remove", "allowed_execute_duration", "output", "error", "transfer_input_files",
-              "accounting_group", "My.BpscCampaign", "My.ProjectName", "My.BpscGroup", "universe", "container_image"):
+              "periodic_remove", "periodic_release", "allowed_execute_duration", "output", "error", "transfer_input_files",
+              "transfer_output_files", "accounting_group", "My.BpscCampaign", "My.ProjectName", "My.BpscGroup", "universe",
+              "container_image", "getenv"):
         v = s.get(k)
         if v is not None:
             r[k] = s.expand(k)
-    for k in ("requirements", "periodic_remove", "My.BpscCampaign", "My.ProjectName", "My.BpscGroup"):
+    for k in ("requirements", "periodic_remove", "periodic_release", "My.BpscCampaign", "My.ProjectName", "My.BpscGroup"):
         if k in r:
             e = classad2.ExprTree(r[k])
             r[k + "!eval"] = repr(e.eval()) if k.startswith("My.") else None
+    if "request_memory" in r:
+        r["memory"] = {name: ev(r["request_memory"], ad) for name, ad in MEMORY_STATES.items()}
+    r["policy"] = {name: [bool(ev(r[k], ad)) if k in r else False for k in ("periodic_release", "periodic_remove")]
+                   for name, ad in POLICY_STATES.items()}
     if "requirements" in r:
         e = classad2.ExprTree(r["requirements"])
         r["matches"] = {m: bool(e.eval(classad2.ClassAd({"Machine": m, "BpscSite": c.get("site") or "x"})))
@@ -515,14 +542,15 @@ fn examples_dag_structure_and_edges_match_the_ir() {
 fn nightly_calib_maps_abort_retries_and_growth() {
     let dir = compile("nightly_calib");
     let d = parse_dag(&dir.join("workflow.dag"));
-    // on_failure = abort everywhere: POST script + ABORT-DAG-ON 3 on every compute node.
+    // on_failure = abort everywhere: a POST script on every compute node that halts the DAG on
+    // the final failure; no ABORT-DAG-ON (it crash-loops DAGMan 23.9, defect D2).
     let n = "bias_chain_90";
     assert_eq!(d.retry.get(n), Some(&(1, Some(2))));
     assert_eq!(d.post[n], ["htcondor/bpsc-post.sh", "node", "$RETURN", "$RETRY", "$MAX_RETRIES", "1", "2"]);
-    assert_eq!(d.abort.get(n), Some(&(3, 1)));
-    // certify: retries = 0 -> no RETRY line, still aborts through the POST script.
+    assert_eq!(d.counts.get("ABORT-DAG-ON"), None);
+    // certify: retries = 0 -> no RETRY line, still halts through the POST script.
     assert!(!d.retry.contains_key("certify"));
-    assert!(d.abort.contains_key("certify"));
+    assert_eq!(d.post["certify"][5], "1");
     // Campaign priority 90 + depth-first order: later steps higher.
     assert!(d.priority["certify"] > d.priority["bias_chain_90"]);
     let sub = std::fs::read_to_string(dir.join("htcondor/cluster-bias_chain.sub")).expect("sub");
@@ -535,14 +563,52 @@ fn nightly_calib_maps_abort_retries_and_growth() {
     };
     let c0 = case("htcondor/cluster-bias_chain.sub", 0).expect("case");
     let c2 = case("htcondor/cluster-bias_chain.sub", 2).expect("case");
-    // combine_bias 6GiB in the cluster: 6144 MiB, x1.5 per retry.
-    assert_eq!(c0["request_memory"], "6144");
-    assert_eq!(c2["request_memory"], "13824");
-    // A shared filesystem: the node names its job by id ($(JOB)), the wrapper finds its line.
+    // memory_growth_on = oom (the default): combine_bias 6GiB in the cluster asks 6144 MiB
+    // whatever DAGMan's retry count, and again after a hold that is not about memory; after
+    // a memory hold the job is released in place with 1.5x per start (retries = 1: once).
+    let m = &c0["memory"];
+    assert_eq!((m["fresh"].as_u64(), c2["memory"]["fresh"].as_u64()), (Some(6144), Some(6144)), "{c0}");
+    assert_eq!(m["after_other_hold"].as_u64(), Some(6144));
+    assert_eq!(m["after_memory_hold_1"].as_u64(), Some(9216), "{m}");
+    assert_eq!(m["after_oom_kill"].as_u64(), Some(9216), "a starter OOM hold (34/0) is a memory hold too: {m}");
+    assert_eq!(m["running"].as_u64(), Some(6144), "{m}");
+    let p = &c0["policy"];
+    assert_eq!(p["memory_hold_1"], serde_json::json!([true, false]), "released after the first memory hold: {p}");
+    assert_eq!(p["oom_kill_1"], serde_json::json!([true, false]), "{p}");
+    assert_eq!(p["job_policy_memory_1"], serde_json::json!([true, false]), "{p}");
+    assert_eq!(p["memory_hold_2"], serde_json::json!([false, true]), "retries spent: removed, DAGMan's RETRY decides: {p}");
     assert_eq!(c0["arguments"], format!("\"'{FAKE_EXE}' --group cluster-bias_chain --job bias_chain_90\""));
     assert_eq!(c0["matches"]["sdfrome041.slac.stanford.edu"], true);
     assert_eq!(c0["matches"]["SDFROME042"], true);
     assert_eq!(c0["matches"]["sdfrome099"], false);
+}
+
+/// `memory_growth_on = any` (language 1.0's behaviour): every DAGMan retry asks for more,
+/// through $(RETRY) evaluated when DAGMan submits; memory holds are removed (then retried).
+#[test]
+fn memory_growth_on_any_grows_with_dagman_retries() {
+    let out = tmpdir("growth-any").join("submit");
+    let o = bpsc()
+        .arg("compile")
+        .arg(repo().join("examples/nightly_calib/nightly_calib.bps"))
+        .args(["--backend", "htcondor", "--force", "--set", "memory_growth_on=any", "--set", "retries=3", "-o"])
+        .arg(&out)
+        .output()
+        .expect("bpsc");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let d = parse_dag(&out.join("workflow.dag"));
+    let Some(res) = simulate(&out, &cases_for(&out, &d, &["sdfrome041"])) else { return };
+    let at = |retry: u64| {
+        res.iter()
+            .find(|r| r["retry"] == retry && r["node"] == "bias_chain_90")
+            .map(|r| r["memory"]["fresh"].as_u64())
+            .unwrap_or_else(|| panic!("no case at retry {retry}"))
+    };
+    assert_eq!((at(0), at(2)), (Some(6144), Some(13824)));
+    let r = res.iter().find(|r| r["node"] == "bias_chain_90").expect("case");
+    assert_eq!(r["policy"]["memory_hold_1"], serde_json::json!([false, true]), "{r}");
+    let sub = std::fs::read_to_string(out.join("htcondor/cluster-bias_chain.sub")).expect("sub");
+    assert!(!sub.contains("periodic_release"), "{sub}");
 }
 
 #[test]
@@ -552,8 +618,17 @@ fn examples_simulated_node_submission_with_the_bindings() {
         let d = parse_dag(&dir.join("workflow.dag"));
         let Some(res) = simulate(&dir, &cases_for(&dir, &d, &["sdfmilan072", "sdfmilan001", "ccwslurm0042.in2p3.fr"])) else { return };
         for r in &res {
-            let mem: u64 = r["request_memory"].as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{ex}: {r}"));
+            // request_memory is a number, or (memory_growth_on = oom) an expression of the job ad.
+            let mem = r["memory"]["fresh"].as_u64().unwrap_or_else(|| panic!("{ex}: {r}"));
             assert!(mem >= 1, "{ex}: {r}");
+            // A job that is running or idle is never released or removed by the hold policy.
+            assert_eq!(r["policy"]["running"], serde_json::json!([false, false]), "{ex}: {r}");
+            // Walltime holds are removed (DAGMan retries the node); unknown holds stay for a person.
+            if r["universe"] != "local" {
+                assert_eq!(r["policy"]["walltime"], serde_json::json!([false, true]), "{ex}: {r}");
+            }
+            assert_eq!(r["policy"]["transfer"], serde_json::json!([false, false]), "{ex}: {r}");
+            assert!(r.get("getenv").is_none(), "{ex}: no variable of the submitting shell reaches a job: {r}");
             let args = r["arguments"].as_str().expect("arguments");
             assert!(args.contains("--group ") && (args.contains("--index ") || args.contains("--job ")), "{ex}: {args}");
             assert!(!args.contains("$("), "{ex}: unexpanded macro in {args}");
@@ -629,7 +704,7 @@ campaign "evil $(rm -rf ~) \"q\" 'x'" {
     for f in &files {
         assert!(!f.contains(".."), "{f}");
         let top = f.split('/').next().unwrap_or_default();
-        assert!(["bpsc.json", "workflow.dag", "htcondor", "tasks", "logs", "provenance"].contains(&top), "unexpected path {f}");
+        assert!(["bpsc.json", "workflow.dag", "htcondor", "tasks", "logs", "provenance", "configs"].contains(&top), "unexpected path {f}");
         assert!(f.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b)), "unsafe file name {f}");
     }
     // Engine files hold no raw data ID value outside comments (values reach jobs only through
@@ -654,7 +729,9 @@ campaign "evil $(rm -rf ~) \"q\" 'x'" {
         assert_eq!(d.post[n].last().map(String::as_str), Some("2,3"));
         assert_eq!(d.post[n][5], "0");
     }
-    assert_eq!(d.abort.get("summary"), Some(&(3, 1)));
+    // on_failure = abort: the POST script halts the DAG (no ABORT-DAG-ON, see D2).
+    assert_eq!(d.post["summary"][5], "1");
+    assert_eq!(d.counts.get("ABORT-DAG-ON"), None);
     assert_eq!(d.category.get("summary").map(String::as_str), Some("summary"));
     assert_eq!(d.maxjobs.get("summary"), Some(&2));
     // Non-shared filesystem: HTCondor file transfer of the control files.
@@ -684,12 +761,22 @@ campaign "evil $(rm -rf ~) \"q\" 'x'" {
     assert_eq!(r["matches"]["good"], true);
 }
 
-/// The POST script's mapping, run with /bin/sh.
+/// The POST script's mapping, run with /bin/sh (a stand-in `condor_rm` on PATH records what
+/// the halt removes).
 #[test]
 fn post_script_maps_exit_codes() {
     let dir = compile("drp");
     let post = dir.join("htcondor/bpsc-post.sh");
-    let run = |args: &[&str]| Command::new("/bin/sh").arg(&post).args(args).output().expect("sh").status.code();
+    let bin = dir.join("../bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let rm_log = dir.join("../condor_rm.log");
+    std::fs::write(bin.join("condor_rm"), format!("#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\n", rm_log.display())).expect("stub");
+    Command::new("chmod").arg("755").arg(bin.join("condor_rm")).status().expect("chmod");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let halt = dir.join("workflow.dag.halt");
+    let run = |args: &[&str]| {
+        Command::new("/bin/sh").arg(&post).args(args).current_dir(&dir).env("PATH", &path).env("CONDOR_ID", "4242.0").output().expect("sh").status.code()
+    };
     // node RETURN RETRY MAX_RETRIES ABORT CODES
     assert_eq!(run(&["node", "0", "0", "3", "1", "2,5"]), Some(0));
     assert_eq!(run(&["node", "1", "0", "3", "0", "2,5"]), Some(1), "retryable");
@@ -697,29 +784,46 @@ fn post_script_maps_exit_codes() {
     assert_eq!(run(&["node", "2", "1", "3", "0", "2,5"]), Some(2));
     assert_eq!(run(&["node", "25", "0", "3", "0", "2,5"]), Some(1), "25 is not 2 or 5");
     assert_eq!(run(&["node", "1", "3", "3", "0", "-"]), Some(1), "last attempt, continue");
-    assert_eq!(run(&["node", "1", "3", "3", "1", "-"]), Some(3), "last attempt, abort");
     assert_eq!(run(&["node", "1", "1", "3", "1", "-"]), Some(1), "abort step, retries left");
-    assert_eq!(run(&["node", "2", "0", "3", "1", "2"]), Some(3), "no-retry code in an abort step");
-    assert_eq!(run(&["node", "-1002", "0", "0", "1", "-"]), Some(3), "removed (memory/walltime) on the only attempt");
     assert_eq!(run(&["node", "-9", "0", "2", "0", "9"]), Some(1), "signals are never exit codes");
+    assert!(!halt.exists() && !rm_log.exists(), "nothing halted so far");
+    // on_failure = abort, final failure: the DAG is halted, its idle node jobs removed, and
+    // the node fails without a retry.
+    assert_eq!(run(&["node", "1", "3", "3", "1", "-"]), Some(2), "last attempt, abort");
+    assert!(halt.is_file(), "no halt file");
+    let rm = std::fs::read_to_string(&rm_log).expect("condor_rm ran");
+    assert_eq!(rm.lines().collect::<Vec<_>>(), ["-constraint DAGManJobId == 4242 && JobStatus == 1"; 2], "{rm}");
+    assert_eq!(run(&["node", "2", "0", "3", "1", "2"]), Some(2), "no-retry code in an abort step");
+    assert_eq!(run(&["node", "-1002", "0", "0", "1", "-"]), Some(2), "removed (memory/walltime) on the only attempt");
     // final RETURN DAG_STATUS FAILED_COUNT
     assert_eq!(run(&["final", "0", "0", "0"]), Some(0));
     assert_eq!(run(&["final", "0", "2", "3"]), Some(1), "nodes failed: the DAG fails");
-    assert_eq!(run(&["final", "0", "3", "1"]), Some(1), "aborted");
+    assert_eq!(run(&["final", "0", "6", "1"]), Some(1), "halted");
     assert_eq!(run(&["final", "1", "0", "0"]), Some(1));
     assert_eq!(run(&["bogus"]), Some(64));
 }
 
-/// The final POST script runs the campaign's notify command with the event.
+/// The final POST script runs the campaign's notify command with the event, in the campaign's
+/// environment as captured at compile time (pass_env): DAGMan's own environment has none of
+/// it, so the script is run here with an empty one.
 #[test]
 fn final_post_script_notifies() {
-    let dir = compile("drp");
-    let log = dir.join("../notify.log");
-    let post = dir.join("htcondor/bpsc-post.sh");
+    let out = tmpdir("notify").join("submit");
+    let log = out.join("../notify.log");
     let ex = repo().join("examples");
+    let o = bpsc()
+        .arg("compile")
+        .arg(ex.join("drp/drp.bps"))
+        .args(["--backend", "htcondor", "--force", "--set", "pass_env=[\"FAKE_NOTIFY_LOG\"]", "-o"])
+        .arg(&out)
+        .env("BPSC_EXAMPLE_DIR", &ex)
+        .env("FAKE_NOTIFY_LOG", &log)
+        .output()
+        .expect("bpsc");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let post = out.join("htcondor/bpsc-post.sh");
     for (args, event) in [(["final", "0", "0", "0"], "done"), (["final", "0", "2", "1"], "failure")] {
-        let _ =
-            Command::new("/bin/sh").arg(&post).args(args).env("BPSC_EXAMPLE_DIR", &ex).env("FAKE_NOTIFY_LOG", &log).status().expect("sh");
+        let _ = Command::new("/bin/sh").arg(&post).args(args).env_clear().env("PATH", "/usr/bin:/bin").status().expect("sh");
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         assert!(text.lines().last().is_some_and(|l| l.split('\t').nth(1) == Some(event)), "{event}: {text:?}");
     }
@@ -798,7 +902,8 @@ campaign "big" { use p, coverage = x, site = remote }
     let sub = std::fs::read_to_string(dir.join("htcondor/work.sub")).expect("sub");
     assert!(sub.contains("universe                 = container"));
     assert!(sub.contains("container_image          = docker://ghcr.io/lsst/scipipe:al9-w_2024_48"));
-    assert!(sub.contains("pow(2.0, $(RETRY:0))"));
+    // memory_growth_on = oom (the default, version 1 files too): growth in place after a memory hold.
+    assert!(sub.contains("pow(2.0, NumJobStarts)") && sub.contains("periodic_release"), "{sub}");
     assert_eq!(list_files(&dir).iter().filter(|f| f.ends_with(".sub")).count(), 2, "work.sub + provenance.sub");
     offline_check(&dir);
 }
@@ -867,18 +972,29 @@ fn launcher_runs_in_a_transfer_sandbox() {
     let group =
         text.lines().find_map(|l| l.strip_prefix("bpsc_group")).map(|r| r.trim_start_matches([' ', '=']).to_string()).expect("group");
     let idx = &d.vars[node]["bpsc_i"];
+    // On the access point, the node's PRE script numbers the attempt from the records there:
+    // two earlier attempts (say, before a rescue DAG) make this one attempt 3.
+    for a in [1, 2] {
+        std::fs::write(dir.join(format!("provenance/{node}.{a}.json")), "{}\n").expect("record");
+    }
+    let pre = &d.pre[node];
+    let o = Command::new(dir.join(&pre[0])).args(&pre[1..]).current_dir(&dir).output().expect("pre script");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(dir.join(format!("htcondor/attempt/{node}"))).expect("attempt file"), "3\n");
     let sandbox = dir.join("../sandbox");
     std::fs::create_dir_all(sandbox.join("tasks")).expect("mkdir");
-    // Exactly what transfer_input_files names (besides the binary).
+    std::fs::create_dir_all(sandbox.join("htcondor/attempt")).expect("mkdir");
+    // Exactly what transfer_input_files names (besides the binary), paths kept.
     let inputs = text.lines().find_map(|l| l.strip_prefix("transfer_input_files")).expect("transfer_input_files");
-    for f in inputs.trim_start_matches([' ', '=']).split(',').map(str::trim).filter(|f| f.starts_with("tasks/")) {
-        let f = f.replace("$(bpsc_group)", &group);
+    for f in inputs.trim_start_matches([' ', '=']).split(',').map(str::trim).filter(|f| f.starts_with("tasks/") || f.starts_with("htcondor/")) {
+        let f = f.replace("$(bpsc_group)", &group).replace("$(JOB)", node);
         std::fs::copy(dir.join(&f), sandbox.join(&f)).unwrap_or_else(|e| panic!("{f}: {e}"));
     }
     std::fs::copy(dir.join("htcondor/bpsc-job.sh"), sandbox.join("condor_exec.exe")).expect("copy");
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_bpsc"), sandbox.join("bpsc")).expect("symlink");
     let o = Command::new(sandbox.join("condor_exec.exe"))
-        .args(["./bpsc", "--group", &group, "--index", idx, "--attempt", "3"])
+        // $(RETRY) + 1 is 1 here: the attempt file wins.
+        .args(["./bpsc", "--group", &group, "--index", idx, "--attempt", "1", "--attempt-file", &format!("htcondor/attempt/{node}")])
         .current_dir(&sandbox)
         .env("BPSC_EXAMPLE_DIR", repo().join("examples"))
         .env("BPSC_SCRATCH", dir.join("../scratch"))
@@ -891,4 +1007,96 @@ fn launcher_runs_in_a_transfer_sandbox() {
     assert_eq!(rec["attempt"], 3);
     assert_eq!(rec["group"], group.as_str());
     assert!(sandbox.join(format!("logs/{group}/{node}.3.out")).is_file());
+}
+
+/// A campaign using the language 1.1 settings the HTCondor files carry: pass_env, a final
+/// job, max_running per step and per cluster.
+const V11: &str = r#"bps 1.1
+site a { backend = htcondor, shared_fs = true }
+dimension v = 0..6
+dimension d = 0..2
+pipeline p {
+  step isr over (v, d) { run = "true", max_running = 5 }
+  step cal over (v, d) after isr { run = "true", max_running = 7 }
+  step coadd over (v) after cal { run = "true", max_running = 3 }
+}
+campaign c {
+  use p
+  coverage = v * d
+  site = a
+  pass_env = ["MY_PASSED"]
+  env { FROM_ENV = "x" }
+  cluster sfp { steps = [cal], by = [v], max_running = 2 }
+  final report { run = "echo {campaign} > $MY_PASSED/report", when = always }
+}
+"#;
+
+fn compile_v11(tag: &str, text: &str) -> Result<PathBuf, String> {
+    let src = tmpdir(&format!("{tag}-src"));
+    std::fs::write(src.join("c.bps"), text).expect("bps");
+    let out = src.join("submit");
+    let o = bpsc()
+        .arg("compile")
+        .arg(src.join("c.bps"))
+        .args(["--backend", "htcondor", "--force", "-o"])
+        .arg(&out)
+        .env("MY_PASSED", "/data/passed it's")
+        .env("NOT_PASSED", "must not leak")
+        .output()
+        .expect("bpsc");
+    if o.status.success() {
+        Ok(out)
+    } else {
+        Err(String::from_utf8_lossy(&o.stderr).into_owned())
+    }
+}
+
+/// A job's environment is exactly the campaign's (env { } and the pass_env values captured at
+/// compile time) plus bpsc's own variables: no getenv, nothing else of the compiling shell.
+#[test]
+fn job_environment_is_exactly_env_and_pass_env() {
+    let dir = compile_v11("env", V11).expect("compile");
+    let d = parse_dag(&dir.join("workflow.dag"));
+    let Some(res) = simulate(&dir, &cases_for(&dir, &d, &["x"])) else { return };
+    for r in res.iter().filter(|r| r["retry"] == 0) {
+        let env = r["environment"].as_str().expect("environment");
+        let env = env.trim_matches('"');
+        let names: BTreeSet<&str> = env.split("' ").filter_map(|w| w.split('=').next()).map(str::trim).collect();
+        let want: BTreeSet<&str> = ["FROM_ENV", "MY_PASSED"].into();
+        assert_eq!(names, want, "{r}");
+        assert!(env.contains("MY_PASSED='/data/passed it''s'"), "the value captured at compile time: {env}");
+        assert!(!env.contains("must not leak"), "{env}");
+        assert!(r.get("getenv").is_none(), "{r}");
+    }
+}
+
+/// max_running: a DAGMan category per step or cluster with the smallest limit of the
+/// cluster and its steps; the final job's node is the FINAL node, which runs after everything.
+#[test]
+fn max_running_and_the_final_job() {
+    let dir = compile_v11("v11", V11).expect("compile");
+    let d = parse_dag(&dir.join("workflow.dag"));
+    check_structure(&dir, &d);
+    assert_eq!(d.maxjobs, [("cluster-sfp".to_string(), 2), ("coadd".to_string(), 3), ("isr".to_string(), 5)].into());
+    for (n, c) in &d.category {
+        let want = if n.starts_with("sfp_") { "cluster-sfp" } else { n.split('_').next().unwrap_or_default() };
+        assert_eq!(c, want, "{n}");
+    }
+    assert_eq!(d.category.len(), 12 + 6 + 6);
+    // The provenance job carries the final job (the wrapper runs it after gathering), with the
+    // final job's environment and its software setup, which may fail without stopping the
+    // gathering.
+    let (f, sub) = d.final_node.clone().expect("FINAL");
+    assert_eq!(f, "provenance");
+    let text = std::fs::read_to_string(dir.join(&sub)).expect("sub");
+    assert!(text.contains("FROM_ENV='x' MY_PASSED='/data/passed it''s'"), "{text}");
+    let setup = compile_v11("v11s", &V11.replace("site = a\n", "site = a\n  software = setup(\"source /opt/stack.sh\")\n")).expect("compile");
+    let text = std::fs::read_to_string(setup.join(&sub)).expect("sub");
+    assert!(text.contains("BPSC_SETUP='source /opt/stack.sh' BPSC_SETUP_OPTIONAL='1'"), "{text}");
+    let line = std::fs::read_to_string(dir.join("tasks/provenance.jsonl")).unwrap_or_default();
+    let spec = std::fs::read_to_string(dir.join("tasks/spec.json")).expect("spec");
+    assert!(line.contains("report") || spec.contains("\"report\""), "the final job is in the task tables");
+    // A final job cannot run in a container: the FINAL node runs on the access point.
+    let err = compile_v11("v11c", &V11.replace("site = a\n", "site = a\n  software = container(\"img:1\")\n")).expect_err("refused");
+    assert!(err.contains("E801") && err.contains("final job `report`"), "{err}");
 }

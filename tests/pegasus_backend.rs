@@ -780,7 +780,13 @@ fn profiles_map_resources_retries_priority_and_sites() {
 #[test]
 fn sharedfs_run_produces_every_declared_file_under_its_lfn() {
     let d = tmp("run-drp");
-    compile(&example("drp/drp"), "pegasus", &d);
+    // The example passes BPSC_EXAMPLE_DIR (pass_env): the jobs see its value at compile time.
+    let o = Command::new(env!("CARGO_BIN_EXE_bpsc"))
+        .args(["compile", &example("drp/drp").to_string_lossy(), "--backend", "pegasus", "-o", &d.to_string_lossy(), "--force"])
+        .env("BPSC_EXAMPLE_DIR", repo().join("examples"))
+        .output()
+        .expect("run bpsc");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let wf = parse_yaml_workflow(&d, None);
     let tc = load_yaml(&d.join("transformations.yml"));
     let env_of = |name: &str| -> Vec<(String, String)> {

@@ -58,7 +58,11 @@
 #     real disk, 10 GiB requests would let only a few jobs run at once);
 #   NEGOTIATOR_INTERVAL = 2, NEGOTIATOR_MIN_INTERVAL = 1, SCHEDD_INTERVAL = 2,
 #     STARTER_UPDATE_INTERVAL = 2, UPDATE_INTERVAL = 5: jobs match within seconds;
-#   DAGMAN_USER_LOG_SCAN_INTERVAL = 1: DAGMan notices ended jobs within a second.
+#   DAGMAN_USER_LOG_SCAN_INTERVAL = 1: DAGMan notices ended jobs within a second;
+#   SYSTEM_PERIODIC_HOLD: memory is enforced (no cgroups in a chroot): a job using more than
+#     its slot's memory is held, code 26 subcode 34, as a production pool's policy would;
+#   a change of policy is applied with condor_reconfig (jobs keep running), a change of the
+#     slot's resources restarts the daemons.
 set -euo pipefail
 
 ME=pool-up
@@ -297,11 +301,26 @@ STARTER_UPDATE_INTERVAL = 2
 UPDATE_INTERVAL = 5
 DAGMAN_USER_LOG_SCAN_INTERVAL = 1
 # Keep finished jobs in condor_history for the tests.
-MAX_HISTORY_LOG = 200000000"
+MAX_HISTORY_LOG = 200000000
+# Memory is enforced, as on a production pool: a job that uses more memory than its slot was
+# given is held.  Production execute points do it with cgroups (the kernel kills the job, the
+# starter holds it with HoldReasonCode 34); this chroot has no cgroups, so the schedd's system
+# policy compares the job's MemoryUsage with the memory provisioned for it (its slot's, which
+# is what a cgroup limit would be) and holds it with code 26 (SystemPolicy) and subcode 34, as
+# pools that enforce memory by policy do.  Checked every 5 s; the shadow refreshes MemoryUsage
+# every 10 s (minicondor's SHADOW_QUEUE_UPDATE_INTERVAL), so a start is judged after 12 s of
+# it, when MemoryUsage is its own and not the previous start's.
+PERIODIC_EXPR_INTERVAL = 5
+SYSTEM_PERIODIC_HOLD = JobUniverse == 5 && JobStatus == 2 && MemoryUsage =!= undefined && time() - JobCurrentStartDate > 12 && MemoryUsage > (MemoryProvisioned ?: RequestMemory)
+SYSTEM_PERIODIC_HOLD_REASON = strcat(\"memory usage \", MemoryUsage, \" MB exceeded the \", MemoryProvisioned ?: RequestMemory, \" MB provisioned\")
+SYSTEM_PERIODIC_HOLD_SUBCODE = 34"
+# changed: 0 same, 1 policy only (condor_reconfig: running jobs, other users' DAGs too, carry
+# on), 2 the slot's resources (a restart of the daemons is needed).
 changed=0
+resources() { grep -E '^(NUM_CPUS|MEMORY|DISK|MOUNT_UNDER_SCRATCH|USE_PID_NAMESPACES) ' "$@" 2>/dev/null || true; }
 if [ -e "$CONF" ] && [ "$(cat "$CONF")" = "$POOL_CONF" ]; then :; else
+  if [ -e "$CONF" ] && [ "$(resources "$CONF")" = "$(printf '%s\n' "$POOL_CONF" | resources)" ]; then changed=1; else changed=2; fi
   printf '%s\n' "$POOL_CONF" >"$CONF.tmp.$$" && mv -f "$CONF.tmp.$$" "$CONF"
-  changed=1
   log "wrote $CONF"
 fi
 # The shared recipe's file (same purpose, older settings) must not override ours.
@@ -338,10 +357,13 @@ done
 
 # ------------------------------------------------------------------ 6. daemons
 if pid=$(master_pid); then
-  if [ $changed = 1 ]; then
-    log "configuration changed: restarting the pool (condor_restart)"
+  if [ $changed = 2 ]; then
+    log "the slot's resources changed: restarting the pool (condor_restart)"
     in_root condor_restart -master >/dev/null 2>&1 || die "condor_restart failed"
     sleep 2
+  elif [ $changed = 1 ]; then
+    log "configuration changed: condor_reconfig"
+    in_root condor_reconfig >/dev/null 2>&1 || die "condor_reconfig failed"
   fi
 else
   # Created inside the root: /var/run and /var/lock there are absolute symlinks to /run.

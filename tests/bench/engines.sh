@@ -16,10 +16,10 @@
 # from workflow.dag.metrics (duration, jobs submitted) and workflow.dag.dagman.out (submit
 # rate: node jobs submitted per second over the seconds in which DAGMan submitted any, and
 # overall); the node-job latency from workflow.dag.nodes.log (submit -> execute).
-# Until bpsc passes variables of the submitting shell to HTCondor jobs (issue 11, pass_env),
-# BPSC_EXAMPLE_DIR and FAKE_TASK_SLEEP are appended to the generated submit files'
-# `environment`, as tests/htcondor_integration.rs does.
-# BENCH_DAGMAN_SCAN=1 measures HTCondor with DAGMAN_USER_LOG_SCAN_INTERVAL = 1 (bpsc writes 5).
+# The example passes BPSC_EXAMPLE_DIR (pass_env); FAKE_TASK_SLEEP is added with
+# --set pass_env, both set in the compiling shell, as tests/htcondor_integration.rs does.
+# BENCH_DAGMAN_SCAN=N measures HTCondor with DAGMAN_USER_LOG_SCAN_INTERVAL = N (bpsc writes 1),
+# BENCH_DAGMAN_SUBMITS=N with DAGMAN_MAX_SUBMITS_PER_INTERVAL = N (bpsc writes 100).
 # Slurm: wall = slurm/submit.sh until the queue has been empty for 5 s, and the span from the
 # first job start to the last job end in the provenance records.
 set -euo pipefail
@@ -66,16 +66,16 @@ bench_htcondor() {
   backends/htcondor/pool-up.sh >/dev/null
   local D=$WORK/bench-drp-htcondor
   prepare "$D"
-  "$BPSC" compile "$D/src/drp.bps" --backend htcondor -o "$D/submit" "${SETS[@]}" >/dev/null 2>&1 || { log "ERROR: bpsc compile failed"; exit 1; }
-  # Workaround until pass_env (see the header).
-  sed -i "s|^\(environment *= *\"\)\(.*\)\"\$|\1\2 BPSC_EXAMPLE_DIR='$REPO/examples' FAKE_TASK_SLEEP='0.05'\"|" "$D"/submit/htcondor/*.sub
-  # BENCH_DAGMAN_SCAN=N: measure with DAGMAN_USER_LOG_SCAN_INTERVAL = N instead of bpsc's 5.
+  BPSC_EXAMPLE_DIR=$REPO/examples FAKE_TASK_SLEEP=0.05 "$BPSC" compile "$D/src/drp.bps" --backend htcondor -o "$D/submit" "${SETS[@]}" \
+    --set 'pass_env=["FAKE_TASK_SLEEP"]' >/dev/null 2>&1 || { log "ERROR: bpsc compile failed"; exit 1; }
+  # BENCH_DAGMAN_SCAN / BENCH_DAGMAN_SUBMITS: other DAGMan settings than bpsc's (see the header).
   [ -z "${BENCH_DAGMAN_SCAN:-}" ] || sed -i "s/^DAGMAN_USER_LOG_SCAN_INTERVAL = .*/DAGMAN_USER_LOG_SCAN_INTERVAL = $BENCH_DAGMAN_SCAN/" "$D/submit/htcondor/dagman.config"
+  [ -z "${BENCH_DAGMAN_SUBMITS:-}" ] || sed -i "s/^DAGMAN_MAX_SUBMITS_PER_INTERVAL = .*/DAGMAN_MAX_SUBMITS_PER_INTERVAL = $BENCH_DAGMAN_SUBMITS/" "$D/submit/htcondor/dagman.config"
   chown -R "${BPSC_CONDOR_USER:-bpsc}:" "$D"
   cd "$D/submit"
   local t0 out id
   t0=$(now)
-  out=$(BPSC_EXAMPLE_DIR=$REPO/examples condor_submit_dag -include_env BPSC_EXAMPLE_DIR workflow.dag)
+  out=$(condor_submit_dag workflow.dag)
   id=$(sed -n 's/.*submitted to cluster \([0-9]*\)\..*/\1/p' <<<"$out")
   [ -n "$id" ] || { log "ERROR: condor_submit_dag: $out"; exit 1; }
   while [ -n "$(condor_q "$id" -af ClusterId 2>/dev/null)" ]; do sleep 0.2; done
@@ -116,7 +116,8 @@ bench_slurm() {
   backends/slurm/cluster-up.sh >/dev/null
   local D=$WORK/bench-drp-slurm
   prepare "$D"
-  "$BPSC" compile "$D/src/drp.bps" --backend slurm -o "$D/submit" "${SETS[@]}" --set 'partition="debug"' >/dev/null 2>&1 || { log "ERROR: bpsc compile failed"; exit 1; }
+  BPSC_EXAMPLE_DIR=$REPO/examples FAKE_TASK_SLEEP=0.05 "$BPSC" compile "$D/src/drp.bps" --backend slurm -o "$D/submit" "${SETS[@]}" \
+    --set 'partition="debug"' --set 'pass_env=["FAKE_TASK_SLEEP"]' >/dev/null 2>&1 || { log "ERROR: bpsc compile failed"; exit 1; }
   local t0 ids quiet=""
   t0=$(now)
   (cd "$D" && BPSC=$BPSC BPSC_EXAMPLE_DIR=$REPO/examples FAKE_TASK_SLEEP=0.05 "$D/submit/slurm/submit.sh" >/dev/null)

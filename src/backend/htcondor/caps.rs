@@ -9,7 +9,11 @@ pub static TABLE: &[Capability] = &[
     native(Walltime, "`allowed_execute_duration` (hold 47, removed, retried)"),
     native(Retries, "DAG `RETRY`"),
     native(RetryUnlessExit, "`RETRY … UNLESS-EXIT` (several codes through the POST script)"),
-    native(MemoryGrowth, "`request_memory` grows with `$(RETRY)`"),
+    native(
+        MemoryGrowth,
+        "`memory_growth_on = oom`: a memory hold is released in place with a larger `request_memory` (`periodic_release`, \
+         up to the memory cap); `any`: `request_memory` grows with `$(RETRY)`",
+    ),
     native(StepPriority, "node `PRIORITY`"),
     native(CampaignPriority, "node `PRIORITY` (orders one user's jobs on one access point)"),
     native(Order, "node `PRIORITY` by step level"),
@@ -23,11 +27,19 @@ pub static TABLE: &[Capability] = &[
     native(Hosts, "`requirements` on `Machine` (full or short name)"),
     native(SeveralHosts, "`requirements`: any of the hosts"),
     native(AvoidHosts, "`requirements`: none of the hosts"),
-    emulated(OnFailureAbort, "POST script + `ABORT-DAG-ON` after the last retry"),
+    ignored(
+        AvoidSites,
+        "an HTCondor pool has no sites: bpsc steers a job to its site by the execute points' `BpscSite` attribute, and an \
+         execute point without one matches every site, so in a pool that does not label its machines the avoided site's \
+         machines still run the jobs",
+        "label the pool's execute points (`BpscSite = \"<site>\"`, `STARTD_ATTRS = $(STARTD_ATTRS) BpscSite`), or name the \
+         machines to avoid with `avoid_hosts`",
+    ),
+    emulated(OnFailureAbort, "the POST script halts the DAG after the last retry (halt file; idle node jobs removed)"),
     native(Container, "container universe"),
     emulated(Setup, "the job launcher sources it"),
-    native(Env, "`environment`"),
-    native(MaxJobs, "`CATEGORY` + `MAXJOBS`"),
+    native(Env, "`environment`: exactly `env { }` and the `pass_env` values captured at compile time"),
+    native(MaxJobs, "`CATEGORY` + `MAXJOBS` per step or cluster"),
     emulated(NotifyDoneFailure, "the FINAL node's POST script"),
     emulated(NotifySlow, "`bpsc status --watch`"),
 ];

@@ -3,13 +3,14 @@
 //!
 //! ```text
 //! SUBMIT/
-//!   workflow.dag              JOB/VARS/RETRY/PRIORITY/CATEGORY/SCRIPT/ABORT-DAG-ON per node,
+//!   workflow.dag              JOB/VARS/RETRY/PRIORITY/CATEGORY/SCRIPT PRE/POST per node,
 //!                             PARENT/CHILD per parent, FINAL provenance node (streamed)
 //!   htcondor/GROUP.sub        one submit description per task group (step, cluster, inserted kind)
 //!   htcondor/noop.sub         named by the NOOP join nodes (never submitted)
 //!   htcondor/dagman.config    DAGMan throttles (CONFIG)
 //!   htcondor/bpsc-job.sh      job launcher: software setup, then `bpsc wrap`
-//!   htcondor/bpsc-post.sh     POST script: multi-code retry_unless_exit, on_failure = abort, final status
+//!   htcondor/bpsc-post.sh     POST script: multi-code retry_unless_exit, on_failure = abort (halt), final status, notify
+//!   htcondor/bpsc-pre.sh      PRE script of sandboxed nodes: their next attempt number (htcondor/attempt/)
 //!   + the common contract (bpsc.json, tasks/, provenance/, logs/)
 //! ```
 //!
@@ -24,7 +25,7 @@ use crate::backend::templates::{TemplateSet, Templates};
 use crate::backend::{Emitted, Groups, Output};
 use crate::diag::Diagnostic;
 use crate::ir::quote::{expand_template, quote_in, var_in, Quote};
-use crate::ir::{Ir, JobKind, JobSettings, OnFailure, Resources, Software};
+use crate::ir::{Ir, JobKind, JobSettings, OnFailure, Resources, Software, Unexpected};
 
 /// The DAG file, relative to the submit directory.
 pub const DAG_FILE: &str = "workflow.dag";
@@ -33,10 +34,15 @@ pub const DAG_FILE: &str = "workflow.dag";
 pub const SHARD: usize = 1000;
 /// POST-script exit statuses the DAG lines key on (see templates/htcondor/bpsc-post.sh.j2).
 pub const POST_NO_RETRY: i32 = 2;
-pub const POST_ABORT: i32 = 3;
 /// Default DAGMan throttles written to htcondor/dagman.config.
 pub const MAX_JOBS_IDLE: u64 = 1000;
 pub const MAX_JOBS_SUBMITTED: u64 = 10000;
+/// DAGMan's node-log scan interval (seconds) and node jobs submitted per scan (see
+/// templates/htcondor/dagman.config.j2 for the reasons).
+pub const SCAN_INTERVAL: u64 = 1;
+pub const SUBMITS_PER_INTERVAL: u64 = 100;
+/// Where the PRE script of a sandboxed node writes its next attempt number (one file a node).
+pub const ATTEMPT_DIR: &str = "htcondor/attempt";
 /// Children per PARENT … CHILD line.
 const CHILDREN_PER_LINE: usize = 64;
 /// Node names DAGMan reserves (case-insensitively): they would be read as keywords.
@@ -55,6 +61,7 @@ pub const TEMPLATES: TemplateSet = TemplateSet {
         ("config", include_str!("../../../templates/htcondor/dagman.config.j2")),
         ("job", include_str!("../../../templates/htcondor/bpsc-job.sh.j2")),
         ("post", include_str!("../../../templates/htcondor/bpsc-post.sh.j2")),
+        ("pre", include_str!("../../../templates/htcondor/bpsc-pre.sh.j2")),
     ],
     filters: &[],
 };
@@ -183,8 +190,11 @@ fn scratch_value(t: &str, campaign: &str, site: &str) -> String {
 /// What a submit description is for.
 #[derive(Debug, Clone)]
 pub struct SubFile {
-    /// File stem: `htcondor/NAME.sub`; also the DAGMan category of its nodes.
+    /// File stem: `htcondor/NAME.sub`.
     pub name: String,
+    /// Its common task group (step, cluster or inserted kind): the DAGMan category of its
+    /// nodes when the step or cluster has `max_running`, across sites.
+    pub base: u32,
     pub kind: JobKind,
     pub site: Option<String>,
     /// HTCondor file transfer instead of the shared filesystem.
@@ -202,6 +212,8 @@ pub struct SubFile {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub groups: Groups,
+    /// Names of the common task groups ([`SubFile::base`]).
+    pub base_names: Vec<String>,
     pub subs: Vec<SubFile>,
     /// Submit file of each job (`u32::MAX` for join nodes).
     pub sub_of: Vec<u32>,
@@ -253,7 +265,7 @@ pub fn plan(ir: &Ir) -> Plan {
                 _ => !site_shared(ir, site.as_deref()),
             };
             let settings = (job.kind != JobKind::Provenance).then_some(job.settings);
-            subs.push(SubFile { name, kind: job.kind, site: site.clone(), transfer, sharded: false, settings, jobs: Vec::new() });
+            subs.push(SubFile { name, base: g, kind: job.kind, site: site.clone(), transfer, sharded: false, settings, jobs: Vec::new() });
             subs.len() as u32 - 1
         });
         subs[s as usize].jobs.push(j as u32);
@@ -292,7 +304,7 @@ pub fn plan(ir: &Ir) -> Plan {
         index_in_group[j] = members[g as usize].len() as u32;
         members[g as usize].push(j as u32);
     }
-    Plan { groups: Groups { names, group_of, index_in_group, members }, subs, sub_of }
+    Plan { groups: Groups { names, group_of, index_in_group, members }, base_names: base.names.clone(), subs, sub_of }
 }
 
 // ------------------------------------------------------------------ submit files
@@ -350,6 +362,42 @@ fn render(ctx: &Ctx, name: &str, vars: minijinja::Value) -> Result<String, Diagn
     ctx.templates.render(name, vars)
 }
 
+/// A variable name an HTCondor `environment` (and a POST script's `export`) can carry.
+fn env_name_ok(k: &str) -> bool {
+    !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') && !k.as_bytes()[0].is_ascii_digit()
+}
+
+/// The campaign's environment of a job (`env { }` and the `pass_env` values captured at
+/// compile time, [`JobSettings::env`]), checked for what a submit file can carry.
+fn checked_env(env: &[(String, String)]) -> Result<(), Diagnostic> {
+    for (k, v) in env {
+        if !env_name_ok(k) {
+            return Err(invalid(format!("environment variable name {k:?} cannot be passed to an HTCondor job")));
+        }
+        no_control(v, &format!("env {k}"))?;
+    }
+    Ok(())
+}
+
+/// The environment of the provenance job (the FINAL node): the user's final job runs in it,
+/// so it is the final job's environment when there is one, else the provenance job's own.
+fn provenance_env(ir: &Ir) -> &[(String, String)] {
+    match &ir.final_job {
+        Some(f) => &f.settings.env,
+        None => ir
+            .jobs
+            .iter()
+            .position(|j| j.kind == JobKind::Provenance)
+            .map(|j| ir.settings_of(j as u32).env.as_slice())
+            .unwrap_or(&[]),
+    }
+}
+
+/// The `environment` of a submit file: exactly the campaign's environment of its jobs
+/// ([`JobSettings::env`]) and what bpsc itself needs (scratch, software).  Nothing else
+/// reaches the job: there is no `getenv`.  (HTCondor adds its own: `_CONDOR_*` such as
+/// `_CONDOR_JOB_AD`, where the wrapper reads the job's ClusterId.ProcId, `TMPDIR` and the
+/// thread-count variables sized to `request_cpus`.)
 fn env_entries(sf: &SubFile, js: Option<&JobSettings>, ir: &Ir) -> Result<String, Diagnostic> {
     let mut entries: Vec<(String, String)> = Vec::new();
     // BPSC_SCRATCH: the site's scratch; without one the wrapper uses SUBMIT/scratch.
@@ -362,8 +410,32 @@ fn env_entries(sf: &SubFile, js: Option<&JobSettings>, ir: &Ir) -> Result<String
             ));
         }
     }
-    if let Some(js) = js {
-        match &js.software {
+    let env: &[(String, String)] = if sf.kind == JobKind::Provenance {
+        // The FINAL node: the wrapper gathers the records, then runs the user's final job in
+        // this job, so it gets the final job's software setup (sourced by the launcher; a
+        // setup that fails must not stop the gathering: optional here) and environment.
+        if let Some(f) = &ir.final_job {
+            match &f.settings.software {
+                Some(Software::Setup(s)) => {
+                    no_control(s, "software setup")?;
+                    entries.push(("BPSC_SETUP".into(), quoted_word(s)));
+                    entries.push(("BPSC_SETUP_OPTIONAL".into(), "'1'".into()));
+                    entries.push(("BPSC_SOFTWARE".into(), quoted_word(&format!("setup:{s}"))));
+                }
+                Some(Software::Container(c)) => {
+                    return Err(invalid(format!(
+                        "the final job `{}` runs in DAGMan's FINAL node on the access point (local universe), which cannot run \
+                         its container {c:?} (the campaign's software); give the campaign `software = setup(...)`, set the \
+                         container on its steps instead, or drop the final job",
+                        f.spec.name
+                    )));
+                }
+                None => {}
+            }
+        }
+        provenance_env(ir)
+    } else {
+        match js.and_then(|js| js.software.as_ref()) {
             Some(Software::Setup(s)) => {
                 no_control(s, "software setup")?;
                 entries.push(("BPSC_SETUP".into(), quoted_word(s)));
@@ -374,15 +446,22 @@ fn env_entries(sf: &SubFile, js: Option<&JobSettings>, ir: &Ir) -> Result<String
             }
             None => {}
         }
-        for (k, v) in &js.env {
-            if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') || k.as_bytes()[0].is_ascii_digit() {
-                return Err(invalid(format!("environment variable name {k:?} cannot be passed to an HTCondor job")));
-            }
-            no_control(v, &format!("env {k}"))?;
-            entries.push((k.clone(), quoted_word(v)));
-        }
+        js.map(|js| js.env.as_slice()).unwrap_or(&[])
+    };
+    checked_env(env)?;
+    for (k, v) in env {
+        entries.retain(|(e, _)| e != k);
+        entries.push((k.clone(), quoted_word(v)));
     }
     Ok(entries.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "))
+}
+
+/// `export NAME='value'` lines of the provenance job's environment, for the FINAL node's POST
+/// script (notify), which runs in DAGMan's environment.
+fn notify_env(ir: &Ir) -> Result<Vec<String>, Diagnostic> {
+    let env = provenance_env(ir);
+    checked_env(env)?;
+    Ok(env.iter().map(|(k, v)| format!("{k}='{}'; export {k}", v.replace('\'', "'\\''"))).collect())
 }
 
 fn write_submit(ctx: &Ctx, out: &dyn Output, sf: &SubFile, default: &Resources) -> Result<(), Diagnostic> {
@@ -423,10 +502,12 @@ fn write_submit(ctx: &Ctx, out: &dyn Output, sf: &SubFile, default: &Resources) 
     } else {
         (quoted_word(&ctx.exe), String::new())
     };
-    let growth = if default.retries > 0 && default.memory_growth > 1.0 { Some(growth_text(default.memory_growth)) } else { None };
-    // Memory growth stops at the site's max_memory (MiB).
-    let memory_cap_mb =
-        sf.site.as_deref().and_then(|n| ir.sites.iter().find(|x| x.name == n)).and_then(|x| x.max_memory).map(|m| m.div_ceil(1 << 20));
+    let growth = if !local && default.grows() { Some(growth_text(default.memory_growth)) } else { None };
+    // Memory growth stops at the job's memory cap: the smaller of the step's and the site's
+    // max_memory (MiB, rounded down: never more than allowed).
+    let memory_cap_mb = js.and_then(|s| s.memory_cap).map(|m| (m >> 20).max(mib(default.memory)));
+    // Files an attempt leaves besides its outputs come back with the records (unexpected = keep).
+    let unexpected = sf.transfer && sf.jobs.iter().any(|&j| ir.settings_of(j).unexpected == Unexpected::Keep);
     let reqs = if local { String::new() } else { requirements(sf, js) };
     let text = render(
         ctx,
@@ -448,6 +529,9 @@ fn write_submit(ctx: &Ctx, out: &dyn Output, sf: &SubFile, default: &Resources) 
             cpus => default.cpus.max(1),
             memory_mb => mib(default.memory),
             growth => growth,
+            growth_on => default.memory_growth_on.as_str(),
+            retries => default.retries.max(0),
+            unexpected => unexpected,
             disk_kb => kib(default.disk),
             walltime => default.walltime.max(1),
             requirements => reqs,
@@ -524,27 +608,22 @@ fn write_dag(ctx: &Ctx, out: &dyn Output, p: &Plan, names: &[String], defaults: 
     writeln!(w, "CONFIG htcondor/dagman.config")?;
     writeln!(w, "NODE_STATUS_FILE {DAG_FILE}.status {}", if n > 50_000 { 600 } else { 60 })?;
     writeln!(w, "JOBSTATE_LOG {DAG_FILE}.jobstate.log")?;
-    // Per-step throttles: one category per submit file whose steps set max_jobs.
-    let mut category: Vec<Option<String>> = vec![None; p.subs.len()];
-    for (s, sf) in p.subs.iter().enumerate() {
-        if sf.kind != JobKind::Compute {
-            continue;
+    // Throttles (max_running): one category per step or cluster whose jobs carry a limit
+    // (JobSettings::max_jobs: the smallest of the cluster's and its steps'), shared by the
+    // submit files of all its sites, so the limit holds across them.
+    let mut limit: BTreeMap<u32, i64> = BTreeMap::new();
+    for sf in p.subs.iter().filter(|sf| sf.kind == JobKind::Compute) {
+        for &j in &sf.jobs {
+            if let Some(m) = ir.settings_of(j).max_jobs {
+                let e = limit.entry(sf.base).or_insert(m);
+                *e = (*e).min(m);
+            }
         }
-        let steps: BTreeSet<u32> = sf
-            .jobs
-            .iter()
-            .filter_map(|&j| {
-                let job = &ir.jobs[j as usize];
-                (job.owner != u32::MAX).then_some(job.owner)
-            })
-            .flat_map(|c| ir.clusters[c as usize].steps.iter().copied())
-            .chain(sf.settings.and_then(|i| ir.job_settings[i as usize].step))
-            .collect();
-        let max = steps.iter().filter_map(|&s| ir.steps[s as usize].settings.max_jobs).min();
-        if let Some(m) = max {
-            writeln!(w, "MAXJOBS {} {m}", sf.name)?;
-            category[s] = Some(sf.name.clone());
-        }
+    }
+    let category: Vec<Option<&str>> =
+        p.subs.iter().map(|sf| limit.contains_key(&sf.base).then(|| p.base_names[sf.base as usize].as_str())).collect();
+    for (b, m) in &limit {
+        writeln!(w, "MAXJOBS {} {}", p.base_names[*b as usize], m.max(&1))?;
     }
     writeln!(w)?;
     // RETRY: the most common value of the node jobs is an ALL_NODES default, written after
@@ -632,8 +711,8 @@ fn write_dag(ctx: &Ctx, out: &dyn Output, p: &Plan, names: &[String], defaults: 
             };
             line.push_str(&format!("SCRIPT POST {node} htcondor/bpsc-post.sh node $RETURN $RETRY $MAX_RETRIES {} {codes}\n", abort as u8));
         }
-        if abort {
-            line.push_str(&format!("ABORT-DAG-ON {node} {POST_ABORT} RETURN 1\n"));
+        if sf.transfer {
+            line.push_str(&format!("SCRIPT PRE {node} htcondor/bpsc-pre.sh {node} {}\n", ir.job_id(j as u32)));
         }
         if job.priority != default_prio {
             line.push_str("PRIORITY ");
@@ -642,7 +721,7 @@ fn write_dag(ctx: &Ctx, out: &dyn Output, p: &Plan, names: &[String], defaults: 
             line.push_str(&job.priority.to_string());
             line.push('\n');
         }
-        if let Some(c) = &category[s] {
+        if let Some(c) = category[s] {
             line.push_str("CATEGORY ");
             line.push_str(node);
             line.push(' ');
@@ -722,7 +801,13 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
     let t = render(
         &ctx,
         "config",
-        minijinja::context! { version => ctx.version, max_idle => MAX_JOBS_IDLE, max_submitted => MAX_JOBS_SUBMITTED },
+        minijinja::context! {
+            version => ctx.version,
+            max_idle => MAX_JOBS_IDLE,
+            max_submitted => MAX_JOBS_SUBMITTED,
+            scan_interval => SCAN_INTERVAL,
+            submits_per_interval => SUBMITS_PER_INTERVAL,
+        },
     )?;
     out.write("htcondor/dagman.config", t.as_bytes())?;
     let t = render(&ctx, "job", minijinja::context! { version => ctx.version, campaign_comment => ctx.campaign_comment })?;
@@ -735,9 +820,18 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
             campaign_comment => ctx.campaign_comment,
             notify_command => notify_command(ir),
             notify_on => ir.notify.on.iter().filter(|e| *e == "done" || *e == "failure").cloned().collect::<Vec<_>>().join(" "),
+            notify_env => notify_env(ir)?,
+            dag => DAG_FILE,
+            // Long enough for DAGMan to see the halt file (it looks once per scan).
+            halt_wait => 2 * SCAN_INTERVAL + 1,
         },
     )?;
     out.write_exec("htcondor/bpsc-post.sh", t.as_bytes())?;
+    if p.subs.iter().any(|sf| sf.transfer) {
+        let t = render(&ctx, "pre", minijinja::context! { version => ctx.version, campaign_comment => ctx.campaign_comment })?;
+        out.write_exec("htcondor/bpsc-pre.sh", t.as_bytes())?;
+        out.mkdir(ATTEMPT_DIR)?;
+    }
     write_dag(&ctx, out, &p, &names, &defaults)?;
     Ok(Emitted {
         groups: p.groups.counts(),

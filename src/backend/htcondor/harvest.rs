@@ -78,7 +78,31 @@ pub fn harvest(submit: &Path) -> EngineState {
     }
     st.unreadable.extend(notes);
     st.engine = "htcondor".into();
+    if st.finished == Some(true) {
+        settle_after_exit(&mut st);
+    }
     st
+}
+
+/// Once DAGMan has exited, nothing it left waiting will run: nodes still waiting (never
+/// submitted, or held back after a halt or an abort) are skipped.
+pub fn settle_after_exit(st: &mut EngineState) {
+    for j in st.jobs.values_mut() {
+        match j.state {
+            Some(EState::Pending) => {
+                j.state = Some(EState::Skipped);
+                j.detail = Some(match j.detail.take() {
+                    Some(d) => format!("never ran: the DAG ended ({d})"),
+                    None => "never ran: the DAG ended before it was submitted".into(),
+                });
+            }
+            Some(EState::Running) => {
+                j.state = Some(EState::Failed);
+                j.detail = Some("the DAG ended while it was running".into());
+            }
+            _ => {}
+        }
+    }
 }
 
 /// DAG node name -> bpsc job id: node names are the job ids, except that a DAGMan keyword
@@ -140,6 +164,8 @@ pub fn parse_nodes_log(text: &str, what: &str) -> EngineState {
     let mut st = EngineState::new("htcondor");
     st.sources.push(what.to_string());
     let mut node_of: HashMap<String, String> = HashMap::new();
+    // Nodes whose job executed at least once (any submission).
+    let mut executed: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut unknown_events = 0u64;
     let mut bad_lines = 0u64;
     // Split into events: a header line, body lines, `...`.  The last event may be partial.
@@ -176,6 +202,10 @@ pub fn parse_nodes_log(text: &str, what: &str) -> EngineState {
             unknown_events += 1;
             continue;
         };
+        if code == 1 {
+            executed.insert(node.clone());
+        }
+        let ran_before = executed.contains(&node);
         let j = st.job(&node);
         match code {
             0 => {
@@ -239,8 +269,16 @@ pub fn parse_nodes_log(text: &str, what: &str) -> EngineState {
                 }
             }
             9 => {
-                j.state = Some(EState::Failed);
-                j.detail = body.first().map(|l| format!("aborted: {}", l.trim()));
+                // Removed: a node whose job never started in any submission (an idle job
+                // removed when the DAG was halted or removed) did not run at all.
+                let why = body.first().map(|l| l.trim().to_string()).unwrap_or_default();
+                if !ran_before {
+                    j.state = Some(EState::Skipped);
+                    j.detail = Some(format!("removed before it started: {why}"));
+                } else {
+                    j.state = Some(EState::Failed);
+                    j.detail = Some(format!("aborted: {why}"));
+                }
             }
             12 => {
                 j.state = Some(EState::Held);
@@ -251,7 +289,11 @@ pub fn parse_nodes_log(text: &str, what: &str) -> EngineState {
                 j.detail = None;
             }
             16 => {
-                // POST script: its result is the node's.
+                // POST script: its result is the node's, except for a job removed before it
+                // started, which stays skipped.
+                if j.state == Some(EState::Skipped) {
+                    continue;
+                }
                 for l in &body {
                     if let Some(r) = l.split("(return value ").nth(1) {
                         let v: i64 = r.trim_end_matches(')').trim().parse().unwrap_or(-1);
@@ -419,6 +461,12 @@ pub fn parse_dagman_out(text: &str, what: &str) -> EngineState {
             st.events += 1;
             st.finished = Some(false);
             st.failed = None;
+        } else if msg.contains("default node log file") && msg.contains("is in /tmp") {
+            st.events += 1;
+            st.unreadable.push(format!(
+                "{what}: DAGMan refused to run the DAG because its node log would be under /tmp (DAGMAN_USE_STRICT): \
+                 compile the campaign into a directory outside /tmp and submit it from there"
+            ));
         } else if let Some(r) = msg.split("EXITING WITH STATUS ").nth(1) {
             st.events += 1;
             st.finished = Some(true);
@@ -470,4 +518,60 @@ pub fn parse_metrics(text: &str, what: &str) -> EngineState {
         Err(e) => st.unreadable.push(format!("{what}: not complete JSON yet ({e})")),
     }
     st
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A halted DAG (on_failure = abort): one node failed, one idle job was removed before it
+    /// started, one node was never submitted; DAGMan then exited.
+    #[test]
+    fn a_halted_dag_reports_never_run_nodes_as_skipped() {
+        let log = "\
+000 (10.000.000) 2026-12-07 03:29:11 Job submitted from host: <127.0.0.1:9618>
+    DAG Node: a
+...
+000 (11.000.000) 2026-12-07 03:29:11 Job submitted from host: <127.0.0.1:9618>
+    DAG Node: b
+...
+001 (10.000.000) 2026-12-07 03:29:12 Job executing on host: <127.0.0.1:9618?alias=vm>
+...
+005 (10.000.000) 2026-12-07 03:29:13 Job terminated.
+\t(1) Normal termination (return value 1)
+...
+016 (-1.-1.-1) 2026-12-07 03:29:14 POST Script terminated.
+\t(1) Normal termination (return value 2)
+    DAG Node: a
+...
+009 (11.000.000) 2026-12-07 03:29:15 Job was aborted.
+\tvia condor_rm (by user bpsc)
+...
+016 (-1.-1.-1) 2026-12-07 03:29:16 POST Script terminated.
+\t(1) Normal termination (return value 1)
+    DAG Node: b
+...
+";
+        let mut st = parse_nodes_log(log, "nodes.log");
+        assert_eq!(st.jobs["a"].state, Some(EState::Failed));
+        let b = &st.jobs["b"];
+        assert_eq!(b.state, Some(EState::Skipped), "{b:?}");
+        assert!(b.detail.as_deref().unwrap_or("").starts_with("removed before it started"), "{b:?}");
+        // The status file still lists c as not ready; once DAGMan has exited it never runs.
+        st.job("c").state = Some(EState::Pending);
+        st.finished = Some(true);
+        settle_after_exit(&mut st);
+        assert_eq!(st.jobs["c"].state, Some(EState::Skipped));
+        assert_eq!(st.jobs["a"].state, Some(EState::Failed));
+    }
+
+    #[test]
+    fn a_dag_refused_under_tmp_says_why() {
+        let out = "12/07/26 03:18:29 Warning: default node log file /tmp/x/./t.dag.nodes.log is in /tmp\n\
+                   12/07/26 03:18:29 ERROR: Warning is fatal error because of DAGMAN_USE_STRICT setting\n\
+                   12/07/26 03:18:29 **** condor_scheduniv_exec.615.0 (condor_DAGMAN) pid 884888 EXITING WITH STATUS 1\n";
+        let st = parse_dagman_out(out, "dagman.out");
+        assert_eq!((st.finished, st.failed), (Some(true), Some(true)));
+        assert!(st.unreadable.iter().any(|u| u.contains("outside /tmp")), "{:?}", st.unreadable);
+    }
 }

@@ -89,6 +89,17 @@ pub fn submit(s: &mut Session) -> Result<(), Diagnostic> {
             }
         }
     }
+    // A DAG halted by `on_failure = abort` (bpsc-post.sh) leaves `workflow.dag.halt`: DAGMan
+    // would start the rescue DAG halted and run nothing.  Resubmitting is the decision to go on.
+    let halt = s.submit.join(format!("{}.halt", super::DAG_FILE));
+    if s.resubmit && halt.exists() {
+        if s.dry_run {
+            s.note(format!("would remove {} (left by on_failure = abort)", halt.display()));
+        } else {
+            std::fs::remove_file(&halt).map_err(|e| Diagnostic::new("E905", format!("{}: {e}", halt.display())))?;
+            s.note("removed workflow.dag.halt, left by on_failure = abort: the rescue DAG runs what is left");
+        }
+    }
     let line = s.meta.submit_command.clone().unwrap_or_else(|| format!("condor_submit_dag {}", super::DAG_FILE));
     let r = s.run_ok(Cmd::action(&crate::backend::ops::words(&line)).timeout(600))?;
     if s.dry_run {
@@ -286,6 +297,30 @@ mod tests {
         assert_eq!(cluster_of_submit_output("nothing"), None);
         let log = "1677911023 INTERNAL *** DAGMAN_STARTED 1.0 ***\n1677911024 a SUBMIT 2.0 local - 1\n1677911099 INTERNAL *** DAGMAN_STARTED 7.0 ***\n";
         assert_eq!(dagman_of_jobstate(log).as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn resubmitting_an_aborted_dag_removes_its_halt_file() {
+        let d = std::env::temp_dir().join(format!("bpsc-htc-halt-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let halt = d.join("workflow.dag.halt");
+        std::fs::write(&halt, "").unwrap();
+        let m = meta();
+        let c0 = Control::default();
+        // A first submission leaves a halt file alone (it is not bpsc's to judge).
+        let f = FakeRunner::new().on("condor_submit_dag", 0, "1 job(s) submitted to cluster 9.\n");
+        let mut s = Session::new(Op::Submit, &d, &m, &[], &c0, &f);
+        submit(&mut s).unwrap();
+        assert!(halt.exists());
+        // --resubmit after an abort: removed, then the rescue DAG is submitted.
+        let f = FakeRunner::new().on("condor_submit_dag", 0, "1 job(s) submitted to cluster 10.\n");
+        let mut s = Session::new(Op::Submit, &d, &m, &[], &c0, &f);
+        s.resubmit = true;
+        submit(&mut s).unwrap();
+        assert!(!halt.exists(), "the halt file of the aborted run is gone");
+        assert!(s.notes.iter().any(|n| n.contains("workflow.dag.halt")), "{:?}", s.notes);
+        assert_eq!(s.engine_ids, vec!["10".to_string()]);
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]

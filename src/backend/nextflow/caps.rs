@@ -31,6 +31,7 @@ pub static TABLE: &[Capability] = &[
     native(Hosts, "`clusterOptions` (`--nodelist` / `requirements`)"),
     native(SeveralHosts, "condor profile `requirements`; not in the slurm profile"),
     native(AvoidHosts, "`clusterOptions` (`--exclude` / `requirements`)"),
+    native(AvoidSites, "the step's site (its executor profile) is chosen at compile time"),
     native(OnFailureAbort, "`errorStrategy 'terminate'` after the last retry"),
     native(Container, "`container`"),
     native(Setup, "`beforeScript`"),

@@ -27,6 +27,7 @@ pub static TABLE: &[Capability] = &[
     native(Hosts, "`condor.requirements` / `--nodelist`"),
     native(SeveralHosts, "`condor.requirements`: any of the hosts"),
     native(AvoidHosts, "`condor.requirements` / `--exclude`"),
+    native(AvoidSites, "the step's site is chosen at compile time (`execution.site`)"),
     native(OnFailureAbort, "`dagman.ABORT-DAG-ON`"),
     native(Container, "transformation `container`"),
     emulated(Setup, "a launcher script sources it"),

@@ -26,6 +26,7 @@ pub static TABLE: &[Capability] = &[
         "keep one host, exclude the unwanted nodes with `avoid_hosts`, or use a partition that holds exactly those nodes",
     ),
     native(AvoidHosts, "`--exclude`"),
+    native(AvoidSites, "the step's site (its partition, account) is chosen at compile time"),
     emulated(OnFailureAbort, "the failing job cancels the campaign's other jobs"),
     emulated(Container, "`apptainer exec` in the job script"),
     emulated(Setup, "sourced by the job script"),
