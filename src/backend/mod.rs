@@ -71,6 +71,14 @@ pub trait Engine: Sync {
     fn native_events(&self) -> &'static [&'static str] {
         &[]
     }
+
+    /// What the engine cannot express that no single row of its capability table can say,
+    /// because it depends on more than one setting (a step's site, the campaign's sites
+    /// together, the jobs of one task group), as W801/E801 diagnostics like the table's.
+    /// [`caps::check`] adds them to the table's.
+    fn check(&self, _ir: &Ir) -> Vec<Diagnostic> {
+        Vec::new()
+    }
 }
 
 /// How an engine names a bpsc job in its state.

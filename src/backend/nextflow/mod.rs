@@ -39,4 +39,8 @@ impl Engine for Nextflow {
     fn native_events(&self) -> &'static [&'static str] {
         &["done", "failure", "slow"]
     }
+
+    fn check(&self, ir: &Ir) -> Vec<Diagnostic> {
+        caps::check(ir)
+    }
 }
