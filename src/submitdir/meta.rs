@@ -31,6 +31,12 @@ pub struct Meta {
     /// What a `bpsc restart` directory restarts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<RestartMeta>,
+    /// The command that submits the directory, run from it (as the engine wrote it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submit_command: Option<String>,
+    /// The campaign's priority as compiled (`bpsc priority` moves the pending jobs from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
     /// The campaign's provenance store when it is not this directory's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance_db: Option<PathBuf>,

@@ -202,10 +202,17 @@ pub fn for_each_task(submit: &Path, mut f: impl FnMut(&str, u64, TaskLine)) -> V
             let quanta = job
                 .quanta
                 .iter()
-                .map(|(s, vals)| TaskQuantum { step: t.step_name(*s).to_string(), data_id: data_id(t.step_dims(*s), vals) })
+                .map(|(s, _, vals)| TaskQuantum { step: t.step_name(*s).to_string(), data_id: data_id(t.step_dims(*s), vals) })
                 .collect();
             let cluster = job.cluster.and_then(|c| t.spec.clusters.get(c as usize)).map(|c| c.name.clone());
-            f(&g.name, k, TaskLine { id: job.id, kind: job.kind.as_str().to_string(), parents: Vec::new(), cluster, quanta });
+            let parents = match t.parents(gi, k) {
+                Ok(p) => p.unwrap_or_default(),
+                Err(e) => {
+                    notes.push(e);
+                    Vec::new()
+                }
+            };
+            f(&g.name, k, TaskLine { id: job.id, kind: job.kind.as_str().to_string(), parents, cluster, quanta });
         }
     }
     notes
