@@ -199,8 +199,8 @@ pub fn check_paths(
         if c.program.root_unreadable {
             usage = true;
         }
-        let set_errors = set_step_errors(&c);
-        usage |= !set_errors.is_empty();
+        let set_errors = set_step_errors(&c, opts.allow_unknown_steps);
+        usage |= !opts.allow_unknown_steps && !set_errors.is_empty();
         let base = merged.files().count() as u32;
         let (root, diags) = merge(&mut merged, c);
         if let Some(r) = root {
@@ -352,7 +352,7 @@ pub fn config(
     err: &mut dyn Write,
 ) -> u8 {
     let json = ui.json;
-    let c = match check_clean(fs, file, &opts.sets, ui, err) {
+    let c = match check_clean(fs, file, opts, ui, err) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -548,7 +548,11 @@ pub fn explain_example(info: &codes::CodeInfo) -> (Vec<Diagnostic>, String) {
     let env = (!env_args.is_empty()).then(|| {
         env_args.iter().filter_map(|a| a.strip_prefix('=')?.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
     });
-    let opts = Options { sets: info.example_args.iter().filter_map(|a| a.strip_prefix("--set=")).map(|s| s.to_string()).collect(), env };
+    let opts = Options {
+        sets: info.example_args.iter().filter_map(|a| a.strip_prefix("--set=")).map(|s| s.to_string()).collect(),
+        env,
+        allow_unknown_steps: info.example_args.contains(&"--allow-unknown-steps"),
+    };
     let c = check::check(&fs, Path::new("example.bps"), &opts);
     let mut diags = c.diags.items.clone();
     if !c.has_errors() && !c.model.campaigns.is_empty() {
@@ -836,7 +840,7 @@ pub fn compile_summary(fs: &dyn Fs, a: &CompileArgs, out: &mut dyn Write, err: &
 /// lines of text.
 pub fn compile_summary_ui(fs: &dyn Fs, a: &CompileArgs, ui: &Ui, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let t0 = std::time::Instant::now();
-    let c = match check_clean(fs, &a.file, &a.sets, ui, err) {
+    let c = match check_clean(fs, &a.file, &a.check_options(), ui, err) {
         Ok(c) => c,
         Err(code) => return code,
     };

@@ -133,6 +133,9 @@ The report goes to standard output.")]
         /// Also lower each campaign and report what this engine cannot express (W801, E801).
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(bpsc::backend::NAMES))]
         backend: Option<String>,
+        /// Settings for steps the campaign does not have are warnings (W205), not errors.
+        #[arg(long)]
+        allow_unknown_steps: bool,
     },
     /// Print the resolved execution settings of every step, or the override chain of one.
     #[command(after_help = "\
@@ -569,6 +572,10 @@ struct Common {
     /// Warn when the coverage or a step has more data IDs than this (W701).
     #[arg(long, value_name = "N")]
     coverage_warn: Option<usize>,
+    /// Ignore, with warning W205, settings for steps the campaign does not have (a campaign's
+    /// `step X { }` block, `--set X.KEY=...`) instead of refusing them (E201).
+    #[arg(long)]
+    allow_unknown_steps: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -596,7 +603,14 @@ enum GraphLevel {
 }
 
 fn args(file: PathBuf, c: Common) -> cli::CompileArgs {
-    cli::CompileArgs { file, sets: c.sets, campaign: c.campaign, steps: c.steps, coverage_warn: c.coverage_warn }
+    cli::CompileArgs {
+        file,
+        sets: c.sets,
+        campaign: c.campaign,
+        steps: c.steps,
+        coverage_warn: c.coverage_warn,
+        allow_unknown_steps: c.allow_unknown_steps,
+    }
 }
 
 /// The manual pages: bpsc(1) and one per command (bpsc-check(1), ...).
@@ -645,7 +659,7 @@ fn main() -> ExitCode {
     let mut out = stdout.lock();
     let mut err = std::io::stderr();
     let code = match cli.cmd {
-        Cmd::Check { files, format, deny, sets, backend } => {
+        Cmd::Check { files, format, deny, sets, backend, allow_unknown_steps } => {
             let fmt = match format {
                 CheckFormat::Human => cli::OutFormat::Human { color: ui.color_for(ui.out_tty) },
                 CheckFormat::Json => cli::OutFormat::Json,
@@ -654,7 +668,17 @@ fn main() -> ExitCode {
                 CheckFormat::Github => cli::OutFormat::Github,
             };
             ui.json = format == CheckFormat::Json;
-            cli::check_paths(&RealFs, &files, &Options::cli(sets), backend.as_deref(), fmt, deny.is_some(), &ui, &mut out, &mut err)
+            cli::check_paths(
+                &RealFs,
+                &files,
+                &Options::cli(sets).unknown_steps(allow_unknown_steps),
+                backend.as_deref(),
+                fmt,
+                deny.is_some(),
+                &ui,
+                &mut out,
+                &mut err,
+            )
         }
         Cmd::Config { file, format, explain, sets, campaign } => {
             ui.json = format == DataFormat::Json;

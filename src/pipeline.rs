@@ -24,6 +24,15 @@ pub struct CompileArgs {
     pub campaign: Option<String>,
     pub steps: Option<String>,
     pub coverage_warn: Option<usize>,
+    /// `--allow-unknown-steps` (see [`check::Options::allow_unknown_steps`]).
+    pub allow_unknown_steps: bool,
+}
+
+impl CompileArgs {
+    /// The checker's options for these arguments, in a command run from a shell.
+    pub fn check_options(&self) -> Options {
+        Options::cli(self.sets.clone()).unknown_steps(self.allow_unknown_steps)
+    }
 }
 
 fn render(map: &SourceMap, diags: &[Diagnostic], err: &mut dyn Write) {
@@ -34,8 +43,9 @@ fn render(map: &SourceMap, diags: &[Diagnostic], err: &mut dyn Write) {
 
 /// `--set STEP.KEY=VALUE` whose STEP names no step of any pipeline: one E201 each, pointing
 /// into the `--set` argument.  Every command that takes `--set` refuses these (exit 2);
-/// `bpsc restart` gets it through [`lower_file`].
-pub fn set_step_errors(c: &Checked) -> Vec<Diagnostic> {
+/// `bpsc restart` gets it through [`lower_file`].  Under `--allow-unknown-steps` they are
+/// W205 warnings instead, and the setting is ignored.
+pub fn set_step_errors(c: &Checked, allow_unknown: bool) -> Vec<Diagnostic> {
     let mut names: Vec<String> = Vec::new();
     for p in &c.model.pipelines {
         for s in &p.steps {
@@ -49,7 +59,11 @@ pub fn set_step_errors(c: &Checked) -> Vec<Diagnostic> {
         if names.iter().any(|n| n == step) {
             continue;
         }
-        let mut d = Diagnostic::new("E201", format!("`--set {}`: no step named `{step}`", set.text));
+        let mut d = if allow_unknown {
+            Diagnostic::new("W205", format!("`--set {}` is ignored: no step named `{step}`", set.text))
+        } else {
+            Diagnostic::new("E201", format!("`--set {}`: no step named `{step}`", set.text))
+        };
         if let Some(loc) = set.loc {
             let lead = set.text.len() - set.text.trim_start().len();
             d = d.at(loc.file, Span::new(lead, lead + step.len()), "no step of this name");
@@ -66,14 +80,16 @@ pub fn set_step_errors(c: &Checked) -> Vec<Diagnostic> {
 
 /// Check a file for a command that needs it clean: diagnostics go to `err`; `Err(status)`
 /// when the command cannot go on (unreadable file or `--set` naming no step: 2; errors: 1).
-pub fn check_clean(fs: &dyn Fs, file: &Path, sets: &[String], ui: &Ui, err: &mut dyn Write) -> Result<Checked, u8> {
-    let c = check::check(fs, file, &Options::cli(sets.to_vec()));
+pub fn check_clean(fs: &dyn Fs, file: &Path, opts: &Options, ui: &Ui, err: &mut dyn Write) -> Result<Checked, u8> {
+    let mut c = check::check(fs, file, opts);
     if c.program.root_unreadable {
         ui.diagnostics(&c.program.map, &c.diags.items, err);
         return Err(USAGE);
     }
-    let set_errors = set_step_errors(&c);
-    if !set_errors.is_empty() {
+    let set_errors = set_step_errors(&c, opts.allow_unknown_steps);
+    if opts.allow_unknown_steps {
+        c.diags.items.extend(set_errors);
+    } else if !set_errors.is_empty() {
         let mut all = c.diags.items.clone();
         all.extend(set_errors);
         ui.diagnostics(&c.program.map, &all, err);
@@ -95,7 +111,7 @@ pub fn lower_file(fs: &dyn Fs, a: &CompileArgs, err: &mut dyn Write) -> Result<(
 /// timings with `--verbose`).
 pub fn lower_file_ui(fs: &dyn Fs, a: &CompileArgs, ui: &Ui, err: &mut dyn Write) -> Result<(Ir, Checked), u8> {
     let t0 = std::time::Instant::now();
-    let c = check_clean(fs, &a.file, &a.sets, ui, err)?;
+    let c = check_clean(fs, &a.file, &a.check_options(), ui, err)?;
     let t_check = t0.elapsed();
     let opts = crate::lower::LowerOptions {
         campaign: a.campaign.clone(),
@@ -183,6 +199,7 @@ pub fn compile_meta(a: &CompileArgs, engine: &dyn Engine) -> CompileMeta {
         sets: a.sets.clone(),
         steps: a.steps.clone(),
         coverage_warn: a.coverage_warn,
+        allow_unknown_steps: a.allow_unknown_steps,
         backend: engine.name().to_string(),
     }
 }

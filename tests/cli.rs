@@ -551,3 +551,43 @@ fn job_graph_groups_by_step_and_ranks_by_level() {
     let m = String::from_utf8_lossy(&o.stdout);
     assert!(m.starts_with("flowchart TD") && m.contains("subgraph") && m.contains("step assemble_coadd (23 jobs)"), "{m}");
 }
+
+/// Issue 17 item 4: settings for a step the campaign does not have are E201 unless
+/// `--allow-unknown-steps`, which ignores them with W205 (and keeps every other setting);
+/// a restart compiles the same way.
+#[test]
+fn unknown_steps_are_errors_unless_allowed() {
+    let d = tmp("unknown-steps");
+    std::fs::write(
+        d.join("c.bps"),
+        "bps 1.1\ndimension visit = 1..3\npipeline p { step a over (visit) { run = \"echo {visit}\" } }\ncampaign k {\n  use p\n  coverage = visit\n  step a { memory = 3GiB }\n  step dropped { memory = 8GiB }\n}\n",
+    )
+    .unwrap();
+    let text = |o: &Output| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let o = bpsc(&["check", "c.bps"], &d);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("E201") && text(&o).contains("dropped"), "{}", text(&o));
+    let o = bpsc(&["check", "c.bps", "--allow-unknown-steps"], &d);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("W205"), "{}", text(&o));
+    // A --set naming no step: usage error (2) without the option, a warning with it.
+    let o = bpsc(
+        &["compile", "c.bps", "--backend", "slurm", "-o", "o1", "--allow-unknown-steps", "--set", "gone.cpus=2", "--set", "a.cpus=2"],
+        &d,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let t = text(&o);
+    assert_eq!(t.matches("W205").count(), 4, "two warnings, each with its explain line: {t}");
+    // The known step keeps its settings: 3 GiB from the campaign, 2 cpus from --set.
+    let line = String::from_utf8_lossy(&bpsc(&["show", "o1", "a:0", "--format", "json"], &d).stdout).into_owned();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(v["resources"]["memory"], 3u64 << 30, "{v}");
+    assert_eq!(v["resources"]["cpus"], 2, "{v}");
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("o1/bpsc.json")).unwrap()).unwrap();
+    assert_eq!(meta["compile"]["allow_unknown_steps"], true);
+    let o = bpsc(&["restart", "o1", "-o", "o1r"], &d);
+    assert_eq!(o.status.code(), Some(0), "a restart compiles as the original did: {}", text(&o));
+    let o = bpsc(&["compile", "c.bps", "--backend", "slurm", "-o", "o2", "--set", "gone.cpus=2"], &d);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(!d.join("o2").exists());
+}

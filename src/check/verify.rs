@@ -24,6 +24,8 @@ pub struct Verifier<'a> {
     pub coverage_stack: Vec<(String, Loc)>,
     /// Cycles of named coverages already reported, as sorted member lists.
     pub coverage_cycles: BTreeSet<Vec<String>>,
+    /// `--allow-unknown-steps`: a campaign's settings for a step it does not have are W205.
+    pub allow_unknown_steps: bool,
 }
 
 /// Names used somewhere, by kind (for W201).  Marking allocates only on first use.
@@ -50,6 +52,18 @@ pub fn undefined(kind: &str, n: &Named, candidates: &[&str]) -> Diagnostic {
         None if candidates.len() <= 12 => d = d.help(format!("defined {kind}s: {}", candidates.join(", "))),
         None => {}
     }
+    d
+}
+
+/// W205: settings for a step the campaign does not have, ignored under
+/// `--allow-unknown-steps` (what would otherwise be E201).
+pub fn unknown_step_ignored(n: &Named, steps: &[&str]) -> Diagnostic {
+    let mut d = Diagnostic::new("W205", format!("settings for step `{}` are ignored: the campaign has no step of this name", n.name))
+        .at_loc(n.loc, "no step of this name");
+    d = match did_you_mean(&n.name, steps.iter().copied()) {
+        Some(s) => d.help(format!("did you mean `{s}`? (`--allow-unknown-steps` turned this error into a warning)")),
+        None => d.help("`--allow-unknown-steps` turned this error into a warning; remove the block once the step is gone for good"),
+    };
     d
 }
 
@@ -1049,6 +1063,11 @@ impl<'a> Verifier<'a> {
             }
         };
         for o in &c.overrides {
+            let qual_ok = o.pipeline.as_ref().is_none_or(|q| used.iter().any(|p| p.name == q.name));
+            if self.allow_unknown_steps && qual_ok && !step_names.contains(&o.step.name.as_str()) {
+                self.diags.push(unknown_step_ignored(&o.step, &step_names));
+                continue;
+            }
             find(self, &o.step, o.pipeline.as_ref());
         }
         let mut in_cluster: BTreeMap<usize, &Cluster> = BTreeMap::new();

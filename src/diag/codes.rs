@@ -204,6 +204,14 @@ added and `{config.KEY}` sees it; but a misspelt key would override nothing, so 
 (with the closest defined key when there is one)."
 } example "bps 1.1\ndimension visit = 1..3\npipeline p {\n  config c { pipeline_yaml = \"drp.yaml\" }\n  step a over (visit) { run = \"pipetask -p {config.pipeline_yaml}\" }\n}\ncampaign k {\n  use p with c\n  coverage = visit\n}\n" args ["--set=config.pipline_yaml=\"rc2.yaml\""];
 
+"W205" Warning "settings for an unknown step ignored" {
+"With `--allow-unknown-steps`, a campaign's `step X { }` block or a `--set X.KEY=VALUE` for a
+step the campaign does not have is ignored with this warning instead of refused (E201).
+Operators' configurations outlive pipeline versions: a step dropped from the pipeline keeps
+its tuning in the campaign file for a while. Without the option a misspelt step name is
+an error, because its settings would silently apply to nothing."
+} example "bps 1.1\ndimension visit = 1..3\npipeline p { step a over (visit) { run = \"true\" } }\ncampaign k {\n  use p\n  coverage = visit\n  step dropped { memory = 8GiB }\n}\n" args ["--allow-unknown-steps"];
+
 "E301" Error "type mismatch" {
 "The value has the wrong type for this key: e.g. a string where a size is expected, or a
 list where a single value is expected."

@@ -408,7 +408,8 @@ pub fn collect_with(submit: &Path, meta: Meta, engine: EngineState) -> Report {
     let mut orphans = 0u64;
     unreadable.extend(records::for_each_record(submit, |r, _| {
         let Some(&j) = tables.by_id.get(&r.job_id) else {
-            orphans += 1;
+            // The user's final job is run by the provenance job, not a table job.
+            orphans += u64::from(!r.is_final_job());
             return;
         };
         let j = j as usize;

@@ -40,8 +40,10 @@
 //! | the payload's | the payload's own exit status |
 //! | 66 | a declared output is missing after the payload succeeded (`verify`) |
 //! | 70 | the wrapper itself failed (task table unreadable, record not writable, software setup failed) |
-//! | 74 | a transfer (stage-in, stage-out, in-job fetch) failed |
+//! | 74 | a transfer (stage-in, stage-out, in-job fetch) failed, or its checksum did not match |
+//! | 75 | out of memory: the payload failed and the kernel's OOM killer killed a process of the attempt's memory cgroup (the record says `oom: true`) |
 //! | 79 | skipped: a parent did not succeed, nothing ran |
+//! | 128+N | the engine stopped the attempt with signal N (SIGTERM: 143): the wrapper forwarded it to the payload, started nothing new and wrote the record (`interrupted`) |
 
 /// Success.
 pub const OK: u8 = 0;
@@ -101,5 +103,19 @@ pub const WRAP_MISSING_OUTPUT: i32 = 66;
 pub const WRAP_INTERNAL: i32 = 70;
 /// `bpsc wrap`: a transfer failed.
 pub const WRAP_TRANSFER: i32 = 74;
+/// `bpsc wrap`: the attempt ran out of memory.
+///
+/// The contract for engines with `memory_growth_on = oom`: a wrapper exit of 75 means "this
+/// failure was a memory failure", and only then does the retry ask for more memory (Slurm's
+/// job script: `rc = 75`, or the job's `OUT_OF_MEMORY` state; HTCondor's POST script:
+/// `$RETURN = 75`, or the job's memory hold, code 34, which removes the wrapper before it can
+/// exit).  The wrapper decides it from the memory cgroup's `oom_kill` counter (v2
+/// `memory.events`, v1 `memory.oom_control`) rising while the payload ran and the payload
+/// failing (typically SIGKILL, 137); without a readable memory cgroup it never claims an OOM
+/// (the record's `oom` is `null`).  A payload that itself exits 75 is indistinguishable by
+/// status alone; the record's `oom` field is the authority.  An OOM that kills the wrapper
+/// itself leaves no exit status: the next attempt records the killed one as `lost`, and
+/// the engine's own signal is the only evidence.
+pub const WRAP_OOM: i32 = 75;
 /// `bpsc wrap`: skipped because a parent did not succeed.
 pub const WRAP_SKIPPED: i32 = 79;

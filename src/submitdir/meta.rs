@@ -67,6 +67,9 @@ pub struct CompileMeta {
     pub sets: Vec<String>,
     pub steps: Option<String>,
     pub coverage_warn: Option<usize>,
+    /// Compiled with `--allow-unknown-steps` (a restart compiles the same way).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unknown_steps: bool,
     pub backend: String,
 }
 

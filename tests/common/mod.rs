@@ -120,6 +120,7 @@ pub fn table_jobs(submit: &Path) -> std::collections::BTreeMap<String, TableJob>
                             campaign: c.campaign.clone(),
                             steps: c.steps.clone(),
                             coverage_warn: c.coverage_warn,
+                            allow_unknown_steps: c.allow_unknown_steps,
                         };
                         let mut err = Vec::new();
                         let (ir, _) = bpsc::pipeline::lower_file(&bpsc::fs::RealFs, &a, &mut err).expect("the campaign compiles again");
