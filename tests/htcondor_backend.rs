@@ -775,7 +775,16 @@ fn post_script_maps_exit_codes() {
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let halt = dir.join("workflow.dag.halt");
     let run = |args: &[&str]| {
-        Command::new("/bin/sh").arg(&post).args(args).current_dir(&dir).env("PATH", &path).env("CONDOR_ID", "4242.0").output().expect("sh").status.code()
+        Command::new("/bin/sh")
+            .arg(&post)
+            .args(args)
+            .current_dir(&dir)
+            .env("PATH", &path)
+            .env("CONDOR_ID", "4242.0")
+            .output()
+            .expect("sh")
+            .status
+            .code()
     };
     // node RETURN RETRY MAX_RETRIES ABORT CODES
     assert_eq!(run(&["node", "0", "0", "3", "1", "2,5"]), Some(0));
@@ -986,7 +995,9 @@ fn launcher_runs_in_a_transfer_sandbox() {
     std::fs::create_dir_all(sandbox.join("htcondor/attempt")).expect("mkdir");
     // Exactly what transfer_input_files names (besides the binary), paths kept.
     let inputs = text.lines().find_map(|l| l.strip_prefix("transfer_input_files")).expect("transfer_input_files");
-    for f in inputs.trim_start_matches([' ', '=']).split(',').map(str::trim).filter(|f| f.starts_with("tasks/") || f.starts_with("htcondor/")) {
+    for f in
+        inputs.trim_start_matches([' ', '=']).split(',').map(str::trim).filter(|f| f.starts_with("tasks/") || f.starts_with("htcondor/"))
+    {
         let f = f.replace("$(bpsc_group)", &group).replace("$(JOB)", node);
         std::fs::copy(dir.join(&f), sandbox.join(&f)).unwrap_or_else(|e| panic!("{f}: {e}"));
     }
@@ -1090,7 +1101,8 @@ fn max_running_and_the_final_job() {
     assert_eq!(f, "provenance");
     let text = std::fs::read_to_string(dir.join(&sub)).expect("sub");
     assert!(text.contains("FROM_ENV='x' MY_PASSED='/data/passed it''s'"), "{text}");
-    let setup = compile_v11("v11s", &V11.replace("site = a\n", "site = a\n  software = setup(\"source /opt/stack.sh\")\n")).expect("compile");
+    let setup =
+        compile_v11("v11s", &V11.replace("site = a\n", "site = a\n  software = setup(\"source /opt/stack.sh\")\n")).expect("compile");
     let text = std::fs::read_to_string(setup.join(&sub)).expect("sub");
     assert!(text.contains("BPSC_SETUP='source /opt/stack.sh' BPSC_SETUP_OPTIONAL='1'"), "{text}");
     let line = std::fs::read_to_string(dir.join("tasks/provenance.jsonl")).unwrap_or_default();

@@ -830,9 +830,21 @@ fn htcondor_var(k: &str) -> bool {
         || k.starts_with("_CHIRP")
         || k.ends_with("_NUM_THREADS")
         || [
-            "BATCH_SYSTEM", "TMPDIR", "TEMP", "TMP", "APPTAINER_CACHEDIR", "SINGULARITY_CACHEDIR", "CUDA_VISIBLE_DEVICES",
-            "GPU_DEVICE_ORDINAL", "NVIDIA_VISIBLE_DEVICES", "OMP_THREAD_LIMIT", "CUBACORES", "GOMAXPROCS", "PYTHON_CPU_COUNT",
-            "ROOT_MAX_THREADS", "TF_LOOP_PARALLEL_ITERATIONS",
+            "BATCH_SYSTEM",
+            "TMPDIR",
+            "TEMP",
+            "TMP",
+            "APPTAINER_CACHEDIR",
+            "SINGULARITY_CACHEDIR",
+            "CUDA_VISIBLE_DEVICES",
+            "GPU_DEVICE_ORDINAL",
+            "NVIDIA_VISIBLE_DEVICES",
+            "OMP_THREAD_LIMIT",
+            "CUBACORES",
+            "GOMAXPROCS",
+            "PYTHON_CPU_COUNT",
+            "ROOT_MAX_THREADS",
+            "TF_LOOP_PARALLEL_ITERATIONS",
         ]
         .contains(&k)
 }

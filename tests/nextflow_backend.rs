@@ -115,6 +115,7 @@ const E2E_CSV: &str = "visit,detector,tract\n1,0,10\n1,1,10\n1,1,11\n2,0,11\n2,1
 /// discard (cleanup), retries with a filter and memory growth, notify.
 fn e2e_bps(root: &Path) -> String {
     let r = root.display();
+    let ex = repo().join("examples").display().to_string();
     format!(
         r#"bps 1
 
@@ -143,6 +144,16 @@ dataset warp(visit, tract)      {{ persist = discard }}
 dataset coadd(tract)            {{ persist = archive, archive = "file://{r}/archive/{{campaign}}/coadd/{{tract}}.txt" }}
 
 pipeline p {{
+  # A job sees exactly its environment: what the payloads and fake_task.sh need is here.
+  env {{
+    BPSC_EXAMPLE_DIR                  = "{ex}"
+    FAKE_TASK_SLEEP                   = "0"
+    FAKE_NOTIFY_LOG                   = "{r}/notify.log"
+    FAKE_TASK_LOG                     = "{r}/task.log"
+    FAKE_TASK_FAIL_CALIBRATE          = "visit=2,detector=1"
+    FAKE_TASK_FAIL_ATTEMPTS_CALIBRATE = "1"
+    FAKE_TASK_SLEEP_SUMMARY           = "2.5"
+  }}
   step calibrate over (visit, detector) {{
     inputs  = [raw]
     outputs = [calexp]
@@ -237,7 +248,11 @@ dataset out(name) {{ persist = archive, archive = "file://{r}/archive/{{name}}.t
 dataset mid(name) {{ persist = discard }}
 
 pipeline p {{
-  env {{ GREETING = "it's $(touch PWNED3) \"quoted\" `x` \\ back" }}
+  env {{
+    GREETING         = "it's $(touch PWNED3) \"quoted\" `x` \\ back"
+    BPSC_EXAMPLE_DIR = "{ex}"
+    FAKE_TASK_SLEEP  = "0"
+  }}
   step make over (name) {{
     outputs = [mid]
     run     = "$BPSC_EXAMPLE_DIR/bin/fake_task.sh --task={{step}} --data-id={{data_id}} --attempt={{attempt}} -- {{outputs}}"
@@ -264,7 +279,8 @@ campaign "{camp}" {{
   }}
 }}
 "#,
-        camp = HOSTILE_CAMPAIGN.replace('\\', "\\\\").replace('"', "\\\"")
+        camp = HOSTILE_CAMPAIGN.replace('\\', "\\\\").replace('"', "\\\""),
+        ex = repo().join("examples").display()
     );
     let file = root.join("hostile.bps");
     std::fs::write(&file, bps).expect("write bps");
@@ -335,6 +351,11 @@ fn parse_wiring(main: &str) -> Wiring {
             continue;
         }
         if raw == "}" {
+            break;
+        }
+        // The wiring ends where the entry workflow's handlers begin (checked by
+        // handlers_are_inside_the_entry_workflow): nothing after them is wiring.
+        if l.starts_with("if (workflow.profile.tokenize(',').contains('local')) {") || l.starts_with("workflow.onComplete = {") {
             break;
         }
         if l.is_empty() || l.starts_with("//") {
@@ -600,8 +621,10 @@ fn tables_are_data_and_the_script_stays_small() {
             assert!(!main.contains(&id), "job id {id} inlined in main.nf");
         }
     }
+    // A fixed size per process (directives, the environment isolation, the wrapper line) and
+    // per channel, none per job: special_programs (1134 jobs) has 14 processes.
     let lines = main.lines().count();
-    assert!(lines < 600, "main.nf has {lines} lines");
+    assert!(lines < 720, "main.nf has {lines} lines");
 }
 
 #[test]
@@ -626,20 +649,23 @@ fn directives_follow_the_settings() {
     // measure: memory_growth 2.0, retries 2, retry_unless_exit [2] (from defaults), 12 GiB,
     // growing up to the site's max_memory (480GiB = 491520 MiB).
     let block = process_block(&main, "p_measure");
-    assert!(
-        block.contains("memory { \"${Math.min(491520L, Math.ceil(12288.0d * Math.pow(2d, task.attempt - 1)) as long)} MB\" }"),
-        "{block}"
-    );
+    // memory_growth_on defaults to oom: bpscMemory grows only after exit 137 or 75.
+    assert!(block.contains("memory { \"${bpscMemory(task, 12288L, 2d, 491520L, true)} MB\" }"), "{block}");
     assert!(block.contains("maxRetries 2"), "{block}");
     assert!(block.contains("errorStrategy { (task.exitStatus in [2]) ? 'ignore' : (task.attempt <= 2 ? 'retry' : 'ignore') }"), "{block}");
     assert!(block.contains("tag \"${id}\""));
     assert!(block.contains("queue 'milano'"));
-    assert!(block.contains("beforeScript 'source /sdf/group/rubin/sw/w_2024_46/loadLSST.bash && setup lsst_distrib'"));
-    assert!(block.contains("export OMP_NUM_THREADS=1"));
+    // The software setup runs in the script, after the environment is isolated and set
+    // (a beforeScript would run before the isolation wipes what it sets up).
+    assert!(!block.contains("beforeScript"), "{block}");
+    let setup = block.find("source /sdf/group/rubin/sw/w_2024_46/loadLSST.bash && setup lsst_distrib").expect("setup in the script");
+    let unset = block.find("unset \\\"\\$bpsc_v\\\"").expect("isolation");
+    let export = block.find("export OMP_NUM_THREADS=1").expect("env");
+    assert!(unset < export && export < setup, "{block}");
     let cfg = read(&dir.join("nextflow.config"));
     assert!(
         cfg.contains(
-            "withName: 'p_measure' {\n                clusterOptions = '--account=rubin:production --qos=normal --exclude=sdfmilan072'"
+            "withName: 'p_measure' {\n                clusterOptions = { \"--tmp=${task.disk.toMega()}M \" + '--account=rubin:production --qos=normal --exclude=sdfmilan072' }"
         ),
         "{cfg}"
     );
@@ -655,7 +681,10 @@ fn directives_follow_the_settings() {
     let certify = process_block(&main, "p_certify");
     assert!(certify.contains("'terminate'") && !certify.contains("'ignore'"), "abort campaign terminates: {certify}");
     let cfg = read(&dir.join("nextflow.config"));
-    assert!(cfg.contains("requirements = (Machine == "), "{cfg}");
+    // N3: HTCondor's Machine is the fully qualified name: short names match its first label.
+    // (In a single-quoted Groovy string the ClassAd's double quotes need no escape.)
+    assert!(cfg.contains(r#"requirements = (member(toLower(Machine), {"sdfrome041", "sdfrome042", "sdfrome043"}) || member(toLower(split(Machine, ".")[0]), {"sdfrome041", "sdfrome042", "sdfrome043"}))'"#), "{cfg}");
+    assert!(!cfg.contains("Machine =="), "{cfg}");
     // afterburner: container, max_jobs.
     let (_, dir) = compile(&repo().join("examples/afterburner/afterburner.bps"), "directives_afterburner");
     let main = read(&dir.join("main.nf"));
@@ -837,10 +866,9 @@ fn sim_failures_stop_descendants_retry_and_abort() {
     let r = ir.settings_of(victim).resources.clone();
     let v = ran[vid.as_str()];
     assert_eq!((v.status.as_str(), v.attempts as i64), ("ignored", r.retries + 1), "{v:?}");
-    // Memory grows per attempt.
-    let mib = r.memory.div_ceil(1 << 20) as f64;
-    let want: Vec<String> = (0..=r.retries).map(|a| format!("{}MB", (mib * r.memory_growth.powi(a as i32)).ceil() as u64)).collect();
-    assert_eq!(v.mems, want);
+    // memory_growth_on = oom (the default): exit 1 is no memory failure, the memory stays.
+    let mib = r.memory.div_ceil(1 << 20);
+    assert_eq!(v.mems, vec![format!("{mib}MB"); r.retries as usize + 1]);
     for j in 0..ir.jobs.len() as u32 {
         let kind = ir.jobs[j as usize].kind;
         if matches!(kind, JobKind::Join | JobKind::Provenance) || j == victim {
@@ -855,6 +883,26 @@ fn sim_failures_stop_descendants_retry_and_abort() {
     }
     assert!(s.success && s.ignored == 1);
     assert!(s.execs.iter().any(|e| e.contains(" failure ")), "failure notification: {:?}", s.execs);
+    // A memory failure (137: SIGKILL, as the kernel's OOM killer; 75: the wrapper's "out of
+    // memory") grows the next attempt's memory, from the previous attempt's (its trace
+    // record); any other failure keeps it.
+    let Some(s) = sim(&dir, &["--fail", &format!("{vid}=137@1"), "--fail", &format!("{vid}=1@2")], &[]) else { return };
+    let v = s.tasks.iter().find(|t| t.tag == vid).expect("victim");
+    let g = |m: u64| (m as f64 * r.memory_growth).ceil() as u64;
+    assert_eq!(v.mems, [format!("{mib}MB"), format!("{}MB", g(mib)), format!("{}MB", g(mib))], "{v:?}");
+    // Every attempt out of memory: each retry grows the previous attempt's memory.
+    let Some(s) = sim(&dir, &["--fail", &format!("{vid}=75")], &[]) else { return };
+    let v = s.tasks.iter().find(|t| t.tag == vid).expect("victim");
+    let want: Vec<String> = (0..=r.retries)
+        .scan(mib, |m, a| {
+            if a > 0 {
+                *m = g(*m);
+            }
+            Some(format!("{m}MB"))
+        })
+        .collect();
+    assert!(want.len() >= 3, "{want:?}");
+    assert_eq!(v.mems, want, "{v:?}");
     // Exit 2 is in retry_unless_exit: no retry.
     let Some(s) = sim(&dir, &["--fail", &format!("{vid}=2")], &[]) else { return };
     let v = s.tasks.iter().find(|t| t.tag == vid).expect("victim");
@@ -1005,6 +1053,160 @@ fn hostile_data_ids_stay_inert() {
         assert!(!Path::new(p).exists() && !repo().join(p).exists(), "{p} created in the cwd");
     }
     assert_eq!(read(&root.join("notify.log")), format!("{HOSTILE_CAMPAIGN} done\n"));
+}
+
+// ------------------------------------------------------------------ engine review (issue 17), language 1.1
+
+/// N1: `workflow.onComplete` / `onError` as top-level statements are rejected by the strict
+/// parser, the default from Nextflow 26.04 ("workflow handlers must be defined in the entry
+/// workflow", strict-syntax.mdx): they are assignments inside `workflow { }`.
+#[test]
+fn handlers_are_inside_the_entry_workflow() {
+    for (name, p) in EXAMPLES {
+        let (_, dir) = compile(&repo().join(p), &format!("handlers_{name}"));
+        let main = read(&dir.join("main.nf"));
+        let wf = main.find("\nworkflow {\n").expect("entry workflow");
+        let end = wf + main[wf..].find("\n}\n").expect("end of the entry workflow");
+        for (i, _) in main.match_indices("workflow.on") {
+            assert!(i > wf && i < end, "{name}: a workflow handler outside the entry workflow at byte {i}");
+            assert!(main[i..].starts_with("workflow.onComplete = {") || main[i..].starts_with("workflow.onError = {"), "{name}");
+        }
+        assert!(main[wf..end].contains("workflow.onComplete = {"), "{name}");
+        for l in main.lines() {
+            assert!(!l.starts_with("workflow.on"), "{name}: top-level handler: {l}");
+        }
+    }
+}
+
+/// N4: `-profile local` runs on hosts smaller than the requests (Nextflow's local executor
+/// refuses a task that asks for more: LocalPollingMonitor "Process requirement exceeds
+/// available memory"): resourceLimits lowers requests to the host's.  N5: a container runs
+/// with Apptainer enabled, and mounts the submit directory and the scratch.
+#[test]
+fn local_profile_fits_the_host_and_containers_are_enabled() {
+    let (_, dir) = compile(&repo().join("examples/drp/drp.bps"), "local_limits");
+    let cfg = read(&dir.join("nextflow.config"));
+    let local = &cfg[cfg.find("    local {").expect("local profile")..cfg.find("    slurm {").expect("slurm profile")];
+    assert!(local.contains("process.resourceLimits = [") && local.contains("cpus: Runtime.runtime.availableProcessors()"), "{local}");
+    assert!(local.contains("totalPhysicalMemorySize"), "{local}");
+    assert!(cfg.contains("nextflowVersion = '>=24.10.0'"), "{cfg}");
+    assert!(!cfg.contains("apptainer"), "no container, no engine: {cfg}");
+    let (_, dir) = compile(&repo().join("examples/afterburner/afterburner.bps"), "containers");
+    let cfg = read(&dir.join("nextflow.config"));
+    assert!(cfg.contains("apptainer {\n    enabled = true\n    autoMounts = true\n}"), "{cfg}");
+    let main = read(&dir.join("main.nf"));
+    let n = main.matches("    container '").count();
+    assert!(n > 0 && main.matches("    containerOptions { bpscBinds(").count() == n, "{main}");
+    assert!(main.contains("def dirs = [params.submit.toString()]"), "the submit directory is mounted");
+}
+
+/// N2 (like Slurm's S2): two facilities in one Nextflow run cannot work (one executor, one
+/// batch system): an error at compile time, and from `bpsc check --backend nextflow`.
+#[test]
+fn steps_at_several_sites_are_refused() {
+    let f = repo().join("examples/special_programs/special_programs.bps");
+    let out = fresh("several_sites_out");
+    let _ = std::fs::remove_dir_all(&out);
+    let o = Command::new(env!("CARGO_BIN_EXE_bpsc"))
+        .args(["compile", &f.to_string_lossy(), "--backend", "nextflow", "-o", &out.to_string_lossy()])
+        .output()
+        .expect("bpsc");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("E801") && err.contains("several sites") && err.contains("`s3df`") && err.contains("`in2p3`"), "{err}");
+    assert!(!out.exists());
+    // One site is fine.
+    let o = Command::new(env!("CARGO_BIN_EXE_bpsc"))
+        .args(["check", &repo().join("examples/drp/drp.bps").to_string_lossy(), "--backend", "nextflow", "--format", "json"])
+        .output()
+        .expect("bpsc");
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("E801"), "{}", String::from_utf8_lossy(&o.stdout));
+}
+
+/// N6: a process has one value of each setting; jobs of a group whose settings differ (an
+/// inserted group serving steps with different hosts, queues, software...) run in one
+/// process per variant instead of silently losing the setting.
+#[test]
+fn jobs_whose_settings_differ_get_their_own_process() {
+    let file = repo().join("examples/special_programs/special_programs.bps");
+    let (ir, dir) = compile(&file, "variants");
+    let main = read(&dir.join("main.nf"));
+    assert!(!main.contains("differ between the jobs"), "{main}");
+    // Every job's avoid_hosts reach its process's options.
+    let cfg = read(&dir.join("nextflow.config"));
+    let w = parse_wiring(&main);
+    for (process, group) in &w.processes {
+        let rows = rows(&dir.join(format!("nextflow/nodes/{process}.tsv")));
+        for r in rows {
+            let k: usize = r[0].parse().expect("index");
+            let g = bpsc::backend::groups(&ir);
+            let gi = g.names.iter().position(|n| n == group).expect("group");
+            let j = g.members[gi][k];
+            let js = ir.settings_of(j);
+            if !js.avoid_hosts.is_empty() {
+                let opt = format!("--exclude={}", js.avoid_hosts.join(","));
+                let sel = format!("withName: '{process}' {{");
+                let at = cfg.find(&sel).unwrap_or_else(|| panic!("{process}: no options for a job with avoid_hosts"));
+                assert!(cfg[at..].lines().nth(1).unwrap_or("").contains(&opt), "{process}: {opt}");
+            }
+        }
+    }
+}
+
+const ENV_BPS: &str = r#"bps 1.1
+site here {
+  backend   = slurm
+  shared_fs = true
+}
+dimension d = 0..2
+pipeline p {
+  step show over (d) {
+    run      = "env > OUT/env-{d}.txt"
+    env { A = "1" }
+    pass_env = ["BPSC_NF_PASS"]
+  }
+}
+campaign env_test {
+  use p
+  coverage = d
+  site     = here
+}
+"#;
+
+/// Language 1.1 `pass_env`: a job sees exactly its environment (`env { }`, and the pass_env
+/// values captured when the campaign was compiled), whatever the environment the task is
+/// started in (Nextflow's local executor passes the launching shell's to the task; Slurm's
+/// sbatch --export=ALL and HTCondor's `getenv = true`, CondorExecutor, too).
+#[test]
+fn a_job_sees_exactly_its_environment() {
+    if !bash_ok() {
+        return;
+    }
+    let root = fresh("env_src");
+    let out = root.join("out");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    std::fs::write(root.join("env.bps"), ENV_BPS.replace("OUT", &out.to_string_lossy())).expect("write");
+    let dir = fresh("env_submit");
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = Command::new(env!("CARGO_BIN_EXE_bpsc"))
+        .args(["compile", &root.join("env.bps").to_string_lossy(), "--backend", "nextflow", "-o", &dir.to_string_lossy()])
+        .env("BPSC_NF_PASS", "compiled value")
+        .output()
+        .expect("bpsc");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let env = [("BPSC_NF_PASS", "run-time value".to_string()), ("BPSC_NF_LEAK", "from the launching shell".to_string())];
+    let Some(s) = sim(&dir, &["--run", env!("CARGO_BIN_EXE_bpsc"), "--scratch", &root.join("scratch").to_string_lossy()], &env) else {
+        return;
+    };
+    assert!(s.success, "{:?}", s.tasks);
+    for d in 0..2 {
+        let text = read(&out.join(format!("env-{d}.txt")));
+        let vars: BTreeMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
+        assert_eq!(vars.get("BPSC_NF_PASS"), Some(&"compiled value"), "{text}");
+        assert_eq!(vars.get("A"), Some(&"1"), "{text}");
+        assert!(!vars.contains_key("BPSC_NF_LEAK"), "a variable of the launching shell leaked:\n{text}");
+        assert_eq!(vars.get("PATH"), Some(&"/usr/local/bin:/usr/bin:/bin"), "{text}");
+    }
 }
 
 // ------------------------------------------------------------------ snapshots

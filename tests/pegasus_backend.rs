@@ -55,7 +55,12 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn bpsc(args: &[&str]) -> std::process::Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_bpsc")).args(args).output().expect("run bpsc");
+    bpsc_env(args, &[])
+}
+
+/// [`bpsc`] with variables added to its environment (`pass_env` reads them at compile time).
+fn bpsc_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_bpsc")).args(args).envs(env.iter().copied()).output().expect("run bpsc");
     assert!(out.status.success(), "bpsc {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
     out
 }
@@ -68,8 +73,12 @@ fn compile(file: &Path, backend: &str, out: &Path) {
 type IrJobs = (String, Vec<(String, String, Vec<String>)>);
 
 fn ir_jobs(file: &Path, name: &str) -> IrJobs {
+    ir_jobs_env(file, name, &[])
+}
+
+fn ir_jobs_env(file: &Path, name: &str, env: &[(&str, &str)]) -> IrJobs {
     let d = tmp(&format!("ir-{name}"));
-    bpsc(&["compile", &file.to_string_lossy(), "--emit", "ir", "-o", &d.to_string_lossy(), "--force"]);
+    bpsc_env(&["compile", &file.to_string_lossy(), "--emit", "ir", "-o", &d.to_string_lossy(), "--force"], env);
     let text = std::fs::read_to_string(d.join("ir.jsonl")).expect("ir.jsonl");
     let mut lines = text.lines();
     let header: J = serde_json::from_str(lines.next().expect("header")).expect("header json");
@@ -148,7 +157,11 @@ struct WJob {
     outputs: Vec<(String, bool, bool)>,
     site: String,
     metadata: BTreeMap<String, String>,
+    /// The job's own profiles (what its group does not share).
     profiles: BTreeMap<(String, String), String>,
+    /// Its profiles as Pegasus merges them: the job's, then its transformation's (which win,
+    /// configuration.rst "Profiles").
+    effective: BTreeMap<(String, String), String>,
 }
 
 #[derive(Debug, Default)]
@@ -164,6 +177,9 @@ struct Wf {
     outputs: BTreeMap<String, String>,
     /// Transformation catalog: (namespace, name) -> sites.
     transformations: BTreeMap<(String, String), BTreeSet<String>>,
+    /// Transformation catalog profiles: (name, site) -> profiles (the transformation's and
+    /// those of its entry at the site).
+    tc_profiles: BTreeMap<(String, String), BTreeMap<(String, String), String>>,
     sites: BTreeSet<String>,
 }
 
@@ -232,6 +248,7 @@ fn parse_yaml_workflow(dir: &Path, s: Option<&Schemas>) -> Wf {
             }
         }
         w.site = w.profiles.get(&("selector".into(), "execution.site".into())).cloned().unwrap_or_default();
+        assert!(j.get("metadata").is_none(), "{}: per-job metadata (its data ID is in its task table)", w.id);
         wf.jobs.push(w);
     }
     for d in doc["jobDependencies"].as_array().expect("jobDependencies") {
@@ -249,17 +266,64 @@ fn parse_yaml_workflow(dir: &Path, s: Option<&Schemas>) -> Wf {
         assert_eq!(pfns[0]["site"], "local", "outputs go to the output site `local`");
         assert!(wf.outputs.insert(text(&r["lfn"]), text(&pfns[0]["pfn"])).is_none(), "output LFN twice in outputs.yml");
     }
+    let profiles_of = |v: &J| -> BTreeMap<(String, String), String> {
+        let mut m = BTreeMap::new();
+        for (ns, kv) in v.as_object().into_iter().flatten() {
+            for (k, v) in kv.as_object().into_iter().flatten() {
+                m.insert((ns.clone(), k.clone()), text(v));
+            }
+        }
+        m
+    };
     for t in tc["transformations"].as_array().expect("transformations") {
         let key = (t["namespace"].as_str().unwrap_or_default().to_string(), text(&t["name"]));
         let sites: BTreeSet<String> = t["sites"].as_array().expect("tc sites").iter().map(|s| text(&s["name"])).collect();
+        let own = profiles_of(&t["profiles"]);
+        for s in t["sites"].as_array().expect("tc sites") {
+            let mut p = own.clone();
+            for (k, v) in profiles_of(&s["profiles"]) {
+                assert!(p.insert(k.clone(), v).is_none(), "{key:?}: profile {k:?} both on the transformation and at a site");
+            }
+            wf.tc_profiles.insert((key.1.clone(), text(&s["name"])), p);
+        }
         assert!(wf.transformations.insert(key.clone(), sites).is_none(), "transformation {key:?} twice");
     }
+    effective(&mut wf);
     for s in sc["sites"].as_array().expect("sites") {
         assert!(wf.sites.insert(text(&s["name"])), "site twice");
         let dc = text(&s["profiles"]["pegasus"]["data.configuration"]);
         assert!(["sharedfs", "condorio", "nonsharedfs"].contains(&dc.as_str()), "data.configuration {dc}");
     }
     wf
+}
+
+/// Each job's site (its `execution.site` profile, else its transformation's one site) and
+/// its profiles as Pegasus merges them.  Checks the invariant that makes the compact form
+/// exact: a transformation-catalog profile wins over a job's (configuration.rst
+/// "Profiles"), so no key a job carries may be in its transformation's catalog entry.
+fn effective(wf: &mut Wf) {
+    for j in &mut wf.jobs {
+        if j.site.is_empty() {
+            let sites = wf.transformations.get(&(j.namespace.clone(), j.name.clone())).cloned().unwrap_or_default();
+            assert_eq!(sites.len(), 1, "{}: no execution.site, and transformation {} is at {sites:?}", j.id, j.name);
+            j.site = sites.into_iter().next().unwrap_or_default();
+        } else {
+            let sites = &wf.transformations[&(j.namespace.clone(), j.name.clone())];
+            assert!(sites.len() > 1, "{}: execution.site on a job whose transformation has one site", j.id);
+        }
+        let tc = wf.tc_profiles.get(&(j.name.clone(), j.site.clone())).cloned().unwrap_or_default();
+        for k in j.profiles.keys() {
+            if k.1 != "execution.site" {
+                assert!(
+                    !tc.contains_key(k),
+                    "{}: profile {k:?} is both on the job and in its transformation (the catalog's would win)",
+                    j.id
+                );
+            }
+        }
+        j.effective = j.profiles.clone();
+        j.effective.extend(tc);
+    }
 }
 
 fn attr(e: &quick_xml::events::BytesStart, k: &str) -> Option<String> {
@@ -277,6 +341,10 @@ fn parse_dax_workflow(dir: &Path) -> Wf {
     let mut pkey: Option<(String, String)> = None;
     let mut child: Option<String> = None;
     let mut exe: Option<(String, String)> = None;
+    // The executable being read: its own profiles, and per pfn site that pfn's.
+    let mut exe_profiles: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut pfn_profiles: BTreeMap<String, BTreeMap<(String, String), String>> = BTreeMap::new();
+    let mut pfn_site: Option<String> = None;
     let mut buf = String::new();
     loop {
         let ev = r.read_event().expect("well-formed XML");
@@ -314,7 +382,12 @@ fn parse_dax_workflow(dir: &Path) -> Wf {
                     "executable" => exe = Some((attr(e, "namespace").unwrap_or_default(), attr(e, "name").expect("exe name"))),
                     "pfn" => {
                         if let Some(k) = &exe {
-                            wf.transformations.entry(k.clone()).or_default().insert(attr(e, "site").expect("pfn site"));
+                            let site = attr(e, "site").expect("pfn site");
+                            wf.transformations.entry(k.clone()).or_default().insert(site.clone());
+                            pfn_profiles.entry(site.clone()).or_default();
+                            if !empty {
+                                pfn_site = Some(site);
+                            }
                         }
                     }
                     "child" => child = Some(attr(e, "ref").expect("child ref")),
@@ -353,6 +426,7 @@ fn parse_dax_workflow(dir: &Path) -> Wf {
                         let (_, k) = key.take().expect("metadata key");
                         match cur.as_mut() {
                             Some(j) => j.metadata.insert(k, buf.clone()),
+                            None if exe.is_some() => None,
                             None => wf.metadata.insert(k, buf.clone()),
                         };
                     }
@@ -372,9 +446,24 @@ fn parse_dax_workflow(dir: &Path) -> Wf {
                                 j.site = buf.clone();
                             }
                             j.profiles.insert(k, buf.clone());
+                        } else if let Some(site) = &pfn_site {
+                            pfn_profiles.entry(site.clone()).or_default().insert(k, buf.clone());
+                        } else if exe.is_some() {
+                            exe_profiles.insert(k, buf.clone());
                         }
                     }
-                    "executable" => exe = None,
+                    "pfn" => pfn_site = None,
+                    "executable" => {
+                        let (_, name) = exe.take().expect("executable");
+                        for (site, ps) in std::mem::take(&mut pfn_profiles) {
+                            let mut p = exe_profiles.clone();
+                            for (k, v) in ps {
+                                assert!(p.insert(k.clone(), v).is_none(), "{name}: profile {k:?} both on the executable and its pfn");
+                            }
+                            wf.tc_profiles.insert((name.clone(), site), p);
+                        }
+                        exe_profiles.clear();
+                    }
                     _ => {}
                 }
                 buf.clear();
@@ -383,6 +472,7 @@ fn parse_dax_workflow(dir: &Path) -> Wf {
             _ => {}
         }
     }
+    effective(&mut wf);
     // outputs.rc: "LFN" "URL" site="local"
     for line in std::fs::read_to_string(dir.join("outputs.rc")).expect("outputs.rc").lines() {
         if line.starts_with('#') || line.trim().is_empty() {
@@ -536,14 +626,17 @@ fn semantic(wf: &Wf, dir: &Path, ir: &IrJobs) -> usize {
     }
     let staged_out: usize = wf.jobs.iter().map(|j| j.outputs.iter().filter(|o| o.1).count()).sum();
     assert_eq!(staged_out, wf.outputs.len(), "output catalog has files no job stages out");
-    // Each job runs `bpsc wrap ${BPSC_SUBMIT} --group G --index K`, and line K of G is its task.
+    // Each job runs its group's launcher with its index K (launch/G.sh K runs `bpsc wrap
+    // ${BPSC_SUBMIT} --group G --index K`), and line K of G is its task.
     for j in &wf.jobs {
-        assert_eq!(j.namespace, "bpsc");
-        assert_eq!(j.args.len(), 6, "{}: arguments {:?}", j.id, j.args);
-        assert_eq!(&j.args[..3], &["wrap", "${BPSC_SUBMIT}", "--group"], "{}", j.id);
-        assert_eq!(j.args[3], j.name, "{}: the group is the transformation", j.id);
-        assert_eq!(j.args[4], "--index");
-        let k: u64 = j.args[5].parse().expect("index");
+        assert_eq!(j.namespace, "", "{}: no namespace (neither job nor transformation has one)", j.id);
+        assert_eq!(j.args.len(), 1, "{}: arguments {:?}", j.id, j.args);
+        let k: u64 = j.args[0].parse().expect("index");
+        let launcher = std::fs::read_to_string(dir.join("launch").join(format!("{}.sh", j.name))).expect("launcher");
+        assert!(
+            launcher.contains(&format!("wrap \"${{BPSC_SUBMIT:?")) && launcher.contains(&format!("--group {} --index \"$1\"", j.name)),
+            "{launcher}"
+        );
         let line = bpsc::submitdir::tasks::read_task(&dir, &j.name, k).expect("task line");
         let task: J = serde_json::from_str(&line).expect("task json");
         assert_eq!(task["id"], j.id.as_str(), "task {k} of group {} is not job {}", j.name, j.id);
@@ -554,7 +647,14 @@ fn semantic(wf: &Wf, dir: &Path, ir: &IrJobs) -> usize {
             .unwrap_or_else(|| panic!("{}: no transformation {}", j.id, j.name));
         assert!(sites.contains(&j.site), "{}: transformation {} is not at site {}", j.id, j.name, j.site);
         assert!(wf.sites.contains(&j.site), "{}: site {} not in the site catalog", j.id, j.site);
-        assert_eq!(j.metadata.get("campaign"), Some(campaign), "{}: campaign metadata", j.id);
+        assert!(j.metadata.is_empty(), "{}: per-job metadata {:?}", j.id, j.metadata);
+        // Every job has its resources, retries and priority, from itself or its transformation.
+        if !j.id.starts_with("join_") {
+            for k in [("pegasus", "runtime"), ("dagman", "RETRY"), ("dagman", "PRIORITY")] {
+                assert!(j.effective.contains_key(&(k.0.to_string(), k.1.to_string())), "{}: no {k:?} in {:?}", j.id, j.effective);
+            }
+            assert!(j.effective.keys().any(|k| k.1 == "memory" || k.1 == "request_memory"), "{}: no memory in {:?}", j.id, j.effective);
+        }
     }
     assert_eq!(wf.metadata.get("campaign"), Some(campaign));
     // The dependency structure is the IR's: reachability between the jobs Pegasus runs.
@@ -563,10 +663,10 @@ fn semantic(wf: &Wf, dir: &Path, ir: &IrJobs) -> usize {
     let ir_e: Vec<(usize, usize)> =
         ir_jobs.iter().enumerate().flat_map(|(i, j)| j.2.iter().map(move |p| (ir_idx[p.as_str()], i))).collect();
     let ir_r = reach(ir_jobs.len(), &ir_e);
-    let kept: Vec<usize> = (0..ir_jobs.len()).filter(|&i| matches!(ir_jobs[i].1.as_str(), "compute" | "join")).collect();
+    let kept: Vec<usize> = (0..ir_jobs.len()).filter(|&i| matches!(ir_jobs[i].1.as_str(), "compute" | "join" | "cleanup")).collect();
     let wf_ids: BTreeSet<&str> = wf.jobs.iter().map(|j| j.id.as_str()).collect();
     let ir_ids: BTreeSet<&str> = kept.iter().map(|&i| ir_jobs[i].0.as_str()).collect();
-    assert_eq!(wf_ids, ir_ids, "Pegasus runs exactly the IR's compute and join jobs");
+    assert_eq!(wf_ids, ir_ids, "Pegasus runs exactly the IR's compute, join and cleanup jobs");
     let mut pairs = 0;
     for &a in &kept {
         for &b in &kept {
@@ -576,12 +676,7 @@ fn semantic(wf: &Wf, dir: &Path, ir: &IrJobs) -> usize {
         }
     }
     assert!(pairs >= wf.edges.len());
-    // Every compute job carries its step and data ID; the provenance job became the end hook.
-    for j in &wf.jobs {
-        if !j.id.starts_with("join_") {
-            assert!(j.metadata.contains_key("step") && j.metadata.contains_key("data_id"), "{}: metadata {:?}", j.id, j.metadata);
-        }
-    }
+    // The provenance job became the end hook.
     if ir_jobs.iter().any(|j| j.1 == "provenance") {
         assert!(
             wf.hooks.iter().any(|(on, c)| on == "end" && c.contains("wrap") && c.contains("--group provenance")),
@@ -605,7 +700,7 @@ fn only_plan_vars(dir: &Path, files: &[&str]) {
                 continue;
             }
             assert!(
-                ["${USER}", "${BPSC_SUBMIT}", "${BPSC_BIN}"].iter().any(|v| rest.starts_with(v)),
+                ["${USER}", "${BPSC_SUBMIT}", "${BPSC_BIN}", "${BPSC_BIN_DIR}"].iter().any(|v| rest.starts_with(v)),
                 "{f}: pegasus-plan would expand {:?}",
                 &rest[..rest.len().min(40)]
             );
@@ -663,8 +758,40 @@ fn check_campaign(file: &Path, name: &str) -> (PathBuf, PathBuf, Wf, Wf) {
     (ydir, ddir, y, d)
 }
 
+/// An example's main file.  special_programs is a copy in which site in2p3 has a shared
+/// filesystem: as written (`shared_fs = false`) Pegasus cannot run it and the backend says
+/// so (E801, `a_site_without_a_shared_filesystem_is_refused_with_what_to_configure`).
 fn example(e: &str) -> PathBuf {
+    if e == "special_programs/special_programs" {
+        return special_programs_shared();
+    }
     repo().join("examples").join(format!("{e}.bps"))
+}
+
+fn special_programs_shared() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = tmp("sp-shared-src");
+        let src = repo().join("examples/special_programs");
+        copy_dir(&src, &d);
+        let sites = std::fs::read_to_string(d.join("sites.bps")).expect("sites.bps");
+        assert!(sites.contains("shared_fs      = false"), "special_programs/sites.bps changed");
+        std::fs::write(d.join("sites.bps"), sites.replace("shared_fs      = false", "shared_fs      = true")).expect("write");
+        d
+    })
+    .join("special_programs.bps")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).expect("copy");
+        }
+    }
 }
 
 // ----------------------------------------------------------------------------- tests
@@ -721,8 +848,10 @@ fn examples_both_formats_valid_and_faithful() {
             let dc = text(&s["profiles"]["pegasus"]["data.configuration"]);
             assert_eq!(shared, dc == "sharedfs", "{name}: site {} data.configuration {dc}", s["name"]);
         }
-        // Inserted stage/cleanup jobs are gone; no job is named after them.
-        assert!(!wf.jobs.iter().any(|j| j.id.starts_with("stagein_") || j.id.starts_with("stageout_") || j.id.starts_with("cleanup_")));
+        // Inserted stage jobs are gone (Pegasus plans the transfers); bpsc's cleanup jobs stay,
+        // in group `cleanup` (they remove undeclared `discard` outputs).
+        assert!(!wf.jobs.iter().any(|j| j.id.starts_with("stagein_") || j.id.starts_with("stageout_")));
+        assert!(wf.jobs.iter().filter(|j| j.id.starts_with("cleanup_")).all(|j| j.name == "cleanup"), "{name}");
         let props = std::fs::read_to_string(y.join("pegasus.properties")).expect("properties");
         assert!(props.contains("pegasus.data.configuration = "));
         assert!(props.contains("pegasus.dir.storage.mapper = Replica"));
@@ -743,8 +872,10 @@ fn special_programs_stages_exactly_what_the_ir_stages() {
     assert_eq!(ins, ["bias/0", "flat/0_r", "raw/2024110800100_0"]);
     assert!(j.outputs.iter().any(|o| o.0 == "calexp/2024110800100_0" && o.1));
     assert_eq!(j.site, "in2p3");
+    // Only what Pegasus must plan is declared: no intermediate file of a one-site chain.
+    assert!(j.outputs.iter().all(|o| o.1), "{}: only archived outputs are declared: {:?}", j.id, j.outputs);
     let sites = std::fs::read_to_string(y.join("sites.yml")).expect("sites");
-    assert!(sites.contains("data.configuration: nonsharedfs"), "in2p3 has no shared filesystem");
+    assert!(!sites.contains("nonsharedfs"), "{sites}");
     // max_jobs -> DAGMan category limit.
     let props = std::fs::read_to_string(y.join("pegasus.properties")).expect("properties");
     assert!(props.contains(".maxjobs = "), "{props}");
@@ -757,10 +888,24 @@ fn profiles_map_resources_retries_priority_and_sites() {
     let (y, d, wf, dax) = check_campaign(&example("nightly_calib/nightly_calib"), "nc-profiles");
     for w in [&wf, &dax] {
         let c = w.jobs.iter().find(|j| j.id == "certify").expect("certify");
-        let p = |ns: &str, k: &str| c.profiles.get(&(ns.to_string(), k.to_string())).cloned();
-        assert!(p("condor", "request_memory").is_some() && p("condor", "request_cpus").is_some() && p("condor", "request_disk").is_some());
+        let p = |ns: &str, k: &str| c.effective.get(&(ns.to_string(), k.to_string())).cloned();
+        if std::ptr::eq(w, &wf) {
+            assert!(
+                p("pegasus", "memory").is_some() && p("pegasus", "cores").is_some() && p("pegasus", "diskspace").is_some(),
+                "{:?}",
+                c.effective
+            );
+        } else {
+            assert!(
+                p("condor", "request_memory").is_some() && p("condor", "request_cpus").is_some() && p("condor", "request_disk").is_some()
+            );
+        }
         assert_eq!(p("dagman", "RETRY").as_deref(), Some("0"), "certify has retries = 0");
-        assert_eq!(p("dagman", "ABORT-DAG-ON").as_deref(), Some("1 RETURN 1"), "on_failure = abort");
+        // on_failure = abort: bpsc's POST script exits 3 after the last attempt only.
+        assert_eq!(p("dagman", "ABORT-DAG-ON").as_deref(), Some("3 RETURN 1"), "on_failure = abort");
+        assert_eq!(p("dagman", "POST").as_deref(), Some("bpsc"));
+        assert_eq!(p("dagman", "POST.PATH.bpsc").as_deref(), Some("${BPSC_SUBMIT}/bpsc-post.sh"));
+        assert_eq!(p("dagman", "POST.ARGUMENTS").as_deref(), Some("$RETURN $RETRY $MAX_RETRIES 1 -"));
         assert!(p("dagman", "PRIORITY").is_some());
         assert_eq!(c.site, "usdf_condor");
         // Joins run on the submit host.
@@ -773,10 +918,12 @@ fn profiles_map_resources_retries_priority_and_sites() {
 }
 
 /// Run the drp workflow the way Pegasus runs it in `sharedfs`: every job, in the file's
-/// (topological) order, in one working directory, as `bpsc wrap ${BPSC_SUBMIT} --group G
-/// --index K` with its transformation's environment (`BPSC_SCRATCH=.`).  Every input LFN
-/// must be there before its consumer runs and every output LFN after its producer: the
-/// wrapper writes exactly the files Pegasus tracks.  Then the provenance end hook.
+/// (topological) order, in one working directory, as its launcher `launch/G.sh K` with its
+/// transformation's environment (`BPSC_SCRATCH=.`; `${BPSC_BIN}` and `${BPSC_SUBMIT}` as
+/// pegasus-plan expands them).  Every declared input LFN must be there before its consumer
+/// runs, and every output of the job's task line after it (declared or not: the wrapper
+/// writes exactly where Pegasus looks); bpsc's cleanup jobs remove the discarded ones.
+/// Then the provenance end hook.
 #[test]
 fn sharedfs_run_produces_every_declared_file_under_its_lfn() {
     let d = tmp("run-drp");
@@ -788,36 +935,45 @@ fn sharedfs_run_produces_every_declared_file_under_its_lfn() {
         .expect("run bpsc");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let wf = parse_yaml_workflow(&d, None);
-    let tc = load_yaml(&d.join("transformations.yml"));
-    let env_of = |name: &str| -> Vec<(String, String)> {
-        let t = tc["transformations"].as_array().expect("tc").iter().find(|t| t["name"] == name).expect("transformation");
-        t["profiles"]["env"].as_object().map(|o| o.iter().map(|(k, v)| (k.clone(), text(v))).collect()).unwrap_or_default()
-    };
     let work = d.join("pegasus-scratch/s3df");
     std::fs::create_dir_all(&work).expect("work dir");
     let produced: BTreeSet<&str> = wf.jobs.iter().flat_map(|j| j.outputs.iter().map(|o| o.0.as_str())).collect();
     let submit = d.to_string_lossy().into_owned();
+    let mut cleaned = 0;
     for j in &wf.jobs {
         for (lfn, _) in &j.inputs {
             if produced.contains(lfn.as_str()) {
                 assert!(work.join(lfn).is_file(), "{}: input {lfn} is not in the working directory", j.id);
             }
         }
-        let args: Vec<String> = j.args.iter().map(|a| a.replace("${BPSC_SUBMIT}", &submit)).collect();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bpsc"));
-        cmd.args(&args).current_dir(&work).env("FAKE_TASK_SLEEP", "0").env("BPSC_EXAMPLE_DIR", repo().join("examples"));
-        for (k, v) in env_of(&j.name) {
-            // BPSC_BIN would be expanded by pegasus-plan; the launcher is not used here.
-            if k != "BPSC_BIN" {
-                cmd.env(k, v);
+        let mut cmd = Command::new(d.join("launch").join(format!("{}.sh", j.name)));
+        cmd.args(&j.args).current_dir(&work).env_clear().env("PATH", "/usr/bin:/bin").env("FAKE_TASK_SLEEP", "0");
+        for ((ns, k), v) in &j.effective {
+            if ns == "env" {
+                cmd.env(k, v.replace("${BPSC_BIN}", env!("CARGO_BIN_EXE_bpsc")).replace("${BPSC_SUBMIT}", &submit));
             }
         }
-        let out = cmd.output().expect("bpsc wrap");
+        if !j.effective.contains_key(&("env".into(), "BPSC_EXAMPLE_DIR".into())) {
+            cmd.env("BPSC_EXAMPLE_DIR", repo().join("examples"));
+        }
+        let out = cmd.output().expect("launcher");
         assert!(out.status.success(), "{} exited {:?}: {}", j.id, out.status.code(), String::from_utf8_lossy(&out.stderr));
         for (lfn, _, _) in &j.outputs {
             assert!(work.join(lfn).is_file(), "{}: output {lfn} was not written under its LFN", j.id);
         }
+        let k: u64 = j.args[0].parse().expect("index");
+        let task: J = serde_json::from_str(&bpsc::submitdir::tasks::read_task(&d, &j.name, k).expect("task")).expect("json");
+        for q in task["quanta"].as_array().into_iter().flatten() {
+            for o in q["outputs"].as_array().into_iter().flatten() {
+                let path = text(&o["path"]).replace("${BPSC_SCRATCH}/", "");
+                assert!(work.join(&path).is_file(), "{}: output {path} of its task line is not in the working directory", j.id);
+            }
+        }
+        if j.name == "cleanup" {
+            cleaned += 1;
+        }
     }
+    assert!(cleaned > 0, "drp discards outputs: bpsc's cleanup jobs run in the Pegasus workflow");
     // The end hook gathers one provenance record per job.
     let (_, hook) = wf.hooks.iter().find(|(_, c)| c.contains("--group provenance")).expect("provenance hook");
     let hook = hook.replace("${BPSC_BIN}", env!("CARGO_BIN_EXE_bpsc")).replace("${BPSC_SUBMIT}", &submit);
@@ -860,7 +1016,7 @@ const HOSTILE_BPS: &str = r#"bps 1
 
 site s1 {
   backend   = slurm
-  shared_fs = false
+  shared_fs = true
   scratch   = "/scratch/{user}/{campaign}"
 }
 site s2 {
@@ -917,9 +1073,19 @@ fn hostile_data_ids_stay_inside_ids_lfns_and_quotes() {
                 assert!(safe_id(ds) && safe_id(rest), "LFN {lfn:?}");
             }
         }
-        // The data IDs themselves survive exactly, through YAML quoting and XML escaping.
-        let got: BTreeSet<String> = w.jobs.iter().filter(|j| j.name == "b").map(|j| j.metadata["data_id"].clone()).collect();
-        let want: BTreeSet<String> = HOSTILE_LABELS.iter().map(|l| format!("label={l}")).collect();
+        // The data IDs themselves survive exactly, in the task lines the jobs select.
+        let dir = if std::ptr::eq(w, &wf) { &y } else { &d };
+        let got: BTreeSet<String> = w
+            .jobs
+            .iter()
+            .filter(|j| j.name == "b")
+            .map(|j| {
+                let line = bpsc::submitdir::tasks::read_task(dir, &j.name, j.args[0].parse().expect("index")).expect("task");
+                let t: J = serde_json::from_str(&line).expect("json");
+                text(&t["quanta"][0]["data_id"]["label"])
+            })
+            .collect();
+        let want: BTreeSet<String> = HOSTILE_LABELS.iter().map(|l| l.to_string()).collect();
         assert_eq!(got, want);
         assert_eq!(w.metadata["campaign"], "hostile ${HOME} 'c'");
         // The notify command keeps its shell semantics: ${HOME} reaches the shell, quoted values do not.
@@ -957,6 +1123,329 @@ fn run_like_monitord(cmd: &str) -> Option<String> {
             missing("python3 (to run hook commands the way pegasus-monitord does)");
             None
         }
+    }
+}
+
+// ----------------------------------------------------------------------------- issue 13, 14, 17
+
+/// `du -sb DIR`: every byte written under the submit directory, directories included.
+fn du_bytes(dir: &Path) -> u64 {
+    let o = Command::new("du").arg("-sb").arg(dir).output().expect("du");
+    String::from_utf8_lossy(&o.stdout).split_whitespace().next().expect("du output").parse().expect("du number")
+}
+
+/// Issue 13: a large campaign takes at most 150 bytes a job, everything under the submit
+/// directory (task tables included), in both formats.  Before: ~580 (YAML) and ~920 (DAX)
+/// bytes a job on this campaign (per-job metadata, profiles, `uses`, long arguments).
+#[test]
+fn a_large_campaign_takes_at_most_150_bytes_a_job() {
+    let src = tmp("compact-src");
+    bpsc(&["synth", "--jobs", "100000", "-o", &src.to_string_lossy()]);
+    for backend in ["pegasus", "pegasus-dax"] {
+        let out = tmp(&format!("compact-{backend}"));
+        compile(&src.join("campaign.bps"), backend, &out);
+        let meta: J = serde_json::from_str(&std::fs::read_to_string(out.join("bpsc.json")).expect("bpsc.json")).expect("json");
+        let jobs = meta["jobs"].as_u64().expect("jobs");
+        let bytes = du_bytes(&out);
+        eprintln!("{backend}: {bytes} bytes for {jobs} jobs: {:.1} bytes a job", bytes as f64 / jobs as f64);
+        assert!(jobs > 90_000, "{jobs}");
+        assert!(bytes <= 150 * jobs, "{backend}: {bytes} bytes for {jobs} jobs ({} a job)", bytes / jobs);
+        let _ = std::fs::remove_dir_all(&out);
+    }
+    let _ = std::fs::remove_dir_all(&src);
+}
+
+/// Evaluate ClassAd expressions with HTCondor's own library: `cases` is a list of
+/// [expression, job ad (JSON object), machine ad (JSON object)]; prints the values.
+const CLASSAD_EVAL: &str = r#"
+import json, sys, classad2
+out = []
+for expr, my, target in json.load(open(sys.argv[1])):
+    job = classad2.ClassAd()
+    for k, v in my.items():
+        job[k] = classad2.ExprTree(v) if isinstance(v, str) and v.startswith("[") else v
+    job["bpsc_expr"] = classad2.ExprTree(expr)
+    v = job.eval("bpsc_expr") if not target else classad2.ExprTree(expr).eval(classad2.ClassAd(target))
+    out.append(v if isinstance(v, (bool, int, float)) else repr(v))
+print(json.dumps(out))
+"#;
+
+fn classad_eval(cases: &J) -> Option<Vec<J>> {
+    let py = std::env::var("BPSC_CONDOR_PYTHON").unwrap_or_else(|_| "python3".into());
+    if !Command::new(&py).args(["-c", "import classad2"]).output().is_ok_and(|o| o.status.success()) {
+        missing("a Python with the HTCondor bindings (classad2): export BPSC_CONDOR_PYTHON=V/bin/python");
+        return None;
+    }
+    let f = tmp("classad-cases.json");
+    std::fs::write(&f, cases.to_string()).expect("write");
+    let o = Command::new(&py).args(["-c", CLASSAD_EVAL]).arg(&f).output().expect("python");
+    assert!(o.status.success(), "classad2: {}", String::from_utf8_lossy(&o.stderr));
+    let _ = std::fs::remove_file(&f);
+    Some(serde_json::from_slice(&o.stdout).expect("json"))
+}
+
+/// Evaluate constant ClassAd expressions with the pool's HTCondor (`condor_status -limit 1
+/// -af`): one value each, `true`/`false` for these.  None (reported missing) without a pool.
+fn condor_status_eval(exprs: &[String]) -> Option<Vec<String>> {
+    let o = Command::new("condor_status").args(["-limit", "1", "-af"]).args(exprs).output();
+    match o {
+        Ok(o) if o.status.success() && !o.stdout.is_empty() => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            Some(text.lines().next().unwrap_or_default().split_whitespace().map(str::to_string).collect())
+        }
+        _ => {
+            missing("an HTCondor pool answering condor_status (to evaluate the host requirements)");
+            None
+        }
+    }
+}
+
+/// P1: `hosts` are short names, and HTCondor's `Machine` is the fully qualified host name:
+/// `Machine == "sdfrome041"` never matches and the jobs would sit idle for ever.  The
+/// requirements must accept the full name of a listed host, and reject other hosts.
+#[test]
+fn host_requirements_match_the_fully_qualified_machine_name() {
+    let (y, d, wf, dax) = check_campaign(&example("nightly_calib/nightly_calib"), "nc-hosts");
+    for w in [&wf, &dax] {
+        let c = w.jobs.iter().find(|j| j.id == "certify").expect("certify");
+        let req = c.effective.get(&("condor".into(), "requirements".into())).expect("requirements").clone();
+        assert!(req.contains(r#"split(Machine, ".")[0]"#), "{req}");
+        // The Python bindings' ClassAd library (classad2 25.x) evaluates `split` to an error,
+        // so these go through a real HTCondor's evaluator: condor_status evaluates each
+        // expression, with `Machine` replaced by the machine name as a string literal.
+        let machines = [
+            "sdfrome041.slac.stanford.edu",
+            "SDFROME043.slac.stanford.edu",
+            "sdfrome042",
+            "sdfrome044.slac.stanford.edu",
+            "sdfrome0411.slac.stanford.edu",
+        ];
+        let exprs: Vec<String> = machines.iter().map(|m| req.replace("Machine", &format!("\"{m}\""))).collect();
+        if let Some(v) = condor_status_eval(&exprs) {
+            assert_eq!(v, ["true", "true", "true", "false", "false"], "{req}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&y);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// P3: a site without a shared filesystem is refused (E801) before anything is written,
+/// saying what to configure.
+#[test]
+fn a_site_without_a_shared_filesystem_is_refused_with_what_to_configure() {
+    let f = repo().join("examples/special_programs/special_programs.bps");
+    for backend in ["pegasus", "pegasus-dax"] {
+        let out = tmp(&format!("nonshared-{backend}"));
+        let o = Command::new(env!("CARGO_BIN_EXE_bpsc"))
+            .args(["compile", &f.to_string_lossy(), "--backend", backend, "-o", &out.to_string_lossy()])
+            .output()
+            .expect("bpsc");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains("E801") && err.contains("site `in2p3`") && err.contains("shared_fs = true"), "{err}");
+        assert!(err.contains("--backend htcondor"), "{err}");
+        assert!(!out.exists(), "nothing written");
+        // `bpsc check --backend` says the same.
+        let o =
+            Command::new(env!("CARGO_BIN_EXE_bpsc")).args(["check", &f.to_string_lossy(), "--backend", backend]).output().expect("bpsc");
+        assert_eq!(o.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("E801") || String::from_utf8_lossy(&o.stderr).contains("E801"));
+    }
+}
+
+/// P4 and P7: bpsc's POST script decides what DAGMan does after each attempt.  An aborting
+/// job aborts the workflow only after its last attempt (exit 3, ABORT-DAG-ON 3); a
+/// retry_unless_exit status stops the retries (exit 2, RETRY N UNLESS-EXIT 2); anything
+/// else may be retried (exit 1).  Before, `ABORT-DAG-ON 1 RETURN 1` fired at the first
+/// failed attempt, and retry_unless_exit was ignored.
+#[test]
+fn the_post_script_aborts_only_after_the_last_attempt_and_honours_retry_unless_exit() {
+    let (y, d, wf, _) = check_campaign(&example("nightly_calib/nightly_calib"), "nc-post");
+    let post = y.join("bpsc-post.sh");
+    assert!(post.is_file(), "bpsc-post.sh");
+    // A job of a group with retries = 1, retry_unless_exit = [2], on_failure = abort.
+    let j = wf
+        .jobs
+        .iter()
+        .find(|j| j.effective.get(&("dagman".into(), "RETRY".into())).map(|r| r.as_str()) == Some("1 UNLESS-EXIT 2"))
+        .expect("a job that retries");
+    assert_eq!(j.effective[&("dagman".into(), "POST.ARGUMENTS".into())], "$RETURN $RETRY $MAX_RETRIES 1 2");
+    assert_eq!(j.effective[&("dagman".into(), "ABORT-DAG-ON".into())], "3 RETURN 1");
+    // (RETURN, RETRY, MAX_RETRIES, ABORT, CODES) -> exit
+    for (args, want) in [
+        (["0", "0", "1", "1", "2"], 0),
+        (["1", "0", "1", "1", "2"], 1), // first attempt failed: retried, no abort
+        (["1", "1", "1", "1", "2"], 3), // last attempt failed: abort
+        (["2", "0", "1", "1", "2"], 3), // a no-retry status of an aborting job: abort now
+        (["2", "0", "1", "0", "2"], 2), // ... of a continuing job: no retry
+        (["7", "0", "3", "0", "-"], 1),
+        (["-1004", "3", "3", "0", "-"], 1),
+        (["-1004", "3", "3", "1", "-"], 3),
+    ] {
+        let o = Command::new("/bin/sh").arg(&post).args(args).arg("job.out").env("PATH", "/usr/bin:/bin").output().expect("sh");
+        assert_eq!(o.status.code(), Some(want), "bpsc-post.sh {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let _ = std::fs::remove_dir_all(&y);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// P5: `persist = scratch` outputs must survive the workflow; Pegasus's leaf cleanup
+/// (part of `inplace`) removes the working directory they are in, so such a campaign is
+/// planned with `--cleanup none`.  A campaign without one keeps `inplace`.
+#[test]
+fn scratch_persisted_outputs_survive_pegasus_cleanup() {
+    let d = tmp("cleanup-drp");
+    compile(&example("drp/drp"), "pegasus", &d);
+    let plan = std::fs::read_to_string(d.join("plan.sh")).expect("plan.sh");
+    assert!(plan.contains("--cleanup none"), "drp persists coadd_det as scratch:\n{plan}");
+    let _ = std::fs::remove_dir_all(&d);
+    let d = tmp("cleanup-nc");
+    compile(&example("nightly_calib/nightly_calib"), "pegasus", &d);
+    let plan = std::fs::read_to_string(d.join("plan.sh")).expect("plan.sh");
+    assert!(plan.contains("--cleanup inplace"), "{plan}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+const GROWTH_BPS: &str = r#"bps 1.1
+site pool {
+  backend   = htcondor
+  shared_fs = true
+  max_memory = 10GiB
+}
+site hpc {
+  backend   = slurm
+  shared_fs = true
+}
+dimension d = 0..3
+pipeline p {
+  step any_growth over (d) {
+    run              = "echo {d}"
+    memory           = 4GiB
+    retries          = 3
+    memory_growth    = 1.5
+    memory_growth_on = any
+  }
+  step oom_growth over (d) after any_growth {
+    run              = "echo {d}"
+    memory           = 4GiB
+    retries          = 2
+    memory_growth    = 2.0
+    memory_growth_on = oom
+    max_running      = 2
+    env { A = "1" }
+    pass_env         = ["BPSC_PEGASUS_TEST_PASS"]
+  }
+  step at_slurm over (d) after oom_growth {
+    run           = "echo {d}"
+    site          = hpc
+    retries       = 2
+    memory_growth = 2.0
+  }
+}
+campaign growth {
+  use p
+  coverage = d
+  site     = pool
+}
+"#;
+
+/// P7 and language 1.1: memory growth at an HTCondor site is a `condor.request_memory`
+/// expression, evaluated here by HTCondor's ClassAd library as the schedd would: on DAGMan's
+/// `$(RETRY)` for `memory_growth_on = any`, on the job's own memory holds (and the
+/// wrapper's exit 75 turned into one) for `oom`, capped at the site's max_memory; at a Slurm
+/// (glite) site it cannot grow, and says so (W801).  max_running is a DAGMan category with
+/// its maxjobs; pass_env values are env profiles, and nothing else from the compiling shell.
+#[test]
+fn memory_growth_at_htcondor_sites_throttles_and_pass_env() {
+    let src = tmp("growth-src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    std::fs::write(src.join("g.bps"), GROWTH_BPS).expect("write");
+    let file = src.join("g.bps");
+    // W801 for the Slurm site's growth, at its setting; none for the HTCondor site's.
+    let o = Command::new(env!("CARGO_BIN_EXE_bpsc"))
+        .args(["check", &file.to_string_lossy(), "--backend", "pegasus", "--format", "json"])
+        .env("BPSC_PEGASUS_TEST_PASS", "passed value")
+        .output()
+        .expect("bpsc");
+    let diags: Vec<J> = String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    let w801: Vec<&J> = diags.iter().filter(|d| d["code"] == "W801").collect();
+    assert_eq!(w801.len(), 1, "{diags:?}");
+    assert!(w801[0]["message"].as_str().unwrap_or("").contains("memory_growth"), "{w801:?}");
+    let ir = ir_jobs_env(&file, "growth", &[("BPSC_PEGASUS_TEST_PASS", "passed value")]);
+    let (y, d) = (tmp("growth-yaml"), tmp("growth-dax"));
+    for (backend, dir) in [("pegasus", &y), ("pegasus-dax", &d)] {
+        let out = Command::new(env!("CARGO_BIN_EXE_bpsc"))
+            .args(["compile", &file.to_string_lossy(), "--backend", backend, "-o", &dir.to_string_lossy(), "--force"])
+            .env("BPSC_PEGASUS_TEST_PASS", "passed value")
+            .env("BPSC_PEGASUS_TEST_LEAK", "must not reach a job")
+            .output()
+            .expect("bpsc");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let refdir = reference();
+    let s = refdir.as_deref().map(schemas);
+    let wf = parse_yaml_workflow(&y, s.as_ref());
+    semantic(&wf, &y, &ir);
+    let dax = parse_dax_workflow(&d);
+    semantic(&dax, &d, &ir);
+    for w in [&wf, &dax] {
+        let get = |id: &str, ns: &str, k: &str| {
+            w.jobs.iter().find(|j| j.id == id).and_then(|j| j.effective.get(&(ns.to_string(), k.to_string())).cloned())
+        };
+        // any: $(RETRY) from DAGMan.
+        let any = get("any_growth_0", "condor", "request_memory").expect("request_memory");
+        assert!(any.contains("$(RETRY)"), "{any}");
+        // oom: the job's memory holds, released until the retries are spent.
+        let oom = get("oom_growth_0", "condor", "request_memory").expect("request_memory");
+        assert!(oom.contains("NumHoldsByReason.JobOutOfResources"), "{oom}");
+        assert_eq!(get("oom_growth_0", "condor", "on_exit_hold_subcode").as_deref(), Some("34"));
+        let release = get("oom_growth_0", "condor", "periodic_release").expect("periodic_release");
+        let remove = get("oom_growth_0", "condor", "periodic_remove").expect("periodic_remove");
+        // Slurm site: a fixed pegasus.memory (YAML) / request_memory (DAX), no expression.
+        let slurm_mem = get("at_slurm_0", "pegasus", "memory").or_else(|| get("at_slurm_0", "condor", "request_memory")).expect("memory");
+        assert_eq!(slurm_mem, "2048");
+        // max_running: a category and its maxjobs.
+        assert_eq!(get("oom_growth_0", "dagman", "CATEGORY").as_deref(), Some("oom_growth"));
+        // pass_env and env { }: env profiles; the compiling shell's other variables: nowhere.
+        assert_eq!(get("oom_growth_0", "env", "BPSC_PEGASUS_TEST_PASS").as_deref(), Some("passed value"));
+        assert_eq!(get("oom_growth_0", "env", "A").as_deref(), Some("1"));
+        assert_eq!(get("any_growth_0", "env", "BPSC_PEGASUS_TEST_PASS"), None);
+        let cases = serde_json::json!([
+            [any.replace("$(RETRY)", "0"), {}, null],
+            [any.replace("$(RETRY)", "2"), {}, null],
+            [any.replace("$(RETRY)", "3"), {}, null],
+            [oom.clone(), {}, null],
+            [oom.clone(), {"NumHoldsByReason": "[ JobOutOfResources = 1 ]"}, null],
+            [oom.clone(), {"NumHoldsByReason": "[ JobOutOfResources = 1; JobPolicy = 1; UserRequest = 4 ]"}, null],
+            [oom.clone(), {"NumHoldsByReason": "[ UserRequest = 4 ]"}, null],
+            [release.clone(), {"HoldReasonCode": 34, "NumHoldsByReason": "[ JobOutOfResources = 2 ]"}, null],
+            [release.clone(), {"HoldReasonCode": 34, "NumHoldsByReason": "[ JobOutOfResources = 3 ]"}, null],
+            [release.clone(), {"HoldReasonCode": 3, "HoldReasonSubCode": 34, "NumHoldsByReason": "[ JobPolicy = 1 ]"}, null],
+            [release.clone(), {"HoldReasonCode": 1, "NumHoldsByReason": "[ UserRequest = 1 ]"}, null],
+            [remove.clone(), {"JobStatus": 5, "HoldReasonCode": 34, "NumHoldsByReason": "[ JobOutOfResources = 3 ]"}, null],
+            [remove.clone(), {"JobStatus": 5, "HoldReasonCode": 34, "NumHoldsByReason": "[ JobOutOfResources = 1 ]"}, null],
+        ]);
+        if let Some(v) = classad_eval(&cases) {
+            let n = |x: i64| J::from(x);
+            // 4096 MiB x 1.5^RETRY, capped at the site's 10 GiB; x 2 per memory hold.
+            assert_eq!(v[..7], [n(4096), n(9216), n(10240), n(4096), n(8192), n(10240), n(4096)], "{any} / {oom}");
+            assert_eq!(
+                v[7..],
+                [J::Bool(true), J::Bool(false), J::Bool(true), J::Bool(false), J::Bool(true), J::Bool(false)],
+                "{release} / {remove}"
+            );
+        }
+    }
+    let props = std::fs::read_to_string(y.join("pegasus.properties")).expect("properties");
+    assert!(props.contains("dagman.oom_growth.maxjobs = 2"), "{props}");
+    for dir in [&y, &d] {
+        for f in common::list_files(dir) {
+            let text = std::fs::read(dir.join(&f)).unwrap_or_default();
+            assert!(!String::from_utf8_lossy(&text).contains("must not reach a job"), "{f} holds a variable not in pass_env");
+        }
+    }
+    for p in [&y, &d, &src] {
+        let _ = std::fs::remove_dir_all(p);
     }
 }
 

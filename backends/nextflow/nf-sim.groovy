@@ -17,7 +17,8 @@
 // So the tokens of a task's input are exactly the tasks its start waited for.
 //
 // Exit codes: by default every task succeeds, except those named with --fail (exit CODE,
-// on the listed attempts or on all).  With --run BPSC, each task's script is really run
+// on the listed attempts or on all; several --fail for one task: the first that names the
+// attempt).  With --run BPSC, each task's script is really run
 // with `bash -ue` (params.bpsc = BPSC) and its exit status is used: an end-to-end run on
 // this machine, one task at a time.
 //
@@ -129,7 +130,7 @@ class Marker {
 
 class Recorder extends GroovyObjectSupport {
     static final Set<String> DIRECTIVES = ['tag', 'cpus', 'memory', 'time', 'disk', 'maxRetries', 'errorStrategy', 'queue',
-        'maxForks', 'container', 'beforeScript', 'clusterOptions', 'label', 'publishDir', 'executor'] as Set
+        'maxForks', 'container', 'containerOptions', 'resourceLimits', 'beforeScript', 'clusterOptions', 'label', 'publishDir', 'executor'] as Set
     Map<String, Object> vars
     Map<String, Object> dir = [:]
     List<List> inputs = []
@@ -162,9 +163,18 @@ class Recorder extends GroovyObjectSupport {
     }
 }
 
+class SimLog {
+    void info(Object m) { System.err.println(m) }
+    void warn(Object m) { System.err.println(m) }
+}
+
 class WorkflowMeta {
     void onComplete(Closure c) { SimScript.onComplete = c }
     void onError(Closure c) { SimScript.onError = c }
+    // `workflow.onComplete = { ... }` inside the entry workflow (WorkflowMetadata.setOnComplete).
+    void setOnComplete(Closure c) { SimScript.onComplete = c }
+    void setOnError(Closure c) { SimScript.onError = c }
+    String getProfile() { 'sim' }
     boolean getSuccess() { !SimScript.terminated }
     Map getStats() { [ignoredCount: SimScript.ignored] }
 }
@@ -235,18 +245,22 @@ abstract class SimScript extends Script {
             d.inputNames.eachWithIndex { n, i -> vars[n] = vals[i] }
             int attempt = 1
             def mems = []
+            def previous = null
             String status = null
             String tag = null
             String group = '-', index = '-'
             while (status == null) {
-                def task = [attempt: attempt, exitStatus: Integer.MAX_VALUE, process: d.name, index: ++taskNo]
+                // task.previousTrace (Nextflow 24.10+): the previous attempt's trace record, with
+                // its requested memory (bytes) and exit status.
+                def task = [attempt: attempt, exitStatus: Integer.MAX_VALUE, process: d.name, index: ++taskNo, previousTrace: previous]
                 def ctx = new Recorder(vars: vars, task: task, decl: false)
                 def b = d.body.clone()
                 b.delegate = ctx
                 b.resolveStrategy = Closure.DELEGATE_FIRST
                 String script = b.call().toString()
                 tag = eval(ctx.dir.tag, ctx)
-                mems << (eval(ctx.dir.memory, ctx) ?: '-').replace(' ', '')
+                def memText = eval(ctx.dir.memory, ctx)
+                mems << (memText ?: '-').replace(' ', '')
                 def m = script =~ /wrap \S+ --group (\S+) --index (\d+)/
                 if (m.find()) { group = m.group(1); index = m.group(2) }
                 int code = 0
@@ -259,11 +273,13 @@ abstract class SimScript extends Script {
                     p.waitForProcessOutput(new StringBuilder(), new StringBuilder())
                     code = p.exitValue()
                 } else if (failures.containsKey(tag)) {
-                    def f = failures[tag]
-                    if (f[1] == null || attempt in f[1]) code = f[0]
+                    def f = failures[tag].find { it[1] == null || attempt in it[1] }
+                    if (f != null) code = f[0]
                 }
                 if (code == 0) { status = 'ok'; break }
                 task.exitStatus = code
+                def mm = (memText ?: '') =~ /^(\d+) ?MB$/
+                previous = [memory: mm.matches() ? (mm.group(1) as long) << 20 : null, exit: code]
                 String action = (eval(ctx.dir.errorStrategy, ctx) ?: 'terminate').toLowerCase()
                 int maxRetries = (ctx.dir.maxRetries ?: 1) as int
                 if (action == 'retry' && attempt <= maxRetries) { attempt++; continue }
@@ -289,7 +305,8 @@ for (int i = 2; i < args.length; i++) {
     if (args[i] == '--fail') {
         def m = args[++i] =~ /^([^=]+)=(\d+)(?:@([\d,]+))?$/
         if (!m.matches()) { System.err.println("bad --fail ${args[i]}"); System.exit(2) }
-        SimScript.failures[m.group(1)] = [m.group(2) as int, m.group(3) ? m.group(3).split(',').collect { it as int } : null]
+        // Several --fail for one task: the first that names the attempt (or all) wins.
+        SimScript.failures.computeIfAbsent(m.group(1)) { [] } << [m.group(2) as int, m.group(3) ? m.group(3).split(',').collect { it as int } : null]
     } else if (args[i] == '--run') {
         SimScript.run = args[++i]
         params.bpsc = SimScript.run
@@ -307,16 +324,17 @@ def binding = new Binding()
 binding.setVariable('params', params)
 binding.setVariable('Channel', new ChannelFactory())
 binding.setVariable('projectDir', submit)
+binding.setVariable('log', new SimLog())
 def shell = new GroovyShell(this.class.classLoader, binding, cc)
 def script = shell.parse(new File(submit, 'main.nf'))
 script.run()
 
 // The driver's handlers, with their commands recorded (and run only with --run).
 def execs = []
-script.metaClass.bpscExec = { List cmd ->
+script.metaClass.bpscExec = { List cmd, List env ->
     execs << cmd.join(' ')
     if (SimScript.run == null) return 0
-    def p = cmd.execute()
+    def p = cmd.execute(env, null)
     p.waitForProcessOutput(System.out, System.err)
     return p.exitValue()
 }

@@ -279,7 +279,40 @@ pub fn check(engine: &dyn super::Engine, ir: &Ir) -> Vec<Diagnostic> {
             out.push(d.help(instead.to_string()));
         }
     }
+    out.extend(engine.check(ir));
     out
+}
+
+/// W801 (`error` false) or E801 diagnostics of `engine` for `feature` in `steps`, as
+/// [`check`] words them: one per place the setting is written, naming its steps.  For an
+/// engine's own checks ([`super::Engine::check`]).
+pub fn step_diagnostics(engine: &str, steps: &[&Step], feature: Feature, error: bool, why: &str, instead: &str) -> Vec<Diagnostic> {
+    let mut list: Vec<Use> = Vec::new();
+    for st in steps {
+        let at = feature.keys().iter().find_map(|k| st.set_at.iter().find(|s| s.key == *k));
+        let (loc, label) = match at {
+            Some(s) => (s.loc.or(st.loc), s.label.clone()),
+            None => (st.loc, "built-in default".into()),
+        };
+        match list.iter_mut().find(|u| u.loc == loc && u.label == label) {
+            Some(u) => u.steps.push(st.name.clone()),
+            None => list.push(Use { loc, label, steps: vec![st.name.clone()] }),
+        }
+    }
+    let code = if error { "E801" } else { "W801" };
+    let verb = if error { "cannot express" } else { "ignores" };
+    list.into_iter()
+        .map(|u| {
+            let mut d = Diagnostic::new(code, format!("the {engine} backend {verb} `{}`: {why}", feature.spelling()));
+            if let Some(loc) = u.loc {
+                d = d.at_loc(loc, format!("{} ({})", feature.spelling(), u.label));
+            }
+            let more = u.steps.len().saturating_sub(8);
+            let names = u.steps.iter().take(8).cloned().collect::<Vec<_>>().join(", ");
+            let list = names + &if more > 0 { format!(" and {more} more") } else { String::new() };
+            d.note(format!("step{} {list}", if u.steps.len() == 1 { "" } else { "s" })).help(instead.to_string())
+        })
+        .collect()
 }
 
 /// The capability table of every engine as Markdown: a row per feature, a column per

@@ -74,6 +74,14 @@ pub trait Engine: Sync {
         &[]
     }
 
+    /// What the engine cannot express that no single row of its capability table can say,
+    /// because it depends on more than one setting (a step's site, the campaign's sites
+    /// together, the jobs of one task group), as W801/E801 diagnostics like the table's.
+    /// [`caps::check`] adds them to the table's.
+    fn check(&self, _ir: &Ir) -> Vec<Diagnostic> {
+        Vec::new()
+    }
+
     // Operating a submitted campaign ([`ops`]): each runs the engine's own commands through
     // the session (which records them), or says with E903 that the engine cannot and what
     // to do instead.  The caller has checked the campaign's state and records the result.

@@ -384,12 +384,7 @@ fn checked_env(env: &[(String, String)]) -> Result<(), Diagnostic> {
 fn provenance_env(ir: &Ir) -> &[(String, String)] {
     match &ir.final_job {
         Some(f) => &f.settings.env,
-        None => ir
-            .jobs
-            .iter()
-            .position(|j| j.kind == JobKind::Provenance)
-            .map(|j| ir.settings_of(j as u32).env.as_slice())
-            .unwrap_or(&[]),
+        None => ir.jobs.iter().position(|j| j.kind == JobKind::Provenance).map(|j| ir.settings_of(j as u32).env.as_slice()).unwrap_or(&[]),
     }
 }
 

@@ -29,15 +29,30 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
+use crate::backend::pegasus::quote::classad_hosts;
 use crate::backend::templates::{TemplateSet, Templates};
 use crate::backend::{Emitted, Groups, Output};
 use crate::diag::Diagnostic;
 use crate::ir::adjacency::topo_jobs;
 use crate::ir::quote::{quote_in, scan_quotes, Quote};
-use crate::ir::{Ir, JobKind, JobSettings, OnFailure, Resources, Software};
+use crate::ir::{GrowthOn, Ir, JobKind, JobSettings, OnFailure, Resources, Software};
 
 /// Sub-directory of the submit directory that holds the tables.
 pub const TABLE_DIR: &str = "nextflow";
+
+/// The variables a task keeps from the environment Nextflow gives it (a `case` pattern):
+/// the user's identity and temporary directory, and what the batch system and Nextflow set
+/// for the job itself.  Everything else is the launching shell's and is unset.
+pub const KEEP_ENV: &str = "HOME|USER|LOGNAME|TMPDIR|NXF_TASK_WORKDIR|SLURM_*|_CONDOR_*";
+
+/// The PATH a task starts with, unless its environment (`env { }`, `pass_env`) sets one:
+/// the system's, as HTCondor and a login shell give it.
+pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// The job wrapper's "out of memory" exit status (the wrapper's exit-status contract,
+/// `crate::submitdir::exit`: 75), and 137, a process killed by SIGKILL as the kernel's OOM
+/// killer does: the failures after which `memory_growth_on = oom` grows the memory.
+pub const OOM_EXITS: [i32; 2] = [137, 75];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CKind {
@@ -197,8 +212,26 @@ pub fn plan(ir: &Ir, g: &Groups) -> Result<Plan, Diagnostic> {
             _ => 0,
         }
     };
+    // Jobs of one group whose settings become different directives (queue, account, hosts,
+    // software, env, throttle, retries and their policy) are cut into one process per
+    // variant: a process has one value of each, and a job must get its own (only the
+    // resources may differ, as table columns).
+    let class_key: Vec<String> = ir.job_settings.iter().map(variant_key).collect();
+    let mut variants: BTreeMap<(u32, &str), u32> = BTreeMap::new();
+    let mut per_group: Vec<u32> = vec![0; g.names.len()];
+    let mut variant_of = |j: usize| -> u32 {
+        let gr = g.group_of[j];
+        let k = class_key[ir.jobs[j].settings as usize].as_str();
+        if let Some(&v) = variants.get(&(gr, k)) {
+            return v;
+        }
+        let v = per_group[gr as usize];
+        per_group[gr as usize] += 1;
+        variants.insert((gr, k), v);
+        v
+    };
     // Channel nodes, numbered in order of their first job.
-    let mut key_to_cnode: BTreeMap<(u32, u32, u32), u32> = BTreeMap::new();
+    let mut key_to_cnode: BTreeMap<(u32, u32, u32, u32), u32> = BTreeMap::new();
     let mut cnodes: Vec<CNode> = Vec::new();
     let mut cnode_of = vec![u32::MAX; n];
     for (j, job) in ir.jobs.iter().enumerate() {
@@ -208,7 +241,8 @@ pub fn plan(ir: &Ir, g: &Groups) -> Result<Plan, Diagnostic> {
             _ => CKind::Process,
         };
         let gr = g.group_of[j];
-        let key = (gr, site_part(j), layer[j]);
+        let var = if kind == CKind::Join { 0 } else { variant_of(j) };
+        let key = (gr, site_part(j), var, layer[j]);
         let c = *key_to_cnode.entry(key).or_insert_with(|| {
             cnodes.push(CNode { name: String::new(), group: gr, part: None, kind, jobs: Vec::new() });
             (cnodes.len() - 1) as u32
@@ -216,17 +250,18 @@ pub fn plan(ir: &Ir, g: &Groups) -> Result<Plan, Diagnostic> {
         cnode_of[j] = c;
         cnodes[c as usize].jobs.push(j as u32);
     }
-    // Names: p_GROUP / j_GROUP, then _SITE when the group is split by site and _LAYER
-    // (1-based) when it is cut into layers; unique.
-    let mut parts_of_group: BTreeMap<u32, Vec<(u32, u32, u32)>> = BTreeMap::new();
-    for (&(gr, sp, l), &c) in &key_to_cnode {
-        parts_of_group.entry(gr).or_default().push((sp, l, c));
+    // Names: p_GROUP / j_GROUP, then _SITE when the group is split by site, _vN when its
+    // jobs have N settings variants, and _LAYER (1-based) when it is cut into layers; unique.
+    let mut parts_of_group: BTreeMap<u32, Vec<(u32, u32, u32, u32)>> = BTreeMap::new();
+    for (&(gr, sp, var, l), &c) in &key_to_cnode {
+        parts_of_group.entry(gr).or_default().push((sp, var, l, c));
     }
     let mut used: BTreeSet<String> = BTreeSet::new();
     for (gr, parts) in &parts_of_group {
         let sites: BTreeSet<u32> = parts.iter().map(|p| p.0).collect();
-        let layers: Vec<u32> = parts.iter().map(|p| p.1).collect::<BTreeSet<u32>>().into_iter().collect();
-        for &(sp, l, c) in parts {
+        let vars: BTreeSet<u32> = parts.iter().map(|p| p.1).collect();
+        let layers: Vec<u32> = parts.iter().map(|p| p.2).collect::<BTreeSet<u32>>().into_iter().collect();
+        for &(sp, var, l, c) in parts {
             let cn = &mut cnodes[c as usize];
             let prefix = if cn.kind == CKind::Process { "p_" } else { "j_" };
             let mut name = format!("{prefix}{}", ident(&g.names[*gr as usize]));
@@ -234,6 +269,9 @@ pub fn plan(ir: &Ir, g: &Groups) -> Result<Plan, Diagnostic> {
                 let site =
                     sp.checked_sub(1).and_then(|i| ir.sites.get(i as usize)).map(|s| ident(&s.name)).unwrap_or_else(|| "nosite".into());
                 name = format!("{name}_{site}");
+            }
+            if vars.len() > 1 {
+                name = format!("{name}_v{}", var + 1);
             }
             if layers.len() > 1 {
                 let rank = layers.iter().position(|&x| x == l).unwrap_or(0) as u32 + 1;
@@ -430,6 +468,28 @@ fn render_shell(text: &str, f: &dyn Fn(&str) -> Option<PhVal>) -> String {
     out
 }
 
+/// A site's scratch template as a Groovy expression for the driver: `{user}` is the
+/// driver's `user` variable (see `bpscSitePaths` in main.nf).
+fn groovy_path(t: &str, campaign: &str, site: &str) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for p in template_parts(t) {
+        match p {
+            TPart::Lit(l) => parts.push(groovy_sq(&l)),
+            TPart::Ph(name) => match name.as_str() {
+                "user" => parts.push("user".into()),
+                "campaign" => parts.push(groovy_sq(campaign)),
+                "site" => parts.push(groovy_sq(site)),
+                _ => {}
+            },
+        }
+    }
+    if parts.is_empty() {
+        "''".into()
+    } else {
+        format!("({})", parts.join(" + "))
+    }
+}
+
 /// Render a template that is a *path* (a site's scratch) as one shell word.
 fn render_path_word(text: &str, f: &dyn Fn(&str) -> Option<PhVal>) -> String {
     let mut out = String::new();
@@ -561,6 +621,27 @@ fn job_opts(js: &JobSettings) -> StepOpts {
     }
 }
 
+/// What makes two jobs of a group need different processes: every setting that becomes a
+/// directive or cluster option, except the resources (table columns) and the site (a
+/// column for the scratch; the placement it implies is in the settings themselves).
+fn variant_key(js: &JobSettings) -> String {
+    let r = &js.resources;
+    let mut codes = r.retry_unless_exit.clone();
+    codes.sort_unstable();
+    codes.dedup();
+    format!(
+        "{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        job_opts(js),
+        r.retries,
+        fmt_f64(r.memory_growth),
+        r.memory_growth_on,
+        codes,
+        r.on_failure,
+        js.memory_cap,
+        js.kind
+    )
+}
+
 /// Per-job resources that may become table columns: memory MiB, cpus, walltime s, disk MiB.
 type Res4 = (u64, i64, u64, u64);
 
@@ -573,6 +654,9 @@ struct ProcInfo {
     res: Uni<Res4>,
     retries: i64,
     growth: f64,
+    growth_on: GrowthOn,
+    /// The memory cap (bytes) of the jobs (one value: processes are cut per variant).
+    cap: Option<u64>,
     filter: BTreeSet<i64>,
     abort: bool,
     site: Uni<i64>,
@@ -679,6 +763,8 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
             res: Uni::Empty,
             retries: 0,
             growth: 1.0,
+            growth_on: GrowthOn::Oom,
+            cap: None,
             filter: BTreeSet::new(),
             abort: false,
             site: Uni::Empty,
@@ -693,6 +779,8 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
             info.res.add(res4(r));
             info.retries = info.retries.max(r.retries);
             info.growth = info.growth.max(r.memory_growth);
+            info.growth_on = r.memory_growth_on;
+            info.cap = js.memory_cap;
             info.filter.extend(r.retry_unless_exit.iter().copied());
             info.abort |= r.on_failure == OnFailure::Abort;
             let si = ir.jobs[j as usize].settings;
@@ -769,6 +857,7 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
     let mut procs: Vec<ProcView> = Vec::new();
     let mut slurm_opts: Vec<OptView> = Vec::new();
     let mut condor_opts: Vec<OptView> = Vec::new();
+    let mut containers = false;
     for (ci, cn) in plan.cnodes.iter().enumerate() {
         let Some(info) = infos[ci].as_ref() else { continue };
         let gname = &g.names[cn.group as usize];
@@ -795,22 +884,17 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
             input.push_str(", val(mem), val(cpu), val(wt), val(dsk)");
         }
         let (mem, cpus, time, disk) = match info.res.same() {
-            Some(&(m, c, t, d)) => (format!("{m}.0d"), c.to_string(), t.to_string(), d.to_string()),
-            None => ("(mem as double)".into(), "cpu as int".into(), "wt".into(), "dsk".into()),
+            Some(&(m, c, t, d)) => (format!("{m}L"), c.to_string(), t.to_string(), d.to_string()),
+            None => ("(mem as long)".into(), "cpu as int".into(), "wt".into(), "dsk".into()),
         };
         let mut d: Vec<String> = vec!["tag \"${id}\"".into()];
         d.push(if res_col { format!("cpus {{ {cpus} }}") } else { format!("cpus {cpus}") });
         if info.retries > 0 && info.growth > 1.0 {
-            // Growth stops at the site's max_memory (MiB) when the process has one site.
-            let cap = match info.site.same() {
-                Some(&i) if i >= 0 => ir.sites.get(i as usize).and_then(|x| x.max_memory).map(|m| m.div_ceil(1 << 20)),
-                _ => None,
-            };
-            let grown = format!("Math.ceil({mem} * Math.pow({}d, task.attempt - 1)) as long", fmt_f64(info.growth));
-            match cap {
-                Some(c) => d.push(format!("memory {{ \"${{Math.min({c}L, {grown})}} MB\" }}")),
-                None => d.push(format!("memory {{ \"${{{grown}}} MB\" }}")),
-            }
+            // Growth stops at the job's memory cap (MiB): the smaller of the step's and the
+            // site's max_memory.
+            let cap = info.cap.map(|c| c.div_ceil(1 << 20)).unwrap_or(0);
+            let oom = info.growth_on == GrowthOn::Oom;
+            d.push(format!("memory {{ \"${{bpscMemory(task, {mem}, {}d, {cap}L, {oom})}} MB\" }}", fmt_f64(info.growth)));
         } else if res_col {
             d.push("memory { \"${mem} MB\" }".into());
         } else if let Some(&(m, ..)) = info.res.same() {
@@ -835,8 +919,10 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
         let mut env_lines: Vec<String> = Vec::new();
         let (o, mixed) = info.opts.resolve();
         if !mixed.is_empty() {
-            comments.push(format!("{} differ between the jobs of this group: not set", mixed.join(", ")));
+            // Cannot happen: processes are cut per settings variant (see `plan`).
+            return Err(internal(format!("process {}: {} differ between its jobs", cn.name, mixed.join(", "))));
         }
+        let mut setup: Option<&str> = None;
         {
             if let Some(q) = &o.queue {
                 // Nextflow writes the queue into the job script's header: one safe word.
@@ -847,9 +933,19 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
             }
             match &o.software {
                 Some(Software::Container(img)) => {
-                    d.push(format!("container {}", groovy_sq(&option_value(img, "container image", &label)?)))
+                    d.push(format!("container {}", groovy_sq(&option_value(img, "container image", &label)?)));
+                    // The task runs inside the image (apptainer, enabled in nextflow.config):
+                    // the submit directory and the job's scratch must be there too, since
+                    // Nextflow mounts only the task's work directory and its input files.
+                    let site_expr = match &info.site {
+                        Uni::Same(s) => s.to_string(),
+                        Uni::Mixed => "site".into(),
+                        Uni::Empty => "-1".into(),
+                    };
+                    d.push(format!("containerOptions {{ bpscBinds({site_expr}) }}"));
+                    containers = true;
                 }
-                Some(Software::Setup(sh)) => d.push(format!("beforeScript {}", groovy_sq(sh))),
+                Some(Software::Setup(sh)) => setup = Some(sh.as_str()),
                 None => {}
             }
             for (k, v) in &o.env {
@@ -874,19 +970,21 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
                 sl.push(format!("--nodelist={}", hosts[0]));
             } else if hosts.len() > 1 {
                 comments.push(comment(&format!(
-                    "hosts {:?}: Slurm has no `any of these nodes` option; the slurm profile leaves them out",
-                    hosts
+                    "hosts {}: Slurm has no `any of these nodes` option; the slurm profile leaves them out (W801)",
+                    hosts.join(", ")
                 )));
             }
             if !avoid.is_empty() {
                 sl.push(format!("--exclude={}", avoid.join(",")));
             }
+            // HTCondor's Machine is the fully qualified host name: a short name matches the
+            // part before the first dot (the HTCondor backend's form).
             let mut req: Vec<String> = Vec::new();
             if !hosts.is_empty() {
-                req.push(format!("({})", hosts.iter().map(|h| format!("Machine == \"{h}\"")).collect::<Vec<_>>().join(" || ")));
+                req.push(classad_hosts(&hosts));
             }
-            for h in &avoid {
-                req.push(format!("(Machine =!= \"{h}\")"));
+            if !avoid.is_empty() {
+                req.push(format!("!{}", classad_hosts(&avoid)));
             }
             if !req.is_empty() {
                 co.push(format!("requirements = {}", req.join(" && ")));
@@ -904,11 +1002,29 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
             Uni::Mixed => "site".into(),
             Uni::Empty => "-1".into(),
         };
-        let mut script: Vec<String> = vec![format!("${{bpscScratch({site_expr})}}")];
+        let mut script: Vec<String> = Vec::new();
+        // The job sees exactly its environment (LANGUAGE.md 4, "Environment"): the task
+        // inherits Nextflow's (local executor: the launching shell's; slurm: sbatch's default
+        // --export=ALL; condor: `getenv = true` in CondorExecutor), so the script keeps only
+        // the identity and the batch system's variables, then sets the job's own.
+        script.push(format!(
+            "bpsc_bin=\\$(command -v ${{shq(params.bpsc)}}) || {{ echo \"bpsc: ${{params.bpsc}} not found\" >&2; exit 127; }}"
+        ));
+        script.push(gstring_lit(&format!(
+            "for bpsc_v in $(compgen -e); do case $bpsc_v in {KEEP_ENV}) ;; *) unset \"$bpsc_v\" 2>/dev/null || true ;; esac; done"
+        )));
+        script.push(gstring_lit(&format!("export PATH={DEFAULT_PATH}")));
+        script.push(format!("${{bpscScratch({site_expr})}}"));
         for l in &env_lines {
             script.push(gstring_lit(l));
         }
-        let wrap = format!("${{shq(params.bpsc)}} wrap ${{shq(params.submit)}} --group {} --index ${{k as long}}", sh_sq(gname));
+        if let Some(sh) = setup {
+            // software = setup(...): after the environment is set, as on every engine.
+            script.push(gstring_lit("set +u"));
+            script.push(gstring_lit(&format!("{{ {sh}\n}} || echo \"bpsc: software setup exited with $?\" >&2")));
+            script.push(gstring_lit("set -u"));
+        }
+        let wrap = format!("\"\\$bpsc_bin\" wrap ${{shq(params.submit)}} --group {} --index ${{k as long}}", sh_sq(gname));
         let slow_cmd = if slow && info.kind == JobKind::Compute { notify_command(ir, "slow", &label, true) } else { None };
         match (slow_cmd, ir.notify.slow_after) {
             (Some(cmd), Some(after)) => {
@@ -924,6 +1040,8 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
             }
             _ => script.push(format!("exec {wrap}")),
         }
+        // A setup script may span lines: one script line per text line.
+        let script: Vec<String> = script.iter().flat_map(|l| l.split('\n').map(str::to_string).collect::<Vec<_>>()).collect();
         procs.push(ProcView { name: cn.name.clone(), comments, directives: d, input, script });
     }
 
@@ -1015,6 +1133,22 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
         })
         .collect();
 
+    // The same directories as Groovy expressions for the driver (container binds).
+    let site_paths: Vec<String> = ir
+        .sites
+        .iter()
+        .map(|s| match &s.scratch {
+            Some(t) => groovy_path(t, &ir.campaign, &s.name),
+            None => "null".into(),
+        })
+        .collect();
+    // The provenance job's own environment (that of the user's final job it runs, when
+    // there is one: the campaign's `final` settings).
+    let final_env: Vec<String> = ir
+        .final_job
+        .as_ref()
+        .map(|f| f.settings.env.iter().filter(|(k, _)| is_env_name(k)).map(|(k, v)| groovy_sq(&format!("{k}={v}"))).collect())
+        .unwrap_or_default();
     let provenance = g.names.iter().position(|n| n == "provenance").map(|_| groovy_sq("provenance"));
     let notify_done = notify_command(ir, "done", "", false).map(|c| groovy_sq(&c));
     let notify_failure = notify_command(ir, "failure", "", false).map(|c| groovy_sq(&c));
@@ -1034,6 +1168,11 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
             processes => procs,
             wiring => wiring,
             site_scratch => site_scratch,
+            site_paths => site_paths,
+            oom_exits => OOM_EXITS.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "),
+            default_path => DEFAULT_PATH,
+            final_env => final_env,
+            local_limits => true,
             provenance => provenance,
             notify_done => notify_done,
             notify_failure => notify_failure,
@@ -1049,6 +1188,7 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
             manifest_name => groovy_sq(&format!("bpsc-{}", ir.campaign)),
             slurm => slurm_opts,
             condor => condor_opts,
+            containers => containers,
         },
     )?;
     out.write("nextflow.config", config.as_bytes())?;
@@ -1064,7 +1204,7 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
 
 /// The profile that matches the campaign's sites: condor when they all use HTCondor,
 /// slurm when any uses Slurm, else local.
-fn default_profile(ir: &Ir) -> &'static str {
+pub fn default_profile(ir: &Ir) -> &'static str {
     let used: BTreeSet<&str> = ir.steps.iter().filter_map(|s| s.site.as_deref()).collect();
     let backends: BTreeSet<&str> =
         ir.sites.iter().filter(|s| used.contains(s.name.as_str())).filter_map(|s| s.backend.as_deref()).collect();

@@ -41,6 +41,10 @@ impl Engine for Nextflow {
         &["done", "failure", "slow"]
     }
 
+    fn check(&self, ir: &Ir) -> Vec<Diagnostic> {
+        caps::check(ir)
+    }
+
     fn submit(&self, s: &mut super::ops::Session) -> Result<(), Diagnostic> {
         ops::submit(s)
     }

@@ -7,7 +7,7 @@ use crate::backend::templates::{TemplateSet, Templates};
 use crate::backend::Output;
 use crate::diag::Diagnostic;
 
-use super::model::{Model, Soft, LOCAL};
+use super::model::{Model, Prof, Soft, LOCAL};
 use super::quote::{xml_escape, xml_url, yaml, yaml_url};
 
 fn yaml_url_filter(s: &str) -> String {
@@ -25,6 +25,7 @@ pub const TEMPLATES: TemplateSet = TemplateSet {
         ("pegasus.properties", include_str!("../../../templates/pegasus/pegasus.properties.j2")),
         ("plan.sh", include_str!("../../../templates/pegasus/plan.sh.j2")),
         ("setup.sh", include_str!("../../../templates/pegasus/setup.sh.j2")),
+        ("bpsc-post.sh", include_str!("../../../templates/pegasus/bpsc-post.sh.j2")),
     ],
     filters: &[("yaml", yaml), ("yaml_url", yaml_url_filter), ("xml", xml_escape), ("xml_url", xml_url)],
 };
@@ -52,7 +53,22 @@ pub fn image_url(image: &str) -> String {
     }
 }
 
-/// Write the catalogs, properties, `plan.sh` and launchers of one flavour.
+/// Profiles grouped by namespace, each entry (key, value) rendered as YAML.
+fn by_namespace(ps: &[Prof]) -> Vec<Value> {
+    let mut by_ns: Vec<(&str, Vec<(String, String)>)> = Vec::new();
+    for p in ps {
+        let mut v = String::new();
+        super::yaml::prof_value(&p.val, &mut v);
+        let e = (yaml(&p.key), v);
+        match by_ns.iter_mut().find(|(n, _)| *n == p.ns) {
+            Some((_, es)) => es.push(e),
+            None => by_ns.push((p.ns, vec![e])),
+        }
+    }
+    by_ns.into_iter().map(|(n, es)| context! { name => n, entries => es }).collect()
+}
+
+/// Write the catalogs, properties, `plan.sh`, the launchers and the POST script.
 pub fn write_all(m: &Model, out: &dyn Output, yaml_flavour: bool) -> Result<(), Diagnostic> {
     let e = Templates::new(&TEMPLATES)?;
     let version = env!("CARGO_PKG_VERSION");
@@ -68,34 +84,30 @@ pub fn write_all(m: &Model, out: &dyn Output, yaml_flavour: bool) -> Result<(), 
 
     if yaml_flavour {
         write(out, "sites.yml", &render(&e, "sites.yml", context! { name => m.name, version, sites => sites.clone() })?, false)?;
-        let tx: Vec<Value> =
-            m.tx.iter()
-                .flatten()
-                .map(|t| {
-                    let site_list: Vec<Value> = t
-                        .sites
-                        .iter()
-                        .map(|s| {
-                            let mut by_ns: Vec<(String, Vec<(String, String)>)> = Vec::new();
-                            for (ns, k, v) in t.site_profiles.get(s).map(|v| v.as_slice()).unwrap_or(&[]) {
-                                match by_ns.iter_mut().find(|(n, _)| n == ns) {
-                                    Some((_, e)) => e.push(((*k).to_string(), v.clone())),
-                                    None => by_ns.push(((*ns).to_string(), vec![((*k).to_string(), v.clone())])),
-                                }
-                            }
-                            let profiles: Vec<Value> = by_ns.into_iter().map(|(n, es)| context! { name => n, entries => es }).collect();
-                            context! { name => s, profiles }
-                        })
-                        .collect();
-                    let (launcher, container) = match t.soft {
-                        Soft::Setup(k) => (Some(k), None),
-                        Soft::Container(k) => (None, Some(k)),
-                        Soft::None => (None, None),
-                    };
-                    context! { name => t.name, env => t.env, sites => site_list, launcher, container }
-                })
-                .collect();
-        let containers: Vec<String> = m.containers.iter().map(|c| image_url(c)).collect();
+        let tx: Vec<Value> = m
+            .tx
+            .iter()
+            .flatten()
+            .map(|t| {
+                let site_list: Vec<Value> = t
+                    .sites
+                    .iter()
+                    .map(|s| context! { name => yaml(s), profiles => by_namespace(t.site_profiles.get(s).map(|v| v.as_slice()).unwrap_or(&[])) })
+                    .collect();
+                let container = match t.soft {
+                    Soft::Container(k) => Some(k),
+                    _ => None,
+                };
+                let pfn = if container.is_some() {
+                    format!("'file://${{BPSC_SUBMIT}}/{}'", t.launcher())
+                } else {
+                    format!("'${{BPSC_SUBMIT}}/{}'", t.launcher())
+                };
+                let metadata: Vec<(String, String)> = t.metadata().into_iter().map(|(k, v)| (k.to_string(), yaml(&v))).collect();
+                context! { name => yaml(&t.name), metadata, profiles => by_namespace(&t.profiles), sites => site_list, container, pfn }
+            })
+            .collect();
+        let containers: Vec<String> = m.containers.iter().map(|c| yaml(&image_url(c))).collect();
         write(
             out,
             "transformations.yml",
@@ -112,6 +124,17 @@ pub fn write_all(m: &Model, out: &dyn Output, yaml_flavour: bool) -> Result<(), 
             false,
         )?;
     }
+    // Cleanup: leaf cleanup (which `inplace` includes) removes the workflow's working
+    // directory at the end (data-management.rst "Data Cleanup": "removes the directory
+    // created by the create dir job"), and with it every `persist = scratch` dataset.
+    let (cleanup, cleanup_why) = if m.keeps_scratch {
+        (
+            "none",
+            "none: some datasets are `persist = scratch`, and Pegasus's leaf cleanup would remove\n#   the workflow's working directory with them (data-management.rst \"Data Cleanup\"); bpsc's own\n#   cleanup jobs still remove `discard` outputs after their last consumer.",
+        )
+    } else {
+        ("inplace", "inplace: Pegasus removes the files it staged once no job needs them, and the working\n#   directory at the end; bpsc's own cleanup jobs remove `discard` outputs after their last consumer.")
+    };
     write(
         out,
         "pegasus.properties",
@@ -125,13 +148,33 @@ pub fn write_all(m: &Model, out: &dyn Output, yaml_flavour: bool) -> Result<(), 
     write(
         out,
         "plan.sh",
-        &render(&e, "plan.sh", context! { name => m.name, version, yaml => yaml_flavour, site_names => site_names.join(",") })?,
+        &render(
+            &e,
+            "plan.sh",
+            context! { name => m.name, version, yaml => yaml_flavour, site_names => site_names.join(","), cleanup, cleanup_why },
+        )?,
         true,
     )?;
-    if !m.launchers.is_empty() {
-        for (k, setup) in m.launchers.iter().enumerate() {
-            write(out, &format!("launch/setup-{k}.sh"), &render(&e, "setup.sh", context! { version, setup })?, true)?;
-        }
+    // One launcher per group Pegasus runs: a job's arguments are only its index.
+    let campaign = crate::backend::comment_text(&m.ir.campaign);
+    for t in m.tx.iter().flatten() {
+        let setup = match &t.soft {
+            Soft::Setup(s) => Some(s.as_str()),
+            _ => None,
+        };
+        write(out, &t.launcher(), &render(&e, "setup.sh", context! { version, campaign, group => t.name, setup })?, true)?;
+    }
+    if m.post_script {
+        write(
+            out,
+            "bpsc-post.sh",
+            &render(
+                &e,
+                "bpsc-post.sh",
+                context! { name => m.name, version, abort => super::model::POST_ABORT, no_retry => super::model::POST_NO_RETRY },
+            )?,
+            true,
+        )?;
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::name::QName;
 use quick_xml::Writer;
 
-use super::model::{Model, Soft, Use};
+use super::model::{Model, PVal, Prof, Use};
 use super::quote::{rc_text, xml_escape, xml_text, xml_text_escape, xml_url};
 use super::yaml::hooks;
 
@@ -116,65 +116,108 @@ fn write_dax(m: &Model, file: Box<dyn Write>) -> io::Result<()> {
         empty(&mut w, "pfn", &[("url", xml_url(&url).into()), ("site", "local".into())])?;
         w.write_event(Event::End(BytesEnd::new("file")))?;
     }
-    // Section 4: executables (the transformation catalog), one per transformation and site.
+    // Section 4: executables (the transformation catalog), one per transformation and site:
+    // the group's launcher with the profiles all its jobs share (DAX 3.6 CatalogType:
+    // profiles, metadata, then each pfn with the profiles of the jobs at that site).
     for t in m.tx.iter().flatten() {
         for site in &t.sites {
             w.write_event(Event::Start(start(
                 "executable",
-                &[
-                    ("namespace", "bpsc".into()),
-                    a("name", &t.name),
-                    ("installed", "true".into()),
-                    ("arch", "x86_64".into()),
-                    ("os", "linux".into()),
-                ],
+                &[a("name", &t.name), ("installed", "true".into()), ("arch", "x86_64".into()), ("os", "linux".into())],
             )))?;
-            for (k, v) in &t.env {
-                if k == "BPSC_BIN" {
-                    text_raw(&mut w, "profile", &[("namespace", "env".into()), a("key", k)], &xml_url(v))?;
-                } else {
-                    text_elem(&mut w, "profile", &[("namespace", "env".into()), a("key", k)], v)?;
-                }
+            for p in &t.profiles {
+                profile(&mut w, p)?;
             }
-            let pfn = match t.soft {
-                Soft::Setup(k) => format!("file://${{BPSC_SUBMIT}}/launch/setup-{k}.sh"),
-                _ => "file://${BPSC_BIN}".to_string(),
-            };
-            let profiles = t.site_profiles.get(site);
-            if let Some(ps) = profiles {
-                w.write_event(Event::Start(start("pfn", &[("url", xml_url(&pfn).into()), a("site", site)])))?;
-                for (ns, k, v) in ps {
-                    text_elem(&mut w, "profile", &[("namespace", (*ns).into()), ("key", (*k).into())], v)?;
+            for (k, v) in t.metadata() {
+                text_elem(&mut w, "metadata", &[("key", k.into())], &v)?;
+            }
+            let pfn = format!("file://${{BPSC_SUBMIT}}/{}", t.launcher());
+            match t.site_profiles.get(site) {
+                Some(ps) => {
+                    w.write_event(Event::Start(start("pfn", &[("url", xml_url(&pfn).into()), a("site", site)])))?;
+                    for p in ps {
+                        profile(&mut w, p)?;
+                    }
+                    w.write_event(Event::End(BytesEnd::new("pfn")))?;
                 }
-                w.write_event(Event::End(BytesEnd::new("pfn")))?;
-            } else {
-                empty(&mut w, "pfn", &[("url", xml_url(&pfn).into()), a("site", site)])?;
+                None => empty(&mut w, "pfn", &[("url", xml_url(&pfn).into()), a("site", site)])?,
             }
             w.write_event(Event::End(BytesEnd::new("executable")))?;
         }
     }
-    // Section 6: jobs.
+    // Sections 6 and 7, the bulk: one line per job and per child, written directly (no
+    // indentation: a million jobs' worth of XML stays under 150 bytes a job).
+    let mut inner = w.into_inner();
+    inner.write_all(b"\n")?;
     let mut uses: Vec<Use> = Vec::new();
+    let residuals: Vec<String> = m.residuals.iter().map(|r| r.iter().map(profile_xml).collect::<String>()).collect();
+    let mut b = String::with_capacity(4096);
     for &j in &m.order {
-        job(&mut w, m, j, &mut uses)?;
+        b.clear();
+        b.push_str("<job id=\"");
+        b.push_str(m.ids.get(j));
+        b.push_str("\" name=\"");
+        b.push_str(m.tx_name(j));
+        b.push_str("\"><argument>");
+        super::yaml::push_u32(&mut b, m.index(j));
+        b.push_str("</argument>");
+        // Pegasus 4.x pins sites with the `hints` namespace (`selector` came with 5.0).
+        let r = m.residual_of[j as usize];
+        if r != 0 && r != u32::MAX {
+            b.push_str(&residuals[r as usize]);
+        }
+        m.uses(j, &mut uses);
+        for u in uses.iter() {
+            b.push_str("<uses name=\"");
+            b.push_str(&esc(&u.lfn));
+            if u.output {
+                b.push_str("\" link=\"output\" transfer=\"");
+                b.push_str(if u.stage_out { "true" } else { "false" });
+                b.push_str("\" register=\"");
+                b.push_str(if u.register { "true" } else { "false" });
+                b.push('"');
+            } else {
+                b.push_str("\" link=\"input\" transfer=\"true\" register=\"false\"");
+                if u.optional {
+                    b.push_str(" optional=\"true\"");
+                }
+            }
+            b.push_str("/>");
+        }
+        b.push_str("</job>\n");
+        inner.write_all(b.as_bytes())?;
     }
-    // Section 7: dependencies, grouped by child.
+    // Dependencies, grouped by child.
     let mut by_child = m.edges.clone();
     by_child.sort_unstable_by_key(|&(p, c)| (c, p));
     let mut i = 0;
     while i < by_child.len() {
         let c = by_child[i].1;
-        w.write_event(Event::Start(start("child", &[("ref", m.ids.get(c).into())])))?;
+        b.clear();
+        b.push_str("<child ref=\"");
+        b.push_str(m.ids.get(c));
+        b.push_str("\">");
         while i < by_child.len() && by_child[i].1 == c {
-            empty(&mut w, "parent", &[("ref", m.ids.get(by_child[i].0).into())])?;
+            b.push_str("<parent ref=\"");
+            b.push_str(m.ids.get(by_child[i].0));
+            b.push_str("\"/>");
             i += 1;
         }
-        w.write_event(Event::End(BytesEnd::new("child")))?;
+        b.push_str("</child>\n");
+        inner.write_all(b.as_bytes())?;
     }
-    w.write_event(Event::End(BytesEnd::new("adag")))?;
-    let mut inner = w.into_inner();
-    inner.write_all(b"\n")?;
+    inner.write_all(b"</adag>\n")?;
     inner.flush()
+}
+
+/// A `<profile>` element as text: bpsc's plan-time variables stay for pegasus-plan, every
+/// other `${` is escaped.
+fn profile_xml(p: &Prof) -> String {
+    let v = match &p.val {
+        PVal::Plan(t) => xml_text(t, true, false),
+        v => xml_text_escape(&v.text()),
+    };
+    format!("<profile namespace=\"{}\" key=\"{}\">{v}</profile>", p.ns, xml_escape(&p.key))
 }
 
 /// `<name attrs>text</name>` with `text` already escaped.
@@ -184,36 +227,14 @@ fn text_raw(w: &mut W, name: &str, attrs: &[(&str, Cow<str>)], escaped: &str) ->
     w.write_event(Event::End(BytesEnd::new(name)))
 }
 
-fn job(w: &mut W, m: &Model, j: u32, uses: &mut Vec<Use>) -> io::Result<()> {
-    let name = m.tx_name(j);
-    w.write_event(Event::Start(start("job", &[("id", m.ids.get(j).into()), ("namespace", "bpsc".into()), a("name", name)])))?;
-    // Ids and group names are [A-Za-z0-9_-]: whitespace-free, as DAX argument splitting needs.
-    text_raw(w, "argument", &[], &format!("wrap ${{BPSC_SUBMIT}} --group {} --index {}", xml_text_escape(name), m.index(j)))?;
-    for (k, v) in m.metadata(j) {
-        text_elem(w, "metadata", &[("key", k.into())], &v.text())?;
+/// One profile element: bpsc's plan-time variables stay for pegasus-plan, every other `${`
+/// is escaped.
+fn profile(w: &mut W, p: &Prof) -> io::Result<()> {
+    let attrs = [("namespace", Cow::Borrowed(p.ns)), a("key", &p.key)];
+    match &p.val {
+        PVal::Plan(t) => text_raw(w, "profile", &attrs, &xml_text(t, true, false)),
+        v => text_elem(w, "profile", &attrs, &v.text()),
     }
-    // Pegasus 4.x pins sites with the `hints` namespace (`selector` came with 5.0).
-    for (ns, k, v) in m.profiles(j, "hints") {
-        text_elem(w, "profile", &[("namespace", ns.into()), ("key", k.into())], &v.text())?;
-    }
-    m.uses(j, uses);
-    for u in uses.iter() {
-        let mut at: Vec<(&str, Cow<str>)> = vec![a("name", &u.lfn)];
-        if u.output {
-            at.push(("link", "output".into()));
-            at.push(("transfer", if u.stage_out { "true" } else { "false" }.into()));
-            at.push(("register", if u.register { "true" } else { "false" }.into()));
-        } else {
-            at.push(("link", "input".into()));
-            at.push(("transfer", "true".into()));
-            at.push(("register", "false".into()));
-            if u.optional {
-                at.push(("optional", "true".into()));
-            }
-        }
-        empty(w, "uses", &at)?;
-    }
-    w.write_event(Event::End(BytesEnd::new("job")))
 }
 
 /// The output replica catalog in the File format Pegasus 4.x reads:

@@ -3,25 +3,34 @@
 //! Pegasus 6 drops DAX).  See backends/pegasus/README.md for the feature mapping.
 //!
 //! ```text
-//! SUBMIT/                      (plus the common bpsc.json, tasks/, provenance/, logs/)
-//!   workflow.yml | workflow.dax   the jobs, their files, profiles and dependencies (streamed)
+//! SUBMIT/                      (plus the common bpsc.json, tasks/, configs/, provenance/, logs/)
+//!   workflow.yml | workflow.dax   the jobs (one line each: group, id, index, what differs), their
+//!                                 declared files and dependencies (streamed)
 //!   sites.yml    | sites.xml      site catalog: one site per execution site, and `local`
-//!   transformations.yml | (inline <executable>, empty tc.txt)   one transformation per task group
+//!   transformations.yml | (inline <executable>, empty tc.txt)   one transformation per task group,
+//!                                 with the profiles its jobs share
 //!   replicas.yml | (inline <file>, replicas.rc for registrations)  external pre_job inputs
 //!   outputs.yml  | outputs.rc     where each archived file goes (Replica output mapper)
-//!   pegasus.properties            catalogs, data configuration, output mapper, max_jobs
+//!   pegasus.properties            catalogs, data configuration, output mapper, max_running
 //!   plan.sh                       sets BPSC_SUBMIT/BPSC_BIN and runs pegasus-plan
-//!   launch/setup-K.sh             software setup launchers, when a step has setup(...)
+//!   launch/GROUP.sh               each task group's launcher: software setup, then `bpsc wrap`
+//!   bpsc-post.sh                  the POST script of groups with on_failure = abort or
+//!                                 retry_unless_exit
 //! ```
 //!
-//! Every job runs `bpsc wrap ${BPSC_SUBMIT} --group G --index K`.  The submit directory's
-//! absolute path is not known at compile time (the directory is written under a temporary
-//! name and may be moved or mounted elsewhere on the workers), so it is left as
-//! `${BPSC_SUBMIT}`, which pegasus-plan expands from its environment (`plan.sh` sets it to
-//! its own directory unless told otherwise); likewise `${BPSC_BIN}` for the bpsc binary.
-//! Jobs run in Pegasus's working directory with `BPSC_SCRATCH=.`, so the wrapper reads and
-//! writes dataset instances exactly where Pegasus stages them: an LFN is the instance's
-//! path relative to the scratch directory (`dataset/v1_v2`, a "deep LFN").
+//! Every job runs `launch/GROUP.sh K`, which runs `bpsc wrap ${BPSC_SUBMIT} --group GROUP
+//! --index K`.  The submit directory's absolute path is not known at compile time (the
+//! directory is written under a temporary name and may be moved or mounted elsewhere on
+//! the workers), so it is left as `${BPSC_SUBMIT}`, which pegasus-plan expands from its
+//! environment (`plan.sh` sets it to its own directory unless told otherwise); likewise
+//! `${BPSC_BIN}` for the bpsc binary.  Jobs run in Pegasus's working directory with
+//! `BPSC_SCRATCH=.`, so the wrapper reads and writes dataset instances exactly where Pegasus
+//! stages them: an LFN is the instance's path relative to the scratch directory
+//! (`dataset/v1_v2`, a "deep LFN").
+//!
+//! Only sites with a shared filesystem (`sharedfs`) are accepted: a job needs the submit
+//! directory (its task tables, and its provenance record and logs go there), and bpsc
+//! cannot make either reach a site without one through Pegasus (E801, [`Pegasus::check`]).
 
 pub mod caps;
 mod catalogs;
@@ -51,7 +60,7 @@ impl Pegasus {
 }
 
 fn write_flavour(ir: &Ir, out: &dyn Output, yaml_flavour: bool) -> Result<Emitted, Diagnostic> {
-    let m = model::Model::new(ir);
+    let m = model::Model::new(ir, yaml_flavour);
     super::write_common(ir, out, &m.groups, &Default::default())?;
     if yaml_flavour {
         yaml::write(&m, out)?;
@@ -59,8 +68,9 @@ fn write_flavour(ir: &Ir, out: &dyn Output, yaml_flavour: bool) -> Result<Emitte
         dax::write(&m, out)?;
     }
     catalogs::write_all(&m, out, yaml_flavour)?;
-    // Pegasus plans transfers itself: bpsc's stage and cleanup jobs are not in its workflow.
-    let kept = |k: JobKind| matches!(k, JobKind::Compute | JobKind::Join);
+    // Pegasus plans transfers itself: bpsc's stage jobs are not in its workflow; its
+    // cleanup jobs are (they remove undeclared `discard` outputs).
+    let kept = |k: JobKind| matches!(k, JobKind::Compute | JobKind::Join | JobKind::Cleanup);
     Ok(Emitted {
         groups: m.groups.counts(),
         submit_command: "./plan.sh --submit".into(),
@@ -104,6 +114,10 @@ impl Engine for Pegasus {
 
     fn native_events(&self) -> &'static [&'static str] {
         &["done", "failure"]
+    }
+
+    fn check(&self, ir: &Ir) -> Vec<Diagnostic> {
+        caps::check(self.name(), ir)
     }
 
     fn submit(&self, s: &mut super::ops::Session) -> Result<(), Diagnostic> {

@@ -43,7 +43,7 @@ pub fn yaml_str(s: &str, out: &mut String) {
 /// The variables bpsc leaves for pegasus-plan to expand: `${USER}` (what `{user}` becomes
 /// in URL and scratch templates, as the job wrapper expands it too), and the submit
 /// directory and binary (see [`super`]).  Every other `${` is escaped.
-pub const PLAN_VARS: &[&str] = &["${USER}", "${BPSC_SUBMIT}", "${BPSC_BIN}"];
+pub const PLAN_VARS: &[&str] = &["${USER}", "${BPSC_SUBMIT}", "${BPSC_BIN_DIR}", "${BPSC_BIN}"];
 
 fn plan_var_at(s: &str, i: usize) -> bool {
     PLAN_VARS.iter().any(|v| s[i..].starts_with(v))
@@ -174,6 +174,21 @@ pub fn rc_text(s: &str) -> Option<String> {
     Some(o)
 }
 
+/// A ClassAd string literal.
+pub fn classad_str(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// `(member(toLower(Machine), {...}) || member(toLower(split(Machine, ".")[0]), {...}))`:
+/// any of `hosts`, each given by its full or its short name.  HTCondor's `Machine` is "the
+/// fully qualified host name" (machine-classad-attributes.rst), so a short name compares
+/// with the part before the first dot; host names compare case-insensitively.  The same
+/// form as the HTCondor backend's.
+pub fn classad_hosts(hosts: &[String]) -> String {
+    let list = hosts.iter().map(|h| classad_str(&h.to_lowercase())).collect::<Vec<_>>().join(", ");
+    format!("(member(toLower(Machine), {{{list}}}) || member(toLower(split(Machine, \".\")[0]), {{{list}}}))")
+}
+
 /// A name Pegasus, DAGMan and the DAX `NodeIdentifierPattern` all accept: ASCII letters,
 /// digits, `_` and `-`; anything else becomes `-`; never empty.
 pub fn node_name(s: &str) -> String {
@@ -222,5 +237,14 @@ mod tests {
         let mut u = String::new();
         yaml_url("file:///x/${USER}/a", &mut u);
         assert_eq!(u, "'file:///x/${USER}/a'");
+    }
+
+    #[test]
+    fn hosts_match_short_and_full_names() {
+        assert_eq!(
+            classad_hosts(&["sdfrome041".into(), "Node.B".into()]),
+            r#"(member(toLower(Machine), {"sdfrome041", "node.b"}) || member(toLower(split(Machine, ".")[0]), {"sdfrome041", "node.b"}))"#
+        );
+        assert_eq!(classad_str("a\"b\\"), r#""a\"b\\""#);
     }
 }

@@ -6,8 +6,8 @@ use std::io::{self, Write};
 
 use crate::backend::Output;
 
-use super::model::{notify_command, provenance_command, Model, Use, Val};
-use super::quote::{yaml_expand, yaml_str, yaml_url};
+use super::model::{notify_command, provenance_command, Model, PVal, Prof, Use};
+use super::quote::{yaml, yaml_expand, yaml_str, yaml_url};
 
 /// Write `workflow.yml`, `replicas.yml` and `outputs.yml`.
 pub fn write(m: &Model, out: &dyn Output) -> io::Result<()> {
@@ -46,7 +46,10 @@ fn write_workflow(m: &Model, mut w: Box<dyn Write>) -> io::Result<()> {
     let ir = m.ir;
     let mut b = String::with_capacity(4096);
     b.push_str(&format!(
-        "# Pegasus 5 abstract workflow of campaign {} written by bpsc {}.\n# Plan it with ./plan.sh (see README in backends/pegasus of bpsc).\n",
+        "# Pegasus 5 abstract workflow of campaign {} written by bpsc {}.\n# Plan it with ./plan.sh (see README in backends/pegasus of bpsc).\n\
+         # A job's arguments are its index K in its task group: the transformation is the group's launcher\n\
+         # (launch/GROUP.sh K runs `bpsc wrap SUBMIT --group GROUP --index K`); what the job runs:\n\
+         # `bpsc show SUBMIT GROUP:K`.  Profiles its group shares are in transformations.yml.\n",
         m.name,
         env!("CARGO_PKG_VERSION")
     ));
@@ -76,10 +79,28 @@ fn write_workflow(m: &Model, mut w: Box<dyn Write>) -> io::Result<()> {
     b.push_str("jobs:\n");
     w.write_all(b.as_bytes())?;
 
+    // Per job one flow-style line (no space after a comma: YAML flow collections do not need
+    // one, and a million jobs save 4 MB); its profiles, rendered once per distinct set.
+    let residuals: Vec<String> = m.residuals.iter().map(|r| flow_profiles(r)).collect();
+    let names: Vec<String> = m.groups.names.iter().map(|n| yaml(n)).collect();
     let mut uses: Vec<Use> = Vec::new();
     for &j in &m.order {
         b.clear();
-        job(m, j, &mut uses, &mut b);
+        b.push_str("- {type: job,name: ");
+        b.push_str(&names[m.groups.group_of[j as usize] as usize]);
+        b.push_str(",id: ");
+        b.push_str(m.ids.get(j));
+        b.push_str(",arguments: [");
+        push_u32(&mut b, m.index(j));
+        b.push_str("],uses: ");
+        m.uses(j, &mut uses);
+        flow_uses(&uses, &mut b);
+        let r = m.residual_of[j as usize];
+        if r != 0 && r != u32::MAX {
+            b.push_str(",profiles: ");
+            b.push_str(&residuals[r as usize]);
+        }
+        b.push_str("}\n");
         w.write_all(b.as_bytes())?;
     }
 
@@ -93,107 +114,105 @@ fn write_workflow(m: &Model, mut w: Box<dyn Write>) -> io::Result<()> {
         while i < m.edges.len() {
             let p = m.edges[i].0;
             b.clear();
-            b.push_str("- id: ");
+            b.push_str("- {id: ");
             b.push_str(m.ids.get(p));
-            b.push_str("\n  children:\n");
+            b.push_str(",children: [");
+            let mut first = true;
             while i < m.edges.len() && m.edges[i].0 == p {
-                b.push_str("  - ");
+                if !first {
+                    b.push(',');
+                }
+                first = false;
                 b.push_str(m.ids.get(m.edges[i].1));
-                b.push('\n');
                 i += 1;
             }
+            b.push_str("]}\n");
             w.write_all(b.as_bytes())?;
         }
     }
     w.flush()
 }
 
-/// One job entry.  Ids and group names are `[A-Za-z0-9_-]+` already; everything else goes
-/// through [`yaml_str`].
-fn job(m: &Model, j: u32, uses: &mut Vec<Use>, b: &mut String) {
-    let id = m.ids.get(j);
-    let name = m.tx_name(j);
-    b.push_str("- type: job\n  namespace: bpsc\n  name: ");
-    yaml_str(name, b);
-    b.push_str("\n  id: ");
-    b.push_str(id);
-    b.push_str("\n  arguments: [wrap, '${BPSC_SUBMIT}', '--group', ");
-    yaml_str(name, b);
-    b.push_str(", '--index', '");
-    b.push_str(&m.index(j).to_string());
-    b.push_str("']\n");
-    m.uses(j, uses);
-    if uses.is_empty() {
-        b.push_str("  uses: []\n");
-    } else {
-        b.push_str("  uses:\n");
-        for u in uses.iter() {
-            b.push_str("  - {lfn: ");
-            yaml_str(&u.lfn, b);
-            if u.output {
-                b.push_str(", type: output, stageOut: ");
-                b.push_str(if u.stage_out { "true" } else { "false" });
-                b.push_str(", registerReplica: ");
-                b.push_str(if u.register { "true" } else { "false" });
-            } else {
-                b.push_str(", type: input");
-                if u.optional {
-                    b.push_str(", optional: true");
-                }
-            }
-            b.push_str("}\n");
+/// Append `n` in decimal, without allocating.
+pub fn push_u32(b: &mut String, n: u32) {
+    let mut d = [0u8; 10];
+    let mut i = d.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        d[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
         }
     }
-    // Metadata and each profile namespace as one flow mapping: a million jobs' worth of
-    // YAML stays a third smaller than in block style, and as readable.
-    b.push_str("  metadata: {");
-    for (i, (k, v)) in m.metadata(j).into_iter().enumerate() {
+    b.push_str(std::str::from_utf8(&d[i..]).unwrap_or("0"));
+}
+
+/// `[]` or `[{lfn: X, type: input}, ...]`.  LFNs are `[A-Za-z0-9_-]+/[A-Za-z0-9_-]+`
+/// (see `crate::ir::naming`), which [`yaml_str`] leaves plain.
+fn flow_uses(uses: &[Use], b: &mut String) {
+    b.push('[');
+    for (i, u) in uses.iter().enumerate() {
         if i > 0 {
             b.push_str(", ");
         }
-        b.push_str(k);
-        b.push_str(": ");
-        match v {
-            Val::Num(n) => b.push_str(&n.to_string()),
-            Val::Text(t) => yaml_str(&t, b),
-        }
-    }
-    b.push_str("}\n  profiles:\n");
-    let profiles = m.profiles(j, "selector");
-    let mut namespaces: Vec<&str> = Vec::with_capacity(5);
-    for (ns, _, _) in &profiles {
-        if !namespaces.contains(ns) {
-            namespaces.push(ns);
-        }
-    }
-    for ns in namespaces {
-        b.push_str("    ");
-        b.push_str(ns);
-        b.push_str(": {");
-        for (i, (_, k, v)) in profiles.iter().filter(|p| p.0 == ns).enumerate() {
-            if i > 0 {
-                b.push_str(", ");
-            }
-            b.push_str(k);
-            b.push_str(": ");
-            match v {
-                // Resources as numbers, dagman values as strings: as the Pegasus Python API writes them.
-                Val::Num(n) if numeric_key(k) => b.push_str(&n.to_string()),
-                Val::Num(n) => {
-                    b.push('\'');
-                    b.push_str(&n.to_string());
-                    b.push('\'');
-                }
-                Val::Text(t) => yaml_str(t, b),
+        b.push_str("{lfn: ");
+        yaml_str(&u.lfn, b);
+        if u.output {
+            b.push_str(", type: output, stageOut: ");
+            b.push_str(if u.stage_out { "true" } else { "false" });
+            b.push_str(", registerReplica: ");
+            b.push_str(if u.register { "true" } else { "false" });
+        } else {
+            b.push_str(", type: input");
+            if u.optional {
+                b.push_str(", optional: true");
             }
         }
-        b.push_str("}\n");
+        b.push('}');
+    }
+    b.push(']');
+}
+
+/// A profile value in YAML: numbers as numbers (as the Pegasus Python API writes
+/// resources), text quoted where needed; only bpsc's own plan-time variables stay for
+/// pegasus-plan to expand.
+pub fn prof_value(v: &PVal, out: &mut String) {
+    match v {
+        PVal::Num(n) => out.push_str(&n.to_string()),
+        PVal::Text(t) => yaml_str(t, out),
+        PVal::Plan(t) => yaml_url(t, out),
     }
 }
 
-/// Profile values written as YAML numbers (as the Pegasus Python API writes them).
-pub fn numeric_key(k: &str) -> bool {
-    matches!(k, "request_memory" | "request_cpus" | "request_disk" | "runtime")
+/// `{ns: {key: value, ...}, ...}` in one line.
+pub fn flow_profiles(ps: &[Prof]) -> String {
+    let mut b = String::from("{");
+    let mut namespaces: Vec<&str> = Vec::new();
+    for p in ps {
+        if !namespaces.contains(&p.ns) {
+            namespaces.push(p.ns);
+        }
+    }
+    for (i, ns) in namespaces.iter().enumerate() {
+        if i > 0 {
+            b.push_str(", ");
+        }
+        b.push_str(ns);
+        b.push_str(": {");
+        for (k, p) in ps.iter().filter(|p| p.ns == *ns).enumerate() {
+            if k > 0 {
+                b.push_str(", ");
+            }
+            yaml_str(&p.key, &mut b);
+            b.push_str(": ");
+            prof_value(&p.val, &mut b);
+        }
+        b.push('}');
+    }
+    b.push('}');
+    b
 }
 
 fn write_replicas(m: &Model, mut w: Box<dyn Write>) -> io::Result<()> {
