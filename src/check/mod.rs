@@ -420,17 +420,3 @@ fn shift_expr(e: &mut crate::syntax::ast::Expr, f: &dyn Fn(Span) -> Span) {
         _ => {}
     }
 }
-
-/// `--set` steps that name no step of the campaign: reported by the CLI as usage errors.
-pub fn unknown_set_steps(c: &Checked) -> Vec<String> {
-    if c.sets.iter().all(|s| s.step.is_none()) {
-        return Vec::new();
-    }
-    let all: BTreeMap<String, ()> = c
-        .model
-        .pipelines
-        .iter()
-        .flat_map(|p| p.steps.iter().flat_map(move |s| [(s.name.clone(), ()), (format!("{}.{}", p.name, s.name), ())]))
-        .collect();
-    c.sets.iter().filter_map(|s| s.step.as_ref()).filter(|s| !all.contains_key(*s)).cloned().collect()
-}

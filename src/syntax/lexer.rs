@@ -227,6 +227,18 @@ pub fn lex(file: FileId, src: &str) -> Lexed {
             None => {
                 let c = rest.chars().next().unwrap_or('\u{fffd}');
                 let len = c.len_utf8();
+                // A run of invalid characters is one diagnostic (a file of NUL bytes is one
+                // error, not one per byte): extend the previous E106 when it ends here.
+                if let Some(prev) = diags.last_mut().filter(|d| d.code == "E106") {
+                    if let Some(p) = prev.primary.as_mut().filter(|p| p.loc.file == file && p.loc.span.hi as usize == start) {
+                        p.loc.span = Span::new(p.loc.span.lo as usize, start + len);
+                        p.message = "no token starts with these characters".into();
+                        let first = prev.message.split('`').nth(1).unwrap_or("").to_string();
+                        prev.message = format!("invalid characters, starting with `{first}`");
+                        rest = &rest[len..];
+                        continue;
+                    }
+                }
                 let mut d = Diagnostic::new("E106", format!("invalid character `{}`", c.escape_debug())).at(
                     file,
                     Span::new(start, start + len),
@@ -293,5 +305,16 @@ mod tests {
         assert_eq!(l.comments, vec![Span::new(2, 8)]);
         assert_eq!(l.diags[0].code, "E106");
         assert_eq!(l.tokens.len(), 3);
+    }
+
+    #[test]
+    fn a_run_of_bad_chars_is_one_diagnostic() {
+        let l = lex(FileId(0), "a \0\0\0\0@ b $ c");
+        let e106: Vec<_> = l.diags.iter().filter(|d| d.code == "E106").collect();
+        assert_eq!(e106.len(), 2, "one for the run, one for `$`: {e106:?}");
+        assert_eq!(e106[0].primary.as_ref().map(|p| p.loc.span), Some(Span::new(2, 7)));
+        assert!(e106[0].message.starts_with("invalid characters"), "{}", e106[0].message);
+        assert_eq!(e106[1].message, "invalid character `$`");
+        assert_eq!(l.tokens.iter().filter(|t| t.kind == Tok::Ident).count(), 3);
     }
 }
