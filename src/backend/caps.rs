@@ -273,6 +273,7 @@ pub fn check(engine: &dyn super::Engine, ir: &Ir) -> Vec<Diagnostic> {
             out.push(d.help(instead.to_string()));
         }
     }
+    out.extend(engine.check(ir));
     out
 }
 

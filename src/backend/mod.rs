@@ -66,6 +66,13 @@ pub trait Engine: Sync {
         Some(JobName::Id(std::borrow::Cow::Borrowed(name)))
     }
 
+    /// What the engine cannot run as written beyond its capability table (a campaign-wide
+    /// property, such as sites at several Slurm controllers): coded diagnostics, reported
+    /// with the capability check by `bpsc check --backend` and `compile`.
+    fn check(&self, _ir: &Ir) -> Vec<Diagnostic> {
+        Vec::new()
+    }
+
     /// Notification events the engine's files fire themselves; `bpsc status --watch` fires
     /// the others.
     fn native_events(&self) -> &'static [&'static str] {
