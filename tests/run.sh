@@ -44,6 +44,10 @@ export BPSC_CONDOR_PYTHON="$VENV/bin/python"
 export BPSC_PYTHON="$VENV/bin/python"
 export PATH="$VENV/bin:$PATH"
 
+# The real-engine tests run here, not only under CI: a skipped engine test is visible
+# (SKIPPED in the summary) but must not be how this script passes.
+export BPSC_SLURM_TESTS=${BPSC_SLURM_TESTS:-1}
+
 # Engine-specific setup (installs, clusters).  Each prints what it did.
 for s in backends/*/setup.sh; do
   [ -f "$s" ] || continue
