@@ -14,7 +14,7 @@
 //! | lowering | [`lower`] (checker → IR) |
 //! | engines | [`backend`] (IR → engine files; engine state) and [`submitdir`] (the submit-directory contract) |
 //! | the compile path | [`pipeline`], [`outdir`] |
-//! | running campaigns | [`wrap`], [`provstore`], [`status`], [`restart`] |
+//! | running campaigns | [`wrap`], [`provstore`], [`status`], [`restart`], [`operate`] (submit, cancel, hold, release, priority), [`report`] |
 //! | commands | [`cli`] |
 
 pub mod backend;
@@ -27,13 +27,16 @@ pub mod fs;
 pub mod ir;
 pub mod lower;
 pub mod lsp;
+pub mod operate;
 pub mod outdir;
 pub mod pipeline;
 pub mod provstore;
+pub mod report;
 pub mod restart;
 pub mod source;
 pub mod status;
 pub mod submitdir;
 pub mod syntax;
 pub mod synth;
+pub mod ui;
 pub mod wrap;

@@ -11,8 +11,10 @@ use crate::diag::Diagnostic;
 use crate::fs::Fs;
 use crate::ir::Ir;
 use crate::source::SourceMap;
+use crate::source::Span;
 use crate::submitdir::exit::{ERRORS, USAGE};
 use crate::submitdir::meta::{CompileMeta, GroupMeta, Meta, NotifyMeta, StepMeta};
+use crate::ui::Ui;
 
 /// Options of `bpsc compile` and `bpsc graph`.
 #[derive(Clone, Debug, Default)]
@@ -22,6 +24,15 @@ pub struct CompileArgs {
     pub campaign: Option<String>,
     pub steps: Option<String>,
     pub coverage_warn: Option<usize>,
+    /// `--allow-unknown-steps` (see [`check::Options::allow_unknown_steps`]).
+    pub allow_unknown_steps: bool,
+}
+
+impl CompileArgs {
+    /// The checker's options for these arguments, in a command run from a shell.
+    pub fn check_options(&self) -> Options {
+        Options::cli(self.sets.clone()).unknown_steps(self.allow_unknown_steps)
+    }
 }
 
 fn render(map: &SourceMap, diags: &[Diagnostic], err: &mut dyn Write) {
@@ -30,26 +41,97 @@ fn render(map: &SourceMap, diags: &[Diagnostic], err: &mut dyn Write) {
     }
 }
 
-/// Check and lower; print diagnostics to `err`.  `Err(exit status)` when there is no IR.
-pub fn lower_file(fs: &dyn Fs, a: &CompileArgs, err: &mut dyn Write) -> Result<(Ir, Checked), u8> {
-    let c = check::check(fs, &a.file, &Options::cli(a.sets.clone()));
+/// `--set STEP.KEY=VALUE` whose STEP names no step of any pipeline: one E201 each, pointing
+/// into the `--set` argument.  Every command that takes `--set` refuses these (exit 2);
+/// `bpsc restart` gets it through [`lower_file`].  Under `--allow-unknown-steps` they are
+/// W205 warnings instead, and the setting is ignored.
+pub fn set_step_errors(c: &Checked, allow_unknown: bool) -> Vec<Diagnostic> {
+    let mut names: Vec<String> = Vec::new();
+    for p in &c.model.pipelines {
+        for s in &p.steps {
+            names.push(s.name.clone());
+            names.push(format!("{}.{}", p.name, s.name));
+        }
+    }
+    let mut out = Vec::new();
+    for set in &c.sets {
+        let Some(step) = &set.step else { continue };
+        if names.iter().any(|n| n == step) {
+            continue;
+        }
+        let mut d = if allow_unknown {
+            Diagnostic::new("W205", format!("`--set {}` is ignored: no step named `{step}`", set.text))
+        } else {
+            Diagnostic::new("E201", format!("`--set {}`: no step named `{step}`", set.text))
+        };
+        if let Some(loc) = set.loc {
+            let lead = set.text.len() - set.text.trim_start().len();
+            d = d.at(loc.file, Span::new(lead, lead + step.len()), "no step of this name");
+        }
+        let unqualified: Vec<&str> = names.iter().filter(|n| !n.contains('.')).map(|n| n.as_str()).collect();
+        d = match crate::diag::did_you_mean(step, unqualified.iter().copied()) {
+            Some(s) => d.help(format!("did you mean `{s}`?")),
+            None => d.help("use STEP.KEY with a step of the campaign, or KEY alone for every step"),
+        };
+        out.push(d);
+    }
+    out
+}
+
+/// Check a file for a command that needs it clean: diagnostics go to `err`; `Err(status)`
+/// when the command cannot go on (unreadable file or `--set` naming no step: 2; errors: 1).
+pub fn check_clean(fs: &dyn Fs, file: &Path, opts: &Options, ui: &Ui, err: &mut dyn Write) -> Result<Checked, u8> {
+    let mut c = check::check(fs, file, opts);
     if c.program.root_unreadable {
-        render(&c.program.map, &c.diags.items, err);
+        ui.diagnostics(&c.program.map, &c.diags.items, err);
+        return Err(USAGE);
+    }
+    let set_errors = set_step_errors(&c, opts.allow_unknown_steps);
+    if opts.allow_unknown_steps {
+        c.diags.items.extend(set_errors);
+    } else if !set_errors.is_empty() {
+        let mut all = c.diags.items.clone();
+        all.extend(set_errors);
+        ui.diagnostics(&c.program.map, &all, err);
         return Err(USAGE);
     }
     if c.has_errors() {
-        render(&c.program.map, &c.diags.items, err);
+        ui.diagnostics(&c.program.map, &c.diags.items, err);
         return Err(ERRORS);
     }
+    Ok(c)
+}
+
+/// Check and lower; print diagnostics to `err`.  `Err(exit status)` when there is no IR.
+pub fn lower_file(fs: &dyn Fs, a: &CompileArgs, err: &mut dyn Write) -> Result<(Ir, Checked), u8> {
+    lower_file_ui(fs, a, &Ui::default(), err)
+}
+
+/// [`lower_file`] with the command line's conventions (JSON diagnostics, `--quiet`,
+/// timings with `--verbose`).
+pub fn lower_file_ui(fs: &dyn Fs, a: &CompileArgs, ui: &Ui, err: &mut dyn Write) -> Result<(Ir, Checked), u8> {
+    let t0 = std::time::Instant::now();
+    let c = check_clean(fs, &a.file, &a.check_options(), ui, err)?;
+    let t_check = t0.elapsed();
     let opts = crate::lower::LowerOptions {
         campaign: a.campaign.clone(),
         steps: a.steps.clone(),
         coverage_warn: a.coverage_warn.unwrap_or(crate::lower::DEFAULT_COVERAGE_WARN),
     };
+    let t1 = std::time::Instant::now();
     let l = crate::lower::lower(&c, &opts);
     let mut ds = c.diags.items.clone();
     ds.extend(l.diags);
-    render(&c.program.map, &ds, err);
+    ui.diagnostics(&c.program.map, &ds, err);
+    ui.detail(
+        err,
+        format!(
+            "checked {} in {:.1} ms, lowered in {:.1} ms",
+            a.file.display(),
+            t_check.as_secs_f64() * 1e3,
+            t1.elapsed().as_secs_f64() * 1e3
+        ),
+    );
     match l.ir {
         Some(ir) => Ok((ir, c)),
         None => Err(ERRORS),
@@ -103,6 +185,8 @@ pub fn meta_of(ir: &Ir, engine: &dyn Engine, emitted: &Emitted) -> Meta {
             })
             .collect(),
         notify: Some(NotifyMeta { on: ir.notify.on.clone(), slow_after: ir.notify.slow_after, command: ir.notify.command.clone() }),
+        submit_command: Some(emitted.submit_command.clone()).filter(|c| !c.is_empty()),
+        priority: Some(ir.priority()),
         ..Default::default()
     }
 }
@@ -115,6 +199,7 @@ pub fn compile_meta(a: &CompileArgs, engine: &dyn Engine) -> CompileMeta {
         sets: a.sets.clone(),
         steps: a.steps.clone(),
         coverage_warn: a.coverage_warn,
+        allow_unknown_steps: a.allow_unknown_steps,
         backend: engine.name().to_string(),
     }
 }

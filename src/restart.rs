@@ -314,6 +314,7 @@ fn run_inner(a: &RestartArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resul
         campaign: comp.campaign.clone().or_else(|| Some(meta.campaign.clone()).filter(|c| !c.is_empty())),
         steps: comp.steps.clone(),
         coverage_warn: comp.coverage_warn,
+        allow_unknown_steps: comp.allow_unknown_steps,
     };
     let (mut ir, c) =
         crate::pipeline::lower_file(&crate::fs::RealFs, &ca, err).map_err(|c| (c, "the campaign does not compile any more".to_string()))?;

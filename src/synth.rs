@@ -175,3 +175,35 @@ pub fn generate_long_file(path: &Path, lines: usize) -> io::Result<()> {
     writeln!(w, "campaign big {{\n  use p0 with c\n  site = s0\n  coverage = visit * detector where visit < 10\n}}")?;
     w.flush()
 }
+
+/// A campaign file of about `lines` lines whose one pipeline is a chain of steps that the
+/// campaign uses (each step after the previous one, or reading its output): the shape whose
+/// checking cost grew quadratically with the number of steps (issue 15).  About six lines
+/// per step: 3,300 steps make about 20,000 lines.
+pub fn generate_chain_file(path: &Path, lines: usize) -> io::Result<()> {
+    let mut w = io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(w, "bps 1\n# generated: one long chain of steps for the checker benchmark\n")?;
+    writeln!(w, "defaults {{\n  memory   = 2GiB\n  walltime = 2h\n  retries  = 3\n}}\n")?;
+    writeln!(w, "site s0 {{\n  backend    = slurm\n  shared_fs  = true\n  max_memory = 512GiB\n}}\n")?;
+    writeln!(w, "dimension visit    = 0..1000\ndimension detector = 0..189\n")?;
+    let steps = (lines.saturating_sub(30) / 6).max(1);
+    for k in 0..steps {
+        writeln!(w, "dataset d{k}(visit, detector) {{ persist = scratch }}")?;
+    }
+    writeln!(w, "\npipeline p {{\n  config c {{ \"a.b\" = 1, flag = true }}\n")?;
+    for k in 0..steps {
+        // Even steps depend by `after`, odd ones by reading the previous step's output.
+        let (after, inputs) = match k {
+            0 => (String::new(), String::new()),
+            k if k % 2 == 0 => (format!(" after t{}", k - 1), String::new()),
+            k => (String::new(), format!("    inputs  = [d{}]\n", k - 1)),
+        };
+        writeln!(
+            w,
+            "  step t{k} over (visit, detector){after} {{\n{inputs}    outputs = [d{k}]\n    run     = \"task {{visit}} {{detector}} {{config.a.b}}\"\n    memory  = {}GiB\n  }}",
+            1 + k % 4
+        )?;
+    }
+    writeln!(w, "}}\n\ncampaign big {{\n  use p with c\n  site     = s0\n  coverage = visit * detector where visit < 10\n}}")?;
+    w.flush()
+}

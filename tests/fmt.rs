@@ -95,3 +95,78 @@ fn files_with_syntax_errors_are_refused_and_left_alone() {
     assert_eq!(code, 0, "formatted files pass --check");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The project's own campaign files are in the canonical style: `bpsc fmt --check` passes on
+/// every `.bps` under `examples/` and on every ```bps snippet of the README (a snippet
+/// without the `bps 1` header is checked with one).
+#[test]
+fn examples_and_readme_snippets_are_formatted() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    bps_files(&root.join("examples"), &mut files);
+    assert!(files.len() >= 11, "found only {} example files", files.len());
+    let mut unformatted = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        match format_source(&text) {
+            Ok(out) if out == text => {}
+            Ok(_) => unformatted.push(format!("{} (run `bpsc fmt {}`)", f.display(), f.display())),
+            Err(e) => unformatted.push(format!("{}: {e}", f.display())),
+        }
+    }
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut snippets = 0;
+    for (i, block) in readme.split("```bps\n").skip(1).enumerate() {
+        let body = block.split("```").next().unwrap_or("");
+        let pre = if body.starts_with("bps 1") { "" } else { "bps 1\n" };
+        let text = format!("{pre}{body}");
+        snippets += 1;
+        match format_source(&text) {
+            Ok(out) if out == text => {}
+            Ok(out) => unformatted.push(format!("README.md snippet {}:\n{}", i + 1, &out[pre.len()..])),
+            Err(e) => unformatted.push(format!("README.md snippet {}: {e}", i + 1)),
+        }
+    }
+    assert!(snippets >= 5, "found only {snippets} bps snippets in README.md");
+    assert!(unformatted.is_empty(), "not in the canonical style:\n{}", unformatted.join("\n"));
+}
+
+/// Concurrent `bpsc fmt` runs on the same file never share a temporary file: each writes
+/// its own (tempfile) and renames it over the file, so every run succeeds and none leaves a
+/// temporary file behind.  (With one fixed temporary name, one run's rename took the other's
+/// file away and it failed with "No such file or directory".)
+#[test]
+fn concurrent_fmt_runs_do_not_share_a_temporary_file() {
+    let dir = std::env::temp_dir().join(format!("bpsc-fmt-concurrent-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("c.bps");
+    let ugly = "bps 1\ndefaults {   memory = 4GiB\n walltime=1h }\n";
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let file = file.clone();
+            std::thread::spawn(move || {
+                let mut codes = Vec::new();
+                for _ in 0..40 {
+                    // Atomically too, so a run never reads half a file.
+                    bpsc::cli::write_atomically(&file, ugly.as_bytes()).unwrap();
+                    let mut err = Vec::new();
+                    codes.push((
+                        bpsc::cli::fmt_files(std::slice::from_ref(&file), false, &mut Vec::new(), &mut err),
+                        String::from_utf8_lossy(&err).into_owned(),
+                    ));
+                }
+                codes
+            })
+        })
+        .collect();
+    for t in threads {
+        for (code, err) in t.join().unwrap() {
+            assert_eq!(code, 0, "{err}");
+        }
+    }
+    let left: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n != "c.bps").collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -165,17 +165,23 @@ fn drp_relational_edges_match_a_nested_loop_join_of_the_tables() {
     let pairs = step_pairs(&ir, "calibrate", "make_warp");
     let cal = ir.steps.iter().find(|s| s.name == "calibrate").unwrap();
     let warp = ir.steps.iter().find(|s| s.name == "make_warp").unwrap();
-    // Cluster-level edges: calibrate is clustered by visit, make_warp in chunks, so compare
-    // at the level the IR keeps: (calibrate job, make_warp job) must cover every pair.
-    let got: BTreeSet<(String, String, String, String)> = pairs
+    // Calibrate is clustered by visit and make_warp in chunks, so the IR keeps the edges
+    // between jobs: the job pairs holding the nested-loop pairs must be exactly the IR's
+    // (a missing edge or a spurious one fails).
+    let index = |st: &bpsc::ir::Step| -> BTreeMap<Vec<String>, usize> {
+        (0..st.quanta.len()).map(|q| (st.quanta.row(q, &ir.dicts).iter().map(|v| v.to_string()).collect(), q)).collect()
+    };
+    let (cal_q, warp_q) = (index(cal), index(warp));
+    let want_jobs: BTreeSet<(u32, u32)> = want
         .iter()
-        .filter_map(|&(a, b)| {
-            let ra = cal.quanta.row(a as usize, &ir.dicts);
-            let rb = warp.quanta.row(b as usize, &ir.dicts);
-            (ra[0] == rb[0]).then(|| (ra[0].to_string(), ra[1].to_string(), rb[1].to_string(), rb[2].to_string()))
+        .map(|(v, d, t, p)| {
+            let a = cal_q[&vec![v.clone(), d.clone()]];
+            let b = warp_q[&vec![v.clone(), t.clone(), p.clone()]];
+            (cal.job_of[a], warp.job_of[b])
         })
         .collect();
-    assert!(want.is_subset(&got), "missing edges: {:?}", want.difference(&got).take(5).collect::<Vec<_>>());
+    let got_jobs: BTreeSet<(u32, u32)> = pairs.iter().map(|&(a, b)| (cal.job_of[a as usize], warp.job_of[b as usize])).collect();
+    assert_eq!(want_jobs, got_jobs, "calibrate -> make_warp job edges");
     assert_eq!(want.len(), 264, "the README's independent count");
 }
 

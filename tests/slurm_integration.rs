@@ -760,14 +760,7 @@ fn drp_runs_and_retries_with_more_memory() {
     if shown {
         assert!(show.contains("Restarts=1") && show.contains("MinMemoryNode=200M"), "{raw}: scontrol show job:\n{show}");
     }
-    let logs = run.submit.join("logs/measure");
-    let log = std::fs::read_dir(&logs)
-        .expect("logs/measure")
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("slurm-"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-        .find(|t| t.contains(&format!("(Slurm job {raw},")))
-        .expect("the task's Slurm log");
+    let log = slurm_log(run, "measure", &raw);
     assert!(
         log.contains("retries used 0, --mem=100M)") && log.contains("requeue with --mem=200M") && log.contains("restart 1, retries used 1, --mem=200M)"),
         "{log}"
@@ -776,8 +769,13 @@ fn drp_runs_and_retries_with_more_memory() {
     eprintln!("[slurm-it] drp: {} jobs in {secs:.1} s; {id} retried with --mem 100M -> 200M", res.tasks.len());
 }
 
-/// The Slurm log (slurm-%A_%a.out) of the task whose raw Slurm job id is `raw`.
+/// The Slurm log (slurm-%A_%a.out) of the task whose Slurm id is `raw`: `ARRAY_TASK` (what
+/// the wrapper records) names the file, a raw job id is looked for in the script's lines.
 fn slurm_log(run: &Run, group: &str, raw: &str) -> String {
+    if raw.contains('_') {
+        let p = run.submit.join("logs").join(group).join(format!("slurm-{raw}.out"));
+        return std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    }
     std::fs::read_dir(run.submit.join("logs").join(group))
         .expect("logs")
         .flatten()
@@ -787,15 +785,15 @@ fn slurm_log(run: &Run, group: &str, raw: &str) -> String {
         .unwrap_or_else(|| panic!("no Slurm log of job {raw} in logs/{group}"))
 }
 
-/// (State, ReqMem) of every run of a Slurm job, requeues included (`sacct -D`).  Rows are
-/// kept by JobIDRaw: `-j RAW` of the task that carries its array's own id selects every task
-/// of the array.
+/// (State, ReqMem) of every run of a Slurm job (`ARRAY_TASK` or a raw job id), requeues
+/// included (`sacct -D`).  Rows are kept by JobID or JobIDRaw: `-j RAW` of the task that
+/// carries its array's own id selects every task of the array.
 fn sacct_runs(raw: &str) -> Vec<(String, String)> {
-    let (_, out, _) = sh("sacct", &["-D", "-X", "-n", "-P", "-o", "JobIDRaw,State,ReqMem", "-j", raw]);
+    let (_, out, _) = sh("sacct", &["-D", "-X", "-n", "-P", "-o", "JobID,JobIDRaw,State,ReqMem", "-j", raw]);
     out.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split('|').collect();
-            (f.len() == 3 && f[0] == raw).then(|| (f[1].to_string(), f[2].to_string()))
+            (f.len() == 4 && (f[0] == raw || f[1] == raw)).then(|| (f[2].to_string(), f[3].to_string()))
         })
         .collect()
 }

@@ -126,6 +126,19 @@ fn a_campaign_larger_than_max_job_count_runs_in_waves() {
     assert!(!o.status.success(), "the whole campaign at once under MaxJobCount={MAX_JOB_COUNT} must fail: {err}");
     assert!(err.contains("NOT submitted"), "{err}");
 
+    // The refused jobs were cancelled by the roll-back but still count towards MaxJobCount
+    // until MinJobAge purges them: wait for that (submit.sh's first wave does not wait out a
+    // full controller; only the feeder does).
+    let purge = Instant::now() + Duration::from_secs(180);
+    loop {
+        let (_, q, _) = common::sh("squeue", &["-h", "-r", "-t", "all", "-o", "%i %j %T %r %Z"]);
+        if q.lines().count() + 40 <= MAX_JOB_COUNT {
+            break;
+        }
+        assert!(Instant::now() < purge, "the refused campaign's jobs were not purged within 180 s:\n{q}");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+
     // After: max_submit = 40: waves of at most 40 jobs, the campaign completes.
     let dir = base.join("waves");
     let out = dir.join("submit");

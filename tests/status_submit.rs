@@ -212,9 +212,9 @@ fn status_counts_match_what_ran() {
     let bps = campaign(&dir);
     let sub = dir.join("submit");
     compile(&bps, &sub);
-    // Nothing ran: all pending, exit 3.
+    // Never submitted: its own state and exit status (issue 12), every job pending.
     let (v, code) = status_json(&sub);
-    assert_eq!(code, bpsc::status::EXIT_RUNNING);
+    assert_eq!((code, v["state"].as_str()), (bpsc::status::EXIT_NOT_SUBMITTED, Some("compiled")));
     assert_eq!(v["totals"]["pending"], 16);
     run_local(&sub, &[FAIL_2_1], 1, false);
     // Engine not finished: coadd 2 and its stage-out are still pending.

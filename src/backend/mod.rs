@@ -12,6 +12,7 @@
 //! | `caps.rs` | the capability table: how the engine carries every language feature, and what it cannot express |
 //! | `emit.rs` | the writer of the engine's files (through an [`Output`]) |
 //! | `harvest.rs` | the reader of the engine's own state (logs, queue) for `bpsc status` |
+//! | `ops.rs` | operating a submitted campaign: submit, cancel, hold, release, priority ([`ops`]) |
 //!
 //! Engines only translate: every setting a job gets was decided by lowering and is in the
 //! IR ([`crate::ir::JobSettings`]).  An engine that cannot express a setting says so in its
@@ -24,6 +25,7 @@
 //! The submit directory every engine writes is described in [`crate::submitdir`].
 
 pub mod caps;
+pub mod ops;
 pub mod state;
 pub mod templates;
 
@@ -78,6 +80,28 @@ pub trait Engine: Sync {
     fn native_events(&self) -> &'static [&'static str] {
         &[]
     }
+
+    // Operating a submitted campaign ([`ops`]): each runs the engine's own commands through
+    // the session (which records them), or says with E903 that the engine cannot and what
+    // to do instead.  The caller has checked the campaign's state and records the result.
+
+    /// Submit the compiled directory; `s.resubmit`: submit it again (after a cancel or a
+    /// failure), the way the engine continues a run.  Sets the engine ids.
+    fn submit(&self, s: &mut ops::Session) -> Result<(), Diagnostic>;
+
+    /// Remove everything the submission created and wait until the engine confirms.
+    fn cancel(&self, s: &mut ops::Session) -> Result<(), Diagnostic>;
+
+    /// Pause: no new job starts; running jobs finish, or with `now` are stopped and held
+    /// too where the engine can.
+    fn hold(&self, s: &mut ops::Session, now: bool) -> Result<(), Diagnostic>;
+
+    /// Resume a held campaign, first changing the resources of its queued jobs (`sets`).
+    fn release(&self, s: &mut ops::Session, sets: &[ops::ResourceSet]) -> Result<(), Diagnostic>;
+
+    /// Move the pending jobs to campaign priority `priority` (higher runs first), from the
+    /// campaign's current priority `from`.
+    fn set_priority(&self, s: &mut ops::Session, priority: i64, from: i64) -> Result<(), Diagnostic>;
 }
 
 /// How an engine names a bpsc job in its state.

@@ -21,6 +21,10 @@ pub enum EState {
     /// Will never run: an ancestor failed (DAGMan futile, Slurm DependencyNeverSatisfied,
     /// cancelled before it started, `bpsc wrap --skip-failed-parents`).
     Skipped,
+    /// Held in the queue: it starts only when released (`bpsc hold`, or the engine's own hold).
+    Held,
+    /// Removed by `bpsc cancel` before it succeeded.
+    Cancelled,
 }
 
 impl EState {
@@ -31,10 +35,12 @@ impl EState {
             EState::Succeeded => "succeeded",
             EState::Failed => "failed",
             EState::Skipped => "skipped",
+            EState::Held => "held",
+            EState::Cancelled => "cancelled",
         }
     }
     pub fn is_final(self) -> bool {
-        matches!(self, EState::Succeeded | EState::Failed | EState::Skipped)
+        matches!(self, EState::Succeeded | EState::Failed | EState::Skipped | EState::Cancelled)
     }
 }
 

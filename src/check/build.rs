@@ -661,6 +661,8 @@ impl<'a> Builder<'a> {
         let mut layer = Layer::default();
         let mut configs = Vec::new();
         let mut steps: Vec<Step> = Vec::new();
+        // Step name -> its index in `steps`: duplicates are found without a scan per step.
+        let mut step_at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         let mut orders = Vec::new();
         let mut subsets: Vec<Subset> = Vec::new();
         let pname = name.name.clone();
@@ -687,8 +689,8 @@ impl<'a> Builder<'a> {
                             .help("`step PIPELINE.STEP` is for overrides inside a campaign"),
                     );
                 }
-                if let Some(first) = steps.iter().find(|st| st.name == sn.name.name) {
-                    let first = first.loc;
+                if let Some(&i) = step_at.get(&sn.name.name) {
+                    let first = steps[i].loc;
                     b.err(
                         Diagnostic::new("E202", format!("step `{}` is defined twice in pipeline `{pname}`", sn.name.name))
                             .at(file, sn.name.span, "defined again here")
@@ -697,6 +699,7 @@ impl<'a> Builder<'a> {
                     return true;
                 }
                 let st = b.step(file, &sn.name, over.as_ref(), after, body.as_ref());
+                step_at.insert(st.name.clone(), steps.len());
                 steps.push(st);
                 true
             }

@@ -31,6 +31,10 @@ pub struct Options {
     /// `None` (tests, the language server, `bpsc explain`): names are not checked and
     /// nothing is captured.  The checker itself never reads the process environment.
     pub env: Option<BTreeMap<String, String>>,
+    /// `--allow-unknown-steps`: settings for a step the campaign does not have (a campaign
+    /// `step X { }` block, `--set X.KEY=...`) are ignored with W205 instead of refused (E201),
+    /// as operators' configs carry settings for steps a pipeline version dropped.
+    pub allow_unknown_steps: bool,
 }
 
 impl Options {
@@ -38,7 +42,13 @@ impl Options {
     /// `pass_env` (variables whose name or value is not UTF-8 are left out).
     pub fn cli(sets: Vec<String>) -> Options {
         let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
-        Options { sets, env: Some(env) }
+        Options { sets, env: Some(env), allow_unknown_steps: false }
+    }
+
+    /// The same, with `--allow-unknown-steps` as given.
+    pub fn unknown_steps(mut self, allow: bool) -> Options {
+        self.allow_unknown_steps = allow;
+        self
     }
 }
 
@@ -97,6 +107,7 @@ pub fn check(fs: &dyn Fs, path: &Path, opts: &Options) -> Checked {
         dim_kinds: &dim_kinds,
         coverage_stack: Vec::new(),
         coverage_cycles: Default::default(),
+        allow_unknown_steps: opts.allow_unknown_steps,
     };
     v.run();
     let used = std::mem::take(&mut v.used);

@@ -6,14 +6,13 @@ use std::path::PathBuf;
 
 use super::load::add_text;
 use super::model::*;
+use crate::coverage::{read_csv, CsvError, CsvErrorKind, ValueKind, MAX_CSV_ERRORS};
 use crate::diag::Diagnostic;
 use crate::fs::{Fs, ReadError};
 use crate::source::{FileId, Loc, SourceMap, Span};
 
 /// Largest CSV table accepted (E407).
 pub const MAX_TABLE_BYTES: u64 = 1 << 30;
-/// Diagnostics reported per table before giving up on it.
-const MAX_ERRORS_PER_TABLE: usize = 20;
 
 #[derive(Clone, Debug)]
 pub struct Table {
@@ -88,184 +87,120 @@ pub fn load_all(fs: &dyn Fs, map: &mut SourceMap, model: &Model, diags: &mut Vec
 }
 
 fn check_table(map: &SourceMap, file: FileId, text: &str, needs: &[(String, Loc, Loc)], diags: &mut Vec<Diagnostic>) -> Table {
-    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
-    let mut rec = csv::ByteRecord::new();
-    let mut header: Vec<String> = Vec::new();
-    let mut ok = true;
-    let mut errors = 0usize;
-    let header_span;
-    match rdr.read_byte_record(&mut rec) {
-        Ok(true) => {
-            header = rec.iter().map(|f| String::from_utf8_lossy(f).trim().to_string()).collect();
-            let start = rec.position().map(|p| p.byte() as usize).unwrap_or(0);
-            let line_end = text[start..].find('\n').map(|i| start + i).unwrap_or(text.len());
-            header_span = Span::new(start, line_end);
-        }
-        Ok(false) => {
-            diags.push(
-                Diagnostic::new("E406", "table is empty")
-                    .at(file, Span::new(0, 0), "no header row")
-                    .also_loc(needs[0].1, "table declared here")
-                    .help(format!("the first row names the columns: {}", needs.iter().map(|n| n.0.as_str()).collect::<Vec<_>>().join(","))),
-            );
-            return Table { file, header, kinds: Vec::new(), rows: 0, ok: false };
-        }
-        Err(e) => {
-            diags.push(
-                Diagnostic::new("E406", format!("cannot parse table: {e}"))
-                    .at(file, Span::new(0, 0), "here")
-                    .also_loc(needs[0].1, "table declared here"),
-            );
-            return Table { file, header, kinds: Vec::new(), rows: 0, ok: false };
+    // One reader for the checker and for lowering (`coverage::read_csv`), asked for every
+    // column some declaration needs: a table that checks clean always lowers.
+    let mut cols: Vec<&str> = Vec::new();
+    for (name, _, _) in needs {
+        if !cols.contains(&name.as_str()) {
+            cols.push(name);
         }
     }
-    // Duplicate header names.
-    for (i, h) in header.iter().enumerate() {
-        if header[..i].contains(h) {
-            diags.push(
-                Diagnostic::new("E406", format!("column `{h}` appears twice in the header"))
-                    .at(file, header_span, "duplicate column")
-                    .also_loc(needs[0].1, "table declared here"),
-            );
-            ok = false;
-        }
+    let (t, errors) = read_csv(text, Some(&cols), |_, _| {});
+    let name = &map.get(file).name;
+    for e in &errors {
+        diags.push(csv_diagnostic(name, file, text, e, &t.header, needs));
     }
-    let mut cols: Vec<usize> = Vec::new();
-    let mut col_decl: Vec<Loc> = Vec::new();
-    for (name, decl, dim_loc) in needs {
-        match header.iter().position(|h| h == name) {
-            Some(i) => {
-                if !cols.contains(&i) {
-                    cols.push(i);
-                    col_decl.push(*decl);
-                }
-            }
-            None => {
-                let mut d = Diagnostic::new("E405", format!("table {} has no column `{name}`", map.get(file).name))
-                    .at(file, header_span, format!("header: {}", header.join(",")))
-                    .also_loc(*dim_loc, "this column is needed here");
-                if let Some(s) = crate::diag::did_you_mean(name, header.iter().map(|h| h.as_str())) {
-                    d = d.help(format!("the header has `{s}`; rename the column or the dimension"));
-                } else {
-                    d = d.help(format!("add a `{name}` column to the header row"));
-                }
-                diags.push(d);
-                ok = false;
-            }
-        }
+    if errors.len() >= MAX_CSV_ERRORS {
+        let at = errors.last().map_or(0, |e| e.span.start);
+        diags.push(Diagnostic::new("E406", format!("too many errors in table {name}; stopped reading it")).at(
+            file,
+            Span::new(at, at),
+            "stopped here",
+        ));
     }
-    let mut kinds: Vec<Option<(bool, usize)>> = vec![None; header.len()];
-    let mut rows = 0usize;
-    let ncols = header.len();
-    loop {
-        match rdr.read_byte_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                let at = e.position().map(|p| p.byte() as usize).unwrap_or(0);
-                diags.push(Diagnostic::new("E406", format!("cannot parse table: {e}")).at(file, Span::new(at, at + 1), "here"));
-                ok = false;
-                break;
-            }
-        }
-        rows += 1;
-        let row_no = rows + 1; // 1-based, header is row 1
-        let start = rec.position().map(|p| p.byte() as usize).unwrap_or(0);
-        if rec.len() == 1 && rec.get(0).is_some_and(|f| f.iter().all(|b| b.is_ascii_whitespace())) {
-            continue; // blank line
-        }
-        if rec.len() != ncols {
-            let end = text[start..].find('\n').map(|i| start + i).unwrap_or(text.len());
-            diags.push(
-                Diagnostic::new("E406", format!("row {row_no} has {} fields, the header has {ncols}", rec.len()))
-                    .at(file, Span::new(start, end), format!("row {row_no}"))
-                    .also_loc(col_decl.first().copied().unwrap_or(needs[0].1), "table declared here"),
-            );
-            ok = false;
-            errors += 1;
-            if errors >= MAX_ERRORS_PER_TABLE {
-                break;
-            }
-            continue;
-        }
-        for (ci, &c) in cols.iter().enumerate() {
-            let Some(field) = rec.get(c) else { continue };
-            let fspan = field_span(&rec, c, start, text);
-            let s = std::str::from_utf8(field).unwrap_or("").trim();
-            if s.is_empty() {
-                diags.push(
-                    Diagnostic::new("E406", format!("empty value in column `{}`, row {row_no}", header[c]))
-                        .at(file, fspan, format!("row {row_no}, column {}", c + 1))
-                        .also_loc(col_decl[ci], "table declared here"),
-                );
-                ok = false;
-                errors += 1;
-            } else {
-                let is_int = s.parse::<i64>().is_ok();
-                match kinds[c] {
-                    None => kinds[c] = Some((is_int, row_no)),
-                    Some((k, first_row)) if k != is_int => {
-                        let (want, got) = if k { ("integers", "a string") } else { ("strings", "an integer") };
-                        diags.push(
-                            Diagnostic::new("E406", format!("column `{}` holds {want}, but row {row_no} has {got} `{s}`", header[c]))
-                                .at(file, fspan, format!("row {row_no}, column {}", c + 1))
-                                .also_loc(col_decl[ci], "table declared here")
-                                .note(format!("row {first_row} set the column's kind")),
-                        );
-                        ok = false;
-                        errors += 1;
-                    }
-                    _ => {}
-                }
-            }
-            if errors >= MAX_ERRORS_PER_TABLE {
-                break;
-            }
-        }
-        if errors >= MAX_ERRORS_PER_TABLE {
-            diags.push(Diagnostic::new("E406", format!("too many errors in table {}; stopped reading it", map.get(file).name)).at(
-                file,
-                Span::new(start, start),
-                "stopped here",
-            ));
-            break;
-        }
+    let mut kinds = vec![None; t.header.len()];
+    for (k, &i) in t.used.iter().enumerate() {
+        kinds[i] = t.kinds.get(k).copied().flatten().map(|k| k == ValueKind::Int);
     }
-    Table { file, header, kinds: kinds.into_iter().map(|k| k.map(|(b, _)| b)).collect(), rows, ok }
+    Table { file, ok: errors.is_empty(), header: t.header, kinds, rows: t.rows }
 }
 
-/// Byte span of field `c` of a record that starts at `start`.  Exact for unquoted fields;
-/// quoted fields are located by scanning the line.
-fn field_span(rec: &csv::ByteRecord, c: usize, start: usize, text: &str) -> Span {
-    let line_end = text[start..].find('\n').map(|i| start + i).unwrap_or(text.len());
-    let line = &text.as_bytes()[start..line_end];
-    if !line.contains(&b'"') {
-        let mut lo = 0usize;
-        for (i, f) in rec.iter().enumerate() {
-            if i == c {
-                return Span::new(start + lo, start + lo + f.len());
+/// A diagnostic for one problem of a table (`name` as shown, the table's `file` and `text`),
+/// for the checker and for lowering alike.  `needs`: the columns wanted, each with the
+/// declaration of the table and the place that needs the column (may be empty).
+pub fn csv_diagnostic(name: &str, file: FileId, text: &str, e: &CsvError, header: &[String], needs: &[(String, Loc, Loc)]) -> Diagnostic {
+    let span = Span::new(e.span.start, e.span.end);
+    let decl_of = |col: &str| needs.iter().find(|(n, _, _)| n == col).or(needs.first()).map(|(_, d, _)| *d);
+    let with_decl = |d: Diagnostic, col: &str| match decl_of(col) {
+        Some(l) => d.also_loc(l, "table declared here"),
+        None => d,
+    };
+    let row = e.row;
+    let col_no = e.column.unwrap_or(0);
+    match &e.kind {
+        CsvErrorKind::NoHeader => {
+            let d = Diagnostic::new("E406", "table is empty").at(file, Span::new(0, 0), "no header row");
+            let d = with_decl(d, "");
+            if needs.is_empty() {
+                d
+            } else {
+                d.help(format!("the first row names the columns: {}", needs.iter().map(|n| n.0.as_str()).collect::<Vec<_>>().join(",")))
             }
-            lo += f.len() + 1;
         }
-    }
-    // Quoted: walk the line honouring quotes.
-    let mut field = 0usize;
-    let mut in_q = false;
-    let mut lo = 0usize;
-    for (i, &b) in line.iter().enumerate() {
-        match b {
-            b'"' => in_q = !in_q,
-            b',' if !in_q => {
-                if field == c {
-                    return Span::new(start + lo, start + i);
-                }
-                field += 1;
-                lo = i + 1;
+        CsvErrorKind::MissingColumn { name: col } => {
+            let mut d = Diagnostic::new("E405", format!("table {name} has no column `{col}`")).at(
+                file,
+                span,
+                format!("header: {}", header.join(",")),
+            );
+            if let Some((_, _, at)) = needs.iter().find(|(n, _, _)| n == col) {
+                d = d.also_loc(*at, "this column is needed here");
             }
-            _ => {}
+            match crate::diag::did_you_mean(col, header.iter().map(|h| h.as_str())) {
+                Some(s) => d.help(format!("the header has `{s}`; rename the column or the dimension")),
+                None => d.help(format!("add a `{col}` column to the header row")),
+            }
         }
+        CsvErrorKind::DuplicateColumn { name: col } => with_decl(
+            Diagnostic::new("E406", format!("column `{col}` appears twice in the header")).at(file, span, "duplicate column"),
+            col,
+        ),
+        CsvErrorKind::EmptyColumnName => {
+            with_decl(Diagnostic::new("E406", "empty column name in the header").at(file, span, format!("column {col_no}")), "")
+        }
+        CsvErrorKind::FieldCount { expected, found } => with_decl(
+            Diagnostic::new("E406", format!("row {row} has {found} fields, the header has {expected}")).at(
+                file,
+                span,
+                format!("row {row}"),
+            ),
+            "",
+        ),
+        CsvErrorKind::EmptyField { column } => with_decl(
+            Diagnostic::new("E406", format!("empty value in column `{column}`, row {row}")).at(
+                file,
+                span,
+                format!("row {row}, column {col_no}"),
+            ),
+            column,
+        ),
+        CsvErrorKind::MixedKinds { column, expected, first_row, .. } => {
+            let raw = text.get(e.span.clone()).unwrap_or("");
+            let value = raw.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(raw).replace("\"\"", "\"");
+            let (want, got) = if *expected == ValueKind::Int { ("integers", "a string") } else { ("strings", "an integer") };
+            with_decl(
+                Diagnostic::new("E406", format!("column `{column}` holds {want}, but row {row} has {got} `{value}`")).at(
+                    file,
+                    span,
+                    format!("row {row}, column {col_no}"),
+                ),
+                column,
+            )
+            .note(format!("row {first_row} set the column's kind"))
+        }
+        CsvErrorKind::UnterminatedQuote => with_decl(
+            Diagnostic::new("E406", format!("row {row}: a quoted field is never closed"))
+                .at(file, Span::new(e.span.start, e.span.start + 1), "this quote is not closed")
+                .help("close the quote; a quote inside a quoted field is written twice (\"\")"),
+            "",
+        ),
+        CsvErrorKind::TextAfterQuote => with_decl(
+            Diagnostic::new("E406", format!("row {row}: text after a closing quote"))
+                .at(file, span, "after the closing quote")
+                .help("quote the whole field, writing a quote inside it twice (\"\"), or remove the quotes"),
+            "",
+        ),
     }
-    Span::new(start + lo, line_end)
 }
 
 /// Value kind (integer or string) of each dimension, from domains and tables.

@@ -1,7 +1,7 @@
 //! Cross-reference checks over the whole [`Model`]: names, configs, step graphs, datasets,
 //! dimensions, placeholders and sites.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::model::*;
 use super::resolve::{self, CliSet};
@@ -24,6 +24,8 @@ pub struct Verifier<'a> {
     pub coverage_stack: Vec<(String, Loc)>,
     /// Cycles of named coverages already reported, as sorted member lists.
     pub coverage_cycles: BTreeSet<Vec<String>>,
+    /// `--allow-unknown-steps`: a campaign's settings for a step it does not have are W205.
+    pub allow_unknown_steps: bool,
 }
 
 /// Names used somewhere, by kind (for W201).  Marking allocates only on first use.
@@ -52,6 +54,21 @@ pub fn undefined(kind: &str, n: &Named, candidates: &[&str]) -> Diagnostic {
     }
     d
 }
+
+/// W205: settings for a step the campaign does not have, ignored under
+/// `--allow-unknown-steps` (what would otherwise be E201).
+pub fn unknown_step_ignored(n: &Named, steps: &[&str]) -> Diagnostic {
+    let mut d = Diagnostic::new("W205", format!("settings for step `{}` are ignored: the campaign has no step of this name", n.name))
+        .at_loc(n.loc, "no step of this name");
+    d = match did_you_mean(&n.name, steps.iter().copied()) {
+        Some(s) => d.help(format!("did you mean `{s}`? (`--allow-unknown-steps` turned this error into a warning)")),
+        None => d.help("`--allow-unknown-steps` turned this error into a warning; remove the block once the step is gone for good"),
+    };
+    d
+}
+
+/// Datasets by name (the first definition when a name repeats, like [`Model::dataset`]).
+type DatasetIndex<'m> = HashMap<&'m str, &'m Dataset>;
 
 /// The fixed placeholders of `run` templates.
 pub const RUN_PLACEHOLDERS: &[&str] = &["campaign", "step", "user", "site", "attempt", "inputs", "outputs", "data_id", "job"];
@@ -152,11 +169,17 @@ impl<'a> Verifier<'a> {
                 }
             }
         }
+        // Every dataset some step produces, for inputs that are not declared (one set, not a
+        // scan of every step per input: the checker stays linear in the number of steps).
+        let all_outputs: HashSet<&str> =
+            model.pipelines.iter().flat_map(|q| q.steps.iter().flat_map(|t| t.outputs.iter().map(|o| o.name.as_str()))).collect();
+        // Datasets by name: looked up per step input and output.
+        let datasets: DatasetIndex = model.datasets.iter().rev().map(|d| (d.name.as_str(), d)).collect();
         for (pi, p) in model.pipelines.iter().enumerate() {
-            self.pipeline(pi, p, &known);
+            self.pipeline(pi, p, &known, &all_outputs, &datasets);
         }
         for c in &model.campaigns {
-            self.campaign(c, &known);
+            self.campaign(c, &known, &datasets);
         }
         self.top_orders();
         // Site names in every layer.
@@ -430,11 +453,12 @@ impl<'a> Verifier<'a> {
         keys
     }
 
-    fn pipeline(&mut self, _pi: usize, p: &Pipeline, known: &BTreeSet<&str>) {
+    fn pipeline(&mut self, _pi: usize, p: &Pipeline, known: &BTreeSet<&str>, all_outputs: &HashSet<&str>, datasets: &DatasetIndex) {
         for c in &p.configs {
             self.config_keys(p, c, true);
         }
         let names: Vec<&str> = p.steps.iter().map(|s| s.name.as_str()).collect();
+        let name_set: HashSet<&str> = names.iter().copied().collect();
         let produced: BTreeMap<&str, &Step> = {
             let mut m: BTreeMap<&str, &Step> = BTreeMap::new();
             for s in &p.steps {
@@ -454,6 +478,10 @@ impl<'a> Verifier<'a> {
             }
             m
         };
+        // Placeholders: config keys from every config of the pipeline that a campaign uses, or
+        // from all configs when no campaign uses the pipeline (the same for every step).
+        let chosen = self.configs_in_use(p);
+        let sets: Vec<BTreeSet<String>> = chosen.iter().map(|c| self.config_keys_with_sets(p, c)).collect();
         for s in &p.steps {
             let mut dims_ok = true;
             for d in &s.over {
@@ -464,15 +492,14 @@ impl<'a> Verifier<'a> {
                     self.err(
                         Diagnostic::new("E501", format!("step `{}` runs after itself", s.name)).at_loc(dep.step.loc, "depends on itself"),
                     );
-                } else if !names.contains(&dep.step.name.as_str()) {
+                } else if !name_set.contains(dep.step.name.as_str()) {
                     self.err(undefined("step", &dep.step, &names).note(format!("`after` names a step of pipeline `{}`", p.name)));
                 }
             }
             for inp in &s.inputs {
                 self.used.mark("dataset", &inp.dataset.name);
-                let declared = self.model.dataset(&inp.dataset.name).is_some();
-                let produced_anywhere =
-                    self.model.pipelines.iter().any(|q| q.steps.iter().any(|t| t.outputs.iter().any(|o| o.name == inp.dataset.name)));
+                let declared = datasets.contains_key(inp.dataset.name.as_str());
+                let produced_anywhere = all_outputs.contains(inp.dataset.name.as_str());
                 if !declared && !produced_anywhere {
                     let mut c: Vec<&str> = self.model.datasets.iter().map(|d| d.name.as_str()).collect();
                     c.extend(p.steps.iter().flat_map(|t| t.outputs.iter().map(|o| o.name.as_str())));
@@ -487,7 +514,7 @@ impl<'a> Verifier<'a> {
             }
             for o in &s.outputs {
                 self.used.mark("dataset", &o.name);
-                if let (Some(ds), true) = (self.model.dataset(&o.name), dims_ok) {
+                if let (Some(ds), true) = (datasets.get(o.name.as_str()).copied(), dims_ok) {
                     let a: BTreeSet<&str> = ds.dims.iter().map(|d| d.name.as_str()).collect();
                     let b: BTreeSet<&str> = s.over.iter().map(|d| d.name.as_str()).collect();
                     if a != b {
@@ -525,10 +552,6 @@ impl<'a> Verifier<'a> {
                     }
                 }
             }
-            // Placeholders: config keys from every config of the pipeline that a campaign
-            // uses, or from all configs when no campaign uses the pipeline.
-            let chosen = self.configs_in_use(p);
-            let sets: Vec<BTreeSet<String>> = chosen.iter().map(|c| self.config_keys_with_sets(p, c)).collect();
             if let Some(run) = &s.run {
                 let dims: Vec<&str> = s.over.iter().map(|d| d.name.as_str()).collect();
                 let ins: Vec<&str> = s.inputs.iter().map(|i| i.dataset.name.as_str()).collect();
@@ -540,7 +563,7 @@ impl<'a> Verifier<'a> {
             match o {
                 Order::Before { first, second, .. } => {
                     for n in [first, second] {
-                        if !names.contains(&n.name.as_str()) {
+                        if !name_set.contains(n.name.as_str()) {
                             self.err(undefined("step", n, &names));
                         }
                     }
@@ -645,7 +668,8 @@ impl<'a> Verifier<'a> {
     }
 
     fn pipeline_edges(&self, p: &Pipeline, produced: &BTreeMap<&str, &Step>) -> Vec<StepEdge> {
-        let idx = |n: &str| p.steps.iter().position(|s| s.name == n);
+        let index: HashMap<&str, usize> = p.steps.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).rev().collect();
+        let idx = |n: &str| index.get(n).copied();
         let mut edges = Vec::new();
         for (si, s) in p.steps.iter().enumerate() {
             for dep in &s.after {
@@ -973,7 +997,7 @@ impl<'a> Verifier<'a> {
         }
     }
 
-    fn campaign(&mut self, c: &Campaign, known: &BTreeSet<&str>) {
+    fn campaign(&mut self, c: &Campaign, known: &BTreeSet<&str>, datasets: &DatasetIndex) {
         let model = self.model;
         let pipe_names: Vec<&str> = model.pipelines.iter().map(|p| p.name.as_str()).collect();
         let mut used: Vec<&Pipeline> = Vec::new();
@@ -1039,6 +1063,11 @@ impl<'a> Verifier<'a> {
             }
         };
         for o in &c.overrides {
+            let qual_ok = o.pipeline.as_ref().is_none_or(|q| used.iter().any(|p| p.name == q.name));
+            if self.allow_unknown_steps && qual_ok && !step_names.contains(&o.step.name.as_str()) {
+                self.diags.push(unknown_step_ignored(&o.step, &step_names));
+                continue;
+            }
             find(self, &o.step, o.pipeline.as_ref());
         }
         let mut in_cluster: BTreeMap<usize, &Cluster> = BTreeMap::new();
@@ -1239,7 +1268,7 @@ impl<'a> Verifier<'a> {
                 if inp.optional || producers.contains_key(inp.dataset.name.as_str()) {
                     continue;
                 }
-                match model.dataset(&inp.dataset.name) {
+                match datasets.get(inp.dataset.name.as_str()).copied() {
                     Some(ds) if ds.source.is_none() => {
                         self.err(
                             Diagnostic::new("E502", format!("nothing produces `{}`, and it has no `source`", ds.name))
@@ -1269,8 +1298,11 @@ impl<'a> Verifier<'a> {
         }
         // Cross-pipeline cycles: dataset flow and `order` between steps or pipelines.
         let mut edges: Vec<StepEdge> = Vec::new();
+        // (pipeline, step) -> index in `steps`, the first when a name repeats.
+        let step_index: HashMap<(&str, &str), usize> =
+            steps.iter().enumerate().rev().map(|(i, (q, t))| ((q.name.as_str(), t.name.as_str()), i)).collect();
         for (si, (p, s)) in steps.iter().enumerate() {
-            let local = |n: &str| steps.iter().position(|(q, t)| q.name == p.name && t.name == n);
+            let local = |n: &str| step_index.get(&(p.name.as_str(), n)).copied();
             for dep in &s.after {
                 if let Some(pi) = local(&dep.step.name) {
                     edges.push(StepEdge {
@@ -1284,7 +1316,7 @@ impl<'a> Verifier<'a> {
             }
             for inp in &s.inputs {
                 if let Some((pp, ps, _)) = producers.get(inp.dataset.name.as_str()) {
-                    if let Some(pi) = steps.iter().position(|(q, t)| q.name == pp.name && t.name == ps.name) {
+                    if let Some(pi) = step_index.get(&(pp.name.as_str(), ps.name.as_str())).copied() {
                         if pi != si {
                             edges.push(StepEdge {
                                 from: pi,

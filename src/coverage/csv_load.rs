@@ -1,19 +1,23 @@
-//! Loading relations from CSV text.
+//! Reading CSV tables: the one reader of the checker (`check::tables`) and of lowering
+//! (`lower::eval`), so a table that checks clean always lowers.
 //!
-//! A small hand-written splitter (rather than the `csv` crate) because diagnostics need the
-//! byte range of every field *in the source text*, and interning straight from borrowed
-//! `&str` slices keeps the hot loop allocation-free.
+//! Records are split by the `csv` crate (RFC 4180: `,` between fields, `\n`, `\r\n` or a
+//! lone `\r` between records, `"` quoting with `""` for a quote, a quote opening a quoted
+//! field only as its first byte, a UTF-8 byte-order mark ignored). On top of it:
 //!
-//! Format: the first non-blank line is the header. Fields are separated by `,`, records by
-//! `\n` (a `\r` before it is trimmed as whitespace; a lone `\r` is not a line break). A field
-//! may be quoted with `"`; inside quotes `,` and line breaks are literal and `""` is one `"`.
-//! Unquoted fields are trimmed of ASCII whitespace; quoted contents are kept verbatim
-//! (whitespace around the quotes is ignored). Lines holding only whitespace are skipped. A
-//! leading UTF-8 byte-order mark is ignored. Each value is an integer if it parses as `i64`
-//! (after trimming/unquoting), otherwise a string. Duplicate data rows collapse (set
-//! semantics).
+//! * the first record that is not blank is the header; records holding only whitespace are
+//!   skipped everywhere (empty lines the crate skips itself);
+//! * unquoted fields are trimmed of ASCII whitespace; a quoted field keeps its content
+//!   verbatim (whitespace after its closing quote is ignored, anything else there is an
+//!   error, and so is a quote that is never closed);
+//! * a value is an integer when it parses as `i64`, otherwise a string; duplicate rows
+//!   collapse (set semantics);
+//! * every problem carries the byte range in the text it is about, so diagnostics point at
+//!   the field, the record or the header (the crate gives each record's byte offset; field
+//!   ranges are recovered from the record's bytes only when an error needs one).
+//!
+//! Rows are numbered from 1, the header being row 1 and blank records not counted.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
@@ -21,15 +25,14 @@ use super::dict::{Dictionaries, DimId};
 use super::relation::{canonicalize, Relation};
 use super::value::ValueKind;
 
-/// Loading stops once this many errors have been collected.
+/// Reading stops once this many errors have been collected.
 pub const MAX_CSV_ERRORS: usize = 20;
 
 /// One CSV problem, located for a diagnostic.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct CsvError {
     pub kind: CsvErrorKind,
-    /// 1-based physical line number in the text (the header is on line 1 unless blank lines
-    /// precede it). For a field this is the line the field starts on.
+    /// 1-based row: the header is row 1, blank records are not counted.
     pub row: usize,
     /// 1-based field index within the record, when the error is about one field.
     pub column: Option<usize>,
@@ -42,7 +45,7 @@ pub struct CsvError {
 
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum CsvErrorKind {
-    /// The text holds no header line (span `0..0`, or the blank text).
+    /// The text holds no header line (span: the whole, blank, text).
     NoHeader,
     /// A requested column is not in the header (span: the header record).
     MissingColumn { name: String },
@@ -55,10 +58,9 @@ pub enum CsvErrorKind {
     /// An empty field in a used column.
     EmptyField { column: String },
     /// The first field of a used column whose kind differs from the kind of the column's first
-    /// value (which is on line `first_row`). Reported once per column.
+    /// value (which is on row `first_row`). Reported once per column.
     MixedKinds { column: String, expected: ValueKind, found: ValueKind, first_row: usize },
     /// A quoted field is never closed (span: from the opening quote to the end of the text).
-    /// Loading stops here.
     UnterminatedQuote,
     /// Text between a closing quote and the next separator (span: that text).
     TextAfterQuote,
@@ -67,7 +69,7 @@ pub enum CsvErrorKind {
 impl fmt::Display for CsvErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CsvErrorKind::NoHeader => f.write_str("the CSV text has no header line"),
+            CsvErrorKind::NoHeader => f.write_str("the table has no header row"),
             CsvErrorKind::MissingColumn { name } => write!(f, "the header has no column `{name}`"),
             CsvErrorKind::DuplicateColumn { name } => write!(f, "column `{name}` appears twice in the header"),
             CsvErrorKind::EmptyColumnName => f.write_str("empty column name in the header"),
@@ -77,7 +79,7 @@ impl fmt::Display for CsvErrorKind {
             CsvErrorKind::EmptyField { column } => write!(f, "empty value in column `{column}`"),
             CsvErrorKind::MixedKinds { column, expected, found, first_row } => write!(
                 f,
-                "column `{column}` mixes kinds: this value is a {found}, but the column's first value (line {first_row}) is a {expected}"
+                "column `{column}` mixes kinds: this value is a {found}, but the column's first value (row {first_row}) is a {expected}"
             ),
             CsvErrorKind::UnterminatedQuote => f.write_str("quoted field is never closed"),
             CsvErrorKind::TextAfterQuote => f.write_str("unexpected text after a closing quote"),
@@ -88,207 +90,272 @@ impl fmt::Display for CsvErrorKind {
 impl fmt::Display for CsvError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.column {
-            Some(c) => write!(f, "line {}, column {}: {}", self.row, c, self.kind),
-            None => write!(f, "line {}: {}", self.row, self.kind),
+            Some(c) => write!(f, "row {}, column {}: {}", self.row, c, self.kind),
+            None => write!(f, "row {}: {}", self.row, self.kind),
         }
     }
 }
 
 impl std::error::Error for CsvError {}
 
-struct Field<'a> {
-    value: Cow<'a, str>,
-    span: Range<usize>,
-    line: usize,
+/// One value of a used column, handed to the row callback of [`read_csv`].
+#[derive(Clone, Copy, Debug)]
+pub struct Cell<'r> {
+    /// The value (trimmed, or a quoted field's content).
+    pub text: &'r str,
+    /// The value as an integer, when it is one.
+    pub int: Option<i64>,
+    /// Same text as this column's value in the previous row (sorted tables repeat values in
+    /// runs, and callers can skip a dictionary look-up).
+    pub repeat: bool,
 }
 
-struct RecordInfo {
-    line: usize,
-    span: Range<usize>,
-    /// A recoverable problem inside the record (text after a closing quote).
-    bad: Option<CsvError>,
+/// What [`read_csv`] learnt about a table, also when it found errors.
+#[derive(Clone, Debug, Default)]
+pub struct CsvTable {
+    /// The header's column names (trimmed, or quoted content).
+    pub header: Vec<String>,
+    /// Byte range of the header record.
+    pub header_span: Range<usize>,
+    /// Header index of each used column, in the order asked for (a name asked twice once).
+    pub used: Vec<usize>,
+    /// Kind of each used column (of its first value; `None` without rows).
+    pub kinds: Vec<Option<ValueKind>>,
+    /// Data rows read (blank records not counted).
+    pub rows: usize,
 }
 
-#[inline(always)]
+#[inline]
 fn is_ws(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | 0x0b | 0x0c)
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c)
 }
 
-struct Splitter<'a> {
-    text: &'a str,
-    pos: usize,
-    line: usize,
+fn trim(b: &[u8]) -> &[u8] {
+    let lo = b.iter().position(|&c| !is_ws(c)).unwrap_or(b.len());
+    let hi = b.iter().rposition(|&c| !is_ws(c)).map_or(lo, |i| i + 1);
+    &b[lo..hi]
 }
 
-impl<'a> Splitter<'a> {
-    /// The next non-blank record into `fields`; `Ok(None)` at the end of the text; `Err` for
-    /// an unterminated quote (fatal).
-    fn next_record(&mut self, fields: &mut Vec<Field<'a>>) -> Result<Option<RecordInfo>, CsvError> {
-        fields.clear();
-        let text = self.text;
-        let b = text.as_bytes();
-        let n = b.len();
-        // Skip blank lines.
-        loop {
-            let mut p = self.pos;
-            while p < n && is_ws(b[p]) {
-                p += 1;
-            }
-            if p >= n {
-                self.pos = n;
-                return Ok(None);
-            }
-            if b[p] == b'\n' {
-                self.pos = p + 1;
-                self.line += 1;
-                continue;
-            }
-            break;
-        }
-        let start = self.pos;
-        let start_line = self.line;
-        let mut bad = None;
-        loop {
-            let field_line = self.line;
-            let mut p = self.pos;
-            while p < n && is_ws(b[p]) {
-                p += 1;
-            }
-            if p < n && b[p] == b'"' {
-                let q = p;
-                p += 1;
-                let content = p;
-                let mut escaped = false;
-                loop {
-                    let Some(off) = b[p..].iter().position(|&c| c == b'"') else {
-                        return Err(CsvError {
-                            kind: CsvErrorKind::UnterminatedQuote,
-                            row: field_line,
-                            column: Some(fields.len() + 1),
-                            span: q..n,
-                        });
-                    };
-                    self.line += b[p..p + off].iter().filter(|&&c| c == b'\n').count();
-                    p += off;
-                    if p + 1 < n && b[p + 1] == b'"' {
-                        escaped = true;
-                        p += 2;
+/// Where one field sits in the text.
+struct RawField {
+    /// Trimmed (unquoted) or quote-to-quote (quoted) byte range; zero-width at the field's
+    /// start when it is empty.
+    span: Range<usize>,
+    quoted: bool,
+    /// Bytes after the closing quote (all whitespace unless `bad`).
+    after_quote: usize,
+}
+
+/// Split the record text `text[lo..hi]` (without its line break) the way the `csv` crate
+/// does, to locate fields.  Also reports a quote that is never closed or text after a
+/// closing quote (the crate accepts both silently).
+fn raw_fields(text: &[u8], lo: usize, hi: usize, row: usize) -> (Vec<RawField>, Option<CsvError>) {
+    let mut out = Vec::new();
+    let mut bad = None;
+    let mut i = lo;
+    loop {
+        if i < hi && text[i] == b'"' {
+            let q = i;
+            let mut j = i + 1;
+            let mut closed = false;
+            while j < hi {
+                if text[j] == b'"' {
+                    if j + 1 < hi && text[j + 1] == b'"' {
+                        j += 2;
                         continue;
                     }
+                    closed = true;
                     break;
                 }
-                let raw = &text[content..p];
-                p += 1;
-                let span = q..p;
-                while p < n && is_ws(b[p]) {
-                    p += 1;
-                }
-                if p < n && b[p] != b',' && b[p] != b'\n' {
-                    let junk = p;
-                    while p < n && b[p] != b',' && b[p] != b'\n' {
-                        p += 1;
-                    }
-                    let mut je = p;
-                    while je > junk && is_ws(b[je - 1]) {
-                        je -= 1;
-                    }
-                    bad.get_or_insert(CsvError {
-                        kind: CsvErrorKind::TextAfterQuote,
-                        row: self.line,
-                        column: Some(fields.len() + 1),
-                        span: junk..je,
-                    });
-                }
-                let value = if escaped { Cow::Owned(raw.replace("\"\"", "\"")) } else { Cow::Borrowed(raw) };
-                fields.push(Field { value, span, line: field_line });
-            } else {
-                let e = p + b[p..].iter().position(|&c| c == b',' || c == b'\n').unwrap_or(n - p);
-                let mut te = e;
-                while te > p && is_ws(b[te - 1]) {
-                    te -= 1;
-                }
-                // An empty field points at its position (right after the separator).
-                let span = if te == p { self.pos..self.pos } else { p..te };
-                fields.push(Field { value: Cow::Borrowed(&text[p..te]), span, line: field_line });
-                p = e;
+                j += 1;
             }
-            if p < n && b[p] == b',' {
-                self.pos = p + 1;
+            if !closed {
+                bad.get_or_insert(CsvError {
+                    kind: CsvErrorKind::UnterminatedQuote,
+                    row,
+                    column: Some(out.len() + 1),
+                    span: q..text.len(),
+                });
+                out.push(RawField { span: q..hi, quoted: true, after_quote: 0 });
+                return (out, bad);
+            }
+            let end = j + 1;
+            let mut k = end;
+            while k < hi && text[k] != b',' {
+                k += 1;
+            }
+            let junk = trim(&text[end..k]);
+            if !junk.is_empty() {
+                let at = end + text[end..k].iter().position(|&c| !is_ws(c)).unwrap_or(0);
+                bad.get_or_insert(CsvError {
+                    kind: CsvErrorKind::TextAfterQuote,
+                    row,
+                    column: Some(out.len() + 1),
+                    span: at..at + junk.len(),
+                });
+            }
+            out.push(RawField { span: q..end, quoted: true, after_quote: k - end });
+            i = k;
+        } else {
+            let mut k = i;
+            while k < hi && text[k] != b',' {
+                k += 1;
+            }
+            let f = &text[i..k];
+            let a = f.iter().position(|&c| !is_ws(c));
+            let span = match a {
+                Some(a) => i + a..i + f.iter().rposition(|&c| !is_ws(c)).map_or(a, |b| b + 1),
+                None => i..i,
+            };
+            out.push(RawField { span, quoted: false, after_quote: 0 });
+            i = k;
+        }
+        if i < hi && text[i] == b',' {
+            i += 1;
+            continue;
+        }
+        return (out, bad);
+    }
+}
+
+/// The record's own bytes: `start` as the crate reports it may sit before skipped empty
+/// lines, `end` (where the next record starts) after the line break.
+fn record_bounds(text: &[u8], start: usize, end: usize) -> (usize, usize) {
+    let mut lo = start.min(text.len());
+    let mut hi = end.min(text.len());
+    while lo < hi && (text[lo] == b'\n' || text[lo] == b'\r') {
+        lo += 1;
+    }
+    while hi > lo && (text[hi - 1] == b'\n' || text[hi - 1] == b'\r') {
+        hi -= 1;
+    }
+    (lo, hi)
+}
+
+/// One record: values and, on demand, where its fields are.
+struct Record<'t> {
+    text: &'t [u8],
+    lo: usize,
+    hi: usize,
+    row: usize,
+    /// Field positions, computed when the record holds a quote or an error needs them.
+    raw: Option<Vec<RawField>>,
+}
+
+impl Record<'_> {
+    fn field_span(&mut self, i: usize) -> Range<usize> {
+        if self.raw.is_none() {
+            self.raw = Some(raw_fields(self.text, self.lo, self.hi, self.row).0);
+        }
+        let lo = self.lo;
+        self.raw.as_deref().and_then(|f| f.get(i)).map_or(lo..lo, |f| f.span.clone())
+    }
+
+    fn span(&self) -> Range<usize> {
+        let b = &self.text[self.lo..self.hi];
+        let a = b.iter().position(|&c| !is_ws(c)).unwrap_or(b.len());
+        self.lo + a..self.lo + a + trim(b).len()
+    }
+}
+
+/// The `csv` crate's reader over a text, yielding non-blank records with their rows.
+struct Reader<'t> {
+    text: &'t [u8],
+    /// Bytes skipped before the reader's input (a byte-order mark).
+    base: usize,
+    rdr: csv::Reader<&'t [u8]>,
+    rec: csv::ByteRecord,
+    row: usize,
+}
+
+impl<'t> Reader<'t> {
+    fn new(text: &'t str) -> Reader<'t> {
+        let text = text.as_bytes();
+        let base = if text.starts_with("\u{feff}".as_bytes()) { 3 } else { 0 };
+        let rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(&text[base..]);
+        Reader { text, base, rdr, rec: csv::ByteRecord::new(), row: 0 }
+    }
+
+    /// The next non-blank record (its values in `self.rec`), with the quote error it holds.
+    fn next(&mut self) -> Option<(Record<'t>, Option<CsvError>)> {
+        loop {
+            let before = self.rdr.position().byte() as usize;
+            // Reading from memory fails only on I/O errors, which a slice has none of.
+            if !matches!(self.rdr.read_byte_record(&mut self.rec), Ok(true)) {
+                return None;
+            }
+            let start = self.rec.position().map_or(before, |p| p.byte() as usize);
+            let (lo, hi) = record_bounds(self.text, self.base + start, self.base + self.rdr.position().byte() as usize);
+            // A line of spaces is blank; `""` is one empty field.
+            if self.rec.len() == 1 && self.text[lo..hi].iter().all(|&b| is_ws(b)) {
                 continue;
             }
-            let mut end = p;
-            while end > start && is_ws(b[end - 1]) {
-                end -= 1;
+            self.row += 1;
+            let mut r = Record { text: self.text, lo, hi, row: self.row, raw: None };
+            let mut bad = None;
+            if self.text[lo..hi].contains(&b'"') {
+                let (fields, b) = raw_fields(self.text, lo, hi, self.row);
+                r.raw = Some(fields);
+                bad = b;
             }
-            if p < n {
-                self.pos = p + 1;
-                self.line += 1;
-            } else {
-                self.pos = n;
-            }
-            return Ok(Some(RecordInfo { line: start_line, span: start..end, bad }));
+            return Some((r, bad));
         }
     }
 }
 
-/// Per used column.
-struct ColState<'a> {
-    name: String,
-    index: usize,
-    dim: DimId,
-    /// Dictionary size before loading, for the undo on failure.
-    dict_len: usize,
-    codes: Vec<u32>,
-    /// Kind of the column's first value and its line.
-    expected: Option<(ValueKind, usize)>,
-    mixed_reported: bool,
-    /// The previous field's text, code and kind (sorted files repeat values in runs).
-    last: Option<(&'a str, u32, ValueKind)>,
+/// The value of field `i` as read by the crate, trimmed unless it was quoted.
+fn value<'r>(rec: &'r csv::ByteRecord, i: usize, raw: Option<&[RawField]>) -> &'r [u8] {
+    let v = rec.get(i).unwrap_or(b"");
+    match raw.and_then(|r| r.get(i)) {
+        Some(f) if f.quoted => &v[..v.len().saturating_sub(f.after_quote)],
+        _ => trim(v),
+    }
 }
 
-/// Load a relation from CSV `text`.
+fn utf8(b: &[u8]) -> &str {
+    // Fields are cut at ASCII bytes of a `&str`, so they are UTF-8.
+    std::str::from_utf8(b).unwrap_or("")
+}
+
+/// Read a CSV table: check it and hand every data row's used values to `on_row`, with the
+/// names of the used columns.
 ///
-/// `columns`: `None` makes every header column a dimension (header order); `Some(names)`
-/// loads only those columns, in the given order (a name requested twice is loaded once).
-/// Dimensions are named after their columns; rename afterwards if needed. On success values
-/// are interned into `dicts` (new codes in order of first occurrence). On failure `dicts` is
-/// left as it was (values and dimensions added during the attempt are removed) and up to
-/// [`MAX_CSV_ERRORS`] errors are returned in text order (header errors alone if the header
-/// is bad).
-///
-/// Checked: the header exists, used column names are present, non-empty and unique; every
-/// record has the header's field count; used fields are non-empty and of one kind per column;
-/// quotes are well formed. Unused columns are only split, not checked.
-pub fn table_from_csv<'a>(text: &'a str, dicts: &mut Dictionaries, columns: Option<&[&str]>) -> Result<Relation, Vec<CsvError>> {
-    let start = if text.starts_with('\u{feff}') { 3 } else { 0 };
-    let mut sp = Splitter { text, pos: start, line: 1 };
-    let mut fields: Vec<Field<'a>> = Vec::new();
-    let header = match sp.next_record(&mut fields) {
-        Err(e) => return Err(vec![e]),
-        Ok(None) => return Err(vec![CsvError { kind: CsvErrorKind::NoHeader, row: 1, column: None, span: 0..text.len() }]),
-        Ok(Some(h)) => h,
+/// `columns`: `None` uses every header column (header order); `Some(names)` only those, in
+/// the given order (a name asked twice is used once).  Checked: the header exists, used
+/// column names are present, non-empty and unique; every record has the header's field
+/// count; used fields are non-empty and of one kind per column; quotes are well formed.
+/// Unused columns are only split.  `on_row` is called for each row while no error has been
+/// found; the errors (at most [`MAX_CSV_ERRORS`], in text order) come back with what was
+/// learnt of the table.
+pub fn read_csv(text: &str, columns: Option<&[&str]>, mut on_row: impl FnMut(&[String], &[Cell])) -> (CsvTable, Vec<CsvError>) {
+    let mut table = CsvTable::default();
+    let mut errors: Vec<CsvError> = Vec::new();
+    let mut rd = Reader::new(text);
+    let Some((mut header, bad)) = rd.next() else {
+        return (table, vec![CsvError { kind: CsvErrorKind::NoHeader, row: 1, column: None, span: 0..text.len() }]);
     };
-    if let Some(e) = header.bad {
-        return Err(vec![e]);
+    table.header_span = header.span();
+    if let Some(e) = bad {
+        return (table, vec![e]);
     }
-    let ncols = fields.len();
-    let mut errors = Vec::new();
-    let header_error = |kind, f: Option<(usize, &Field)>| CsvError {
+    table.header = (0..rd.rec.len()).map(|i| utf8(value(&rd.rec, i, header.raw.as_deref())).to_string()).collect();
+    let ncols = table.header.len();
+    let header_span = table.header_span.clone();
+    let mut header_error = |kind, at: Option<usize>| CsvError {
         kind,
-        row: f.map_or(header.line, |(_, f)| f.line),
-        column: f.map(|(i, _)| i + 1),
-        span: f.map_or(header.span.clone(), |(_, f)| f.span.clone()),
+        row: 1,
+        column: at.map(|i| i + 1),
+        span: at.map_or(header_span.clone(), |i| header.field_span(i)),
     };
-    let mut used: Vec<usize> = Vec::new();
     match columns {
         None => {
-            for (i, f) in fields.iter().enumerate() {
-                if f.value.is_empty() {
-                    errors.push(header_error(CsvErrorKind::EmptyColumnName, Some((i, f))));
-                } else if fields[..i].iter().any(|g| g.value == f.value) {
-                    errors.push(header_error(CsvErrorKind::DuplicateColumn { name: f.value.to_string() }, Some((i, f))));
+            for (i, h) in table.header.iter().enumerate() {
+                if h.is_empty() {
+                    errors.push(header_error(CsvErrorKind::EmptyColumnName, Some(i)));
+                } else if table.header[..i].contains(h) {
+                    errors.push(header_error(CsvErrorKind::DuplicateColumn { name: h.clone() }, Some(i)));
                 } else {
-                    used.push(i);
+                    table.used.push(i);
                 }
             }
         }
@@ -297,120 +364,147 @@ pub fn table_from_csv<'a>(text: &'a str, dicts: &mut Dictionaries, columns: Opti
                 if names[..k].contains(name) {
                     continue;
                 }
-                let mut hits = fields.iter().enumerate().filter(|(_, f)| f.value == *name);
+                let mut hits = table.header.iter().enumerate().filter(|(_, h)| h == name).map(|(i, _)| i);
                 match (hits.next(), hits.next()) {
                     (None, _) => errors.push(header_error(CsvErrorKind::MissingColumn { name: name.to_string() }, None)),
-                    (Some(_), Some(second)) => {
-                        errors.push(header_error(CsvErrorKind::DuplicateColumn { name: name.to_string() }, Some(second)))
+                    (Some(i), second) => {
+                        if let Some(j) = second {
+                            errors.push(header_error(CsvErrorKind::DuplicateColumn { name: name.to_string() }, Some(j)));
+                        }
+                        table.used.push(i);
                     }
-                    (Some((i, _)), None) => used.push(i),
                 }
             }
         }
     }
-    if !errors.is_empty() {
-        errors.truncate(MAX_CSV_ERRORS);
-        return Err(errors);
-    }
-    // Values are interned into `dicts` as they are read (codes follow first occurrence, so
-    // they are deterministic); on failure every touched dictionary is cut back.
-    let dims_before = dicts.len();
-    let mut cols: Vec<ColState<'a>> = used
-        .iter()
-        .map(|&i| {
-            let name = fields[i].value.to_string();
-            let dim = dicts.dim(&name);
-            ColState {
-                name,
-                index: i,
-                dim,
-                dict_len: dicts.dict(dim).len(),
-                codes: Vec::new(),
-                expected: None,
-                mixed_reported: false,
-                last: None,
-            }
-        })
-        .collect();
-
-    let mut nrows = 0usize;
+    let names: Vec<String> = table.used.iter().map(|&i| table.header[i].clone()).collect();
+    let n = names.len();
+    // Per used column: the kind of its first value and that value's row, whether a mixed
+    // kind was reported, and the previous value (for `Cell::repeat`).
+    let mut expected: Vec<Option<(ValueKind, usize)>> = vec![None; n];
+    let mut mixed_reported = vec![false; n];
+    let mut last: Vec<Option<(Vec<u8>, Option<i64>)>> = vec![None; n];
+    let mut found: Vec<(Range<usize>, Option<i64>, bool)> = Vec::with_capacity(n);
     while errors.len() < MAX_CSV_ERRORS {
-        let rec = match sp.next_record(&mut fields) {
-            Err(e) => {
-                errors.push(e);
-                break;
-            }
-            Ok(None) => break,
-            Ok(Some(rec)) => rec,
-        };
-        if let Some(e) = rec.bad {
+        let Some((mut r, bad)) = rd.next() else { break };
+        if let Some(e) = bad {
             errors.push(e);
             continue;
         }
-        if fields.len() != ncols {
+        let rec = &rd.rec;
+        if rec.len() != ncols {
             errors.push(CsvError {
-                kind: CsvErrorKind::FieldCount { expected: ncols, found: fields.len() },
-                row: rec.line,
+                kind: CsvErrorKind::FieldCount { expected: ncols, found: rec.len() },
+                row: r.row,
                 column: None,
-                span: rec.span,
+                span: r.span(),
             });
             continue;
         }
-        nrows += 1;
-        for col in cols.iter_mut() {
-            let f = &fields[col.index];
-            if f.value.is_empty() {
+        table.rows += 1;
+        found.clear();
+        let clean = errors.is_empty();
+        for (c, &i) in table.used.iter().enumerate() {
+            let v = value(rec, i, r.raw.as_deref());
+            if v.is_empty() {
                 errors.push(CsvError {
-                    kind: CsvErrorKind::EmptyField { column: col.name.clone() },
-                    row: f.line,
-                    column: Some(col.index + 1),
-                    span: f.span.clone(),
+                    kind: CsvErrorKind::EmptyField { column: names[c].clone() },
+                    row: r.row,
+                    column: Some(i + 1),
+                    span: r.field_span(i),
                 });
                 continue;
             }
-            let borrowed: Option<&'a str> = match &f.value {
-                Cow::Borrowed(s) => Some(s),
-                Cow::Owned(_) => None,
-            };
-            let (code, kind) = match (borrowed, col.last) {
-                (Some(s), Some((last, code, kind))) if s == last => (code, kind),
-                _ => {
-                    let dict = dicts.dict_mut(col.dim);
-                    let (code, kind) = match f.value.parse::<i64>() {
-                        Ok(i) => (dict.intern_int(i), ValueKind::Int),
-                        Err(_) => (dict.intern_str(&f.value), ValueKind::Str),
-                    };
-                    col.last = borrowed.map(|s| (s, code, kind));
-                    (code, kind)
+            let (int, repeat) = match &mut last[c] {
+                Some((t, int)) if t.as_slice() == v => (*int, true),
+                slot => {
+                    let int = utf8(v).parse::<i64>().ok();
+                    let buf = slot.get_or_insert_with(|| (Vec::new(), None));
+                    buf.0.clear();
+                    buf.0.extend_from_slice(v);
+                    buf.1 = int;
+                    (int, false)
                 }
             };
-            match col.expected {
-                None => col.expected = Some((kind, f.line)),
-                Some((expected, first_row)) if expected != kind => {
-                    if !col.mixed_reported {
-                        col.mixed_reported = true;
-                        errors.push(CsvError {
-                            kind: CsvErrorKind::MixedKinds { column: col.name.clone(), expected, found: kind, first_row },
-                            row: f.line,
-                            column: Some(col.index + 1),
-                            span: f.span.clone(),
-                        });
-                    }
+            let kind = if int.is_some() { ValueKind::Int } else { ValueKind::Str };
+            match expected[c] {
+                None => expected[c] = Some((kind, r.row)),
+                Some((want, first_row)) if want != kind && !mixed_reported[c] => {
+                    mixed_reported[c] = true;
+                    errors.push(CsvError {
+                        kind: CsvErrorKind::MixedKinds { column: names[c].clone(), expected: want, found: kind, first_row },
+                        row: r.row,
+                        column: Some(i + 1),
+                        span: r.field_span(i),
+                    });
                 }
                 Some(_) => {}
             }
-            col.codes.push(code);
+            let at = v.as_ptr() as usize - rec.as_slice().as_ptr() as usize;
+            found.push((at..at + v.len(), int, repeat));
+        }
+        if clean && errors.is_empty() {
+            let s = rec.as_slice();
+            let cells: Vec<Cell> =
+                found.iter().map(|(range, int, repeat)| Cell { text: utf8(&s[range.clone()]), int: *int, repeat: *repeat }).collect();
+            on_row(&names, &cells);
         }
     }
+    table.kinds = expected.iter().map(|e| e.map(|(k, _)| k)).collect();
+    errors.truncate(MAX_CSV_ERRORS);
+    (table, errors)
+}
+
+/// Load a relation from CSV `text` (see [`read_csv`] for the format and the checks).
+///
+/// `columns`: `None` makes every header column a dimension (header order); `Some(names)`
+/// loads only those columns, in the given order. Dimensions are named after their columns;
+/// rename afterwards if needed. On success values are interned into `dicts` (new codes in
+/// order of first occurrence). On failure `dicts` is left as it was (values and dimensions
+/// added during the attempt are removed) and the errors are returned.
+pub fn table_from_csv(text: &str, dicts: &mut Dictionaries, columns: Option<&[&str]>) -> Result<Relation, Vec<CsvError>> {
+    struct Col {
+        dim: DimId,
+        /// Dictionary size before loading, for the undo on failure.
+        dict_len: usize,
+        codes: Vec<u32>,
+    }
+    let dims_before = dicts.len();
+    let mut cols: Vec<Col> = Vec::new();
+    let open = |dicts: &mut Dictionaries, cols: &mut Vec<Col>, names: &[String]| {
+        if cols.is_empty() {
+            for n in names {
+                let dim = dicts.dim(n);
+                cols.push(Col { dim, dict_len: dicts.dict(dim).len(), codes: Vec::new() });
+            }
+        }
+    };
+    let (table, errors) = read_csv(text, columns, |names, cells| {
+        open(dicts, &mut cols, names);
+        for (c, cell) in cols.iter_mut().zip(cells) {
+            let code = match c.codes.last() {
+                Some(&last) if cell.repeat => last,
+                _ => {
+                    let dict = dicts.dict_mut(c.dim);
+                    match cell.int {
+                        Some(i) => dict.intern_int(i),
+                        None => dict.intern_str(cell.text),
+                    }
+                }
+            };
+            c.codes.push(code);
+        }
+    });
     if !errors.is_empty() {
-        for col in &cols {
-            dicts.dict_mut(col.dim).truncate(col.dict_len);
+        for c in &cols {
+            dicts.dict_mut(c.dim).truncate(c.dict_len);
         }
         dicts.truncate_dims(dims_before);
-        errors.truncate(MAX_CSV_ERRORS);
         return Err(errors);
     }
+    let names: Vec<String> = table.used.iter().map(|&i| table.header[i].clone()).collect();
+    open(dicts, &mut cols, &names);
     let schema: Vec<DimId> = cols.iter().map(|c| c.dim).collect();
     let out: Vec<Vec<u32>> = cols.into_iter().map(|c| c.codes).collect();
-    Ok(canonicalize(schema, out, nrows, dicts))
+    Ok(canonicalize(schema, out, table.rows, dicts))
 }

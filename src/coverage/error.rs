@@ -54,7 +54,11 @@ impl fmt::Display for CoverageError {
                 write!(f, "row {row} has {found} values, expected {expected}")
             }
             CoverageError::TypeMismatch { dim, dim_kind, op, literal } => {
-                write!(f, "cannot compare {dim_kind} dimension `{dim}` with {} {literal:?} using `{}`", literal.kind(), op.symbol())
+                let shown = match literal {
+                    super::Value::Int(i) => i.to_string(),
+                    super::Value::Str(s) => format!("\"{s}\""),
+                };
+                write!(f, "cannot compare {dim_kind} dimension `{dim}` with {} {shown} using `{}`", literal.kind(), op.symbol())
             }
             CoverageError::DimTypeMismatch { left, left_kind, op, right, right_kind } => {
                 write!(f, "cannot compare {left_kind} dimension `{left}` with {right_kind} dimension `{right}` using `{}`", op.symbol())

@@ -10,10 +10,14 @@
 //! | E6xx | sites and resource limits |
 //! | E7xx / W7xx | coverage |
 //! | E8xx | backends |
+//! | E9xx | operating a submitted campaign (`bpsc submit`, `cancel`, `hold`, `release`, `priority`) |
 //!
 //! A code is never reused for a different problem.  Every entry carries an example that
-//! triggers it; `tests/explain_examples.rs` checks that it does.  An example is written to
-//! a file named `example.bps`, next to nothing else.
+//! triggers it; `tests/explain.rs` checks that it does.  An example is written to
+//! a file named `example.bps`, next to nothing else.  The E9xx examples are campaigns that
+//! are compiled and then operated on (`--operate=OP` in their arguments) with a scripted
+//! engine (`crate::operate::explain_example`): their codes come from running a command,
+//! not from checking a file.
 
 use super::Severity;
 
@@ -200,6 +204,14 @@ added and `{config.KEY}` sees it; but a misspelt key would override nothing, so 
 (with the closest defined key when there is one)."
 } example "bps 1.1\ndimension visit = 1..3\npipeline p {\n  config c { pipeline_yaml = \"drp.yaml\" }\n  step a over (visit) { run = \"pipetask -p {config.pipeline_yaml}\" }\n}\ncampaign k {\n  use p with c\n  coverage = visit\n}\n" args ["--set=config.pipline_yaml=\"rc2.yaml\""];
 
+"W205" Warning "settings for an unknown step ignored" {
+"With `--allow-unknown-steps`, a campaign's `step X { }` block or a `--set X.KEY=VALUE` for a
+step the campaign does not have is ignored with this warning instead of refused (E201).
+Operators' configurations outlive pipeline versions: a step dropped from the pipeline keeps
+its tuning in the campaign file for a while. Without the option a misspelt step name is
+an error, because its settings would silently apply to nothing."
+} example "bps 1.1\ndimension visit = 1..3\npipeline p { step a over (visit) { run = \"true\" } }\ncampaign k {\n  use p\n  coverage = visit\n  step dropped { memory = 8GiB }\n}\n" args ["--allow-unknown-steps"];
+
 "E301" Error "type mismatch" {
 "The value has the wrong type for this key: e.g. a string where a size is expected, or a
 list where a single value is expected."
@@ -377,6 +389,57 @@ file names). Rename one of them."
 files did not render). Nothing was written. Please report it with the campaign file and the
 command line; `bpsc compile --emit ir` still works and shows what lowering produced."
 } example "bps 1\n" args ["--internal-error"];
+
+"E901" Error "the campaign's state does not allow this operation" {
+"`bpsc cancel`, `hold`, `release` and `priority` act on what a submission put in the engine's
+queue: a directory that was never submitted, whose jobs have all left the queue, or that is
+not held (for `release`) has nothing to act on. A resubmission is refused while the previous
+submission still has jobs in the queue. `bpsc status DIR` shows where the campaign stands."
+} example "bps 1\ndimension visit = 1..3\npipeline p { step a over (visit) { run = \"true\" } }\ncampaign c {\n  use p\n  coverage = visit\n}\n" args ["--backend=slurm", "--operate=cancel"];
+
+"E902" Error "already submitted" {
+"The directory was submitted before (`operations.jsonl` records it, or the engine's own files
+show it). Submitting the same directory twice would run every job twice and mix their
+records. `bpsc submit --resubmit DIR` submits it again on purpose, the way the engine
+continues a run: HTCondor and Pegasus run the rescue DAG (only what is left), Nextflow runs
+with `-resume`, Slurm runs every job again. `bpsc restart DIR` writes a new directory with
+only what is left, on every engine."
+} example "bps 1\ndimension visit = 1..3\npipeline p { step a over (visit) { run = \"true\" } }\ncampaign c {\n  use p\n  coverage = visit\n}\n" args ["--backend=htcondor", "--operate=submit-twice"];
+
+"E903" Error "not possible on this engine" {
+"The engine has no way to do what was asked: Nextflow cannot pause a run, hold or release it,
+or change its jobs' priority. The help says what to do instead (for Nextflow: cancel, then
+`bpsc submit --resubmit`, which resumes with `nextflow run -resume`)."
+} example "bps 1\ndimension visit = 1..3\npipeline p { step a over (visit) { run = \"true\" } }\ncampaign c {\n  use p\n  coverage = visit\n}\n" args ["--backend=nextflow", "--operate=hold"];
+
+"E904" Error "engine tool not found" {
+"The engine's command-line tool is not on PATH: bpsc runs the engine's own tools
+(condor_submit_dag, sbatch/scontrol/scancel/squeue, pegasus-plan/pegasus-run/pegasus-remove,
+nextflow) and must run where they are: an HTCondor access point, a Slurm login node. The
+message names the tool and what to install."
+} example "bps 1\ndimension visit = 1..3\npipeline p { step a over (visit) { run = \"true\" } }\ncampaign c {\n  use p\n  coverage = visit\n}\n" args ["--backend=htcondor", "--operate=submit-without-tools"];
+
+"E905" Error "engine command failed" {
+"An engine command exited with an error. The message shows the exact command and what it
+printed; `operations.jsonl` in the submit directory keeps both. Slurm, for example, lets only
+its operators raise a job's priority: a user's `bpsc priority` can only lower it."
+} example "bps 1\ndimension visit = 1..3\npipeline p { step a over (visit) { run = \"true\" } }\ncampaign c {\n  use p\n  coverage = visit\n}\n" args ["--backend=slurm", "--operate=priority-denied"];
+
+"E906" Error "the engine did not confirm in time" {
+"bpsc waits until the engine confirms an operation (`cancel`: the campaign's jobs have left
+the queue; `hold`: its pending jobs are held; `release`: none is held), for `--wait SECONDS`
+(300 by default). The request was sent; the engine may still be working on it. Look again
+with `bpsc status DIR` or the engine's own tools."
+} example "bps 1\ndimension visit = 1..3\npipeline p { step a over (visit) { run = \"true\" } }\ncampaign c {\n  use p\n  coverage = visit\n}\n" args ["--backend=slurm", "--operate=cancel-unconfirmed"];
+
+"E907" Error "resource not settable on release" {
+"`bpsc release --set KEY=VALUE` changes the resources of the campaign's queued jobs where the
+engine can change a queued job: memory, cpus, disk, walltime, and on Slurm partition (or
+queue), account and qos. A key that is not a resource, a value of the wrong type, or a resource
+the engine fixes at submission (HTCondor has no partitions; its accounting group is set when a
+job is submitted) is refused before anything changes. `bpsc restart DIR --set KEY=VALUE` writes
+a new submit directory with any setting."
+} example "bps 1\ndimension visit = 1..3\npipeline p { step a over (visit) { run = \"true\" } }\ncampaign c {\n  use p\n  coverage = visit\n}\n" args ["--backend=htcondor", "--operate=release-set-qos"];
 }
 
 /// Extra files an example needs, besides `example.bps`.

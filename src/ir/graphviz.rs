@@ -8,36 +8,8 @@ fn dot_id(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// Step graph (step level) with job counts, or the job graph (job level), as DOT or Mermaid.
-pub fn write_graph(ir: &Ir, mermaid: bool, job_level: bool, out: &mut dyn Write) -> io::Result<()> {
-    if job_level {
-        let ids: Vec<String> = (0..ir.jobs.len() as u32).map(|j| ir.job_id(j)).collect();
-        if mermaid {
-            writeln!(out, "flowchart TD")?;
-            for (j, id) in ids.iter().enumerate() {
-                writeln!(out, "  n{j}[\"{}\"]", id.replace('"', "'"))?;
-            }
-            for &(p, c) in &ir.edges {
-                writeln!(out, "  n{p} --> n{c}")?;
-            }
-        } else {
-            writeln!(out, "digraph jobs {{\n  rankdir=TB;\n  node [shape=box, fontsize=10];")?;
-            for (j, id) in ids.iter().enumerate() {
-                let shape = match ir.jobs[j].kind {
-                    JobKind::Compute => "box",
-                    JobKind::Join => "point",
-                    JobKind::Provenance => "doubleoctagon",
-                    _ => "ellipse",
-                };
-                writeln!(out, "  {} [shape={shape}];", dot_id(id))?;
-            }
-            for &(p, c) in &ir.edges {
-                writeln!(out, "  {} -> {};", dot_id(&ids[p as usize]), dot_id(&ids[c as usize]))?;
-            }
-            writeln!(out, "}}")?;
-        }
-        return Ok(());
-    }
+/// The step graph with job counts, as DOT or Mermaid (the job graph: [`super::jobgraph`]).
+pub fn write_graph(ir: &Ir, mermaid: bool, out: &mut dyn Write) -> io::Result<()> {
     // Step level: the step dependencies, clusters drawn as boxes around their steps.
     let n = ir.steps.len();
     let jobs_of_step = |s: usize| {

@@ -5,7 +5,7 @@
 use std::io::{self, Write};
 
 use super::adjacency::topo_jobs;
-use super::render::{command, fill_url, scratch_path};
+use super::render::{command, fill_url, scratch_path, Quantum};
 use super::{Ir, JobKind, Persist, Resources, Stage, StepSpec, IR_VERSION, NO_CLUSTER};
 use crate::coverage::Value;
 
@@ -94,7 +94,7 @@ pub struct JobView<'a> {
     pub resources: Option<&'a Resources>,
     /// Compute: the quanta, in dependency order.  Stage-out and cleanup: the quanta of the
     /// job they serve.
-    pub quanta: Vec<(&'a StepSpec, Vec<&'a Value>)>,
+    pub quanta: Vec<Quantum<'a>>,
     /// Stage-in: the dataset instances (set, values over the set's dimensions).
     pub staged: Vec<(&'a StageSetSpec, Vec<&'a Value>)>,
     /// Stage-out and cleanup: the id of the job they serve.
@@ -149,7 +149,8 @@ pub fn write_job_line(campaign: &str, v: &JobView, line: &mut String) {
                 line.push_str(&format!(",\"resources\":{}", serde_json::to_string(r).unwrap_or_default()));
             }
             line.push_str(",\"quanta\":[");
-            for (k, (st, vals)) in v.quanta.iter().enumerate() {
+            for (k, qn) in v.quanta.iter().enumerate() {
+                let (st, vals) = (qn.spec, &qn.vals);
                 if k > 0 {
                     line.push(',');
                 }
@@ -157,12 +158,28 @@ pub fn write_job_line(campaign: &str, v: &JobView, line: &mut String) {
                     "{{\"step\":{},\"data_id\":{},\"command\":{},",
                     jstr(&st.name),
                     data_id_json(&st.dims, vals),
-                    jstr(&command(st, campaign, vals, v.id))
+                    jstr(&command(qn, campaign, v.id))
                 ));
                 if let Some(c) = config_path(st) {
                     line.push_str(&format!("\"config\":{},", jstr(&c)));
                 }
-                line.push_str("\"outputs\":[");
+                line.push_str("\"inputs\":[");
+                let mut first = true;
+                for (k, inp) in st.inputs.iter().enumerate() {
+                    for at in qn.input_instances(k, campaign) {
+                        if !first {
+                            line.push(',');
+                        }
+                        first = false;
+                        line.push_str(&format!(
+                            "{{\"dataset\":{},\"path\":{},\"optional\":{}}}",
+                            jstr(&inp.dataset),
+                            jstr(&at.text()),
+                            inp.optional
+                        ));
+                    }
+                }
+                line.push_str("],\"outputs\":[");
                 for (k, o) in st.outputs.iter().enumerate() {
                     if k > 0 {
                         line.push(',');
@@ -176,24 +193,23 @@ pub fn write_job_line(campaign: &str, v: &JobView, line: &mut String) {
                 }
                 line.push_str("],\"fetch\":[");
                 let mut first = true;
-                for inp in st.inputs.iter().filter(|i| !i.produced && i.stage == Stage::InJob) {
-                    let (Some(src), Some(pos)) =
-                        (&inp.source, inp.dims.iter().map(|d| st.dims.iter().position(|x| x == d)).collect::<Option<Vec<usize>>>())
-                    else {
+                for (k, inp) in st.inputs.iter().enumerate() {
+                    let Some(src) = inp.source.as_ref().filter(|_| !inp.produced && inp.stage == Stage::InJob) else {
                         continue;
                     };
-                    let iv: Vec<&Value> = pos.iter().map(|&k| vals[k]).collect();
-                    if !first {
-                        line.push(',');
-                    }
-                    first = false;
-                    line.push_str(&format!(
-                        "{{\"dataset\":{},\"from\":{},\"to\":{},\"optional\":{}}}",
-                        jstr(&inp.dataset),
-                        jstr(&fill_url(src, &inp.dims, &iv, campaign, st.site.as_deref())),
-                        jstr(&scratch_path(&inp.dataset, &iv)),
-                        inp.optional
-                    ));
+                    qn.for_each_instance(k, |dims, iv| {
+                        if !first {
+                            line.push(',');
+                        }
+                        first = false;
+                        line.push_str(&format!(
+                            "{{\"dataset\":{},\"from\":{},\"to\":{},\"optional\":{}}}",
+                            jstr(&inp.dataset),
+                            jstr(&fill_url(src, dims, iv, campaign, st.site.as_deref())),
+                            jstr(&scratch_path(&inp.dataset, iv)),
+                            inp.optional
+                        ));
+                    });
                 }
                 line.push_str("]}");
             }
@@ -219,7 +235,8 @@ pub fn write_job_line(campaign: &str, v: &JobView, line: &mut String) {
             let key = if v.kind == JobKind::StageOut { "transfers" } else { "remove" };
             line.push_str(&format!(",\"of\":{},\"{key}\":[", jstr(v.of.unwrap_or(""))));
             let mut first = true;
-            for (st, vals) in &v.quanta {
+            for qn in &v.quanta {
+                let (st, vals) = (qn.spec, &qn.vals);
                 for o in &st.outputs {
                     let wanted = if v.kind == JobKind::StageOut { o.persist == Persist::Archive } else { o.persist == Persist::Discard };
                     if !wanted {
@@ -252,7 +269,7 @@ pub fn write_job_line(campaign: &str, v: &JobView, line: &mut String) {
                     ",\"final_job\":{{\"name\":{},\"when\":\"{}\",\"command\":{}}}",
                     jstr(&f.spec.name),
                     f.when.as_str(),
-                    jstr(&command(&f.spec, campaign, &[], "final"))
+                    jstr(&command(&Quantum::new(&f.spec, Vec::new()), campaign, "final"))
                 ));
             }
         }
@@ -297,9 +314,7 @@ impl<'a> JobLines<'a> {
             .iter()
             .map(|&p| ids[p as usize].as_str())
             .collect();
-        let quanta_of = |owner: u32| -> Vec<(&StepSpec, Vec<&Value>)> {
-            ir.job_members(owner).iter().map(|m| (&ir.steps[m.step as usize].spec, ir.data_id(*m))).collect()
-        };
+        let quanta_of = |owner: u32| -> Vec<Quantum> { ir.job_members(owner).iter().map(|m| ir.quantum(*m)).collect() };
         let view = JobView {
             id: &ids[j as usize],
             kind: job.kind,
@@ -313,7 +328,9 @@ impl<'a> JobLines<'a> {
             resources: (job.kind == JobKind::Compute).then_some(&js.resources),
             quanta: match job.kind {
                 JobKind::Compute => quanta_of(j),
-                JobKind::StageOut | JobKind::Cleanup => quanta_of(job.owner),
+                JobKind::StageOut | JobKind::Cleanup => {
+                    ir.job_members(job.owner).iter().map(|m| Quantum::new(&ir.steps[m.step as usize].spec, ir.data_id(*m))).collect()
+                }
                 _ => Vec::new(),
             },
             staged: match job.kind {

@@ -24,6 +24,7 @@
 
 pub mod adjacency;
 pub mod graphviz;
+pub mod jobgraph;
 pub mod jsonl;
 pub mod naming;
 pub mod quote;
@@ -186,6 +187,41 @@ pub struct Step {
     pub cluster: Option<u32>,
     /// Job index of each quantum.
     pub job_of: Vec<u32>,
+    /// The inputs whose dimensions are not all the step's (gathers and relational joins):
+    /// which instances each quantum reads.
+    pub gathers: Vec<Gather>,
+}
+
+/// The instances of one input each quantum of a step reads, when the input has dimensions
+/// the step has not (a step over `(chrom)` reading a dataset over `(chrom, chunk)`, a coadd
+/// reading the warps of its patch): by the universe rule, the instances that co-occur with
+/// the quantum, as rows of [`GatherFrom`], quantum by quantum (CSR: quantum `q` reads
+/// `rows[offsets[q]..offsets[q + 1]]`).
+#[derive(Clone, Debug)]
+pub struct Gather {
+    /// Index into the step's inputs.
+    pub input: u32,
+    pub from: GatherFrom,
+    pub offsets: Vec<u64>,
+    pub rows: Vec<u32>,
+}
+
+impl Gather {
+    /// The rows quantum `q` reads.
+    pub fn rows_of(&self, q: u32) -> &[u32] {
+        let (a, b) = (self.offsets[q as usize] as usize, self.offsets[q as usize + 1] as usize);
+        &self.rows[a..b]
+    }
+}
+
+/// Where a gather's rows point.
+#[derive(Clone, Debug)]
+pub enum GatherFrom {
+    /// The producing step's quanta (the instance's path is the one the producer writes).
+    Step(u32),
+    /// The input's instances (over the input's dimensions), for a dataset no step of this
+    /// IR produces.
+    Instances(Relation),
 }
 
 impl std::ops::Deref for Step {
@@ -403,6 +439,32 @@ impl Ir {
     /// Values of a quantum's data ID, in the step's dimension order.
     pub fn data_id(&self, r: QRef) -> Vec<&Value> {
         self.steps[r.step as usize].quanta.row(r.q as usize, &self.dicts)
+    }
+
+    /// A quantum to render: its data ID and the instances of its gathered inputs.
+    pub fn quantum(&self, r: QRef) -> render::Quantum<'_> {
+        let st = &self.steps[r.step as usize];
+        let gathered = st
+            .gathers
+            .iter()
+            .map(|g| {
+                let (dims, instances) = match &g.from {
+                    GatherFrom::Step(p) => {
+                        let p = &self.steps[*p as usize];
+                        (
+                            &p.dims[..],
+                            g.rows_of(r.q).iter().map(|&x| p.quanta.row(x as usize, &self.dicts).into_iter().cloned().collect()).collect(),
+                        )
+                    }
+                    GatherFrom::Instances(rel) => (
+                        &st.inputs[g.input as usize].dims[..],
+                        g.rows_of(r.q).iter().map(|&x| rel.row(x as usize, &self.dicts).into_iter().cloned().collect()).collect(),
+                    ),
+                };
+                render::Gathered { input: g.input, dims, instances }
+            })
+            .collect();
+        render::Quantum { spec: &st.spec, vals: self.data_id(r), gathered }
     }
 
     pub fn compute_jobs(&self) -> usize {

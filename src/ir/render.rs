@@ -69,13 +69,159 @@ pub fn fill_url(t: &Template, dims: &[String], vals: &[&Value], campaign: &str, 
     s
 }
 
-/// The command of one quantum of step `st` with data ID `vals` (in the step's dimension
-/// order): the step's `run` with every placeholder substituted and quoted for where it lands
-/// in the shell text.  The compiler (`--emit ir`, `bpsc show`) and the job wrapper render
-/// commands with this one function.
-pub fn command(st: &StepSpec, campaign: &str, vals: &[&Value], job_id: &str) -> String {
+/// The instances of one gathered input a quantum reads (see [`super::Gather`]): values over
+/// `dims` (the producer's dimensions for a produced dataset, so paths are the ones the
+/// producer writes; otherwise the input's).
+#[derive(Clone, Debug)]
+pub struct Gathered<'a> {
+    pub input: u32,
+    pub dims: &'a [String],
+    pub instances: Vec<Vec<Value>>,
+}
+
+/// One quantum to render: its step, its data ID (in the step's dimension order) and the
+/// instances of its gathered inputs.
+#[derive(Clone, Debug)]
+pub struct Quantum<'a> {
+    pub spec: &'a StepSpec,
+    pub vals: Vec<&'a Value>,
+    pub gathered: Vec<Gathered<'a>>,
+}
+
+/// Where one input instance is read from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InputAt {
+    /// Under the job's scratch directory (`DATASET/V1_V2`): produced by a step, or staged.
+    Scratch(String),
+    /// An external dataset read in place (`stage = none`): its URL.
+    Url(String),
+}
+
+impl InputAt {
+    /// As the job line writes it (`${BPSC_SCRATCH}/...` or the URL).
+    pub fn text(&self) -> String {
+        match self {
+            InputAt::Scratch(rel) => format!("${{BPSC_SCRATCH}}/{rel}"),
+            InputAt::Url(u) => u.clone(),
+        }
+    }
+
+    fn write(&self, q: Quote, out: &mut String) {
+        match self {
+            InputAt::Scratch(rel) => scratch_path_in(rel, q, out),
+            InputAt::Url(u) => quote_in(u, q, out),
+        }
+    }
+}
+
+impl<'a> Quantum<'a> {
+    pub fn new(spec: &'a StepSpec, vals: Vec<&'a Value>) -> Quantum<'a> {
+        Quantum { spec, vals, gathered: Vec::new() }
+    }
+
+    /// Call `f` with the dimensions and values of every instance of input `k` this quantum
+    /// reads: the gathered ones, or the one its data ID projects to (none when neither: an
+    /// input over dimensions the IR could not relate).
+    pub fn for_each_instance(&self, k: usize, mut f: impl FnMut(&[String], &[&Value])) {
+        let st = self.spec;
+        let Some(inp) = st.inputs.get(k) else { return };
+        if let Some(g) = self.gathered.iter().find(|g| g.input as usize == k) {
+            for vals in &g.instances {
+                let iv: Vec<&Value> = vals.iter().collect();
+                f(g.dims, &iv);
+            }
+            return;
+        }
+        if let Some(pos) = inp.dims.iter().map(|d| st.dims.iter().position(|x| x == d)).collect::<Option<Vec<usize>>>() {
+            let iv: Vec<&Value> = pos.iter().map(|&i| self.vals[i]).collect();
+            f(&inp.dims, &iv);
+        }
+    }
+
+    /// Where this quantum reads each instance of input `k` (see [`Quantum::for_each_instance`]).
+    pub fn input_instances(&self, k: usize, campaign: &str) -> Vec<InputAt> {
+        let st = self.spec;
+        let Some(inp) = st.inputs.get(k) else { return Vec::new() };
+        let mut out = Vec::new();
+        self.for_each_instance(k, |dims, iv| {
+            let url = (!inp.produced && inp.stage == Stage::None).then_some(()).and(inp.source.as_ref());
+            out.push(match url {
+                Some(src) => InputAt::Url(fill_url(src, dims, iv, campaign, st.site.as_deref())),
+                None => InputAt::Scratch(instance_rel(&inp.dataset, iv)),
+            });
+        });
+        out
+    }
+
+    /// The scratch path of output `k`, relative to the scratch directory.
+    pub fn output_rel(&self, k: usize) -> Option<String> {
+        self.spec.outputs.get(k).map(|o| instance_rel(&o.dataset, &self.vals))
+    }
+}
+
+/// Write `v`, a value a user wrote (a config value), for context `q`: `$NAME` and `${NAME}`
+/// stay references for the job's shell to expand, the rest is quoted literally, and the whole
+/// stays one word.  Any other `$` (`$1`, `$(...)`, `${X:-y}`) is literal text.
+pub fn quote_with_vars(v: &str, q: Quote, out: &mut String) {
+    let b = v.as_bytes();
+    let name_start = |c: u8| c.is_ascii_alphabetic() || c == b'_';
+    let name_char = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut lit_start = 0;
+    let mut i = 0;
+    let mut wrote = false;
+    while i < b.len() {
+        if b[i] == b'$' {
+            // (name, end of the reference)
+            let r = if i + 1 < b.len() && name_start(b[i + 1]) {
+                let mut e = i + 2;
+                while e < b.len() && name_char(b[e]) {
+                    e += 1;
+                }
+                Some((&v[i + 1..e], e))
+            } else if i + 2 < b.len() && b[i + 1] == b'{' && name_start(b[i + 2]) {
+                let mut e = i + 3;
+                while e < b.len() && name_char(b[e]) {
+                    e += 1;
+                }
+                (e < b.len() && b[e] == b'}').then(|| (&v[i + 2..e], e + 1))
+            } else {
+                None
+            };
+            if let Some((name, end)) = r {
+                if lit_start < i {
+                    quote_in(&v[lit_start..i], q, out);
+                }
+                var_in(name, q, out);
+                wrote = true;
+                i = end;
+                lit_start = end;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    if lit_start < b.len() || !wrote {
+        quote_in(&v[lit_start..], q, out);
+    }
+}
+
+/// The command of one quantum: the step's `run` with every placeholder substituted and
+/// quoted for where it lands in the shell text.  The compiler (`--emit ir`, `bpsc show`)
+/// and the job wrapper render commands with this one function.
+pub fn command(qn: &Quantum, campaign: &str, job_id: &str) -> String {
+    let st = qn.spec;
+    let vals = &qn.vals;
     let mut out = String::with_capacity(st.run.text.len() + 32);
     let mut q = Quote::None;
+    // Paths of several instances, each one word, separated by spaces.
+    let paths = |list: &mut dyn Iterator<Item = InputAt>, q: Quote, out: &mut String| {
+        for (i, p) in list.enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            p.write(q, out);
+        }
+    };
     for p in &st.run.parts {
         match p {
             Part::Lit(l) => {
@@ -89,7 +235,19 @@ pub fn command(st: &StepSpec, campaign: &str, vals: &[&Value], job_id: &str) -> 
                 }
                 if let Some(key) = name.strip_prefix("config.") {
                     let v = st.config.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).unwrap_or("");
-                    quote_in(v, q, &mut out);
+                    quote_with_vars(v, q, &mut out);
+                    continue;
+                }
+                if let Some(ds) = name.strip_prefix("inputs.") {
+                    if let Some(k) = st.inputs.iter().position(|i| i.dataset == ds) {
+                        paths(&mut qn.input_instances(k, campaign).into_iter(), q, &mut out);
+                    }
+                    continue;
+                }
+                if let Some(ds) = name.strip_prefix("outputs.") {
+                    if let Some(rel) = st.outputs.iter().position(|o| o.dataset == ds).and_then(|k| qn.output_rel(k)) {
+                        scratch_path_in(&rel, q, &mut out);
+                    }
                     continue;
                 }
                 match name.as_str() {
@@ -101,35 +259,10 @@ pub fn command(st: &StepSpec, campaign: &str, vals: &[&Value], job_id: &str) -> 
                     "job" => quote_in(job_id, q, &mut out),
                     "data_id" => quote_in(&data_id_text(&st.dims, vals), q, &mut out),
                     "outputs" => {
-                        for (i, o) in st.outputs.iter().enumerate() {
-                            if i > 0 {
-                                out.push(' ');
-                            }
-                            scratch_path_in(&instance_rel(&o.dataset, vals), q, &mut out);
-                        }
+                        paths(&mut (0..st.outputs.len()).filter_map(|k| qn.output_rel(k)).map(InputAt::Scratch), q, &mut out);
                     }
                     "inputs" => {
-                        let mut first = true;
-                        for inp in &st.inputs {
-                            // Inputs over a subset of the step's dimensions are found by
-                            // projection; others are not listed (see backends/ir/README.md).
-                            let Some(pos) = inp.dims.iter().map(|d| st.dims.iter().position(|x| x == d)).collect::<Option<Vec<usize>>>()
-                            else {
-                                continue;
-                            };
-                            let iv: Vec<&Value> = pos.iter().map(|&k| vals[k]).collect();
-                            if !first {
-                                out.push(' ');
-                            }
-                            first = false;
-                            if !inp.produced && inp.stage == Stage::None {
-                                if let Some(src) = &inp.source {
-                                    quote_in(&fill_url(src, &inp.dims, &iv, campaign, st.site.as_deref()), q, &mut out);
-                                    continue;
-                                }
-                            }
-                            scratch_path_in(&instance_rel(&inp.dataset, &iv), q, &mut out);
-                        }
+                        paths(&mut (0..st.inputs.len()).flat_map(|k| qn.input_instances(k, campaign)), q, &mut out);
                     }
                     _ => {}
                 }

@@ -34,6 +34,21 @@ impl<'a> Env<'a> {
         Ok((t.file, self.map.get(t.file).text.clone()))
     }
 
+    /// The first problem of a table as a diagnostic (the checker reads tables with the same
+    /// reader and reports them all, so this is reached only if the two disagree).
+    fn csv_error(
+        &self,
+        file: FileId,
+        text: &str,
+        errors: &[coverage::CsvError],
+        needs: &[(String, crate::source::Loc, crate::source::Loc)],
+    ) -> Diagnostic {
+        match errors.first() {
+            Some(e) => crate::check::tables::csv_diagnostic(&self.map.get(file).name, file, text, e, &[], needs),
+            None => internal(format!("table {} could not be read", self.map.get(file).name)),
+        }
+    }
+
     /// The values of a dimension's domain.
     pub fn domain(&mut self, name: &str) -> Result<Option<Relation>, Diagnostic> {
         if let Some(r) = self.dims.get(name) {
@@ -53,10 +68,11 @@ impl<'a> Env<'a> {
                     Literal::Str(s) => Value::Str(s.as_str().into()),
                 }),
             ),
-            Some(Domain::Table { path, column, .. }) => {
-                let (_, text) = self.table_text(path)?;
+            Some(Domain::Table { path, column, loc, column_loc }) => {
+                let (file, text) = self.table_text(path)?;
+                let needs = [(column.clone(), *loc, *column_loc)];
                 let r = coverage::table_from_csv(&text, &mut self.dicts, Some(&[column.as_str()]))
-                    .map_err(|e| internal(format!("table {}: {:?}", path.display(), e.first())))?;
+                    .map_err(|e| self.csv_error(file, &text, &e, &needs))?;
                 if column != name {
                     coverage::rename(&r, &[(column.as_str(), name)], &mut self.dicts).map_err(|e| internal(e.to_string()))?
                 } else {
@@ -77,11 +93,12 @@ impl<'a> Env<'a> {
         };
         let dims: Vec<String> = r.dims.iter().map(|d| d.name.clone()).collect();
         let rel = match &r.source {
-            RelSource::Table { path, .. } => {
-                let (_, text) = self.table_text(path)?;
+            RelSource::Table { path, loc } => {
+                let (file, text) = self.table_text(path)?;
                 let cols: Vec<&str> = dims.iter().map(|s| s.as_str()).collect();
-                coverage::table_from_csv(&text, &mut self.dicts, Some(&cols))
-                    .map_err(|e| internal(format!("table {}: {:?}", path.display(), e.first())))?
+                let needs: Vec<(String, crate::source::Loc, crate::source::Loc)> =
+                    r.dims.iter().map(|d| (d.name.clone(), *loc, d.loc)).collect();
+                coverage::table_from_csv(&text, &mut self.dicts, Some(&cols)).map_err(|e| self.csv_error(file, &text, &e, &needs))?
             }
             RelSource::Expr { expr, .. } => {
                 let e = expr.clone();

@@ -10,8 +10,8 @@ use crate::diag::Diagnostic;
 use crate::ir::adjacency::csr_children;
 use crate::ir::naming::sanitize;
 use crate::ir::{
-    CampaignSettings, Cluster as IrCluster, Ir, Job, JobKind, Notify, Persist, QRef, Site as IrSite, Stage, StageSet, Staged,
-    Step as IrStep, Template,
+    CampaignSettings, Cluster as IrCluster, Gather, GatherFrom, Ir, Job, JobKind, Notify, Persist, QRef, Site as IrSite, Stage, StageSet,
+    Staged, Step as IrStep, Template,
 };
 
 /// Kahn's algorithm; `None` on a cycle.  Ties broken by index, so the order is stable.
@@ -372,10 +372,18 @@ impl<'a> Builder<'a> {
         Ok(out)
     }
 
-    /// Quantum edges from step `p` to step `s` by the universe rule.
-    pub fn quantum_edges(&mut self, p: usize, s: usize, _dataset: Option<&String>) -> Result<(), Diagnostic> {
+    /// Quantum edges from step `p` to step `s` by the universe rule; when `s` gathers
+    /// `dataset` from `p`, the same pairs say which instances each quantum reads.
+    pub fn quantum_edges(&mut self, p: usize, s: usize, dataset: Option<&String>) -> Result<(), Diagnostic> {
         let (pd, sd) = (self.steps[p].dims.clone(), self.steps[s].dims.clone());
         let pairs = self.pairs(&pd, Side::Step(p), &sd, s)?;
+        if let Some(ds) = dataset {
+            let gathered = self.steps[s].inputs.iter().position(|i| &i.dataset == ds && !i.dims.iter().all(|d| sd.contains(d)));
+            if let Some(input) = gathered {
+                let g = gather_of(input as u32, GatherFrom::Step(p as u32), self.steps[s].quanta.len(), &pairs);
+                self.steps[s].gathers.push(g);
+            }
+        }
         let discards: bool = self.steps[p]
             .outputs
             .iter()
@@ -387,6 +395,32 @@ impl<'a> Builder<'a> {
             if discards {
                 self.discard_consumers.push((pj, sj));
             }
+        }
+        Ok(())
+    }
+
+    /// Gathers of inputs no step of this IR produces (external datasets, or datasets made
+    /// by steps outside `--steps`): their instances are the universe's projection onto the
+    /// input's dimensions.
+    pub fn external_gathers(&mut self) -> Result<(), Diagnostic> {
+        for s in 0..self.steps.len() {
+            let sd = self.steps[s].dims.clone();
+            let todo: Vec<(u32, Vec<String>)> = self.steps[s]
+                .inputs
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| !i.produced && !i.dims.iter().all(|d| sd.contains(d)))
+                .map(|(k, i)| (k as u32, i.dims.clone()))
+                .collect();
+            for (input, dims) in todo {
+                let dref: Vec<&str> = dims.iter().map(|s| s.as_str()).collect();
+                let uni = self.env.extend(&self.cov, &dref)?;
+                let inst = coverage::project(&uni, &dref, &self.env.dicts).map_err(|e| Diagnostic::new("E701", e.to_string()))?;
+                let pairs = self.pairs(&dims, Side::Rows(&inst), &sd, s)?;
+                let g = gather_of(input, GatherFrom::Instances(inst), self.steps[s].quanta.len(), &pairs);
+                self.steps[s].gathers.push(g);
+            }
+            self.steps[s].gathers.sort_by_key(|g| g.input);
         }
         Ok(())
     }
@@ -695,6 +729,43 @@ impl<'a> Builder<'a> {
 }
 
 /// A cycle among jobs, as job indices in order, or `None`.  Iterative.
+/// A gather's CSR from (instance row, quantum) pairs: each quantum's rows sorted, once each.
+fn gather_of(input: u32, from: GatherFrom, quanta: usize, pairs: &[(u32, u32)]) -> Gather {
+    let mut offsets = vec![0u64; quanta + 1];
+    for &(_, q) in pairs {
+        offsets[q as usize + 1] += 1;
+    }
+    for i in 0..quanta {
+        offsets[i + 1] += offsets[i];
+    }
+    let mut fill: Vec<u64> = offsets[..quanta].to_vec();
+    let mut rows = vec![0u32; pairs.len()];
+    for &(x, q) in pairs {
+        rows[fill[q as usize] as usize] = x;
+        fill[q as usize] += 1;
+    }
+    // Sort and deduplicate each quantum's rows, compacting in place.
+    let mut out = 0usize;
+    let mut new_offsets = Vec::with_capacity(quanta + 1);
+    new_offsets.push(0u64);
+    for q in 0..quanta {
+        let (a, b) = (offsets[q] as usize, offsets[q + 1] as usize);
+        rows[a..b].sort_unstable();
+        let mut last = None;
+        for i in a..b {
+            let x = rows[i];
+            if last != Some(x) {
+                rows[out] = x;
+                out += 1;
+                last = Some(x);
+            }
+        }
+        new_offsets.push(out as u64);
+    }
+    rows.truncate(out);
+    Gather { input, from, offsets: new_offsets, rows }
+}
+
 pub fn job_cycle(n: usize, edges: &[(u32, u32)]) -> Option<Vec<u32>> {
     // Kahn first (cheap); only on failure search the remaining nodes for a cycle.
     let (off, adj) = csr_children(n, edges);

@@ -289,6 +289,7 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
             level: levels[ni],
             cluster: None,
             job_of: Vec::new(),
+            gathers: Vec::new(),
         });
     }
 
@@ -368,6 +369,9 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
         if let Some(cl) = camp.clusters.iter().find(|c| d.message.contains(&format!("cluster `{}`", c.name))) {
             d = d.at_loc(cl.loc, "this cluster");
         }
+        return fail(vec![d]);
+    }
+    if let Err(d) = b.external_gathers() {
         return fail(vec![d]);
     }
     if let Err(d) = b.insert_data_jobs() {

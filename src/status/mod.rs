@@ -31,6 +31,21 @@
 //! 5. else nothing is known: **pending**, or **skipped** (never ran) once the engine has
 //!    finished.  With no engine source at all, a wrapper log for the next attempt without
 //!    its record means **running**.
+//! 6. after a `bpsc cancel` (recorded in `operations.jsonl`), every job that had not
+//!    succeeded is **cancelled**, except a failure that ended before the cancel.
+//!
+//! A job the engine holds (`scontrol hold`, `condor_hold`) is **held**.
+//!
+//! # The campaign's state
+//!
+//! | state | when |
+//! |---|---|
+//! | `compiled` | never submitted: no `bpsc submit` recorded and no engine file or id found |
+//! | `cancelled` | `bpsc cancel` removed it, and some job had not succeeded |
+//! | `held` | `bpsc hold` paused it (until `bpsc release`), or every unfinished job is held |
+//! | `running` | jobs pending, running or held, none failed (`running` with failures: exit 4) |
+//! | `done` | every job succeeded |
+//! | `failed` | nothing left to run, and some job failed or was skipped |
 //!
 //! Join jobs (no-op barriers) are bookkeeping, not work: they are not counted.
 //!
@@ -43,6 +58,11 @@
 //! | 2 | usage or I/O error (not a submit directory) |
 //! | 3 | running: jobs pending or running, no failure so far |
 //! | 4 | running, with failures already |
+//! | 5 | held |
+//! | 6 | cancelled |
+//! | 7 | compiled, never submitted |
+//!
+//! `--watch` ends on `done`, `failed`, `cancelled` and `compiled`, not on `held`.
 //!
 //! # `--json` schema (`"bpsc_status": 1`)
 //!
@@ -50,8 +70,10 @@
 //! {
 //!   "bpsc_status": 1,
 //!   "submit": "PATH", "campaign": "NAME", "backend": "htcondor|slurm|pegasus|pegasus-dax|nextflow",
-//!   "state": "done" | "failed" | "running",
-//!   "exit_code": 0 | 1 | 3 | 4,
+//!   "state": "compiled" | "running" | "held" | "cancelled" | "done" | "failed",
+//!   "exit_code": 0 | 1 | 3 | 4 | 5 | 6 | 7,
+//!   "submitted": bool, "submissions": N, "held_since": "RFC 3339"|null,
+//!   "cancelled_at": "RFC 3339"|null, "priority": N|null,   // from operations.jsonl
 //!   "finished": bool,                     // the engine has ended (or every job is final)
 //!   "engine": {"name": "...", "finished": bool|null, "failed": bool|null, "events": N,
 //!              "sources": ["file or command", ...], "unmapped_jobs": N},
@@ -66,7 +88,7 @@
 //!   "unreadable": ["what could not be read", ...]
 //! }
 //! COUNTS = {"jobs": N, "pending": N, "running": N, "succeeded": N, "failed": N,
-//!           "skipped": N, "attempts": N}          // attempts: provenance records
+//!           "skipped": N, "held": N, "cancelled": N, "attempts": N}   // attempts: provenance records
 //! DIST   = {"n": N, "min": X, "median": X, "p90": X, "max": X}
 //! ```
 //!
@@ -85,9 +107,11 @@ use crate::submitdir::Meta;
 use serde_json::{json, Value};
 
 pub use crate::submitdir::exit::{
-    STATUS_DONE as EXIT_DONE, STATUS_FAILED as EXIT_FAILED, STATUS_RUNNING as EXIT_RUNNING,
-    STATUS_RUNNING_WITH_FAILURES as EXIT_RUNNING_WITH_FAILURES, STATUS_USAGE as EXIT_USAGE,
+    STATUS_CANCELLED as EXIT_CANCELLED, STATUS_DONE as EXIT_DONE, STATUS_FAILED as EXIT_FAILED, STATUS_HELD as EXIT_HELD,
+    STATUS_NOT_SUBMITTED as EXIT_NOT_SUBMITTED, STATUS_RUNNING as EXIT_RUNNING, STATUS_RUNNING_WITH_FAILURES as EXIT_RUNNING_WITH_FAILURES,
+    STATUS_USAGE as EXIT_USAGE,
 };
+use crate::submitdir::operations::{self, Control};
 
 /// A job of the task tables.
 #[derive(Clone, Debug)]
@@ -230,6 +254,8 @@ pub struct Counts {
     pub succeeded: u64,
     pub failed: u64,
     pub skipped: u64,
+    pub held: u64,
+    pub cancelled: u64,
     pub attempts: u64,
 }
 
@@ -243,10 +269,16 @@ impl Counts {
             EState::Succeeded => self.succeeded += 1,
             EState::Failed => self.failed += 1,
             EState::Skipped => self.skipped += 1,
+            EState::Held => self.held += 1,
+            EState::Cancelled => self.cancelled += 1,
         }
     }
     pub fn finished(&self) -> u64 {
-        self.succeeded + self.failed + self.skipped
+        self.succeeded + self.failed + self.skipped + self.cancelled
+    }
+    /// Jobs that may still run: pending, running or held.
+    pub fn unfinished(&self) -> u64 {
+        self.pending + self.running + self.held
     }
 }
 
@@ -283,6 +315,8 @@ struct Latest {
     error: Option<String>,
     seconds: Option<f64>,
     rss_kib: Option<u64>,
+    /// End of the attempt (epoch seconds).
+    end: Option<f64>,
 }
 
 impl From<Record> for Latest {
@@ -298,6 +332,7 @@ impl From<Record> for Latest {
             error: r.error,
             seconds: r.seconds,
             rss_kib: r.peak_rss_kib.and_then(|k| u64::try_from(k).ok()),
+            end: r.end.as_deref().and_then(crate::backend::state::utc_epoch),
         }
     }
 }
@@ -321,6 +356,10 @@ pub struct Report {
     pub unreadable: Vec<String>,
     pub slow_after: Option<u64>,
     pub now: f64,
+    /// What `operations.jsonl` says: submitted, held, cancelled, priority.
+    pub control: Control,
+    /// No submission recorded and nothing of the engine found.
+    pub never_submitted: bool,
 }
 
 /// The engine's state, by backend.
@@ -343,13 +382,23 @@ fn now_epoch() -> f64 {
 pub fn collect(submit: &Path) -> Result<Report, String> {
     let meta = Meta::read(submit)?;
     let backend = meta.backend.clone();
+    // Never submitted: no engine to ask (the Slurm harvester would say so; the others find
+    // no files either), and its own state.
     let engine = harvest_engine(submit, &backend);
     Ok(collect_with(submit, meta, engine))
 }
 
 /// Build the report from an already harvested engine state (tests pass their own).
 pub fn collect_with(submit: &Path, meta: Meta, engine: EngineState) -> Report {
-    let mut unreadable = Vec::new();
+    let (ops, mut unreadable) = operations::read(submit);
+    let control = Control::of(&ops);
+    let nothing_of_the_engine = !control.is_submitted() && engine.sources.is_empty();
+    let cancelled_at = control.cancelled_at.as_deref().and_then(crate::backend::state::utc_epoch);
+    let epoch = |t: &Option<String>| t.as_deref().and_then(crate::backend::state::utc_epoch);
+    let stops: Vec<(f64, f64)> =
+        control.stops.iter().filter_map(|(a, b)| Some((epoch(&Some(a.clone()))?, epoch(b).unwrap_or(f64::INFINITY)))).collect();
+    // A failure that ended while `hold --now` stopped the running jobs was bpsc's doing.
+    let stopped = |end: Option<f64>| end.is_some_and(|e| stops.iter().any(|(a, b)| e >= *a && e <= *b));
     let tables = read_tables(submit, &meta, &mut unreadable);
     let n = tables.jobs.len();
     // Latest record of each job (what status shows of it), and per-host attempt counts.
@@ -359,7 +408,8 @@ pub fn collect_with(submit: &Path, meta: Meta, engine: EngineState) -> Report {
     let mut orphans = 0u64;
     unreadable.extend(records::for_each_record(submit, |r, _| {
         let Some(&j) = tables.by_id.get(&r.job_id) else {
-            orphans += 1;
+            // The user's final job is run by the provenance job, not a table job.
+            orphans += u64::from(!r.is_final_job());
             return;
         };
         let j = j as usize;
@@ -415,7 +465,7 @@ pub fn collect_with(submit: &Path, meta: Meta, engine: EngineState) -> Report {
         }
         let state = if rec.is_some_and(|r| r.succeeded) {
             EState::Succeeded
-        } else if matches!(es, Some(EState::Running) | Some(EState::Pending)) {
+        } else if matches!(es, Some(EState::Running) | Some(EState::Pending) | Some(EState::Held)) {
             let ej = e.cloned().unwrap_or_default();
             s.started = ej.started.map(|t| t as f64);
             if ej.host.is_some() {
@@ -463,6 +513,13 @@ pub fn collect_with(submit: &Path, meta: Meta, engine: EngineState) -> Report {
         } else {
             EState::Pending
         };
+        // After a cancel, what had not succeeded was cancelled; a failure that ended before
+        // the cancel stays a failure, unless `hold --now` stopped it.
+        let failed_before = |t: f64| rec.and_then(|r| r.end).is_some_and(|e| e < t) && !stopped(rec.and_then(|r| r.end));
+        let state = match cancelled_at {
+            Some(t) if state != EState::Succeeded && !(state == EState::Failed && failed_before(t)) => EState::Cancelled,
+            _ => state,
+        };
         if state == EState::Failed && rec.is_none() {
             if let Some(h) = &s.host {
                 let e = hosts.entry(h.clone()).or_default();
@@ -484,7 +541,9 @@ pub fn collect_with(submit: &Path, meta: Meta, engine: EngineState) -> Report {
         steps[info.label as usize].add(st, s.attempts);
         totals.add(st, s.attempts);
     }
-    let finished = finished || (totals.pending == 0 && totals.running == 0);
+    // Never submitted: no submission recorded, nothing of the engine, no job ever started.
+    let never_submitted = nothing_of_the_engine && totals.attempts == 0 && totals.running == 0;
+    let finished = finished || totals.unfinished() == 0;
     let campaign = meta.campaign.clone();
     let backend = meta.backend.clone();
     let slow_after = meta.notify.as_ref().and_then(|n| n.slow_after);
@@ -505,19 +564,27 @@ pub fn collect_with(submit: &Path, meta: Meta, engine: EngineState) -> Report {
         unreadable,
         slow_after,
         now: now_epoch(),
+        control,
+        never_submitted,
     }
 }
 
 impl Report {
     pub fn exit_code(&self) -> u8 {
         let t = &self.totals;
-        if t.pending + t.running > 0 {
-            if t.failed + t.skipped > 0 {
+        if self.never_submitted {
+            EXIT_NOT_SUBMITTED
+        } else if self.control.is_cancelled() && t.succeeded < t.jobs {
+            EXIT_CANCELLED
+        } else if t.unfinished() > 0 {
+            if self.control.is_held() || (t.held > 0 && t.pending + t.running == 0) {
+                EXIT_HELD
+            } else if t.failed + t.skipped > 0 {
                 EXIT_RUNNING_WITH_FAILURES
             } else {
                 EXIT_RUNNING
             }
-        } else if t.failed + t.skipped > 0 {
+        } else if t.failed + t.skipped + t.cancelled > 0 {
             EXIT_FAILED
         } else {
             EXIT_DONE
@@ -528,7 +595,24 @@ impl Report {
         match self.exit_code() {
             EXIT_DONE => "done",
             EXIT_FAILED => "failed",
+            EXIT_HELD => "held",
+            EXIT_CANCELLED => "cancelled",
+            EXIT_NOT_SUBMITTED => "compiled",
             _ => "running",
+        }
+    }
+
+    /// `--watch` stops here: the campaign has ended, or was never submitted.
+    pub fn terminal(&self) -> bool {
+        matches!(self.exit_code(), EXIT_DONE | EXIT_FAILED | EXIT_CANCELLED | EXIT_NOT_SUBMITTED)
+    }
+
+    /// Share of jobs finished, in percent.
+    pub fn percent(&self) -> f64 {
+        if self.totals.jobs == 0 {
+            100.0
+        } else {
+            100.0 * self.totals.finished() as f64 / self.totals.jobs as f64
         }
     }
 
@@ -621,6 +705,11 @@ impl Report {
             "state": self.state_word(),
             "exit_code": self.exit_code(),
             "finished": self.finished,
+            "submitted": !self.never_submitted,
+            "submissions": self.control.submissions,
+            "held_since": self.control.held_since,
+            "cancelled_at": self.control.cancelled_at,
+            "priority": self.control.priority.or(self.meta.priority),
             "engine": {
                 "name": self.engine.engine, "finished": self.engine.finished, "failed": self.engine.failed,
                 "events": self.engine.events, "sources": self.engine.sources, "unmapped_jobs": self.unmapped,
@@ -646,28 +735,52 @@ impl Report {
             t.finished(),
             t.jobs
         )?;
-        writeln!(
+        if self.never_submitted {
+            writeln!(out, "not submitted yet: `bpsc submit {}` submits it", self.submit.display())?;
+        }
+        if let Some(since) = &self.control.held_since {
+            writeln!(out, "held since {since} (bpsc hold): no new job starts until `bpsc release`")?;
+        }
+        if let Some(at) = &self.control.cancelled_at {
+            writeln!(out, "cancelled at {at} (bpsc cancel)")?;
+        }
+        // Held and cancelled columns only when some job is.
+        let (held, cancelled) = (t.held > 0 || self.control.is_held(), t.cancelled > 0);
+        let row = |out: &mut dyn Write, name: &str, c: &Counts| -> std::io::Result<()> {
+            write!(
+                out,
+                "{:<24} {:>7} {:>8} {:>8} {:>10} {:>7} {:>8}",
+                name, c.jobs, c.pending, c.running, c.succeeded, c.failed, c.skipped
+            )?;
+            if held {
+                write!(out, " {:>6}", c.held)?;
+            }
+            if cancelled {
+                write!(out, " {:>9}", c.cancelled)?;
+            }
+            writeln!(out, " {:>9}", c.attempts)
+        };
+        write!(
             out,
-            "\n{:<24} {:>7} {:>8} {:>8} {:>10} {:>7} {:>8} {:>9}",
-            "step", "jobs", "pending", "running", "succeeded", "failed", "skipped", "attempts"
+            "\n{:<24} {:>7} {:>8} {:>8} {:>10} {:>7} {:>8}",
+            "step", "jobs", "pending", "running", "succeeded", "failed", "skipped"
         )?;
+        if held {
+            write!(out, " {:>6}", "held")?;
+        }
+        if cancelled {
+            write!(out, " {:>9}", "cancelled")?;
+        }
+        writeln!(out, " {:>9}", "attempts")?;
         for (i, (name, kind)) in self.tables.labels.iter().enumerate() {
             let c = &self.steps[i];
             if kind == "join" || c.jobs == 0 {
                 continue;
             }
             let shown = if kind == "compute" { name.clone() } else { format!("({name})") };
-            writeln!(
-                out,
-                "{:<24} {:>7} {:>8} {:>8} {:>10} {:>7} {:>8} {:>9}",
-                shown, c.jobs, c.pending, c.running, c.succeeded, c.failed, c.skipped, c.attempts
-            )?;
+            row(out, &shown, c)?;
         }
-        writeln!(
-            out,
-            "{:<24} {:>7} {:>8} {:>8} {:>10} {:>7} {:>8} {:>9}",
-            "total", t.jobs, t.pending, t.running, t.succeeded, t.failed, t.skipped, t.attempts
-        )?;
+        row(out, "total", t)?;
         let mut header = false;
         let dists = self.dists();
         for (i, (name, kind)) in self.tables.labels.iter().enumerate() {
@@ -824,28 +937,39 @@ fn watch(a: &StatusArgs, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             if let (Some(b), Some(c)) = (b, r.steps.get(i)) {
                 b.set_length(c.jobs);
                 b.set_position(c.finished());
-                b.set_message(format!("{} running, {} failed, {} skipped", c.running, c.failed, c.skipped));
+                b.set_message(format!(
+                    "{:.0}% — {} running, {} failed, {} skipped{}{}",
+                    if c.jobs == 0 { 100.0 } else { 100.0 * c.finished() as f64 / c.jobs as f64 },
+                    c.running,
+                    c.failed,
+                    c.skipped,
+                    if c.held > 0 { format!(", {} held", c.held) } else { String::new() },
+                    if c.cancelled > 0 { format!(", {} cancelled", c.cancelled) } else { String::new() }
+                ));
             }
         }
         if !tty && !a.json {
             let t = &r.totals;
             let _ = writeln!(
                 out,
-                "[{}] {}: {} pending, {} running, {} succeeded, {} failed, {} skipped",
+                "[{}] {} {:.0}%: {} pending, {} running, {} succeeded, {} failed, {} skipped, {} held, {} cancelled",
                 crate::submitdir::time::rfc3339(std::time::SystemTime::now()),
                 r.state_word(),
+                r.percent(),
                 t.pending,
                 t.running,
                 t.succeeded,
                 t.failed,
-                t.skipped
+                t.skipped,
+                t.held,
+                t.cancelled
             );
         }
         for msg in notifier.observe(&r) {
             let _ = mp.println(&msg).or_else(|_| writeln!(err, "{msg}"));
         }
         let code = r.exit_code();
-        let stop = code == EXIT_DONE || code == EXIT_FAILED || a.max_refreshes.is_some_and(|m| refreshes >= m);
+        let stop = r.terminal() || a.max_refreshes.is_some_and(|m| refreshes >= m);
         if stop {
             for b in bars.iter().flatten() {
                 b.finish();

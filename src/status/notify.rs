@@ -142,20 +142,37 @@ impl Notifier {
         out
     }
 
-    /// Fire what is due; remember it.
+    /// Fire what is due; remember it.  `status/notified` is locked (`flock`) from reading
+    /// what has fired to recording what this call fires, so two watchers of one submit
+    /// directory never fire one event twice.
     pub fn observe(&mut self, r: &Report) -> Vec<String> {
         let Some(cmd) = r.meta.notify.as_ref().and_then(|n| n.command.clone()) else { return Vec::new() };
+        if self.due(r).is_empty() {
+            return Vec::new();
+        }
+        if let Some(d) = self.state_file.parent() {
+            let _ = std::fs::create_dir_all(d);
+        }
+        let mut state = std::fs::OpenOptions::new().create(true).read(true).append(true).open(&self.state_file).ok();
+        if let Some(f) = &state {
+            use std::io::Read;
+            use std::os::fd::AsRawFd;
+            // SAFETY: flock on an open descriptor; released when `state` is closed.
+            if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                let mut text = String::new();
+                let _ = (&*f).read_to_string(&mut text);
+                self.fired.extend(text.lines().map(|l| l.to_string()));
+            }
+        }
         let due = self.due(r);
         let mut msgs = Vec::new();
         for ev in due {
             msgs.push(fire(&cmd, &r.campaign, &r.submit, &ev));
             let key = format!("{} {}", ev.event, if ev.event == "failure" { "" } else { &ev.job });
             self.fired.insert(key.clone());
-            if let Some(d) = self.state_file.parent() {
-                let _ = std::fs::create_dir_all(d);
-            }
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&self.state_file) {
+            if let Some(f) = state.as_mut() {
                 let _ = writeln!(f, "{key}");
+                let _ = f.sync_data();
             }
         }
         msgs

@@ -31,6 +31,12 @@ pub struct Meta {
     /// What a `bpsc restart` directory restarts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<RestartMeta>,
+    /// The command that submits the directory, run from it (as the engine wrote it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submit_command: Option<String>,
+    /// The campaign's priority as compiled (`bpsc priority` moves the pending jobs from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
     /// The campaign's provenance store when it is not this directory's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance_db: Option<PathBuf>,
@@ -61,6 +67,9 @@ pub struct CompileMeta {
     pub sets: Vec<String>,
     pub steps: Option<String>,
     pub coverage_warn: Option<usize>,
+    /// Compiled with `--allow-unknown-steps` (a restart compiles the same way).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unknown_steps: bool,
     pub backend: String,
 }
 

@@ -15,6 +15,8 @@
 //!   logs/GROUP/           JOB.ATTEMPT.out / .err, one pair per attempt
 //!   provenance.sqlite     the campaign's provenance store (crate::provstore), when ingested
 //!   status/notified       notifications `bpsc status --watch` has fired
+//!   operations.jsonl      every bpsc submit/cancel/hold/release/priority: what, when, who,
+//!                         the exact engine commands, engine ids, result (operations)
 //!   ...                   the engine's own files (DAG, sbatch scripts, workflow YAML, ...)
 //! ```
 //!
@@ -26,6 +28,7 @@
 pub mod exit;
 pub mod groups;
 pub mod meta;
+pub mod operations;
 pub mod output;
 pub mod records;
 pub mod tasks;

@@ -29,7 +29,16 @@ pub struct Record {
     pub skipped: bool,
     pub quanta: Vec<RecQuantum>,
     pub log: RecLog,
+    /// The engine's own id of the attempt (Slurm `JOB_TASK`, HTCondor `ClusterId.ProcId`,
+    /// Nextflow's task hash, Pegasus's DAG job id), and which engine (`engine`).
     pub engine_job: Option<String>,
+    pub engine: Option<String>,
+    /// The attempt ran out of memory (`None`: it could not be told).
+    pub oom: Option<bool>,
+    /// The signal that stopped the wrapper (`SIGTERM`, ...), when one did.
+    pub interrupted: Option<String>,
+    /// Written by a later attempt for one that was killed before it could write its own.
+    pub lost: bool,
 }
 
 #[derive(Clone, Debug, Default, serde::Deserialize)]
@@ -42,6 +51,10 @@ pub struct RecQuantum {
     pub exit_code: Option<i64>,
     pub signal: Option<i64>,
     pub seconds: Option<f64>,
+    pub oom: Option<bool>,
+    /// The quantum's config file, relative to the submit directory.
+    pub config: Option<String>,
+    pub peak_rss_kib: Option<i64>,
 }
 
 #[derive(Clone, Debug, Default, serde::Deserialize)]
@@ -53,7 +66,12 @@ pub struct RecLog {
 
 impl Record {
     pub fn succeeded(&self) -> bool {
-        self.exit_code == Some(0) && self.signal.is_none() && !self.skipped
+        self.exit_code == Some(0) && self.signal.is_none() && !self.skipped && !self.lost
+    }
+
+    /// The user's final job (run by the provenance job; not a job of the task tables).
+    pub fn is_final_job(&self) -> bool {
+        self.kind == "final"
     }
 }
 
@@ -202,10 +220,17 @@ pub fn for_each_task(submit: &Path, mut f: impl FnMut(&str, u64, TaskLine)) -> V
             let quanta = job
                 .quanta
                 .iter()
-                .map(|(s, vals)| TaskQuantum { step: t.step_name(*s).to_string(), data_id: data_id(t.step_dims(*s), vals) })
+                .map(|(s, _, vals)| TaskQuantum { step: t.step_name(*s).to_string(), data_id: data_id(t.step_dims(*s), vals) })
                 .collect();
             let cluster = job.cluster.and_then(|c| t.spec.clusters.get(c as usize)).map(|c| c.name.clone());
-            f(&g.name, k, TaskLine { id: job.id, kind: job.kind.as_str().to_string(), parents: Vec::new(), cluster, quanta });
+            let parents = match t.parents(gi, k) {
+                Ok(p) => p.unwrap_or_default(),
+                Err(e) => {
+                    notes.push(e);
+                    Vec::new()
+                }
+            };
+            f(&g.name, k, TaskLine { id: job.id, kind: job.kind.as_str().to_string(), parents, cluster, quanta });
         }
     }
     notes

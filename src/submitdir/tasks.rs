@@ -46,7 +46,8 @@ use super::output::Output;
 use crate::coverage::Value;
 use crate::ir::jsonl::{write_job_line, JobLines, JobView, StageSetSpec};
 use crate::ir::naming::{compute_id, sanitize};
-use crate::ir::{Ir, JobKind, JobSettings, StepSpec, NO_CLUSTER};
+use crate::ir::render::{Gathered, Quantum};
+use crate::ir::{GatherFrom, Ir, JobKind, JobSettings, StepSpec, NO_CLUSTER};
 
 /// `spec.json`'s format version.
 pub const FORMAT: u32 = 2;
@@ -64,6 +65,10 @@ pub struct Spec {
     pub groups: Vec<GroupSpec>,
     #[serde(default)]
     pub final_job: Option<crate::ir::FinalJob>,
+    /// The step graph (producer, consumer), by step name: what a reader draws when the
+    /// tables keep no parents (only Slurm's jobs check theirs).
+    #[serde(default)]
+    pub step_edges: Vec<[String; 2]>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -81,6 +86,25 @@ pub struct StepTable {
     /// Dimension indices (into [`Spec::dims`]) of the step's columns.
     pub cols: Vec<u32>,
     pub quanta: u64,
+    /// The step's gathered inputs (`steps/S.gK.off`, `.rows`, and `.inst` for instances of
+    /// a dataset no step produces).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gathers: Vec<GatherTable>,
+}
+
+/// One gathered input of a step (see [`crate::ir::Gather`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GatherTable {
+    /// Index into the step's inputs.
+    pub input: u32,
+    /// The producing step (rows are its quanta), or none: rows are of `S.gK.inst`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_step: Option<u32>,
+    /// Instances: their dimension indices (into [`Spec::dims`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cols: Vec<u32>,
+    #[serde(default)]
+    pub instances: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -199,7 +223,20 @@ pub fn write_tables(ir: &Ir, out: &dyn Output, g: &Groups, opts: &TableOptions) 
     let mut steps = Vec::with_capacity(ir.steps.len());
     for st in &ir.steps {
         let cols: Vec<u32> = st.quanta.schema().iter().map(|&d| dim_of(d, &mut dims)).collect();
-        steps.push(StepTable { spec: st.spec.clone(), cols, quanta: st.quanta.len() as u64 });
+        let gathers = st
+            .gathers
+            .iter()
+            .map(|g| match &g.from {
+                GatherFrom::Step(p) => GatherTable { input: g.input, from_step: Some(*p), cols: Vec::new(), instances: 0 },
+                GatherFrom::Instances(rel) => GatherTable {
+                    input: g.input,
+                    from_step: None,
+                    cols: rel.schema().iter().map(|&d| dim_of(d, &mut dims)).collect(),
+                    instances: rel.len() as u64,
+                },
+            })
+            .collect();
+        steps.push(StepTable { spec: st.spec.clone(), cols, quanta: st.quanta.len() as u64, gathers });
     }
     let mut stage_sets = Vec::with_capacity(ir.stage_sets.len());
     for s in &ir.stage_sets {
@@ -241,6 +278,30 @@ pub fn write_tables(ir: &Ir, out: &dyn Output, g: &Groups, opts: &TableOptions) 
             w.write_all(&buf)?;
         }
         w.flush()?;
+    }
+    for (si, st) in ir.steps.iter().enumerate() {
+        for (k, g) in st.gathers.iter().enumerate() {
+            let mut w = out.create_buffered(&format!("{t}/steps/{si}.g{k}.off"), 1 << 20)?;
+            for &o in &g.offsets {
+                le64(&mut *w, o)?;
+            }
+            w.flush()?;
+            let mut w = out.create_buffered(&format!("{t}/steps/{si}.g{k}.rows"), 1 << 20)?;
+            for &r in &g.rows {
+                le32(&mut *w, r)?;
+            }
+            w.flush()?;
+            if let GatherFrom::Instances(rel) = &g.from {
+                let mut w = out.create_buffered(&format!("{t}/steps/{si}.g{k}.inst"), 1 << 20)?;
+                let schema = rel.schema();
+                for q in 0..rel.len() {
+                    for (c, &d) in schema.iter().enumerate() {
+                        le32(&mut *w, rank(d, rel.column(c)[q]))?;
+                    }
+                }
+                w.flush()?;
+            }
+        }
     }
     for (k, s) in ir.stage_sets.iter().enumerate() {
         let mut w = out.create(&format!("{t}/stage/{k}.rows"))?;
@@ -438,6 +499,11 @@ pub fn write_tables(ir: &Ir, out: &dyn Output, g: &Groups, opts: &TableOptions) 
         settings: ir.job_settings.clone(),
         groups,
         final_job: ir.final_job.clone(),
+        step_edges: ir
+            .step_edges
+            .iter()
+            .filter_map(|&(a, b, _)| Some([ir.steps.get(a as usize)?.name.clone(), ir.steps.get(b as usize)?.name.clone()]))
+            .collect(),
     };
     let mut w = out.create(&format!("{t}/spec.json"))?;
     w.write_all(serde_json::to_string(&spec).unwrap_or_default().as_bytes())?;
@@ -497,8 +563,8 @@ pub struct TableJob {
     pub kind: JobKind,
     pub priority: i32,
     pub settings: Option<u32>,
-    /// (step, data ID values)
-    pub quanta: Vec<(u32, Vec<Value>)>,
+    /// (step, quantum index, data ID values)
+    pub quanta: Vec<(u32, u64, Vec<Value>)>,
     /// Stage-in: (stage set, values).
     pub staged: Vec<(u32, Vec<Value>)>,
     /// Stage-out and cleanup: the id of the job served.
@@ -596,6 +662,37 @@ impl Tables {
         self.row(&self.step_rows[s as usize], &st.cols, q)
     }
 
+    /// The instances quantum `q` of step `s` gathers, per gathered input: (input, values).
+    pub fn gathered(&self, s: u32, q: u64) -> Result<Vec<(u32, Vec<Vec<Value>>)>, String> {
+        let st = self.spec.steps.get(s as usize).ok_or("bad step index")?;
+        let mut out = Vec::with_capacity(st.gathers.len());
+        for (k, g) in st.gathers.iter().enumerate() {
+            let file = |ext: &str| Lazy::new(self.dir.join("steps").join(format!("{s}.g{k}.{ext}")));
+            let off = file("off").at(q * 8, 16)?;
+            let (a, b) = (u64_at(&off, 0), u64_at(&off, 8));
+            if b < a || b - a > 50_000_000 {
+                return Err(format!("step {}: bad gather range of quantum {q}", st.spec.name));
+            }
+            let rows = file("rows").at(a * 4, ((b - a) * 4) as usize)?;
+            let inst = file("inst");
+            let mut vals = Vec::with_capacity((b - a) as usize);
+            for i in 0..(b - a) as usize {
+                let r = u64::from(u32_at(&rows, 4 * i));
+                vals.push(match g.from_step {
+                    Some(p) => self.quantum(p, r)?,
+                    None => {
+                        if r >= g.instances {
+                            return Err(format!("step {}: gather row {r} out of range", st.spec.name));
+                        }
+                        self.row(&inst, &g.cols, r)?
+                    }
+                });
+            }
+            out.push((g.input, vals));
+        }
+        Ok(out)
+    }
+
     fn compute_id(&self, s: u32, vals: &[Value], cluster: Option<u32>) -> String {
         let st = &self.spec.steps[s as usize].spec;
         let refs: Vec<&Value> = vals.iter().collect();
@@ -628,7 +725,7 @@ impl Tables {
                 let s = g.step.ok_or("step group without a step")?;
                 let vals = self.quantum(s, k)?;
                 job.id = self.compute_id(s, &vals, None);
-                job.quanta.push((s, vals));
+                job.quanta.push((s, k, vals));
             }
             Layout::Members => {
                 let f = self.file(&g.name, "jobs");
@@ -642,10 +739,10 @@ impl Tables {
                 let m = self.file(&g.name, "members").at(lo * 8, ((hi - lo) * 8) as usize)?;
                 for i in 0..(hi - lo) as usize {
                     let (s, q) = (u32_at(&m, 8 * i), u32_at(&m, 8 * i + 4));
-                    job.quanta.push((s, self.quantum(s, u64::from(q))?));
+                    job.quanta.push((s, u64::from(q), self.quantum(s, u64::from(q))?));
                 }
                 job.cluster = g.cluster;
-                let (s, vals) = job.quanta.first().ok_or("a compute job without members")?;
+                let (s, _, vals) = job.quanta.first().ok_or("a compute job without members")?;
                 job.id = self.compute_id(*s, vals, job.cluster);
             }
             Layout::Owners => {
@@ -726,6 +823,30 @@ impl Tables {
         let parents = self.parents(gi, k)?;
         let settings = job.settings.and_then(|s| self.spec.settings.get(s as usize));
         let steps: Vec<&StepSpec> = self.spec.steps.iter().map(|s| &s.spec).collect();
+        let mut gathered = Vec::with_capacity(job.quanta.len());
+        for (s, q, _) in &job.quanta {
+            gathered.push(if job.kind == JobKind::Compute { self.gathered(*s, *q)? } else { Vec::new() });
+        }
+        let quanta: Vec<Quantum> = job
+            .quanta
+            .iter()
+            .zip(gathered)
+            .map(|((s, _, v), g)| {
+                let spec = steps[*s as usize];
+                let gathered = g
+                    .into_iter()
+                    .map(|(input, instances)| {
+                        let from = self.spec.steps[*s as usize].gathers.iter().find(|t| t.input == input).and_then(|t| t.from_step);
+                        let dims = match from.and_then(|p| self.spec.steps.get(p as usize)) {
+                            Some(p) => &p.spec.dims[..],
+                            None => spec.inputs.get(input as usize).map(|i| &i.dims[..]).unwrap_or(&[]),
+                        };
+                        Gathered { input, dims, instances }
+                    })
+                    .collect();
+                Quantum { spec, vals: v.iter().collect(), gathered }
+            })
+            .collect();
         let view = JobView {
             id: &job.id,
             kind: job.kind,
@@ -737,7 +858,7 @@ impl Tables {
             },
             cluster: job.cluster.and_then(|c| self.spec.clusters.get(c as usize)).map(|c| c.name.as_str()),
             resources: (job.kind == JobKind::Compute).then(|| settings.map(|s| &s.resources)).flatten(),
-            quanta: job.quanta.iter().map(|(s, v)| (steps[*s as usize], v.iter().collect())).collect(),
+            quanta,
             staged: job.staged.iter().map(|(s, v)| (&self.spec.stage_sets[*s as usize].spec, v.iter().collect())).collect(),
             of: job.of.as_deref(),
             final_job: if job.kind == JobKind::Provenance { self.spec.final_job.as_ref() } else { None },

@@ -1272,18 +1272,47 @@ const PARSER_STACK: usize = 64 << 20;
 
 /// Parse a whole file.  Always returns a module; problems are in `diags`.
 ///
-/// Runs on a thread of its own with a fixed stack, so nesting up to [`MAX_DEPTH`] is safe
-/// whatever stack the caller has.
+/// Runs on a thread with a fixed stack, so nesting up to [`MAX_DEPTH`] is safe whatever
+/// stack the caller has.  Each calling thread keeps its parser thread for later parses:
+/// spawning one per parse (a 64 MiB stack to map, and under a sanitizer to unpoison) was
+/// most of the cost of checking a small file.
 pub fn parse(file: FileId, src: &str) -> Parsed {
-    std::thread::scope(|s| {
+    type Worker = (std::sync::mpsc::Sender<(FileId, std::sync::Arc<str>)>, std::sync::mpsc::Receiver<Parsed>);
+    thread_local! {
+        static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
+    }
+    let spawn = || -> Option<Worker> {
+        let (job_tx, job_rx) = std::sync::mpsc::channel::<(FileId, std::sync::Arc<str>)>();
+        let (res_tx, res_rx) = std::sync::mpsc::channel::<Parsed>();
         std::thread::Builder::new()
             .name("bpsc-parse".into())
             .stack_size(PARSER_STACK)
-            .spawn_scoped(s, || parse_on_this_thread(file, src))
-            .ok()
-            .and_then(|h| h.join().ok())
-    })
-    .unwrap_or_else(|| parse_on_this_thread(file, src))
+            .spawn(move || {
+                while let Ok((file, src)) = job_rx.recv() {
+                    if res_tx.send(parse_on_this_thread(file, &src)).is_err() {
+                        break;
+                    }
+                }
+            })
+            .ok()?;
+        Some((job_tx, res_rx))
+    };
+    let on_worker = WORKER
+        .try_with(|w| {
+            let mut w = w.try_borrow_mut().ok()?;
+            if w.is_none() {
+                *w = spawn();
+            }
+            let (tx, rx) = w.as_ref()?;
+            let got = tx.send((file, std::sync::Arc::from(src))).ok().and_then(|_| rx.recv().ok());
+            if got.is_none() {
+                *w = None; // the worker died (a panic while parsing): parse here, to report it
+            }
+            got
+        })
+        .ok()
+        .flatten();
+    on_worker.unwrap_or_else(|| parse_on_this_thread(file, src))
 }
 
 fn parse_on_this_thread(file: FileId, src: &str) -> Parsed {

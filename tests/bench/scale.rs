@@ -2,7 +2,8 @@
 //!
 //! Generates synthetic survey campaigns (`bpsc synth`: visits × detectors → isr → calibrate
 //! → make_warp over an overlap relation → coadd over tract × patch × band → summary) at
-//! 10k, 100k, 1M and 3M jobs, and a 20,000-line campaign file and a 1,000,000-row table for
+//! 10k, 100k, 1M and 3M jobs, a 20,000-line campaign file, campaigns of one long chain of
+//! steps (20k, 40k and 100k lines: the checker must stay linear) and a 1,000,000-row table for
 //! the checker, then runs the release `bpsc` on each and prints a Markdown table of wall
 //! time and peak RSS (from `wait4`'s rusage of the child).  With BPSC_BENCH_BACKENDS=1 it
 //! also compiles the 100k and 1M campaigns with every backend that is implemented.
@@ -75,6 +76,26 @@ fn main() {
     }
     println!("\n| checker input | best of 10 | peak RSS |\n|---|---|---|");
     println!("| 20,000-line campaign file | {:.1} ms | {rss:.0} MiB |", best * 1000.0);
+    // One pipeline of chained steps that the campaign uses (`bpsc synth --lines N --chain`,
+    // about six lines per step): the shape whose checking was quadratic in the number of
+    // steps (issue 15).  Linear means the time per 1,000 lines stays flat.
+    for lines in [20_000usize, 40_000, 100_000] {
+        let f = dir.join(format!("chain-{lines}.bps"));
+        let _ = measure(&["synth", "--jobs", "0", "--lines", &lines.to_string(), "--chain", "-o", f.to_str().unwrap()]);
+        let mut best = f64::MAX;
+        for _ in 0..10 {
+            let (s, r, _) = measure(&["check", f.to_str().unwrap(), "--color", "never"]);
+            best = best.min(s);
+            rss = r;
+        }
+        let n = std::fs::read_to_string(&f).map(|t| t.lines().count()).unwrap_or(lines);
+        println!(
+            "| {n}-line campaign, one chain of {} steps | {:.1} ms ({:.2} ms per 1,000 lines) | {rss:.0} MiB |",
+            (lines.saturating_sub(30) / 6).max(1),
+            best * 1000.0,
+            best * 1e6 / n as f64
+        );
+    }
     let t = dir.join("table");
     write_million_row_table(&t);
     let mut best = f64::MAX;

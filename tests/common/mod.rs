@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -121,6 +120,7 @@ pub fn table_jobs(submit: &Path) -> std::collections::BTreeMap<String, TableJob>
                             campaign: c.campaign.clone(),
                             steps: c.steps.clone(),
                             coverage_warn: c.coverage_warn,
+                            allow_unknown_steps: c.allow_unknown_steps,
                         };
                         let mut err = Vec::new();
                         let (ir, _) = bpsc::pipeline::lower_file(&bpsc::fs::RealFs, &a, &mut err).expect("the campaign compiles again");
@@ -159,9 +159,48 @@ pub fn skipped(test: &str, why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
+/// Run the bpsc binary with extra environment; (exit status, stdout, stderr).
+pub fn bpsc_with(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_bpsc"));
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = c.output().expect("run bpsc");
+    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// `bpsc ARGS --json` of an operation or of `bpsc status`: (exit status, the JSON, stderr).
+pub fn bpsc_json(args: &[&str], env: &[(&str, &str)]) -> (i32, serde_json::Value, String) {
+    let mut all: Vec<&str> = args.to_vec();
+    all.push("--json");
+    let (code, out, err) = bpsc_with(&all, env);
+    let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("bpsc {}: not JSON ({e}):\n{out}\n{err}", all.join(" ")));
+    (code, v, err)
+}
+
+/// Cancels what a test submitted when the test ends, passing or not (`bpsc cancel` of each
+/// directory: only the campaign's own engine ids, never a broad removal), so that a failed
+/// test leaves nothing running on a shared cluster or pool.
+pub struct CancelOnDrop {
+    pub dirs: Vec<PathBuf>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        for d in &self.dirs {
+            if d.join("bpsc.json").exists() {
+                let _ = bpsc_with(&["cancel", "--wait", "60", &d.to_string_lossy()], &env);
+            }
+        }
+    }
+}
+
 /// Run a program; (success, stdout, stderr).
 pub fn sh(cmd: &str, args: &[&str]) -> (bool, String, String) {
-    match Command::new(cmd).args(args).output() {
+    match std::process::Command::new(cmd).args(args).output() {
         Ok(o) => (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned()),
         Err(e) => (false, String::new(), format!("{cmd}: {e}")),
     }
@@ -350,4 +389,256 @@ pub fn secs_of(t: &str) -> f64 {
 
 pub fn assert_no(problems: Vec<String>, what: &str) {
     assert!(problems.is_empty(), "{what}:\n  {}", problems.join("\n  "));
+}
+
+/// Seconds since the epoch, now.
+pub fn now_epoch() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// Poll `done` every 300 ms until it holds; panic naming `what` after `limit`.
+pub fn wait_for(what: &str, limit: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let t0 = std::time::Instant::now();
+    while !done() {
+        assert!(t0.elapsed() < limit, "timed out after {limit:?} waiting until {what}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+}
+
+/// (job, start in epoch seconds) of every recorded attempt of a submit directory.
+pub fn attempt_starts(submit: &Path) -> Vec<(String, f64)> {
+    let mut v = Vec::new();
+    bpsc::submitdir::records::for_each_record(submit, |r, _| {
+        if let Some(t) = r.start.as_deref().and_then(bpsc::backend::state::utc_epoch) {
+            v.push((r.job_id.clone(), t));
+        }
+    });
+    v
+}
+
+/// `bpsc status --json SUBMIT` until it exits `want` (records and the engine's accounting
+/// settle a moment apart), for at most `limit`: the last (exit status, JSON).
+pub fn status_until(submit: &Path, env: &[(&str, &str)], want: i32, limit: std::time::Duration) -> (i32, serde_json::Value) {
+    let t0 = std::time::Instant::now();
+    loop {
+        let (code, v, _) = bpsc_json(&["status", &submit.to_string_lossy()], env);
+        if code == want || t0.elapsed() > limit {
+            return (code, v);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
+
+/// The quanta of every recorded attempt, asserting that each succeeded.
+pub fn succeeded_quanta(submit: &Path) -> usize {
+    let mut n = 0;
+    bpsc::submitdir::records::for_each_record(submit, |r, _| {
+        for q in &r.quanta {
+            assert!(q.succeeded(), "{} {:?}", r.job_id, q);
+            n += 1;
+        }
+    });
+    n
+}
+// ------------------------------------------------------------------ synthetic runs
+
+/// A deterministic pseudo-random number from `x` (SplitMix64's finaliser).
+pub fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// A job line of a task table, as written (`id`, `kind`, `quanta`, `resources`, ...).
+pub struct TaskRef<'a> {
+    pub group: &'a str,
+    pub index: u64,
+    pub line: &'a serde_json::Value,
+}
+
+/// Write provenance records for the jobs of `submit`'s task tables, as `bpsc wrap` lays
+/// them out (`provenance/JOB.ATTEMPT.json`), without its fsyncs so that a million can be
+/// written in a test.  `plan` gives each job's attempts, oldest first, as partial records
+/// (`exit_code`, `host`, `start`, `end`, `seconds`, `peak_rss_kib`, `signal`, `error`,
+/// `skipped`, `software`, `inputs`, `outputs`, ...); `record`, `job_id`, `kind`, `group`,
+/// `index`, `attempt`, `quanta` (the line's steps and data IDs, with the attempt's exit
+/// status) and `log` are filled in when absent.  Join jobs are never asked about.
+/// Returns the number of records written.
+pub fn synth_records(submit: &Path, mut plan: impl FnMut(&TaskRef) -> Vec<serde_json::Value>) -> usize {
+    use serde_json::{json, Value};
+    let prov = submit.join("provenance");
+    std::fs::create_dir_all(&prov).expect("provenance directory");
+    let t = bpsc::submitdir::tasks::Tables::open(submit).expect("task tables");
+    let mut written = 0;
+    for grp in &t.spec.groups {
+        let g = grp.name.clone();
+        for i in 0..grp.jobs {
+            let line: Value = serde_json::from_str(&t.line(&g, i).expect("job line")).expect("task line");
+            if line["kind"] == "join" {
+                continue;
+            }
+            let id = line["id"].as_str().unwrap_or_default().to_string();
+            for (a, mut rec) in plan(&TaskRef { group: &g, index: i, line: &line }).into_iter().enumerate() {
+                let attempt = a as u64 + 1;
+                let exit = rec["exit_code"].clone();
+                let m = rec.as_object_mut().expect("a record is an object");
+                m.entry("record").or_insert(json!(1));
+                m.entry("job_id").or_insert(json!(id));
+                m.entry("kind").or_insert(line["kind"].clone());
+                m.entry("group").or_insert(json!(g));
+                m.entry("index").or_insert(json!(i));
+                m.entry("attempt").or_insert(json!(attempt));
+                let quanta: Vec<Value> = line["quanta"]
+                    .as_array()
+                    .map(|qs| qs.iter().map(|q| json!({"step": q["step"], "data_id": q["data_id"], "exit_code": exit})).collect())
+                    .unwrap_or_default();
+                m.entry("quanta").or_insert(json!(quanta));
+                let log = submit.join("logs").join(&g).join(format!("{id}.{attempt}"));
+                m.entry("log").or_insert(json!({"out": format!("{}.out", log.display()), "err": format!("{}.err", log.display())}));
+                let mut text = serde_json::to_string(&rec).expect("json");
+                text.push('\n');
+                std::fs::write(prov.join(format!("{id}.{attempt}.json")), text).expect("record");
+                written += 1;
+            }
+        }
+    }
+    written
+}
+
+/// RFC 3339 (as the records write it) of epoch seconds.
+pub fn rfc3339(epoch: f64) -> String {
+    bpsc::submitdir::time::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(epoch))
+}
+
+/// DAGMan has exited with `code` (its metrics file): what `bpsc status` reads to know an
+/// HTCondor campaign has ended.
+pub fn dag_finished(submit: &Path, code: i32) {
+    std::fs::write(submit.join("workflow.dag.metrics"), format!("{{\"client\":\"condor_dagman\",\"exitcode\":{code}}}\n"))
+        .expect("metrics");
+}
+
+/// Run the `bpsc` binary (tests with a `[[bin]]` target only): exit code, stdout, stderr.
+#[macro_export]
+macro_rules! bpsc_cmd {
+    ($($arg:expr),* $(,)?) => {{
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_bpsc")).args([$(std::ffi::OsStr::new(&$arg)),*]).output().expect("bpsc runs");
+        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    }};
+}
+
+/// Jobs of `submit`'s task tables downstream of `roots` (the roots included): what an
+/// engine never runs after they fail.
+pub fn descendants(submit: &Path, roots: &[&str]) -> std::collections::HashSet<String> {
+    let parents: Vec<(String, Vec<String>)> = table_jobs(submit).into_iter().map(|(id, t)| (id, t.parents)).collect();
+    let mut out: std::collections::HashSet<String> = roots.iter().map(|s| s.to_string()).collect();
+    loop {
+        let before = out.len();
+        for (id, ps) in &parents {
+            if !out.contains(id) && ps.iter().any(|p| out.contains(p)) {
+                out.insert(id.clone());
+            }
+        }
+        if out.len() == before {
+            return out;
+        }
+    }
+}
+
+/// A small HTCondor campaign `name` written into `dir`: calibrate over 3 x 3 (visit,
+/// detector), coadd per visit, payload `true`; 1 GiB, 1 h, one retry.  Returns its file.
+pub fn mini_campaign(dir: &Path, name: &str) -> PathBuf {
+    let d = dir.display();
+    let text = format!(
+        r#"bps 1
+defaults {{
+  memory   = 1GiB
+  walltime = 1h
+  retries  = 1
+}}
+site local {{
+  backend   = htcondor
+  shared_fs = true
+  scratch   = "{d}/scratch"
+}}
+dimension visit    = 1..4
+dimension detector = 0..3
+dataset calexp(visit, detector)
+dataset coadd(visit)
+pipeline p {{
+  step calibrate over (visit, detector) {{
+    outputs = [calexp]
+    run     = "true"
+  }}
+  step coadd over (visit) {{
+    inputs  = [calexp]
+    outputs = [coadd]
+    run     = "true"
+  }}
+}}
+campaign {name} {{
+  use p
+  coverage = visit * detector
+  site     = local
+}}
+"#
+    );
+    let p = dir.join(format!("{name}.bps"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+// ------------------------------------------------------------------ the local Slurm cluster
+
+/// Slurm tests run when `CI` is set or `BPSC_SLURM_TESTS=1` (as root: the cluster is
+/// brought up, and Slurm installed, by backends/slurm/cluster-up.sh).
+pub fn slurm_enabled() -> bool {
+    std::env::var_os("CI").is_some() || std::env::var("BPSC_SLURM_TESTS").as_deref() == Ok("1")
+}
+
+/// Bring the cluster up (idempotent); panics with its output when it does not come up.
+pub fn slurm_up() {
+    let up = std::process::Command::new(repo().join("backends/slurm/cluster-up.sh")).output().expect("cluster-up.sh");
+    assert!(up.status.success(), "cluster-up.sh failed:\n{}{}", String::from_utf8_lossy(&up.stdout), String::from_utf8_lossy(&up.stderr));
+}
+
+/// Submit a Slurm submit directory with its `slurm/submit.sh` (payload: the examples'
+/// fake task, `env` added) and return the job ids it submitted.
+pub fn slurm_submit(bpsc: &str, sub: &Path, env: &[(&str, &str)]) -> Vec<String> {
+    let mut c = std::process::Command::new(sub.join("slurm/submit.sh"));
+    c.env("BPSC", bpsc).env("BPSC_EXAMPLE_DIR", repo().join("examples")).env("FAKE_TASK_SLEEP", "0.05");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = c.output().expect("submit.sh runs");
+    assert!(o.status.success(), "submit.sh: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    std::fs::read_to_string(sub.join("slurm/jobids"))
+        .expect("slurm/jobids")
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+/// Wait until the jobs have left the queue for good: the queue must stay empty for 5 s
+/// (a job retried by requeue-hold is released with `StartTime=now+2`, and one empty poll
+/// can fall into that gap).  At most `limit`.
+pub fn slurm_wait(ids: &[String], limit: std::time::Duration) {
+    use std::time::Instant;
+    let deadline = Instant::now() + limit;
+    let mut quiet_since: Option<Instant> = None;
+    loop {
+        let o = std::process::Command::new("squeue").args(["-h", "-j", &ids.join(","), "-o", "%i %T %r"]).output().expect("squeue");
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let active: Vec<&str> = out.lines().filter(|l| !l.contains("DependencyNeverSatisfied")).collect();
+        if o.status.success() && active.is_empty() {
+            let since = *quiet_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= std::time::Duration::from_secs(5) {
+                return;
+            }
+        } else {
+            quiet_since = None;
+        }
+        assert!(Instant::now() < deadline, "jobs still queued after {limit:?}: {}", active.join("; "));
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }

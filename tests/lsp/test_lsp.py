@@ -109,7 +109,7 @@ async def test_hover_setting_override_chain_dimension_and_dataset(client: Langua
     # `memory` in the campaign's override of assemble_coadd: the resolved value and every
     # value it overrides, with where each comes from.
     h = await client.text_document_hover_async(
-        types.HoverParams(text_document=td(CAMPAIGN), position=pos_of(text, "memory = 24GiB", delta=2))
+        types.HoverParams(text_document=td(CAMPAIGN), position=pos_of(text, "memory   = 24GiB", delta=2))
     )
     v = h.contents.value
     assert "memory = 24GiB" in v and "assemble_coadd" in v, v

@@ -243,7 +243,7 @@ pub fn parse_nodes_log(text: &str, what: &str) -> EngineState {
                 j.detail = body.first().map(|l| format!("aborted: {}", l.trim()));
             }
             12 => {
-                j.state = Some(EState::Pending);
+                j.state = Some(EState::Held);
                 j.detail = body.first().map(|l| format!("held: {}", l.trim()));
             }
             13 => {

@@ -54,7 +54,7 @@ pub fn parse(text: &str, what: &str) -> EngineState {
                 j.started = Some(epoch);
             }
             "JOB_HELD" => {
-                j.state = Some(EState::Pending);
+                j.state = Some(EState::Held);
                 j.detail = Some("held".into());
             }
             "JOB_RELEASED" => j.state = Some(EState::Pending),

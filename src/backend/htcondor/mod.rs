@@ -7,6 +7,7 @@ pub mod caps;
 pub mod emit;
 pub mod harvest;
 pub mod jobstate;
+pub mod ops;
 
 use std::path::Path;
 
@@ -45,5 +46,25 @@ impl Engine for HtCondor {
 
     fn native_events(&self) -> &'static [&'static str] {
         &["done", "failure"]
+    }
+
+    fn submit(&self, s: &mut super::ops::Session) -> Result<(), Diagnostic> {
+        ops::submit(s)
+    }
+
+    fn cancel(&self, s: &mut super::ops::Session) -> Result<(), Diagnostic> {
+        ops::cancel(s)
+    }
+
+    fn hold(&self, s: &mut super::ops::Session, now: bool) -> Result<(), Diagnostic> {
+        ops::hold(s, now)
+    }
+
+    fn release(&self, s: &mut super::ops::Session, sets: &[super::ops::ResourceSet]) -> Result<(), Diagnostic> {
+        ops::release(s, sets)
+    }
+
+    fn set_priority(&self, s: &mut super::ops::Session, priority: i64, from: i64) -> Result<(), Diagnostic> {
+        ops::set_priority(s, priority, from)
     }
 }

@@ -43,10 +43,9 @@ pub const ARRAY_SPEC_LIMIT: usize = 4000;
 /// fan-in jobs.  The estimate counts every job id as [`ID_WIDTH`] digits.
 pub const DEPENDENCY_LIMIT: usize = 100_000;
 const ID_WIDTH: usize = 10;
-/// The exit status of `bpsc wrap` when its payload was killed for memory: the contract with
-/// the job wrapper (src/wrap.rs), beside the job's own cgroup OOM counter that the job script
-/// reads itself.
-pub const EXIT_OOM: i32 = 75;
+/// The exit status of `bpsc wrap` when its payload was killed for memory (the wrapper's
+/// `WRAP_OOM`), beside the job's own cgroup OOM counter that the job script reads itself.
+pub const EXIT_OOM: i32 = crate::submitdir::exit::WRAP_OOM;
 /// Task ids per `scontrol update JobId=A_[...]` call.
 const UPDATE_SPEC_LIMIT: usize = 1000;
 

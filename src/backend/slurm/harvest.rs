@@ -228,6 +228,9 @@ pub fn parse_squeue(text: &str, ids: &IdMap, what: &str) -> EngineState {
         let (state, reason) = (f[5], f[6]);
         let s = match state {
             "PENDING" if reason.starts_with("DependencyNeverSatisfied") => EState::Skipped,
+            // `scontrol hold` (a user's or an administrator's) or `requeuehold`: starts only when
+            // released.
+            _ if super::ops::held_reason(reason) => EState::Held,
             other => slurm_state(other, None).unwrap_or(EState::Pending),
         };
         for t in tasks {
@@ -272,6 +275,8 @@ pub fn harvest(submit: &Path) -> EngineState {
         st.unreadable.push(format!("{}: not submitted yet (slurm/submit.sh writes it)", jobids_file(submit).display()));
         return st;
     };
+    // The ids submit.sh recorded: a source, and the proof that it was submitted.
+    st.sources.push(jobids_file(submit).display().to_string());
     let arrays = read_text(&arrays_file(submit), &mut notes).unwrap_or_default();
     let ids = read_ids(&jobids, &arrays, &mut notes);
     st.unreadable.extend(notes);

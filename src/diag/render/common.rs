@@ -107,19 +107,12 @@ pub(crate) fn message_with_help(d: &Diagnostic) -> String {
     s
 }
 
-/// Characters kept as they are in a URI path: RFC 3986 unreserved characters and `/`.
-fn keep_in_uri(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/')
-}
+/// Bytes percent-encoded in a URI path: all but RFC 3986 unreserved characters and `/`.
+const URI_PATH: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
 
 fn percent_encode_path(s: &str, out: &mut String) {
-    for &b in s.as_bytes() {
-        if keep_in_uri(b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
+    out.extend(percent_encoding::utf8_percent_encode(s, URI_PATH));
 }
 
 /// A relative URI reference for a relative path (forward slashes, `./` dropped,

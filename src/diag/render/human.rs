@@ -105,7 +105,7 @@ fn miette_severity(s: Severity) -> miette::Severity {
 ///
 /// miette draws no label for an empty span at the very end of the text (where E102
 /// points); with `pad_eof` a space is appended so that it has a character to stand on.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Source {
     name: String,
     text: Arc<str>,
@@ -178,7 +178,26 @@ fn source<'l>(map: &SourceMap, file: FileId, labels: impl IntoIterator<Item = &'
         let s = clamp_span(f, l.loc.span);
         s.is_empty() && s.lo == len
     });
-    Some(Source::new(&f.name, &f.text, pad_eof))
+    // Preparing a source scans (and may copy) the whole file: do it once per file, not once
+    // per diagnostic.  The cache holds the file's text, so a pointer is never reused for
+    // another text while cached.
+    type Cache = Vec<(Arc<str>, bool, Source)>;
+    thread_local! {
+        static CACHE: std::cell::RefCell<Cache> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let hit = CACHE.with(|c| c.borrow().iter().find(|(t, p, _)| Arc::ptr_eq(t, &f.text) && *p == pad_eof).map(|(_, _, s)| s.clone()));
+    if let Some(s) = hit.filter(|s| s.name == sanitize(&f.name)) {
+        return Some(s);
+    }
+    let s = Source::new(&f.name, &f.text, pad_eof);
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= 8 {
+            c.remove(0);
+        }
+        c.push((f.text.clone(), pad_eof, s.clone()));
+    });
+    Some(s)
 }
 
 fn labeled(map: &SourceMap, l: &Label, primary: bool) -> Option<LabeledSpan> {

@@ -46,21 +46,19 @@ fn xml_allowed(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}')
 }
 
+/// XML-escape `s`: quick-xml's escaper for the markup characters (`&<>`, and `"'` in
+/// attributes), then what XML would otherwise change on reading: a raw newline or tab in an
+/// attribute would come back as a space, a raw carriage return anywhere as a newline.
+/// Characters XML 1.0 cannot hold at all become `\u{HEX}` text.
 fn escape(s: &str, attribute: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    let allowed: String = s.chars().map(|c| if xml_allowed(c) { c.to_string() } else { format!("\\u{{{:x}}}", c as u32) }).collect();
+    let marked = if attribute { quick_xml::escape::escape(&allowed) } else { quick_xml::escape::partial_escape(&allowed) };
+    let mut out = String::with_capacity(marked.len());
+    for c in marked.chars() {
         match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' if attribute => out.push_str("&quot;"),
-            '\'' if attribute => out.push_str("&apos;"),
-            // A raw newline or tab in an attribute would be read back as a space, a raw
-            // carriage return anywhere as a newline.
             '\n' if attribute => out.push_str("&#10;"),
             '\t' if attribute => out.push_str("&#9;"),
             '\r' => out.push_str("&#13;"),
-            c if !xml_allowed(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
             c => out.push(c),
         }
     }

@@ -6,6 +6,7 @@
 //! | [`json`] | JSON Lines, one object per diagnostic | [`render_json`], [`diagnostic_to_json_value`] |
 //! | [`sarif`] | SARIF 2.1.0 for GitHub code scanning | [`render_sarif`], [`sarif_value`] |
 //! | [`junit`] | JUnit XML for CI test reports | [`render_junit`] |
+//! | [`github`] | GitHub Actions annotations | [`render_github`] |
 //! | [`lsp`] | LSP `Diagnostic`s and `PublishDiagnosticsParams` | [`to_lsp`], [`lsp_publish`] |
 //!
 //! They render diagnostics in the order given; sort them first with
@@ -18,6 +19,7 @@
 //! everywhere: columns for people count characters, SARIF and LSP count UTF-16 code units.
 
 mod common;
+pub mod github;
 pub mod human;
 pub mod json;
 pub mod junit;
@@ -25,6 +27,7 @@ pub mod lsp;
 pub mod sarif;
 
 pub(crate) use common::file_uri;
+pub use github::render_github;
 pub use human::{render_human, summary_line};
 pub use json::{diagnostic_to_json_value, render_json};
 pub use junit::render_junit;
