@@ -46,6 +46,10 @@ export BPSC_CONDOR_PYTHON="$VENV/bin/python"
 export BPSC_PYTHON="$VENV/bin/python"
 export PATH="$VENV/bin:$PATH"
 
+# The real-engine tests run here, not only under CI: a skipped engine test is visible
+# (SKIPPED in the summary) but must not be how this script passes.
+export BPSC_SLURM_TESTS=${BPSC_SLURM_TESTS:-1}
+
 # The browser test of `bpsc report`: headless Chromium from Debian.
 apt_install chromium fonts-dejavu-core || log "chromium could not be installed: tests/report_browser.rs will fail under CI"
 export BPSC_BROWSER_TESTS=1

@@ -34,12 +34,19 @@ fn compile(file: &Path, out: &Path, args: &[&str]) -> (bool, String) {
 }
 
 /// The examples, with the overrides the snapshots use (nightly_calib's three `hosts`
-/// cannot be expressed in Slurm: E801, tested below).
+/// cannot be expressed in Slurm, and special_programs spans two Slurm clusters: E801, tested
+/// below).
 const EXAMPLES: &[(&str, &str, &[&str])] = &[
     ("drp", "examples/drp/drp.bps", &[]),
     ("nightly_calib", "examples/nightly_calib/nightly_calib.bps", &["--set", "hosts=[\"sdfrome041\"]"]),
     ("afterburner", "examples/afterburner/afterburner.bps", &[]),
-    ("special_programs", "examples/special_programs/special_programs.bps", &[]),
+    // Two facilities: one submission per site (E801 otherwise, tested below).
+    ("special_programs_in2p3", "examples/special_programs/special_programs.bps", &["--steps", "main_drp.isr,main_drp.calibrate"]),
+    (
+        "special_programs_s3df",
+        "examples/special_programs/special_programs.bps",
+        &["--steps", "main_drp.make_warp,main_drp.assemble_coadd,ddf.assemble_coadd,ddf.subtract_template,ddf.associate"],
+    ),
 ];
 
 fn files(dir: &Path) -> Vec<String> {
@@ -197,4 +204,198 @@ fn memory_growth_stops_at_the_site_limit() {
     let text: String = scripts.iter().map(|f| std::fs::read_to_string(out.join(f)).unwrap()).collect();
     // 4 GiB, 8 GiB, then 16 and 32 GiB capped at 10 GiB.
     assert!(text.contains("BPSC_MEM_MB=(4096 8192 10240 10240)"), "{text}");
+}
+
+/// S1: apptainer reads an image without a scheme as a local file, so a registry reference
+/// reaches `apptainer exec` as `docker://...`; a `.sif` path stays as written.
+#[test]
+fn container_images_reach_apptainer_with_a_scheme() {
+    let out = tmp("afterburner-image");
+    let (ok, err) = compile(&repo().join("examples/afterburner/afterburner.bps"), &out, &[]);
+    assert!(ok, "{err}");
+    let scripts: String = common::list_files(&out)
+        .into_iter()
+        .filter(|f| f.ends_with(".sbatch"))
+        .map(|f| std::fs::read_to_string(out.join(f)).expect("read"))
+        .collect();
+    assert!(scripts.contains("BPSC_CONTAINER=docker://ghcr.io/lsst/scipipe:al9-w_2024_48\n"), "{scripts}");
+    assert!(!scripts.contains("BPSC_CONTAINER=ghcr.io"), "a bare registry reference reached apptainer");
+    let out = tmp("afterburner-sif");
+    let (ok, err) = compile(
+        &repo().join("examples/afterburner/afterburner.bps"),
+        &out,
+        &["--set", "software=container(\"/cvmfs/unpacked.example.org/scipipe.sif\")"],
+    );
+    assert!(ok, "{err}");
+    let scripts: String = common::list_files(&out)
+        .into_iter()
+        .filter(|f| f.ends_with(".sbatch"))
+        .map(|f| std::fs::read_to_string(out.join(f)).expect("read"))
+        .collect();
+    assert!(scripts.contains("BPSC_CONTAINER=/cvmfs/unpacked.example.org/scipipe.sif\n"), "{scripts}");
+}
+
+fn write_campaign(name: &str, text: &str) -> PathBuf {
+    let dir = tmp(&format!("{name}-src"));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("c.bps"), text).expect("write");
+    dir.join("c.bps")
+}
+
+fn slurm_text(out: &Path, file: &str) -> String {
+    std::fs::read_to_string(out.join("slurm").join(file)).unwrap_or_else(|e| panic!("slurm/{file}: {e}"))
+}
+
+/// S2: special_programs runs at two facilities (IN2P3 and S3DF): one submit.sh cannot reach
+/// both controllers.  E801 at compile time and from `bpsc check --backend slurm`, naming
+/// both ways out; with one `controller` for both sites it compiles.
+#[test]
+fn sites_at_two_controllers_are_e801() {
+    let out = tmp("two-controllers");
+    let (ok, err) = compile(&repo().join("examples/special_programs/special_programs.bps"), &out, &[]);
+    assert!(!ok, "two facilities must not compile into one Slurm submission");
+    assert!(err.contains("E801") && err.contains("several Slurm clusters") && err.contains("`in2p3`") && err.contains("`s3df`"), "{err}");
+    assert!(err.contains("--steps") && err.contains("controller = \"NAME\""), "the help names both alternatives: {err}");
+    assert!(!out.exists(), "nothing may be written on error");
+    let o = Command::new(env!("CARGO_BIN_EXE_bpsc"))
+        .args(["check", "--backend", "slurm"])
+        .arg(repo().join("examples/special_programs/special_programs.bps"))
+        .output()
+        .expect("bpsc check");
+    let text = String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
+    assert!(!o.status.success() && text.contains("E801") && text.contains("several Slurm clusters"), "{text}");
+    // Two sites of one controller (partitions of one cluster) share a submission.
+    let f = write_campaign(
+        "one-controller",
+        r#"bps 1.1
+site milano { backend = slurm, controller = "s3df", partition = "milano" }
+site roma { backend = slurm, controller = "s3df", partition = "roma" }
+dimension n = 0..3
+pipeline p {
+  step a over (n) { outputs = [x], run = "true {outputs}", site = milano }
+  step b over (n) { inputs = [x], outputs = [y], run = "true {outputs}", site = roma }
+}
+campaign "c" { use p, coverage = n, retries = 0 }
+"#,
+    );
+    let out = tmp("one-controller");
+    let (ok, err) = compile(&f, &out, &[]);
+    assert!(ok, "{err}");
+    assert!(slurm_text(&out, "a.sbatch").contains("#SBATCH --partition=milano\n"));
+    assert!(slurm_text(&out, "b.sbatch").contains("#SBATCH --partition=roma\n"));
+    // Without the controller, the same campaign is refused.
+    let f = write_campaign("two-sites", &std::fs::read_to_string(&f).expect("read").replace(", controller = \"s3df\"", ""));
+    let (ok, err) = compile(&f, &tmp("two-sites"), &[]);
+    assert!(!ok && err.contains("E801") && err.contains("`milano`") && err.contains("`roma`"), "{err}");
+}
+
+/// S4: `max_running = N` holds over every array of a step: shares that add up to N, or
+/// `%1` lanes when the step has more than N arrays.
+#[test]
+fn max_running_is_split_over_the_arrays_of_a_step() {
+    let f = write_campaign(
+        "throttle",
+        r#"bps 1.1
+site here { backend = slurm, max_array_size = 4 }
+dimension n = 0..20
+dimension m = 0..12
+pipeline p {
+  step wide over (n) { outputs = [w], run = "true {outputs}", max_running = 3 }
+  step narrow over (m) { outputs = [x], run = "true {outputs}", max_running = 7 }
+  step one over (m) { outputs = [y], run = "true {outputs}", max_running = 40 }
+}
+campaign "c" { use p, coverage = n * m, site = here, retries = 0 }
+"#,
+    );
+    let out = tmp("throttle");
+    let (ok, err) = compile(&f, &out, &[]);
+    assert!(ok, "{err}");
+    let submit = slurm_text(&out, "submit.sh");
+    let lines = |script: &str| -> Vec<String> {
+        submit.lines().filter(|l| l.starts_with("sub J") && l.contains(script)).map(str::to_string).collect()
+    };
+    let share = |l: &str| -> u32 {
+        l.split("--array=")
+            .nth(1)
+            .and_then(|x| x.split_whitespace().next())
+            .and_then(|x| x.split('%').nth(1))
+            .and_then(|x| x.parse().ok())
+            .expect("a %n throttle")
+    };
+    // wide: 5 arrays > 3: %1 each, arrays 4 and 5 wait for arrays 1 and 2.
+    let wide = lines("slurm/wide.sbatch");
+    assert_eq!(wide.len(), 5, "{submit}");
+    assert!(wide.iter().all(|l| share(l) == 1), "{wide:?}");
+    let var = |l: &str| l.split_whitespace().nth(1).expect("var").to_string();
+    assert!(
+        wide[3].contains(&format!("afterany:${{{}}}", var(&wide[0]))) && wide[4].contains(&format!("afterany:${{{}}}", var(&wide[1]))),
+        "{wide:?}"
+    );
+    assert!(!wide[2].contains("afterany"), "{wide:?}");
+    // narrow: 3 arrays of 4 <= 7: shares 3 + 2 + 2.
+    let narrow = lines("slurm/narrow.sbatch");
+    let shares: Vec<u32> = narrow.iter().map(|l| share(l)).collect();
+    assert_eq!(shares.iter().sum::<u32>(), 7, "{narrow:?}");
+    assert!(shares.iter().all(|&s| s <= 4) && narrow.iter().all(|l| !l.contains("afterany")), "{narrow:?}");
+    // one: more than the step's 12 jobs: each array at most its size, no lanes.
+    let one = lines("slurm/one.sbatch");
+    assert!(one.iter().all(|l| share(l) == 4), "{one:?}");
+}
+
+/// S3: a campaign larger than its site's `max_submit` is cut into waves of at most that many
+/// jobs; a smaller one is submitted at once as before.
+#[test]
+fn campaigns_larger_than_max_submit_go_in_waves() {
+    let text = |limit: &str| {
+        format!(
+            r#"bps 1.1
+site here {{ backend = slurm, shared_fs = true{limit} }}
+dimension n = 0..40
+pipeline p {{
+  step a over (n) {{ outputs = [x], run = "true {{outputs}}" }}
+  step b over (n) {{ inputs = [x], outputs = [y], run = "true {{outputs}}" }}
+  step c over () {{ inputs = [y], outputs = [z], run = "true {{outputs}}" }}
+}}
+campaign "c" {{ use p, coverage = n, site = here, retries = 0 }}
+"#
+        )
+    };
+    let out = tmp("no-waves");
+    assert!(compile(&write_campaign("no-waves", &text("")), &out, &[]).0);
+    let submit = slurm_text(&out, "submit.sh");
+    assert!(!submit.contains("bpsc_wave_") && !submit.contains("bpsc_feed"), "82 jobs fit the default 10000");
+    assert!(submit.contains("--export=\"$BPSC_EXPORT\""), "{submit}");
+    let out = tmp("waves");
+    let (ok, err) = compile(&write_campaign("waves", &text(", max_submit = 40")), &out, &[]);
+    assert!(ok, "{err}");
+    let submit = slurm_text(&out, "submit.sh");
+    let sizes: Vec<usize> = submit
+        .lines()
+        .find_map(|l| l.strip_prefix("BPSC_WAVE_SIZE=(0 "))
+        .expect("wave sizes")
+        .trim_end_matches(')')
+        .split(' ')
+        .map(|x| x.parse().expect("size"))
+        .collect();
+    assert!(sizes.len() >= 3 && sizes.iter().all(|&n| n > 0 && n <= 40), "{sizes:?}");
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("bpsc.json")).expect("bpsc.json")).expect("json");
+    // Every job but the provenance job (submitted by the feeder) is in exactly one wave.
+    assert_eq!(sizes.iter().sum::<usize>() as u64 + 1, meta["jobs"].as_u64().expect("jobs"), "{sizes:?}");
+    for k in 1..=sizes.len() {
+        assert!(submit.contains(&format!("bpsc_wave_{k}() {{\n")), "wave {k}");
+    }
+    // No array is larger than a wave; arrays with parents check their parents' records.
+    for l in submit.lines().filter(|l| l.trim_start().starts_with("sub J")) {
+        let spec = l.split("--array=").nth(1).and_then(|x| x.split_whitespace().next()).expect("array");
+        let n: usize = spec
+            .split(',')
+            .map(|r| r.split_once('-').map_or(1, |(a, b)| b.parse::<usize>().unwrap() - a.parse::<usize>().unwrap() + 1))
+            .sum();
+        assert!(n <= 40, "{l}");
+        if l.contains("--dependency") {
+            assert!(l.ends_with(" 1"), "a child in waves checks its parents: {l}");
+        }
+    }
+    let st = Command::new("bash").arg("-n").arg(out.join("slurm/submit.sh")).status().expect("bash");
+    assert!(st.success(), "submit.sh with waves is not valid bash");
 }

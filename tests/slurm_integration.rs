@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 fn enabled() -> bool {
-    std::env::var_os("CI").is_some() || std::env::var("BPSC_SLURM_TESTS").as_deref() == Ok("1")
+    common::engine_tests_enabled("BPSC_SLURM_TESTS")
 }
 
 fn repo() -> PathBuf {
@@ -51,7 +51,7 @@ fn hostname() -> String {
 
 struct Scenario {
     name: &'static str,
-    /// examples/<dir>, or "" for the hostile campaign written by the test.
+    /// examples/<dir>, or "" for a campaign written by the test (see `write_own`).
     example: &'static str,
     main: &'static str,
     sets: Vec<String>,
@@ -74,7 +74,9 @@ fn scenarios() -> Vec<Scenario> {
             name: "drp",
             example: "drp",
             main: "drp.bps",
-            sets: base_sets(),
+            // memory_growth_on = any: every failed attempt asks for more memory (the memory
+            // scenario tests the default, growth on out-of-memory kills only).
+            sets: [base_sets(), vec!["memory_growth_on=any".into()]].concat(),
             // One measure quantum fails on its first attempt only: a requeue with 2x memory.
             env: vec![("FAKE_TASK_FAIL_MEASURE", "tract=9813,patch=37,band=g".into()), ("FAKE_TASK_FAIL_ATTEMPTS_MEASURE", "1".into())],
         },
@@ -111,7 +113,119 @@ fn scenarios() -> Vec<Scenario> {
         },
     ];
     v.push(Scenario { name: "hostile", example: "", main: "hostile.bps", sets: vec![], env: vec![] });
+    v.push(Scenario { name: "memory", example: "", main: "memory.bps", sets: vec![], env: vec![] });
+    v.push(Scenario { name: "timeout", example: "", main: "timeout.bps", sets: vec![], env: vec![] });
+    v.push(Scenario { name: "throttle", example: "", main: "throttle.bps", sets: vec![], env: vec![] });
     v
+}
+
+/// The variables of the submitting shell every scenario's jobs need, declared with
+/// `pass_env` (captured when the campaign is compiled).  Anything else in the submitting
+/// shell must not reach the jobs: `BPSC_LEAK_CANARY` is set there and must stay unset in the
+/// jobs (checked by the hostile campaign's payload).
+const PASS_ENV: &[&str] =
+    &["BPSC_EXAMPLE_DIR", "FAKE_TASK_SLEEP", "FAKE_TASK_LOG", "FAKE_NOTIFY_LOG", "FAKE_TRANSFER_LOG", "FAKE_APPTAINER_LOG"];
+
+/// The campaign files the test writes itself.
+fn write_own(name: &str, src: &Path, root: &Path) {
+    std::fs::create_dir_all(src).expect("mkdir");
+    let put = |file: &str, text: &str| std::fs::write(src.join(file), text.replace("@ROOT@", &root.to_string_lossy())).expect("write bps");
+    match name {
+        "hostile" => write_hostile(src, root),
+        // S5 + language 1.1 memory_growth_on: `hog` asks for 150 MB at --mem=100M and is killed
+        // by the kernel in the job's cgroup (cluster-up.sh enforces memory): retried with
+        // 200M.  `flaky` exits 1 once: retried at 100M (growth on out-of-memory only).
+        // `flaky_any` (memory_growth_on = any) exits 1 once: retried with 200M.
+        "memory" => put(
+            "memory.bps",
+            r#"bps 1.1
+site local { backend = slurm, shared_fs = true, scratch = "@ROOT@/scratch/{campaign}" }
+dimension n = 0..2
+pipeline p {
+  step hog over (n) {
+    outputs = [h]
+    run     = "if [ {n} = 0 ]; then python3 -c 'import os; os.urandom(150 << 20)' || exit; fi; $BPSC_EXAMPLE_DIR/bin/fake_task.sh --task={step} --data-id={data_id} -- {outputs}"
+  }
+  step flaky over (n) {
+    outputs = [f]
+    run     = "m=$BPSC_SCRATCH/failed-once-{step}-{n}; [ -e $m ] || {{ touch $m; exit 1; }}; $BPSC_EXAMPLE_DIR/bin/fake_task.sh --task={step} --data-id={data_id} -- {outputs}"
+  }
+  step flaky_any over (n) {
+    outputs          = [g]
+    memory_growth_on = any
+    run              = "m=$BPSC_SCRATCH/failed-once-{step}-{n}; [ -e $m ] || {{ touch $m; exit 1; }}; $BPSC_EXAMPLE_DIR/bin/fake_task.sh --task={step} --data-id={data_id} -- {outputs}"
+  }
+}
+campaign "memory" {
+  use p
+  coverage      = n
+  site          = local
+  partition     = "debug"
+  memory        = 100MiB
+  memory_growth = 2.0
+  retries       = 2
+  pass_env      = ["BPSC_EXAMPLE_DIR", "FAKE_TASK_SLEEP"]
+}
+"#,
+        ),
+        // S5: the first run of `slow` sleeps past its one-minute walltime; SIGUSR1 (30 s
+        // before the limit) ends it and the job requeues itself; the second run succeeds.
+        "timeout" => put(
+            "timeout.bps",
+            r#"bps 1.1
+site local { backend = slurm, shared_fs = true, scratch = "@ROOT@/scratch/{campaign}" }
+dimension n = 0..1
+pipeline p {
+  step slow over (n) {
+    outputs  = [s]
+    walltime = 1m
+    run      = "m=$BPSC_SCRATCH/ran-once-{n}; [ -e $m ] || {{ touch $m; sleep 600; }}; $BPSC_EXAMPLE_DIR/bin/fake_task.sh --task={step} --data-id={data_id} -- {outputs}"
+  }
+}
+campaign "timeout" {
+  use p
+  coverage  = n
+  site      = local
+  partition = "debug"
+  memory    = 100MiB
+  retries   = 2
+  pass_env  = ["BPSC_EXAMPLE_DIR", "FAKE_TASK_SLEEP"]
+}
+"#,
+        ),
+        // S4 + language 1.1 max_running: `wide` (20 quanta, MaxArraySize 4: five arrays) with
+        // max_running = 3, and `narrow` (12 quanta: three arrays) with max_running = 7.
+        "throttle" => put(
+            "throttle.bps",
+            r#"bps 1.1
+site local { backend = slurm, shared_fs = true, scratch = "@ROOT@/scratch/{campaign}", max_array_size = 4 }
+dimension n = 0..20
+dimension m = 0..12
+pipeline p {
+  step wide over (n) {
+    outputs     = [w]
+    max_running = 3
+    run         = "sleep 2; $BPSC_EXAMPLE_DIR/bin/fake_task.sh --task={step} --data-id={data_id} -- {outputs}"
+  }
+  step narrow over (m) {
+    outputs     = [x]
+    max_running = 7
+    run         = "sleep 2; $BPSC_EXAMPLE_DIR/bin/fake_task.sh --task={step} --data-id={data_id} -- {outputs}"
+  }
+}
+campaign "throttle" {
+  use p
+  coverage  = n * m
+  site      = local
+  partition = "debug"
+  memory    = 64MiB
+  retries   = 0
+  pass_env  = ["BPSC_EXAMPLE_DIR", "FAKE_TASK_SLEEP"]
+}
+"#,
+        ),
+        other => panic!("no campaign {other}"),
+    }
 }
 
 /// Values that would escape a path or run a command if they reached a shell or a path
@@ -135,7 +249,7 @@ fn write_hostile(src: &Path, root: &Path) {
         csv.push('\n');
     }
     std::fs::write(src.join("data/targets.csv"), csv).expect("csv");
-    let bps = r#"bps 1
+    let bps = r#"bps 1.1
 # Hostile data ID values (data/targets.csv), run for real on Slurm.  MaxArraySize 4 makes
 # each step three arrays; max_jobs throttles them.
 site local {
@@ -153,7 +267,7 @@ pipeline p {
   step echo over (target) {
     inputs  = [thing]
     outputs = [echoed]
-    run     = "printf '%s\\n' {target} \"{target}\" '{target}' \"$HOSTILE_ENV\" > \"$BPSC_SCRATCH/echo-$BPSC_JOB.txt\" && $BPSC_EXAMPLE_DIR/bin/fake_task.sh --task={step} --data-id={data_id} -- {outputs}"
+    run     = "printf '%s\\n' {target} \"{target}\" '{target}' \"$HOSTILE_ENV\" \"$(printenv BPSC_LEAK_CANARY || echo absent)\" \"$(printenv FAKE_TASK_SLEEP || echo absent)\" > \"$BPSC_SCRATCH/echo-$BPSC_JOB.txt\" && $BPSC_EXAMPLE_DIR/bin/fake_task.sh --task={step} --data-id={data_id} -- {outputs}"
   }
 }
 campaign "hostile" {
@@ -164,10 +278,41 @@ campaign "hostile" {
   memory    = 64MiB
   retries   = 1
   max_jobs  = 2
+  pass_env  = ["BPSC_EXAMPLE_DIR", "FAKE_TASK_SLEEP", "FAKE_TASK_LOG"]
   env { HOSTILE_ENV = "it's $(touch @ROOT@/CANARY4) `touch @ROOT@/CANARY5` \"q\"" }
 }
 "#;
     std::fs::write(src.join("hostile.bps"), bps.replace("@ROOT@", &root.to_string_lossy())).expect("bps");
+}
+
+/// Make every campaign file of a copied example `bps 1.1` (for `pass_env`).  With
+/// `one_controller`, its sites also get `controller = "bpsc-local"`: special_programs spans two
+/// facilities (E801 on Slurm, tests/slurm_backend.rs), which on this machine are partitions of
+/// the one local cluster.
+fn to_v1_1(dir: &Path, one_controller: bool) {
+    for e in std::fs::read_dir(dir).expect("read copy").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            to_v1_1(&p, one_controller);
+        } else if p.extension().is_some_and(|x| x == "bps") {
+            let mut text = std::fs::read_to_string(&p).expect("read bps");
+            if let Some(rest) = text.strip_prefix("bps 1\n") {
+                text = format!("bps 1.1\n{rest}");
+            }
+            if one_controller {
+                let mut out = String::new();
+                for l in text.lines() {
+                    out.push_str(l);
+                    out.push('\n');
+                    if l.starts_with("site ") && l.trim_end().ends_with('{') {
+                        out.push_str("  controller = \"bpsc-local\"\n");
+                    }
+                }
+                text = out;
+            }
+            std::fs::write(&p, text).expect("write bps");
+        }
+    }
 }
 
 /// Copy an example, moving its absolute /sdf and /sps paths under `fs`.
@@ -202,12 +347,36 @@ case $1 in
 esac
 "#;
 
+/// Stand-in for `apptainer exec [--bind SRC[:DST]]... IMAGE CMD...`.  No apptainer can run
+/// here: Debian 12 does not package it, and no image registry is reachable.  What it checks
+/// as apptainer does: the image argument must be a form apptainer-exec(1) accepts (a scheme
+/// such as `docker://`, an existing `.sif` file or sandbox directory), else it fails like
+/// apptainer ("could not open image"); every bind source must exist.  What it cannot catch:
+/// it pulls and enters no image (so neither whether `bpsc` and the payload's tools exist
+/// inside it, nor the image's own environment), and it does not isolate the filesystem: a
+/// path the job reads outside its binds is still visible here, but would not be in a real
+/// container unless the site's apptainer.conf binds it.
 const APPTAINER: &str = r#"#!/bin/sh
-# Stand-in for `apptainer exec [--bind X]... IMAGE CMD...`: logs, then runs CMD here.
 echo "apptainer $*" >> "$FAKE_APPTAINER_LOG"
-[ "$1" = exec ] || exit 64
+[ "$1" = exec ] || { echo "stand-in apptainer: only 'exec' is supported" >&2; exit 64; }
 shift
-while [ $# -gt 0 ]; do case $1 in --bind) shift 2 ;; *) break ;; esac; done
+while [ $# -gt 0 ]; do
+  case $1 in
+    --bind|-B)
+      src=${2%%:*}
+      [ -e "$src" ] || { echo "FATAL: container creation failed: mount $src: no such file or directory" >&2; exit 255; }
+      shift 2 ;;
+    -*) echo "stand-in apptainer: unknown option $1" >&2; exit 64 ;;
+    *) break ;;
+  esac
+done
+image=$1
+case $image in
+  docker://?*|library://?*|oras://?*|shub://?*|docker-archive:?*|docker-daemon:?*|http://?*|https://?*) ;;
+  *) [ -f "$image" ] || [ -d "$image" ] || {
+       echo "FATAL: could not open image $PWD/$image: failed to retrieve path for $image: lstat $PWD/$image: no such file or directory" >&2
+       exit 255; } ;;
+esac
 shift
 exec "$@"
 "#;
@@ -232,18 +401,40 @@ fn prepare(s: &Scenario, base: &Path) -> Run {
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).expect("mkdir");
     let src = root.join("src");
+    let mut sets = s.sets.clone();
     if s.example.is_empty() {
-        write_hostile(&src, &root);
+        write_own(s.name, &src, &root);
     } else {
         copy_example(&repo().join("examples").join(s.example), &src, &root.join("fs"));
+        // Language 1.1 for pass_env; the jobs see the variables the payloads need and
+        // nothing else from this process's environment.
+        to_v1_1(&src, s.example == "special_programs");
+        let names: Vec<String> = PASS_ENV.iter().chain(s.env.iter().map(|(k, _)| k)).map(|k| format!("\"{k}\"")).collect();
+        sets.push(format!("pass_env=[{}]", names.join(", ")));
     }
+    // What the submitting shell holds: pass_env captures from it at compile time, and
+    // submit.sh runs in it (BPSC_LEAK_CANARY must never reach a job).
+    let mut env: Vec<(String, std::ffi::OsString)> = vec![
+        ("BPSC".into(), env!("CARGO_BIN_EXE_bpsc").into()),
+        ("BPSC_EXAMPLE_DIR".into(), repo().join("examples").into()),
+        ("BPSC_TRANSFER_TOOL".into(), root.join("transfer.sh").into()),
+        ("BPSC_APPTAINER".into(), root.join("bin/apptainer").into()),
+        ("BPSC_LEAK_CANARY".into(), "leaked".into()),
+        ("FAKE_TASK_SLEEP".into(), "0.05".into()),
+        ("FAKE_TASK_LOG".into(), root.join("fake_task.log").into()),
+        ("FAKE_NOTIFY_LOG".into(), root.join("notify.log").into()),
+        ("FAKE_TRANSFER_LOG".into(), root.join("transfer.log").into()),
+        ("FAKE_APPTAINER_LOG".into(), root.join("apptainer.log").into()),
+    ];
+    env.extend(s.env.iter().map(|(k, v)| (k.to_string(), v.into())));
     let submit = root.join("submit");
     let mut run = Run { root: root.clone(), submit: submit.clone(), ids: Vec::new(), submitted: Instant::now(), error: None };
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_bpsc"));
     cmd.arg("compile").arg(src.join(s.main)).args(["--backend", "slurm", "-o"]).arg(&submit);
-    for set in &s.sets {
+    for set in &sets {
         cmd.arg("--set").arg(set);
     }
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     match cmd.output() {
         Ok(o) if o.status.success() => {}
         Ok(o) => {
@@ -259,19 +450,7 @@ fn prepare(s: &Scenario, base: &Path) -> Run {
     std::fs::create_dir_all(root.join("bin")).expect("mkdir");
     write_exec(&root.join("bin/apptainer"), APPTAINER);
     let mut cmd = Command::new(submit.join("slurm/submit.sh"));
-    cmd.current_dir(&root)
-        .env("BPSC", env!("CARGO_BIN_EXE_bpsc"))
-        .env("BPSC_EXAMPLE_DIR", repo().join("examples"))
-        .env("BPSC_TRANSFER_TOOL", root.join("transfer.sh"))
-        .env("BPSC_APPTAINER", root.join("bin/apptainer"))
-        .env("FAKE_TASK_SLEEP", "0.05")
-        .env("FAKE_TASK_LOG", root.join("fake_task.log"))
-        .env("FAKE_NOTIFY_LOG", root.join("notify.log"))
-        .env("FAKE_TRANSFER_LOG", root.join("transfer.log"))
-        .env("FAKE_APPTAINER_LOG", root.join("apptainer.log"));
-    for (k, v) in &s.env {
-        cmd.env(k, v);
-    }
+    cmd.current_dir(&root).envs(env.iter().map(|(k, v)| (k, v)));
     run.submitted = Instant::now();
     match cmd.output() {
         Ok(o) if o.status.success() => {}
@@ -297,9 +476,10 @@ static RUNS: OnceLock<Result<HashMap<&'static str, Run>, String>> = OnceLock::ne
 /// Bring the cluster up and submit every scenario, once; `None` when the tests are not enabled.
 fn runs() -> Option<&'static HashMap<&'static str, Run>> {
     if !enabled() {
-        eprintln!(
-            "SKIPPED: the Slurm integration tests need a local Slurm cluster; set BPSC_SLURM_TESTS=1 (as root) to bring one up \
-             with backends/slurm/cluster-up.sh and run them (CI runs them always)"
+        common::skipped(
+            "slurm_integration",
+            "needs the local Slurm cluster; tests/run.sh and CI run it (or set BPSC_SLURM_TESTS=1, as root: \
+             backends/slurm/cluster-up.sh brings one up)",
         );
         return None;
     }
@@ -332,7 +512,7 @@ fn runs() -> Option<&'static HashMap<&'static str, Run>> {
 fn wait(name: &str, run: &Run) -> f64 {
     assert!(run.error.is_none(), "{name}: {}", run.error.as_deref().unwrap_or(""));
     let ids = run.ids.join(",");
-    let deadline = Instant::now() + Duration::from_secs(900);
+    let deadline = Instant::now() + Duration::from_secs(1800);
     // The queue must stay empty for 5 s: a job retried by requeue-hold is released with
     // `StartTime=now+2`, and an empty poll can fall into that gap.
     let mut quiet_since: Option<Instant> = None;
@@ -350,7 +530,7 @@ fn wait(name: &str, run: &Run) -> f64 {
         quiet_since = None;
         if Instant::now() > deadline {
             let _ = sh(&run.submit.join("slurm/cancel.sh").to_string_lossy(), &[]);
-            panic!("{name}: jobs still queued after 900 s: {}\n{err}", active.join("; "));
+            panic!("{name}: jobs still queued after 1800 s: {}\n{err}", active.join("; "));
         }
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -406,6 +586,9 @@ fn results(run: &Run) -> Results {
 }
 
 impl Results {
+    fn exit_codes(&self, id: &str) -> Vec<i64> {
+        self.recs.get(id).into_iter().flatten().map(|r| r["exit_code"].as_i64().unwrap_or(-1)).collect()
+    }
     fn last(&self, id: &str) -> Option<&Value> {
         self.recs.get(id).and_then(|v| v.last())
     }
@@ -516,6 +699,40 @@ fn run_example(name: &str) -> Option<(&'static Run, Results, f64)> {
     Some((run, res, secs))
 }
 
+/// Every remote transfer the task tables plan with scheme `scheme` (in-job fetches and
+/// stage-in jobs), as "FROM -> TO" lines of the stand-in transfer tool's log.
+fn planned_transfers(res: &Results, scheme: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    for t in res.tasks.values() {
+        for q in t["quanta"].as_array().into_iter().flatten() {
+            for f in q["fetch"].as_array().into_iter().flatten() {
+                let from = f["from"].as_str().unwrap_or_default();
+                if from.starts_with(scheme) {
+                    v.push(from.to_string());
+                }
+            }
+        }
+        for x in t["transfers"].as_array().into_iter().flatten() {
+            let from = x["from"].as_str().unwrap_or_default();
+            if from.starts_with(scheme) {
+                v.push(from.to_string());
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+/// The transfer log holds each planned source exactly once (a duplicate fetch, a missing
+/// one or an unplanned one fails).
+fn assert_transfers_once(log: &str, planned: &[String], scheme: &str) {
+    let mut done: Vec<String> =
+        log.lines().filter(|l| l.starts_with(scheme)).filter_map(|l| l.split(" -> ").next()).map(str::to_string).collect();
+    done.sort();
+    assert_eq!(done.len(), planned.len(), "{scheme} transfers: {} done, {} planned", done.len(), planned.len());
+    assert_eq!(done, planned, "{scheme} transfers differ from the plan");
+}
+
 #[test]
 fn time_parsing() {
     assert_eq!(secs_of("1970-01-01T00:00:00.000Z"), 0.0);
@@ -543,16 +760,167 @@ fn drp_runs_and_retries_with_more_memory() {
     if shown {
         assert!(show.contains("Restarts=1") && show.contains("MinMemoryNode=200M"), "{raw}: scontrol show job:\n{show}");
     }
-    let logs = run.submit.join("logs/measure");
-    let log = std::fs::read_dir(&logs)
-        .expect("logs/measure")
+    let log = slurm_log(run, "measure", &raw);
+    assert!(
+        log.contains("retries used 0, --mem=100M)")
+            && log.contains("requeue with --mem=200M")
+            && log.contains("restart 1, retries used 1, --mem=200M)"),
+        "{log}"
+    );
+    assert_no(provenance_last(&res), "drp: the provenance job runs last");
+    eprintln!("[slurm-it] drp: {} jobs in {secs:.1} s; {id} retried with --mem 100M -> 200M", res.tasks.len());
+}
+
+/// The Slurm log (slurm-%A_%a.out) of the task whose Slurm id is `raw`: `ARRAY_TASK` (what
+/// the wrapper records) names the file, a raw job id is looked for in the script's lines.
+fn slurm_log(run: &Run, group: &str, raw: &str) -> String {
+    if raw.contains('_') {
+        let p = run.submit.join("logs").join(group).join(format!("slurm-{raw}.out"));
+        return std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    }
+    std::fs::read_dir(run.submit.join("logs").join(group))
+        .expect("logs")
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with("slurm-"))
         .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
         .find(|t| t.contains(&format!("(Slurm job {raw},")))
-        .expect("the task's Slurm log");
-    assert!(log.contains("--mem=100M)") && log.contains("requeue with --mem=200M") && log.contains("restart 1, --mem=200M)"), "{log}");
-    eprintln!("[slurm-it] drp: {} jobs in {secs:.1} s; {id} retried with --mem 100M -> 200M", res.tasks.len());
+        .unwrap_or_else(|| panic!("no Slurm log of job {raw} in logs/{group}"))
+}
+
+/// (State, ReqMem) of every run of a Slurm job (`ARRAY_TASK` or a raw job id), requeues
+/// included (`sacct -D`).  Rows are kept by JobID or JobIDRaw: `-j RAW` of the task that
+/// carries its array's own id selects every task of the array.
+fn sacct_runs(raw: &str) -> Vec<(String, String)> {
+    let (_, out, _) = sh("sacct", &["-D", "-X", "-n", "-P", "-o", "JobID,JobIDRaw,State,ReqMem", "-j", raw]);
+    out.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('|').collect();
+            (f.len() == 4 && (f[0] == raw || f[1] == raw)).then(|| (f[2].to_string(), f[3].to_string()))
+        })
+        .collect()
+}
+
+fn raw_job(res: &Results, id: &str) -> String {
+    res.recs[id].last().and_then(|r| r["engine_job"].as_str()).unwrap_or_else(|| panic!("{id}: no engine_job")).to_string()
+}
+
+/// The provenance job (which runs the user's final job) started after every other job
+/// ended, whatever happened to them.
+fn provenance_last(res: &Results) -> Vec<String> {
+    let Some(p) = res.recs.get("provenance").and_then(|v| v.first()) else { return vec!["provenance: no record".into()] };
+    let start = p["start"].as_str().unwrap_or("");
+    res.recs
+        .iter()
+        .filter(|(id, _)| *id != "provenance")
+        .filter_map(|(id, v)| v.last().map(|r| (id, r["end"].as_str().unwrap_or(""))))
+        .filter(|(_, end)| *end > start)
+        .map(|(id, end)| format!("{id} ended {end}, after the provenance job started {start}"))
+        .collect()
+}
+
+#[test]
+fn memory_grows_only_after_an_out_of_memory_kill() {
+    let Some((run, res, secs)) = run_example("memory") else { return };
+    assert_all_completed("memory", &res);
+    // hog_0: killed by the kernel in its cgroup at 100M (exit 137, or the wrapper's OOM
+    // status), requeued with 200M, then succeeded.
+    let raw = raw_job(&res, "hog_0");
+    let codes = res.exit_codes("hog_0");
+    assert_eq!(codes.len(), 2, "hog_0: one killed attempt, one success: {codes:?}");
+    assert!(codes[0] == 137 || codes[0] == 75, "hog_0: attempt 1 should be an OOM kill: {codes:?}");
+    // sacct -D: one REQUEUED and one COMPLETED run.  The REQUEUED row's ReqMem is the value
+    // set while the job was requeued (200M), so the first run's 100M is read from the log.
+    assert_eq!(sacct_runs(&raw), vec![("REQUEUED".into(), "200M".into()), ("COMPLETED".into(), "200M".into())], "hog_0 ({raw})");
+    let log = slurm_log(run, "hog", &raw);
+    assert!(
+        log.contains("restart 0, retries used 0, --mem=100M)")
+            && log.contains("out of memory (exit ")
+            && log.contains("requeue with --mem=200M")
+            && log.contains("restart 1, retries used 1, --mem=200M)"),
+        "{log}"
+    );
+    // hog_1 never exceeded its memory.
+    assert_eq!(res.exit_codes("hog_1"), vec![0]);
+    assert_eq!(sacct_runs(&raw_job(&res, "hog_1")), vec![("COMPLETED".into(), "100M".into())]);
+    // flaky (memory_growth_on = oom, the default): exit 1 is retried in its allocation at 100M.
+    for id in ["flaky_0", "flaky_1"] {
+        assert_eq!(res.exit_codes(id), vec![1, 0], "{id}");
+        let raw = raw_job(&res, id);
+        assert_eq!(sacct_runs(&raw), vec![("COMPLETED".into(), "100M".into())], "{id} ({raw}): no requeue, no growth");
+        assert!(slurm_log(run, "flaky", &raw).contains("exit 1: retry 1 of 2 in this allocation (--mem=100M)"));
+    }
+    // flaky_any (memory_growth_on = any): exit 1 grows the memory: requeued with 200M.  Each
+    // task is requeued on its own: a requeue by the task that carries the array's own job id
+    // must not requeue (or grow) its sibling.
+    for id in ["flaky_any_0", "flaky_any_1"] {
+        assert_eq!(res.exit_codes(id), vec![1, 0], "{id}");
+        let raw = raw_job(&res, id);
+        assert_eq!(sacct_runs(&raw), vec![("REQUEUED".into(), "200M".into()), ("COMPLETED".into(), "200M".into())], "{id} ({raw})");
+        let log = slurm_log(run, "flaky_any", &raw);
+        assert!(
+            log.contains("restart 0, retries used 0, --mem=100M)") && log.contains("restart 1, retries used 1, --mem=200M)"),
+            "{id}: {log}"
+        );
+    }
+    eprintln!(
+        "[slurm-it] memory: {} jobs in {secs:.1} s; hog_0 100M -> OOM -> 200M; flaky stays at 100M; flaky_any 100M -> 200M",
+        res.tasks.len()
+    );
+}
+
+#[test]
+fn a_walltime_kill_is_retried() {
+    let Some((run, res, secs)) = run_example("timeout") else { return };
+    assert_all_completed("timeout", &res);
+    let raw = raw_job(&res, "slow_0");
+    let runs = sacct_runs(&raw);
+    assert_eq!(runs.len(), 2, "slow_0 ({raw}): one run ended by the walltime signal, one success: {runs:?}");
+    assert_eq!(runs[0].0, "REQUEUED", "the first run is requeued before Slurm's TIMEOUT: {runs:?}");
+    assert_eq!(runs[1].0, "COMPLETED", "{runs:?}");
+    let log = slurm_log(run, "slow", &raw);
+    assert!(
+        log.contains("walltime nearly over (SIGUSR1)") && log.contains("walltime (exit ") && log.contains("requeue with --mem=100M"),
+        "{log}"
+    );
+    let script = std::fs::read_to_string(run.submit.join("slurm/slow.sbatch")).expect("script");
+    assert!(script.contains("#SBATCH --time=0-00:01:00\n") && script.contains("#SBATCH --signal=B:USR1@30\n"), "{script}");
+    eprintln!("[slurm-it] timeout: {secs:.1} s; slow_0 requeued at its walltime signal and completed");
+}
+
+/// Most jobs of `step` running at once, from the provenance records' start and end times.
+fn max_concurrent(res: &Results, step: &str) -> usize {
+    let mut ev: Vec<(f64, i32)> = Vec::new();
+    for (id, v) in &res.recs {
+        if !id.starts_with(&format!("{step}_")) {
+            continue;
+        }
+        for r in v {
+            ev.push((secs_of(r["start"].as_str().unwrap_or("")), 1));
+            ev.push((secs_of(r["end"].as_str().unwrap_or("")), -1));
+        }
+    }
+    ev.sort_by(|a, b| a.partial_cmp(b).expect("times"));
+    let (mut cur, mut max) = (0i32, 0i32);
+    for (_, d) in ev {
+        cur += d;
+        max = max.max(cur);
+    }
+    max as usize
+}
+
+#[test]
+fn max_running_holds_across_every_array_of_a_step() {
+    let Some((run, res, secs)) = run_example("throttle") else { return };
+    assert_all_completed("throttle", &res);
+    let submit = std::fs::read_to_string(run.submit.join("slurm/submit.sh")).expect("submit.sh");
+    let wide: Vec<&str> = submit.lines().filter(|l| l.starts_with("sub J") && l.contains("slurm/wide.sbatch")).collect();
+    let narrow: Vec<&str> = submit.lines().filter(|l| l.starts_with("sub J") && l.contains("slurm/narrow.sbatch")).collect();
+    assert_eq!((wide.len(), narrow.len()), (5, 3), "{submit}");
+    let (w, n) = (max_concurrent(&res, "wide"), max_concurrent(&res, "narrow"));
+    assert!(w <= 3, "wide (max_running = 3) had {w} jobs running at once");
+    assert!(n <= 7, "narrow (max_running = 7) had {n} jobs running at once");
+    assert!(w >= 2 && n >= 3, "the throttles should still let jobs run side by side: wide {w}, narrow {n}");
+    eprintln!("[slurm-it] throttle: {secs:.1} s; at most {w} of wide (max 3) and {n} of narrow (max 7) at once");
 }
 
 #[test]
@@ -561,7 +929,10 @@ fn nightly_calib_runs() {
     assert_all_completed("nightly_calib", &res);
     // in_job inputs from s3:// went through the transfer tool; --nodelist held.
     let log = std::fs::read_to_string(run.root.join("transfer.log")).unwrap_or_default();
-    assert!(log.lines().filter(|l| l.starts_with("s3://")).count() >= 198, "expected 90 + 108 fetches:\n{log}");
+    // Exactly one fetch per planned in-job input (90 + 108), none twice.
+    let planned = planned_transfers(&res, "s3://");
+    assert_eq!(planned.len(), 198, "in-job s3:// inputs planned by the task tables");
+    assert_transfers_once(&log, &planned, "s3://");
     let script = std::fs::read_to_string(run.submit.join("slurm/flat_isr.sbatch")).expect("script");
     assert!(script.contains(&format!("#SBATCH --nodelist={}", hostname())), "{script}");
     eprintln!("[slurm-it] nightly_calib: {} jobs in {secs:.1} s", res.tasks.len());
@@ -575,7 +946,14 @@ fn afterburner_runs_in_its_container() {
     let compute = res.tasks.values().filter(|t| t["kind"] == "compute").count();
     let n = log
         .lines()
-        .filter(|l| l.contains("exec --bind") && l.contains("ghcr.io/lsst/scipipe:al9-w_2024_48") && l.contains(" wrap "))
+        .filter(|l| {
+            l.starts_with(&format!("apptainer exec --bind {} ", run.submit.display()))
+                && l.contains(&format!(
+                    " --bind {} docker://ghcr.io/lsst/scipipe:al9-w_2024_48 {} wrap ",
+                    env!("CARGO_BIN_EXE_bpsc"),
+                    env!("CARGO_BIN_EXE_bpsc")
+                ))
+        })
         .count();
     assert_eq!(n, compute, "every compute job runs `bpsc wrap` through apptainer exec IMAGE:\n{log}");
     assert!(res
@@ -594,11 +972,10 @@ fn special_programs_runs() {
     let Some((run, res, secs)) = run_example("special_programs") else { return };
     assert_all_completed("special_programs", &res);
     let log = std::fs::read_to_string(run.root.join("transfer.log")).unwrap_or_default();
-    assert!(
-        log.lines().filter(|l| l.starts_with("root://")).count() >= 213 + 9 + 36,
-        "stage-in of raw, bias, flat:\n{}",
-        log.lines().count()
-    );
+    // Exactly one stage-in per raw, bias and flat file (213 + 9 + 36), none twice.
+    let planned = planned_transfers(&res, "root://");
+    assert_eq!(planned.len(), 213 + 9 + 36, "root:// stage-ins planned by the task tables");
+    assert_transfers_once(&log, &planned, "root://");
     eprintln!("[slurm-it] special_programs: {} jobs in {secs:.1} s", res.tasks.len());
 }
 
@@ -670,6 +1047,7 @@ fn failure_with_on_failure_abort() {
         .collect();
     assert_no(late, "jobs started after the abort");
     assert!(res.ok("provenance"), "the provenance job still runs after an abort");
+    assert_no(provenance_last(&res), "drp_abort: the provenance job runs after every other job, also after the abort");
     let by_user = res.sacct.iter().filter(|r| r.1.starts_with("CANCELLED by")).count();
     assert!(by_user >= 1, "sacct shows no job cancelled by the abort: {:?}", res.sacct);
     assert_no(res.order_problems(), "drp_abort: dependency order");
@@ -717,15 +1095,25 @@ fn hostile_values_stay_quoted_and_inside() {
         }
         let v = t["quanta"][0]["data_id"]["target"].as_str().expect("target");
         let text = std::fs::read_to_string(scratch.join(format!("echo-{id}.txt"))).expect("echo file");
-        assert_eq!(text, format!("{v}\n{v}\n{v}\n{env}\n"), "{id}");
+        // ... and the job saw its pass_env variable, not the submitting shell's others.
+        assert_eq!(text, format!("{v}\n{v}\n{v}\n{env}\nabsent\n0.05\n"), "{id}");
     }
-    // MaxArraySize 4: 9 jobs per step in arrays of task ids 0-3; max_jobs 2 as %2.
+    // MaxArraySize 4: 9 jobs per step in three arrays of task ids 0-3; max_jobs 2 over
+    // three arrays: %1 each, the third waiting for the first (two lanes).
     let submit = std::fs::read_to_string(run.submit.join("slurm/submit.sh")).expect("submit.sh");
     let echo_arrays: Vec<&str> = submit.lines().filter(|l| l.starts_with("sub J") && l.contains("slurm/echo.sbatch")).collect();
     assert_eq!(echo_arrays.len(), 3, "{submit}");
-    assert!(echo_arrays.iter().all(|l| l.contains("%2")), "{echo_arrays:?}");
-    assert!(echo_arrays[0].contains("--array=0-3%2 ") && echo_arrays[0].contains("aftercorr:"), "{echo_arrays:?}");
-    assert!(echo_arrays[1].contains("--array=0-3%2 ") && echo_arrays[1].contains("aftercorr:"), "{echo_arrays:?}");
+    assert!(echo_arrays.iter().all(|l| l.contains("%1 ")), "{echo_arrays:?}");
+    assert!(echo_arrays[0].contains("--array=0-3%1 ") && echo_arrays[0].contains("aftercorr:"), "{echo_arrays:?}");
+    assert!(echo_arrays[1].contains("--array=0-3%1 ") && echo_arrays[1].contains("aftercorr:"), "{echo_arrays:?}");
+    let first = echo_arrays[0].split_whitespace().nth(1).expect("var");
+    let afterany: Vec<&str> = echo_arrays[2]
+        .split('"')
+        .nth(1)
+        .and_then(|d| d.split(',').find_map(|c| c.strip_prefix("afterany:")))
+        .map(|l| l.split(':').collect())
+        .unwrap_or_default();
+    assert!(afterany.contains(&format!("${{{first}}}").as_str()), "the third array is in the first one's lane: {echo_arrays:?}");
     eprintln!("[slurm-it] hostile: {} jobs in {secs:.1} s", res.tasks.len());
 }
 

@@ -4,8 +4,12 @@
 //!
 //! Same gating as tests/slurm_integration.rs: enabled when `CI` is set or
 //! `BPSC_SLURM_TESTS=1` (as root: backends/slurm/cluster-up.sh brings the cluster up, and
-//! installs Slurm when missing); otherwise the test prints that it is skipped.  Under CI a
+//! installs Slurm when missing); otherwise the test says SKIPPED in the summary.  Under CI a
 //! cluster that does not come up fails the test.
+//!
+//! The jobs see only their `pass_env` variables from the submitting shell, so the injected
+//! failure is a file the payload looks for (`FAIL-VISIT-DETECTOR`), removed before the
+//! restart, not an environment variable.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,8 +18,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+
 fn enabled() -> bool {
-    std::env::var_os("CI").is_some() || std::env::var("BPSC_SLURM_TESTS").as_deref() == Ok("1")
+    common::engine_tests_enabled("BPSC_SLURM_TESTS")
 }
 
 fn repo() -> PathBuf {
@@ -34,7 +40,7 @@ fn campaign(dir: &Path) -> PathBuf {
     }
     let d = dir.display();
     let text = format!(
-        r#"bps 1
+        r#"bps 1.1
 site local {{
   backend   = slurm
   shared_fs = true
@@ -55,7 +61,7 @@ pipeline p {{
   step calibrate over (visit, detector) {{
     inputs  = [raw]
     outputs = [calexp]
-    run     = "$BPSC_EXAMPLE_DIR/bin/fake_task.sh --task={{step}} --data-id={{data_id}} --attempt={{attempt}} -- {{outputs}}"
+    run     = "test ! -e {d}/FAIL-{{visit}}-{{detector}} || exit 1; $BPSC_EXAMPLE_DIR/bin/fake_task.sh --task={{step}} --data-id={{data_id}} --attempt={{attempt}} -- {{outputs}}"
   }}
   step coadd over (visit) {{
     inputs  = [calexp]
@@ -70,6 +76,7 @@ campaign mini {{
   partition = "debug"
   memory    = 100MiB
   retries   = 1
+  pass_env  = ["BPSC_EXAMPLE_DIR", "FAKE_TASK_SLEEP"]
 }}
 "#
     );
@@ -79,7 +86,12 @@ campaign mini {{
 }
 
 fn bpsc(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_bpsc")).args(args).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_bpsc"))
+        .args(args)
+        .env("BPSC_EXAMPLE_DIR", repo().join("examples"))
+        .env("FAKE_TASK_SLEEP", "0.05")
+        .output()
+        .unwrap();
     (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
@@ -169,7 +181,10 @@ fn successes(dirs: &[&Path]) -> BTreeMap<(String, String), usize> {
 #[test]
 fn status_and_restart_on_real_slurm() {
     if !enabled() {
-        eprintln!("SKIPPED: needs a local Slurm cluster; set BPSC_SLURM_TESTS=1 (as root) to bring one up with backends/slurm/cluster-up.sh (CI runs it always)");
+        common::skipped(
+            "status_and_restart_on_real_slurm",
+            "needs the local Slurm cluster; tests/run.sh and CI run it (or BPSC_SLURM_TESTS=1, as root)",
+        );
         return;
     }
     let up = Command::new(repo().join("backends/slurm/cluster-up.sh")).output().expect("cluster-up.sh");
@@ -182,7 +197,8 @@ fn status_and_restart_on_real_slurm() {
     let (code, _, err) = bpsc(&["compile", &bps.to_string_lossy(), "--backend", "slurm", "-o", &sub.to_string_lossy()]);
     assert_eq!(code, 0, "{err}");
     // calibrate visit=2,detector=1 fails on every attempt; coadd 2 is skipped after it.
-    let ids = submit(&sub, &[("FAKE_TASK_FAIL_CALIBRATE", "visit=2,detector=1")]);
+    std::fs::write(dir.join("FAIL-2-1"), "").unwrap();
+    let ids = submit(&sub, &[]);
     wait(&ids);
     // Status agrees with the records, job by job and in total.  Records and the engine's
     // accounting settle a moment apart (a skip record can land just after sacct shows the
@@ -233,6 +249,7 @@ fn status_and_restart_on_real_slurm() {
         .collect();
     assert!(scripts.contains(&format!("--exclude={GHOST}")), "{scripts}");
     // The restart completes the campaign and no succeeded quantum runs again.
+    std::fs::remove_file(dir.join("FAIL-2-1")).unwrap();
     let ids = submit(&new, &[]);
     wait(&ids);
     let (code, v) = status(&new);

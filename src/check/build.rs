@@ -370,6 +370,8 @@ impl<'a> Builder<'a> {
             max_cpus: None,
             max_walltime: None,
             max_array_size: None,
+            max_submit: None,
+            controller: None,
         };
         let mut layer = Layer::default();
         let mut take = |b: &mut Self, s: &Stmt, _: &mut Layer| -> bool {
@@ -386,6 +388,9 @@ impl<'a> Builder<'a> {
                 return false;
             }
             let vl = loc(file, value.span);
+            if matches!(k, "max_submit" | "controller") {
+                b.gate(file, key.span(), &format!("`{k}`"), keys::since(k, Scope::Site));
+            }
             match k {
                 "backend" => site.backend = b.typed(file, value, info.ty, k).and_then(|v| v.as_str().map(|s| (s.to_string(), vl))),
                 "shared_fs" => {
@@ -401,6 +406,11 @@ impl<'a> Builder<'a> {
                     site.max_array_size =
                         b.typed(file, value, info.ty, k).and_then(|v| if let Value::Int(x) = v { Some((x, vl)) } else { None })
                 }
+                "max_submit" => {
+                    site.max_submit =
+                        b.typed(file, value, info.ty, k).and_then(|v| if let Value::Int(x) = v { Some((x, vl)) } else { None })
+                }
+                "controller" => site.controller = b.typed(file, value, info.ty, k).and_then(|v| v.as_str().map(|s| (s.to_string(), vl))),
                 _ => return false,
             }
             true

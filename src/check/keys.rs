@@ -155,6 +155,8 @@ keys! {
     "max_cpus": Ty::Int(1, 100_000), &[Site], false, "site limit on cpus";
     "max_walltime": Ty::Duration, &[Site], false, "site limit on walltime";
     "max_array_size": Ty::Int(1, 100_000_000), &[Site], false, "Slurm MaxArraySize of the site";
+    "max_submit": Ty::Int(1, 100_000_000), &[Site], false, "most jobs of the campaign in the site's queue at once (each array task counts): Slurm's MaxJobCount or the association's MaxSubmitJobs; a larger campaign is submitted in waves";
+    "controller": Ty::Str, &[Site], false, "the batch controller the site's jobs are submitted to (a Slurm cluster's name): sites with the same controller are partitions of one engine and can share a submission";
     "run": Ty::Template, &[Step, Final], false, "the command line of one quantum (of a `final` job: its command)";
     "inputs": Ty::DatasetList, &[Step], false, "datasets the step reads";
     "outputs": Ty::DatasetList, &[Step], false, "datasets the step writes";
@@ -189,7 +191,8 @@ pub fn keys_in(scope: Scope) -> impl Iterator<Item = &'static KeyInfo> {
 }
 
 /// Keys that only exist in language version 1.1.
-const V1_1_KEYS: &[&str] = &["memory_growth_on", "max_running", "unexpected", "pass_env", "split_by", "max_quanta", "when"];
+const V1_1_KEYS: &[&str] =
+    &["memory_growth_on", "max_running", "unexpected", "pass_env", "split_by", "max_quanta", "when", "max_submit", "controller"];
 
 /// The language version that introduced `key` in `scope` (1.0 for every key of version 1).
 /// `max_memory` was a site limit in 1.0; as a step setting (any other scope) it is 1.1.

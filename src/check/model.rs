@@ -299,6 +299,10 @@ pub struct Site {
     pub max_cpus: Option<(i64, Loc)>,
     pub max_walltime: Option<(u64, Loc)>,
     pub max_array_size: Option<(i64, Loc)>,
+    /// Language 1.1: the most jobs the campaign may have queued at the site at once.
+    pub max_submit: Option<(i64, Loc)>,
+    /// Language 1.1: the batch controller the site's jobs go to (default: the site itself).
+    pub controller: Option<(String, Loc)>,
 }
 
 #[derive(Clone, Debug)]

@@ -73,7 +73,7 @@ pub fn header_json(ir: &Ir) -> serde_json::Value {
         "priority": ir.priority(),
         "coverage_size": ir.coverage_size,
         "counts": {"jobs": ir.jobs.len(), "edges": ir.edges.len(), "quanta": ir.members.len(), "by_kind": by_kind},
-        "sites": ir.sites.iter().map(|s| serde_json::json!({"name": s.name, "backend": s.backend, "shared_fs": s.shared_fs, "scratch": s.scratch, "max_array_size": s.max_array_size, "max_memory": s.max_memory})).collect::<Vec<_>>(),
+        "sites": ir.sites.iter().map(|s| serde_json::json!({"name": s.name, "backend": s.backend, "shared_fs": s.shared_fs, "scratch": s.scratch, "max_array_size": s.max_array_size, "max_memory": s.max_memory, "max_submit": s.max_submit, "controller": s.controller})).collect::<Vec<_>>(),
         "steps": steps,
         "clusters": ir.clusters.iter().map(|c| serde_json::json!({"name": c.name, "steps": c.steps.iter().map(|&s| ir.steps[s as usize].name.clone()).collect::<Vec<_>>(), "by": c.by, "size": c.size})).collect::<Vec<_>>(),
         "notify": {"on": ir.notify.on, "slow_after": ir.notify.slow_after, "command": ir.notify.command},

@@ -281,6 +281,17 @@ pub struct Site {
     pub max_array_size: Option<i64>,
     /// The site's `max_memory` (bytes): memory growth on retries never asks for more.
     pub max_memory: Option<u64>,
+    /// The most jobs the campaign may have queued at the site at once (`max_submit`).
+    pub max_submit: Option<i64>,
+    /// The batch controller the site's jobs go to (`controller`; `None`: the site is its own).
+    pub controller: Option<String>,
+}
+
+impl Site {
+    /// The controller the site's jobs are submitted to: its `controller`, else its name.
+    pub fn controller(&self) -> &str {
+        self.controller.as_deref().unwrap_or(&self.name)
+    }
 }
 
 /// One `pre_job` dataset instance to stage.

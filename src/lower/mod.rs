@@ -390,6 +390,8 @@ pub fn lower(c: &Checked, opts: &LowerOptions) -> Lowered {
             scratch: s.scratch.as_ref().map(|t| t.text.clone()),
             max_array_size: s.max_array_size.map(|x| x.0),
             max_memory: s.max_memory.map(|x| x.0),
+            max_submit: s.max_submit.map(|x| x.0),
+            controller: s.controller.as_ref().map(|x| x.0.clone()),
         })
         .collect();
     let priority_setting = camp.layer.get("priority");

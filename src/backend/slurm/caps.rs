@@ -7,9 +7,12 @@ pub static TABLE: &[Capability] = &[
     native(Cpus, "`--cpus-per-task`"),
     native(Disk, "`--tmp`"),
     native(Walltime, "`--time`"),
-    emulated(Retries, "the job script retries in place, or requeues itself"),
+    emulated(Retries, "the job script retries in place, or requeues itself (after a walltime signal or an out-of-memory kill too)"),
     emulated(RetryUnlessExit, "the job script does not retry these exit codes"),
-    emulated(MemoryGrowth, "`scontrol requeuehold` + `MinMemoryNode` before each retry"),
+    emulated(
+        MemoryGrowth,
+        "`scontrol requeuehold` + `MinMemoryNode`: after an out-of-memory kill (the job's cgroup), or any failure with `memory_growth_on = any`",
+    ),
     native(StepPriority, "`--nice` (relative within the campaign)"),
     native(
         CampaignPriority,
@@ -28,10 +31,10 @@ pub static TABLE: &[Capability] = &[
     native(AvoidHosts, "`--exclude`"),
     native(AvoidSites, "the step's site (its partition, account) is chosen at compile time"),
     emulated(OnFailureAbort, "the failing job cancels the campaign's other jobs"),
-    emulated(Container, "`apptainer exec` in the job script"),
+    emulated(Container, "`apptainer exec` of the image (`docker://` added to a bare registry name) in the job script"),
     emulated(Setup, "sourced by the job script"),
-    native(Env, "exported by the job script"),
-    native(MaxJobs, "array throttle `%N`, per array: a step cut into k arrays can run k × N jobs"),
+    native(Env, "exported by the job script; `sbatch --export` passes nothing else from the submitting shell"),
+    native(MaxJobs, "array throttles `%n` that add up to N over every array of the step or cluster (`%1` lanes when it has more than N arrays)"),
     emulated(NotifyDoneFailure, "the job script runs the command"),
     emulated(NotifySlow, "the job script runs the command after `slow_after`"),
 ];

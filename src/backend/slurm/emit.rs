@@ -32,6 +32,8 @@ use crate::ir::jsonl::JobLines;
 use crate::ir::quote::{expand_template, quote_in, var_in, Quote};
 use crate::ir::{Ir, JobKind, JobSettings, OnFailure, Software};
 
+/// Slurm's default `MaxJobCount`: the default of a site's `max_submit`.
+pub const DEFAULT_MAX_SUBMIT: i64 = 10_000;
 /// Slurm's default `MaxArraySize`: array task ids go from 0 to 1000.
 pub const DEFAULT_MAX_ARRAY_SIZE: i64 = 1001;
 /// Slurm rejects an `--array` specification longer than 4096 characters.
@@ -41,6 +43,9 @@ pub const ARRAY_SPEC_LIMIT: usize = 4000;
 /// fan-in jobs.  The estimate counts every job id as [`ID_WIDTH`] digits.
 pub const DEPENDENCY_LIMIT: usize = 100_000;
 const ID_WIDTH: usize = 10;
+/// The exit status of `bpsc wrap` when its payload was killed for memory (the wrapper's
+/// `WRAP_OOM`), beside the job's own cgroup OOM counter that the job script reads itself.
+pub const EXIT_OOM: i32 = crate::submitdir::exit::WRAP_OOM;
 /// Task ids per `scontrol update JobId=A_[...]` call.
 const UPDATE_SPEC_LIMIT: usize = 1000;
 
@@ -69,7 +74,8 @@ struct Class {
     software: Option<(bool, String)>,
     retries: i64,
     no_retry: Vec<i64>,
-    requeue: bool,
+    /// `memory_growth_on`: "oom" or "any".
+    grow_on: &'static str,
     abort: bool,
     throttle: Option<i64>,
     /// `BPSC_SCRATCH` as shell text for a double-quoted context.
@@ -105,6 +111,19 @@ fn mib_ceil(bytes: f64) -> u64 {
         m.min(u64::MAX as f64 / 2.0) as u64
     } else {
         1
+    }
+}
+
+/// A container image as `apptainer exec` takes it.  apptainer-exec(1) reads an argument
+/// without a scheme as a local SIF file or sandbox directory, so a registry reference
+/// (`ghcr.io/lsst/scipipe:w_2024_48`) must be `docker://...`; a reference with a scheme
+/// (`docker://`, `library://`, `oras://`, ...), a path (`/`, `./`, `../`) or a `.sif` file
+/// stays as written.  The same rule as the HTCondor backend's `container_image`.
+pub fn image_ref(image: &str) -> String {
+    if image.contains("://") || image.starts_with('/') || image.starts_with("./") || image.starts_with("../") || image.ends_with(".sif") {
+        image.to_string()
+    } else {
+        format!("docker://{image}")
     }
 }
 
@@ -191,14 +210,16 @@ fn class_of_job(ir: &Ir, g: &Groups, j: u32, js: &JobSettings) -> Result<Class, 
         software: None,
         retries: r.retries.max(0),
         no_retry: r.retry_unless_exit.clone(),
-        requeue: r.retries > 0 && r.memory_growth > 1.0,
+        grow_on: r.memory_growth_on.as_str(),
         abort: r.on_failure == OnFailure::Abort,
         throttle: None,
         scratch: None,
         max_array: DEFAULT_MAX_ARRAY_SIZE as u32,
     };
-    let attempts = if c.requeue { c.retries as usize + 1 } else { 1 };
-    // Memory grows per attempt, up to the site's max_memory (never below the first request).
+    let attempts = if r.grows() { c.retries as usize + 1 } else { 1 };
+    // The memory ladder: each growth asks for the next step (on an out-of-memory kill, or
+    // on any failure with `memory_growth_on = any`), up to the memory cap (never below the
+    // first request).
     let cap = js.memory_cap.map(|m| (m as f64).max(r.memory as f64));
     let mut mem = r.memory as f64;
     for _ in 0..attempts {
@@ -264,6 +285,74 @@ fn class_of_job(ir: &Ir, g: &Groups, j: u32, js: &JobSettings) -> Result<Class, 
         c.software = None;
     }
     Ok(c)
+}
+
+/// S2: one `submit.sh` reaches one Slurm controller, and Slurm dependencies hold only
+/// inside one cluster (sbatch.1), so every job of a submission must run at sites of one
+/// controller.  Sites are their own controller unless they name one (`controller`, language
+/// 1.1): two sites with the same `controller` are partitions of one Slurm cluster.  Returns
+/// the controller, or E801 naming the alternative.
+pub fn controllers(ir: &Ir) -> Result<Option<String>, Diagnostic> {
+    // controller -> (sites, steps), in step order.
+    let mut by: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
+    for st in &ir.steps {
+        let Some(site) = st.site.as_deref() else { continue };
+        let ctl = ir.site(site).map(|s| s.controller().to_string()).unwrap_or_else(|| site.to_string());
+        let e = match by.iter_mut().position(|x| x.0 == ctl) {
+            Some(i) => &mut by[i],
+            None => {
+                by.push((ctl, Vec::new(), Vec::new()));
+                by.last_mut().expect("pushed")
+            }
+        };
+        if !e.1.iter().any(|x| x == site) {
+            e.1.push(site.to_string());
+        }
+        e.2.push(st.name.clone());
+    }
+    if by.len() <= 1 {
+        return Ok(by.pop().map(|x| x.0));
+    }
+    let describe = |x: &(String, Vec<String>, Vec<String>)| {
+        let sites = x.1.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ");
+        if x.1.len() == 1 && x.1[0] == x.0 {
+            format!("site {sites}")
+        } else {
+            format!("site{} {sites} (controller `{}`)", if x.1.len() == 1 { "" } else { "s" }, x.0)
+        }
+    };
+    let list: Vec<String> = by.iter().map(describe).collect();
+    let mut d = Diagnostic::new(
+        "E801",
+        format!(
+            "the slurm backend cannot express one submission to several Slurm clusters: the campaign's jobs run at {}; one submit.sh reaches one controller, and Slurm dependencies hold only inside one cluster, so the other site's sbatch calls would fail and roll the whole submission back",
+            list.join(" and ")
+        ),
+    );
+    // Point at the first step of the second controller, where its site is chosen.
+    if let Some(st) = ir.steps.iter().find(|s| by[1].2.first() == Some(&s.name)) {
+        let at = st.set_at.iter().find(|x| x.key == "site" || x.key == "sites");
+        if let Some(loc) = at.and_then(|x| x.loc).or(st.loc) {
+            d = d.at_loc(loc, format!("step `{}` runs at site `{}`", st.name, st.site.as_deref().unwrap_or("")));
+        }
+    }
+    for x in &by {
+        let mut steps = x.2.clone();
+        let more = steps.len().saturating_sub(6);
+        steps.truncate(6);
+        d = d.note(format!(
+            "{}: step{} {}{}",
+            describe(x),
+            if x.2.len() == 1 { "" } else { "s" },
+            steps.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() }
+        ));
+    }
+    let first = &by[0].2;
+    Err(d.help(format!(
+        "compile one submission per site with `--steps` (e.g. `--steps {}`), submitting each at its site; or, if these sites are partitions of one Slurm cluster, give them the same `controller = \"NAME\"` (language 1.1)",
+        first.join(",")
+    )))
 }
 
 fn st_name(ir: &Ir, step: Option<u32>) -> String {
@@ -344,7 +433,9 @@ fn split_by_spec(tasks: Vec<(u32, u32)>, limit: usize) -> Vec<Vec<(u32, u32)>> {
     out
 }
 
-fn plan(ir: &Ir, g: &Groups, class_of: &[u32], classes: &[Class], poff: &[u32], pin: &[u32]) -> Plan {
+/// `cap`: the most tasks of one array (a wave of a campaign larger than `max_submit` must
+/// hold at least one whole array).
+fn plan(ir: &Ir, g: &Groups, class_of: &[u32], classes: &[Class], poff: &[u32], pin: &[u32], cap: usize) -> Plan {
     let n = ir.jobs.len();
     let mut bucket_of = vec![u32::MAX; n];
     let mut keys: HashMap<(u32, Vec<u32>), u32> = HashMap::new();
@@ -421,6 +512,11 @@ fn plan(ir: &Ir, g: &Groups, class_of: &[u32], classes: &[Class], poff: &[u32], 
                 out.into_iter().flat_map(|(off, v)| split_by_spec(v, ARRAY_SPEC_LIMIT).into_iter().map(move |v| (off, v))).collect()
             }
         };
+        let pieces = pieces.into_iter().flat_map(|(off, t)| {
+            let n = t.len().div_ceil(cap.max(1)).max(1);
+            let each = t.len().div_ceil(n).max(1);
+            t.chunks(each).map(|c| (off, c.to_vec())).collect::<Vec<_>>()
+        });
         for (offset, tasks) in pieces {
             let s = p.segs.len() as u32;
             for &(t, j) in &tasks {
@@ -431,6 +527,72 @@ fn plan(ir: &Ir, g: &Groups, class_of: &[u32], classes: &[Class], poff: &[u32], 
         }
     }
     p
+}
+
+// ------------------------------------------------------------------ throttles
+
+/// `max_running = N` over every array of a step (or cluster).  Slurm's `%N` throttles one
+/// array, and a step is often several arrays (MaxArraySize chunks, resource classes,
+/// dependency buckets), so bpsc splits N among them: with k arrays and k <= N, array i gets
+/// `%n_i` with the n_i summing to at most N (no array gets more than its task count, the
+/// rest goes to the others); with k > N, each array gets `%1` and array i also waits
+/// (`afterany`) for array i - N, so at most N arrays (N lanes) run at once.  The bound holds
+/// at every moment; the price is that a lane whose array waits for its parents lends its
+/// share to nobody.
+struct Throttles {
+    /// Per segment: its `%n`.
+    share: Vec<Option<i64>>,
+    /// Per segment: the earlier segment of its lane it waits for.
+    after: Vec<Option<u32>>,
+}
+
+fn throttles(p: &Plan, classes: &[Class]) -> Throttles {
+    let mut t = Throttles { share: vec![None; p.segs.len()], after: vec![None; p.segs.len()] };
+    // Segments by throttle scope (the step or cluster label), in submission order.
+    let mut scopes: BTreeMap<&str, (i64, Vec<u32>)> = BTreeMap::new();
+    for (i, seg) in p.segs.iter().enumerate() {
+        let c = &classes[seg.class as usize];
+        if let Some(n) = c.throttle {
+            let e = scopes.entry(c.label.as_str()).or_insert((n, Vec::new()));
+            e.0 = e.0.min(n);
+            e.1.push(i as u32);
+        }
+    }
+    for (_, (n, segs)) in scopes {
+        let k = segs.len() as i64;
+        if k > n {
+            for (i, &s) in segs.iter().enumerate() {
+                t.share[s as usize] = Some(1);
+                if i as i64 >= n {
+                    t.after[s as usize] = Some(segs[i - n as usize]);
+                }
+            }
+            continue;
+        }
+        // Water-filling: equal shares, capped at each array's size, the rest shared again.
+        let size: Vec<i64> = segs.iter().map(|&s| p.segs[s as usize].tasks.len() as i64).collect();
+        let mut share = vec![0i64; segs.len()];
+        let mut left = n;
+        loop {
+            let open: Vec<usize> = (0..segs.len()).filter(|&i| share[i] < size[i]).collect();
+            if open.is_empty() || left <= 0 {
+                break;
+            }
+            let each = (left / open.len() as i64).max(1);
+            for i in open {
+                if left == 0 {
+                    break;
+                }
+                let add = each.min(size[i] - share[i]).min(left);
+                share[i] += add;
+                left -= add;
+            }
+        }
+        for (i, &s) in segs.iter().enumerate() {
+            t.share[s as usize] = Some(share[i].max(1));
+        }
+    }
+    t
 }
 
 // ------------------------------------------------------------------ dependencies
@@ -570,6 +732,8 @@ fn sbatch_directives(c: &Class, name: &str, group: &str) -> Vec<String> {
     d.extend(placement_args(c));
     let t = c.walltime;
     d.push(format!("--time={}-{:02}:{:02}:{:02}", t / 86400, t % 86400 / 3600, t % 3600 / 60, t % 60));
+    // The job script ends the attempt and requeues itself when the walltime is nearly over.
+    d.push(format!("--signal=B:USR1@{}", signal_lead(t)));
     d.push(format!("--mem={}M", c.mem_mb.first().copied().unwrap_or(1)));
     d.push(format!("--cpus-per-task={}", c.cpus));
     d.push(format!("--tmp={}M", c.tmp_mb));
@@ -580,6 +744,12 @@ fn sbatch_directives(c: &Class, name: &str, group: &str) -> Vec<String> {
         d.push(format!("--nodelist={h}"));
     }
     d
+}
+
+/// Seconds before the time limit that Slurm sends SIGUSR1 to the job script: a tenth of the
+/// walltime, between 30 s and 5 min.  sbatch.1: the signal may come up to 60 s earlier.
+fn signal_lead(walltime: u64) -> u64 {
+    (walltime / 10).clamp(30, 300)
 }
 
 fn placement_args(c: &Class) -> Vec<String> {
@@ -620,6 +790,7 @@ fn notify_shell(cmd: &str, campaign: &str) -> String {
 
 /// Write the Slurm submit directory.
 pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
+    controllers(ir)?;
     let g = crate::backend::groups(ir);
     let n = ir.jobs.len();
     let (poff, pin) = ir.parents();
@@ -724,9 +895,9 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
             retries => c.retries,
             no_retry => c.no_retry.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" "),
             mem_mb => c.mem_mb.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" "),
-            retry_mode => if c.requeue { "requeue" } else { "in_place" },
+            grow_on => c.grow_on,
             on_failure => if c.abort { "abort" } else { "continue" },
-            container => match &c.software { Some((true, i)) => sq(i), _ => "''".to_string() },
+            container => match &c.software { Some((true, i)) => sq(&image_ref(i)), _ => "''".to_string() },
             setup => match &c.software { Some((false, s)) => sq(s), _ => String::new() },
             slow_after => if slow.is_empty() { "''".to_string() } else { slow },
             final => if c.kind == JobKind::Provenance { 1 } else { 0 },
@@ -743,7 +914,7 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
             "bpsc-job.sh",
             minijinja::context! {
                 version, campaign => campaign_c, notify_command, notify_on => notify_on.join(" "),
-                exit_skipped => crate::submitdir::exit::WRAP_SKIPPED,
+                exit_skipped => crate::submitdir::exit::WRAP_SKIPPED, exit_oom => EXIT_OOM,
             },
         )?
         .as_bytes(),
@@ -755,16 +926,41 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
     out.write_exec("slurm/cancel.sh", render(&e, "cancel.sh", minijinja::context! { version, campaign => campaign_c })?.as_bytes())?;
 
     // The plan, then submit.sh (streamed: one line per array, fan-in and update group).
-    let p = plan(ir, &g, &class_of, &classes, &poff, &pin);
+    // S3: at most `max_submit` jobs of the campaign in the controller at once (MaxJobCount,
+    // MaxSubmitJobs; every array task counts).  A larger campaign is cut into waves: the first
+    // is submitted by submit.sh, the others by its background feeder as the queue drains.
+    let used_sites: std::collections::BTreeSet<&str> = ir.job_settings.iter().filter_map(|s| s.site.as_deref()).collect();
+    let max_submit = ir
+        .sites
+        .iter()
+        .filter(|s| used_sites.contains(s.name.as_str()))
+        .filter_map(|s| s.max_submit)
+        .min()
+        .unwrap_or(DEFAULT_MAX_SUBMIT)
+        .max(1) as usize;
+    // Room in each wave for fan-in jobs written with an array.
+    let cap = max_submit - (max_submit / 4).min(16);
+    let wave_mode = n > max_submit;
+    let p = plan(ir, &g, &class_of, &classes, &poff, &pin, if wave_mode { cap } else { usize::MAX });
+    let th = throttles(&p, &classes);
     let max_prio = ir.jobs.iter().map(|j| j.priority as i64).max().unwrap_or(0);
     // The body is kept in memory (one line per array, fan-in and update group, not per job):
     // the head, written first, states its counts.
     let mut em = Emitter { w: Vec::with_capacity(1 << 16), fanins: 0, updates: 0 };
+    // Waves: (body, jobs) each.
+    let mut waves: Vec<(Vec<u8>, usize)> = Vec::new();
+    let (mut wave_jobs, mut wave_fanins) = (0usize, 0u32);
     let mut arrays = out.create("slurm/arrays.tsv")?;
     writeln!(arrays, "# var\tgroup\tscript\toffset\tarray\tjobs\tfirst_job")?;
     let ids = JobLines::new(ir);
     for (si, seg) in p.segs.iter().enumerate() {
         let si = si as u32;
+        if wave_mode && wave_jobs > 0 && wave_jobs + (em.fanins - wave_fanins) as usize + seg.tasks.len() > cap {
+            waves.push((std::mem::take(&mut em.w), wave_jobs + (em.fanins - wave_fanins) as usize));
+            wave_jobs = 0;
+            wave_fanins = em.fanins;
+        }
+        wave_jobs += seg.tasks.len();
         let c = &classes[seg.class as usize];
         let group = &g.names[c.group as usize];
         // Parents of each task, by parent segment.
@@ -807,6 +1003,14 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
                 check |= kind == Kind::Any;
             }
         }
+        // In waves, a parent array may have ended and left the controller (MinJobAge) before
+        // its child is submitted; Slurm then takes the dependency as satisfied, so the
+        // wrapper checks the parents' records.
+        check |= wave_mode && !by_parent.is_empty();
+        if let Some(prev) = th.after[si as usize] {
+            // A throttle lane: this array starts when an earlier array of the step has ended.
+            base.entry(Kind::Any).or_default().push(Ref::Whole(prev));
+        }
         let placement = placement_args(c).join(" ");
         let base = em.fit(base, &placement, Kind::Ok, group)?;
         let prio = seg.tasks.iter().map(|&(_, j)| ir.jobs[j as usize].priority as i64).max().unwrap_or(0);
@@ -814,8 +1018,8 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
         let mut line = format!("sub J{si} {group}");
         let r = ranges(seg.tasks.iter().map(|x| x.0));
         line.push_str(&format!(" --array={}", spec(&r)));
-        if let Some(th) = c.throttle {
-            line.push_str(&format!("%{th}"));
+        if let Some(n) = th.share[si as usize] {
+            line.push_str(&format!("%{n}"));
         }
         if nice > 0 {
             line.push_str(&format!(" --nice={nice}"));
@@ -862,8 +1066,11 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
             }
         }
     }
-    // The provenance job: after every other submission, whatever happened to it.
+    waves.push((std::mem::take(&mut em.w), wave_jobs + (em.fanins - wave_fanins) as usize));
+    // The provenance job: after every other submission, whatever happened to it.  In waves,
+    // the feeder submits it last, waiting for the campaign's jobs still in the queue.
     let mut prov_count = 0;
+    let mut prov_fn = String::new();
     for (j, job) in ir.jobs.iter().enumerate() {
         if job.kind != JobKind::Provenance {
             continue;
@@ -874,28 +1081,52 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
         if !p.segs.is_empty() {
             d.insert(Kind::Any, (0..p.segs.len() as u32).map(Ref::Whole).collect());
         }
-        let d = em.fit(d, &placement_args(c).join(" "), Kind::Any, "provenance")?;
         let k = g.index_in_group[j];
-        let mut line = format!("sub P{prov_count} provenance --array=0");
-        if !d.is_empty() {
-            line.push_str(&format!(" --dependency=\"{}\"", deps_text(&d)));
+        if waves.len() > 1 {
+            prov_fn.push_str(&format!(
+                "  sub P{prov_count} provenance --array=0 ${{1:+--dependency=afterany:$1}} slurm/{} {k} 0\n",
+                script_of[class_of[j] as usize]
+            ));
+        } else {
+            let d = em.fit(d, &placement_args(c).join(" "), Kind::Any, "provenance")?;
+            let mut line = format!("sub P{prov_count} provenance --array=0");
+            if !d.is_empty() {
+                line.push_str(&format!(" --dependency=\"{}\"", deps_text(&d)));
+            }
+            line.push_str(&format!(" slurm/{} {k} 0", script_of[class_of[j] as usize]));
+            writeln!(em.w, "{line}")?;
         }
-        line.push_str(&format!(" slurm/{} {k} 0", script_of[class_of[j] as usize]));
-        writeln!(em.w, "{line}")?;
         writeln!(arrays, "P{prov_count}\t{group}\t{}\t{k}\t0\t1\t{}", script_of[class_of[j] as usize], ids.id(j as u32))?;
         prov_count += 1;
     }
     arrays.flush()?;
-    let (fanins, updates, em_body) = (em.fanins, em.updates, em.w);
+    let (fanins, updates) = (em.fanins, em.updates);
+    if waves.len() == 1 {
+        waves[0].0.extend_from_slice(&em.w);
+    }
 
-    // submit.sh = head + body + tail, copied through a buffer.
+    // submit.sh = head + body + tail, copied through a buffer.  In waves, the body is one
+    // function per wave.
     {
         let mut w = out.create_buffered("slurm/submit.sh", 1 << 20)?;
+        let sizes: Vec<String> = waves.iter().map(|x| x.1.to_string()).collect();
         let ctx = minijinja::context! {
             version, campaign => campaign_c, jobs => n, arrays => p.segs.len() + prov_count, fanins, updates,
+            waves => waves.len(), wave_sizes => sizes.join(" "), max_submit,
         };
         w.write_all(render(&e, "submit-head.sh", ctx.clone())?.as_bytes())?;
-        w.write_all(&em_body)?;
+        if waves.len() == 1 {
+            w.write_all(&waves[0].0)?;
+        } else {
+            for (k, (body, size)) in waves.iter().enumerate() {
+                writeln!(w, "# wave {} of {}: {size} jobs", k + 1, waves.len())?;
+                writeln!(w, "bpsc_wave_{}() {{", k + 1)?;
+                w.write_all(body)?;
+                writeln!(w, "}}")?;
+            }
+            writeln!(w, "# the provenance job, submitted by the feeder after the last wave ($1: the ids it waits for)")?;
+            writeln!(w, "bpsc_provenance() {{\n{prov_fn}}}")?;
+        }
         w.write_all(render(&e, "submit-tail.sh", ctx)?.as_bytes())?;
         w.flush()?;
     }
@@ -962,6 +1193,15 @@ mod tests {
         let refs: usize = lines.iter().map(|l| l.matches("${J7}_").count()).sum();
         assert_eq!(refs, 30_000);
         assert_eq!(lines.iter().filter(|l| l.contains("afterok:${J3}")).count(), 1);
+    }
+
+    #[test]
+    fn container_images_get_a_scheme() {
+        assert_eq!(image_ref("ghcr.io/lsst/scipipe:al9-w_2024_48"), "docker://ghcr.io/lsst/scipipe:al9-w_2024_48");
+        assert_eq!(image_ref("ubuntu"), "docker://ubuntu");
+        for kept in ["docker://ubuntu:22.04", "library://x/y/z", "oras://r/i:1", "/cvmfs/img.sif", "./img", "../sandbox/", "img.sif"] {
+            assert_eq!(image_ref(kept), kept);
+        }
     }
 
     #[test]

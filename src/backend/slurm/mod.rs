@@ -43,6 +43,10 @@ impl Engine for Slurm {
         Some(JobName::Task { group, index: index.parse().ok()? })
     }
 
+    fn check(&self, ir: &Ir) -> Vec<Diagnostic> {
+        emit::controllers(ir).err().into_iter().collect()
+    }
+
     fn native_events(&self) -> &'static [&'static str] {
         &["done", "failure", "slow"]
     }

@@ -22,7 +22,10 @@
 //!
 //! While a campaign is held, `slurm/HELD` exists: a job that fails and retries by
 //! requeueing itself (slurm/bpsc-job.sh) leaves its retry held instead of releasing it, so
-//! nothing starts until `bpsc release`.
+//! nothing starts until `bpsc release`; the wave feeder of a campaign larger than its
+//! site's `max_submit` submits no further wave while it exists (and leaves a wave it just
+//! submitted held).  `cancel` stops the feeder (`slurm/STOP`, SIGTERM to
+//! `slurm/feeder.pid`) before it cancels the jobs.
 
 use std::path::{Path, PathBuf};
 
@@ -148,9 +151,16 @@ pub fn submit(s: &mut Session) -> Result<(), Diagnostic> {
 }
 
 pub fn cancel(s: &mut Session) -> Result<(), Diagnostic> {
+    // A campaign submitted in waves (site `max_submit`): stop the feeder first, so that no
+    // new wave arrives after the scancel (as slurm/cancel.sh does), then read the ids.
+    let feeding = stop_feeder(s);
     let ids = ids_or_refuse(s)?;
     s.require(&["scancel", "squeue"])?;
     if rows(s, squeue(&ids, "%i|%T", None))?.is_empty() {
+        if feeding {
+            s.engine_ids = ids;
+            return Ok(());
+        }
         return Err(Diagnostic::new("E901", "no job of the campaign is in the Slurm queue any more: nothing to cancel")
             .help("`bpsc status DIR` shows how it ended"));
     }
@@ -165,6 +175,27 @@ pub fn cancel(s: &mut Session) -> Result<(), Diagnostic> {
     s.wait_until(squeue(&ids, "%i|%T", None), "every job of the campaign has left the Slurm queue", &queue_empty)?;
     s.engine_ids = ids;
     Ok(())
+}
+
+/// Stop the wave feeder of slurm/submit.sh, if one runs: `slurm/STOP` (it checks before each
+/// wave) and SIGTERM to `slurm/feeder.pid`.  True when a feeder was running.
+fn stop_feeder(s: &mut Session) -> bool {
+    let pid_file = s.submit.join("slurm/feeder.pid");
+    let Some(pid) = std::fs::read_to_string(&pid_file).ok().and_then(|t| t.trim().parse::<i32>().ok()).filter(|p| *p > 1) else {
+        return false;
+    };
+    if s.dry_run {
+        s.note(format!("would stop the wave feeder (pid {pid}) first"));
+        return true;
+    }
+    let _ = std::fs::write(s.submit.join("slurm/STOP"), "bpsc cancel\n");
+    // SAFETY: kill(2) with SIGTERM on the pid the feeder wrote itself.
+    let alive = unsafe { libc::kill(pid, libc::SIGTERM) } == 0;
+    let _ = std::fs::remove_file(&pid_file);
+    if alive {
+        s.note(format!("stopped the wave feeder (pid {pid}): no further waves are submitted"));
+    }
+    alive
 }
 
 pub fn hold(s: &mut Session, now: bool) -> Result<(), Diagnostic> {
