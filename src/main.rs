@@ -374,6 +374,9 @@ Examples:
         /// The campaign file (default: the one recorded in bpsc.json).
         #[arg(long)]
         file: Option<PathBuf>,
+        /// Output format of the result (json: one object, `bpsc_restart` 1).
+        #[arg(long, value_enum, default_value = "human")]
+        format: DataFormat,
     },
     /// One job of a submit directory, fully rendered: its command(s), paths, transfers and
     /// settings, exactly as `bpsc wrap` will run it.
@@ -784,8 +787,10 @@ fn main() -> ExitCode {
                 &mut err,
             ),
         },
-        Cmd::Restart { submit, from, data_ids, sets, out: dir, force, host_failures, host_failure_rate, file } => {
-            let a = bpsc::restart::RestartArgs { submit, from, data_ids, sets, out: dir, force, host_failures, host_failure_rate, file };
+        Cmd::Restart { submit, from, data_ids, sets, out: dir, force, host_failures, host_failure_rate, file, format } => {
+            let json = format == DataFormat::Json;
+            let a =
+                bpsc::restart::RestartArgs { submit, from, data_ids, sets, out: dir, force, host_failures, host_failure_rate, file, json };
             bpsc::restart::run(&a, &mut out, &mut err)
         }
         Cmd::Submit(a) => bpsc::operate::submit_cmd(&a, &mut out, &mut err),

@@ -53,6 +53,9 @@ pub struct RestartArgs {
     pub host_failure_rate: f64,
     /// The campaign file, when bpsc.json does not record it (or it moved).
     pub file: Option<PathBuf>,
+    /// Print the result as one JSON object (`bpsc_restart` 1) instead of text; errors are
+    /// still on standard error.
+    pub json: bool,
 }
 
 /// What the provenance records say.
@@ -447,6 +450,26 @@ fn run_inner(a: &RestartArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resul
         crate::pipeline::WriteError::Usage(m) => usage(m),
         crate::pipeline::WriteError::Diag(d) => (EXIT_ERRORS, format!("{backend}: {}", d.message)),
     })?;
+    if a.json {
+        let v = json!({
+            "bpsc_restart": 1,
+            "of": a.submit,
+            "out": final_dir,
+            "backend": backend,
+            "quanta": {
+                "total": stats.quanta_total,
+                "remaining": stats.quanta_remaining,
+                "succeeded_excluded": stats.quanta_succeeded_excluded,
+                "designated": stats.quanta_designated,
+            },
+            "jobs": {"before": stats.jobs_before, "after": stats.jobs_after},
+            "avoided_hosts": avoided.iter().map(|(h, n)| json!({"host": h, "failures": n})).collect::<Vec<_>>(),
+            "unarchived": stats.unarchived,
+            "submit_command": written.submit_command,
+        });
+        let _ = writeln!(out, "{v}");
+        return Ok(());
+    }
     let _ = writeln!(
         out,
         "restart of {}: {} of {} quanta remain ({} succeeded and excluded, {} designated to run again); {} of {} jobs",

@@ -585,8 +585,16 @@ fn unknown_steps_are_errors_unless_allowed() {
     assert_eq!(v["resources"]["cpus"], 2, "{v}");
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("o1/bpsc.json")).unwrap()).unwrap();
     assert_eq!(meta["compile"]["allow_unknown_steps"], true);
-    let o = bpsc(&["restart", "o1", "-o", "o1r"], &d);
+    let o = bpsc(&["restart", "o1", "-o", "o1r", "--format", "json"], &d);
     assert_eq!(o.status.code(), Some(0), "a restart compiles as the original did: {}", text(&o));
+    // The restart's result as JSON (issue 15): nothing ran, so every quantum remains.
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    assert_eq!(r["bpsc_restart"], 1);
+    assert_eq!(r["quanta"]["total"], 2);
+    assert_eq!(r["quanta"]["remaining"], 2);
+    assert_eq!(r["jobs"]["after"], r["jobs"]["before"]);
+    assert_eq!(r["backend"], "slurm");
+    assert!(r["out"].as_str().is_some_and(|p| p.ends_with("o1r")), "{r}");
     let o = bpsc(&["compile", "c.bps", "--backend", "slurm", "-o", "o2", "--set", "gone.cpus=2"], &d);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(!d.join("o2").exists());
