@@ -49,6 +49,7 @@ export PATH="$VENV/bin:$PATH"
 # The real-engine tests run here, not only under CI: a skipped engine test is visible
 # (SKIPPED in the summary) but must not be how this script passes.
 export BPSC_SLURM_TESTS=${BPSC_SLURM_TESTS:-1}
+export BPSC_HTCONDOR_TESTS=${BPSC_HTCONDOR_TESTS:-1}
 
 # The browser test of `bpsc report`: headless Chromium from Debian.
 apt_install chromium fonts-dejavu-core || log "chromium could not be installed: tests/report_browser.rs will fail under CI"
