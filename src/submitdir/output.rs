@@ -72,6 +72,23 @@ impl DirOutput {
     pub fn path(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
     }
+
+    /// Create the directories of `rel` (a checked relative path) one by one under the root,
+    /// never the root itself: once an interrupted compile has removed its temporary root, a
+    /// writer still running gets an error instead of recreating it (which left a
+    /// `.NAME.bpsc-tmp-*` directory behind).
+    fn make_dirs(&self, rel: &str) -> io::Result<()> {
+        let mut cur = self.root.clone();
+        for c in rel.split('/') {
+            cur.push(c);
+            match std::fs::create_dir(&cur) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && cur.is_dir() => {}
+                Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", cur.display()))),
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Output for DirOutput {
@@ -82,8 +99,8 @@ impl Output for DirOutput {
     fn create_buffered(&self, rel: &str, buffer: usize) -> io::Result<Box<dyn Write>> {
         let rel = checked(rel)?;
         let p = self.root.join(rel);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent)?;
+        if let Some((dirs, _)) = rel.rsplit_once('/') {
+            self.make_dirs(dirs)?;
         }
         let f = std::fs::File::create(&p).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
         if let Ok(mut w) = self.written.lock() {
@@ -93,7 +110,7 @@ impl Output for DirOutput {
     }
 
     fn mkdir(&self, rel: &str) -> io::Result<()> {
-        std::fs::create_dir_all(self.root.join(checked(rel)?))
+        self.make_dirs(checked(rel)?)
     }
 
     fn set_executable(&self, rel: &str) -> io::Result<()> {
@@ -196,6 +213,10 @@ mod tests {
     fn memory_and_disk_agree() {
         let dir = std::env::temp_dir().join(format!("bpsc-output-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        // The root must exist: a writer never creates it (see `make_dirs`).
+        assert!(DirOutput::new(&dir).create("x/a.txt").is_err());
+        assert!(!dir.exists(), "a writer recreated a missing root");
+        std::fs::create_dir(&dir).unwrap();
         let d = DirOutput::new(&dir);
         let m = MemOutput::new();
         for o in [&d as &dyn Output, &m as &dyn Output] {
