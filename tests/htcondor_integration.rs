@@ -1056,6 +1056,20 @@ fn failure_with_on_failure_continue_then_status_and_restart() {
         "quanta across the run and its restart",
     );
     assert_eq!(s.len(), 729, "every quantum of drp succeeded once over the two runs");
+
+    // bpsc report (issue 16) on the real pool's run and its restart, as one history: the
+    // restart names its original; every job ends succeeded; the failed job's three failed
+    // attempts of the first run are the failure rows, and it succeeded in the restart.
+    let o = Command::new(env!("CARGO_BIN_EXE_bpsc")).args(["report", "--json"]).arg(&new).output().expect("bpsc report");
+    assert!(o.status.success(), "bpsc report: {}", String::from_utf8_lossy(&o.stderr));
+    let rep: serde_json::Value = serde_json::from_slice(&o.stdout).expect("report JSON");
+    assert_eq!(rep["runs"].as_array().map(|r| r.len()), Some(2), "the run and its restart");
+    assert_eq!(rep["state"], "done", "{:#}", rep["totals"]);
+    assert_eq!(rep["totals"]["succeeded"], rep["totals"]["jobs"], "{:#}", rep["totals"]);
+    let rows: Vec<&serde_json::Value> =
+        rep["failures"]["rows"].as_array().expect("failure rows").iter().filter(|r| r["job"] == failed).collect();
+    assert_eq!(rows.len(), 3, "{failed}: its three failed attempts");
+    assert!(rows.iter().all(|r| r["run"] == 0 && r["final_state"] == "succeeded"), "{rows:?}");
     eprintln!("[htcondor-it] drp_continue: {secs:.1} s; 1 failed, {} never ran; restart completed", unrun.len());
 }
 
