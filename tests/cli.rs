@@ -406,8 +406,8 @@ fn check_reads_stdin_and_walks_directories() {
     let o = bpsc(&["check", "examples", "--format", "junit"], &r);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let x = String::from_utf8_lossy(&o.stdout);
-    // drp.bps, afterburner.bps, nightly_calib.bps, special_programs.bps; not the files they include.
-    assert!(x.contains("tests=\"4\""), "{x}");
+    // drp.bps, afterburner.bps, nightly_calib.bps, special_programs.bps, step1_port.bps; not the files they include.
+    assert!(x.contains("tests=\"5\""), "{x}");
     assert!(!x.contains("sites.bps\"") && !x.contains("pipeline.bps\""), "{x}");
     let d = tmp("empty-dir");
     let o = bpsc(&["check", d.to_str().unwrap()], &r);
