@@ -26,7 +26,7 @@ fn campaign(dir: &Path) -> std::path::PathBuf {
     let d = dir.display();
     let run = "$BPSC_EXAMPLE_DIR/bin/fake_task.sh --task={step} --data-id={data_id} --attempt={attempt} -- {outputs}";
     let text = format!(
-        r#"bps 1
+        r#"bps 1.1
 site local {{
   backend   = slurm
   shared_fs = true
@@ -71,6 +71,8 @@ campaign slurm_report {{
   memory_growth = 2.0
   walltime      = 1h
   retries       = 1
+  # Jobs see only what the campaign passes them (captured when it is compiled).
+  pass_env      = ["BPSC_EXAMPLE_DIR", "FAKE_TASK_SLEEP", "FAKE_TASK_FAIL_CALIBRATE", "FAKE_TASK_FAIL_COADD", "FAKE_TASK_FAIL_ATTEMPTS_COADD"]
 }}
 "#
     );
@@ -103,13 +105,26 @@ fn report_of_a_real_slurm_run_and_its_restart() {
     std::fs::create_dir_all(&dir).unwrap();
     let bps = campaign(&dir);
     let sub = dir.join("submit");
-    let (code, _, err) = bpsc_cmd!("compile", bps, "--backend", "slurm", "-o", &sub);
+    // The payload's environment, captured at compile time (pass_env): the injected failures
+    // for the first run, none for the restart.
+    let examples = common::repo().join("examples").display().to_string();
+    let env = |fail: bool| -> Vec<(&'static str, String)> {
+        let f = |v: &str| if fail { v.to_string() } else { String::new() };
+        vec![
+            ("BPSC_EXAMPLE_DIR", examples.clone()),
+            ("FAKE_TASK_SLEEP", "0.05".into()),
+            ("FAKE_TASK_FAIL_CALIBRATE", f("visit=2,detector=1")),
+            ("FAKE_TASK_FAIL_COADD", f("visit=1")),
+            ("FAKE_TASK_FAIL_ATTEMPTS_COADD", f("1")),
+        ]
+    };
+    let run_bpsc = |args: &[&str], env: &[(&'static str, String)]| {
+        let e: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        common::bpsc_with(args, &e)
+    };
+    let (code, _, err) = run_bpsc(&["compile", bps.to_str().unwrap(), "--backend", "slurm", "-o", sub.to_str().unwrap()], &env(true));
     assert_eq!(code, 0, "{err}");
-    let ids = common::slurm_submit(
-        bpsc,
-        &sub,
-        &[("FAKE_TASK_FAIL_CALIBRATE", "visit=2,detector=1"), ("FAKE_TASK_FAIL_COADD", "visit=1"), ("FAKE_TASK_FAIL_ATTEMPTS_COADD", "1")],
-    );
+    let ids = common::slurm_submit(bpsc, &sub, &[]);
     common::slurm_wait(&ids, Duration::from_secs(600));
     // The first run: the report counts what bpsc status counts (read together until they
     // agree: records and sacct settle a moment apart).
@@ -142,7 +157,7 @@ fn report_of_a_real_slurm_run_and_its_restart() {
     assert!(step(&one, "calibrate")["peak_rss_mib"]["max"].as_f64().unwrap() > 0.0, "the wrapper measured the payload");
     // The restart completes the campaign; its report is the whole history.
     let new = dir.join("restart1");
-    let (code, out, err) = bpsc_cmd!("restart", &sub, "-o", &new);
+    let (code, out, err) = run_bpsc(&["restart", sub.to_str().unwrap(), "-o", new.to_str().unwrap()], &env(false));
     assert_eq!(code, 0, "{out}{err}");
     let ids = common::slurm_submit(bpsc, &new, &[]);
     common::slurm_wait(&ids, Duration::from_secs(600));
