@@ -165,6 +165,11 @@ campaign "memory" {
   memory_growth = 2.0
   retries       = 2
   pass_env      = ["BPSC_EXAMPLE_DIR", "FAKE_TASK_SLEEP"]
+  # Language 1.1's final job, on Slurm: run by the provenance job after every other job.
+  final report {
+    run  = "echo \"{campaign} $BPSC_CAMPAIGN_OUTCOME\" >> @ROOT@/final-memory.log"
+    when = always
+  }
 }
 "#,
         ),
@@ -862,6 +867,10 @@ fn memory_grows_only_after_an_out_of_memory_kill() {
             "{id}: {log}"
         );
     }
+    // The final job ran once, after every other job, and saw the campaign's outcome.
+    let fin = std::fs::read_to_string(run.root.join("final-memory.log")).unwrap_or_default();
+    assert_eq!(fin, "memory success\n", "the final job's log");
+    assert_no(provenance_last(&res), "memory: the provenance job (and its final job) ran last");
     eprintln!(
         "[slurm-it] memory: {} jobs in {secs:.1} s; hog_0 100M -> OOM -> 200M; flaky stays at 100M; flaky_any 100M -> 200M",
         res.tasks.len()
