@@ -710,6 +710,75 @@ fn run_scenario(test: &str, name: &str) -> Option<(&'static Run, Results, f64)> 
     Some((run, res, secs))
 }
 
+/// Run pool-up.sh with `args`; panic with its output when it fails.
+fn pool_up(args: &[&str]) {
+    let out = Command::new(repo().join("backends/htcondor/pool-up.sh")).args(args).output().expect("run pool-up.sh");
+    assert!(
+        out.status.success(),
+        "pool-up.sh {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// CI clones the repository to the same path for every run and deletes it afterwards.  A bind
+/// mount keeps showing the directory it was made from, so after the first run the pool's
+/// root showed a deleted checkout: every example payload exited 127 ("No such file or
+/// directory") on the next run.  pool-up.sh must notice and bind the new directory.
+#[test]
+fn pool_up_binds_a_directory_again_after_it_was_re_created() {
+    if !enabled() {
+        skip_not_enabled("pool_up_binds_a_directory_again_after_it_was_re_created");
+        return;
+    }
+    // Not under the work directory (that bind would cover it) nor /tmp (refused).
+    let dir = PathBuf::from(format!("/var/tmp/bpsc-rebind-{}", std::process::id()));
+    let in_root = pool_root().join(dir.strip_prefix("/").expect("absolute"));
+    let d = dir.to_string_lossy().into_owned();
+    struct Cleanup(PathBuf);
+    impl Drop for Cleanup {
+        // On a failure too: remove the directory and let pool-up.sh drop its bind.
+        fn drop(&mut self) {
+            if self.0.exists() {
+                let _ = std::fs::remove_dir_all(&self.0);
+                let _ = Command::new(repo().join("backends/htcondor/pool-up.sh")).output();
+            }
+        }
+    }
+    let _cleanup = Cleanup(dir.clone());
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("marker"), "first").expect("write");
+    pool_up(&[&d]);
+    assert_eq!(std::fs::read_to_string(in_root.join("marker")).ok().as_deref(), Some("first"), "not bound at first");
+
+    // Deleted and re-created, as a CI checkout is between runs.
+    std::fs::remove_dir_all(&dir).expect("rm");
+    std::fs::create_dir_all(&dir).expect("mkdir again");
+    std::fs::write(dir.join("marker"), "second").expect("write");
+    assert!(
+        std::fs::read_to_string(in_root.join("marker")).is_err(),
+        "the root sees the re-created directory before pool-up.sh ran again: this test no longer shows the hazard"
+    );
+    let (_, status, _) = sh(&repo().join("backends/htcondor/pool-up.sh").to_string_lossy(), &["--status"]);
+    assert!(status.contains(&format!("bound: {d} STALE")), "--status does not report the stale bind:\n{status}");
+    pool_up(&[&d]);
+    assert_eq!(
+        std::fs::read_to_string(in_root.join("marker")).ok().as_deref(),
+        Some("second"),
+        "after pool-up.sh the root still shows the deleted directory"
+    );
+
+    // Gone from the host: the next pool-up.sh unbinds it and forgets it.
+    std::fs::remove_dir_all(&dir).expect("rm");
+    pool_up(&[]);
+    let (mounted, _, _) = sh("mountpoint", &["-q", &in_root.to_string_lossy()]);
+    assert!(!mounted, "{} is still a mount point after its directory was deleted", in_root.display());
+    let state = std::env::var_os("BPSC_CONDOR_HOME").map(PathBuf::from).unwrap_or_else(|| "/var/lib/bpsc-htcondor".into());
+    let binds = std::fs::read_to_string(state.join("state/binds")).unwrap_or_default();
+    assert!(!binds.lines().any(|l| l == d), "{d} is still in the bind list:\n{binds}");
+}
+
 #[test]
 fn time_parsing() {
     assert_eq!(secs_of("1970-01-01T00:00:00.000Z"), 0.0);

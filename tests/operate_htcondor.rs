@@ -7,8 +7,8 @@
 //! DAGMan job: the queue is empty and `bpsc status` says cancelled).
 //!
 //! Enabled when `CI` is set or `BPSC_HTCONDOR_TESTS=1` (as root), like the Slurm tests.  The
-//! pool: the one running, else `backends/htcondor/pool-up.sh` when the repository has it,
-//! else `../shared/engines/htcondor-up.sh`.  Submit directories live under
+//! pool: `backends/htcondor/pool-up.sh` (idempotent: it binds this checkout into the pool's
+//! root even when the pool already runs), else `../shared/engines/htcondor-up.sh`.  Submit directories live under
 //! /var/lib/bpsc-htcondor/work (DAGMan refuses node logs under /tmp) and belong to the pool's
 //! job user `bpsc`.  Jobs get no environment from the submitting shell, so the payload is a
 //! script at an absolute path.
@@ -29,9 +29,8 @@ const WORK: &str = "/var/lib/bpsc-htcondor/work";
 
 fn pool_up() -> Result<(), String> {
     let ready = || sh("condor_status", &["-af", "Name"]).0 && sh("condor_q", &["-totals"]).0;
-    if ready() {
-        return Ok(());
-    }
+    // Always the script, even when a pool answers: it binds this checkout (the jobs run its
+    // bpsc) into the pool's root, and binds it again when it was re-created since (CI).
     let script = [repo().join("backends/htcondor/pool-up.sh"), shared().map(|s| s.join("engines/htcondor-up.sh")).unwrap_or_default()]
         .into_iter()
         .find(|p| p.is_file())

@@ -122,6 +122,15 @@ master_pid() {
 slot_ready() { in_root condor_status -af State 2>/dev/null | grep -qE '^(Unclaimed|Claimed)'; }
 schedd_ready() { in_root condor_q -totals >/dev/null 2>&1; }
 mounted() { mountpoint -q "$1"; }
+# stale_bind DIR: the mount at $ROOT/DIR no longer shows the host's DIR: DIR is gone, or was
+# deleted and re-created (the mount keeps the deleted directory: no links, other inode).
+stale_bind() {
+  local host in
+  host=$(stat -L -c '%d:%i' "$1" 2>/dev/null) || return 0
+  in=$(stat -c '%d:%i:%h' "$ROOT$1" 2>/dev/null) || return 0
+  [ "${in%:*}" != "$host" ] || [ "${in##*:}" = 0 ] && return 0
+  findmnt -n -o FSROOT --mountpoint "$ROOT$1" 2>/dev/null | grep -q '//deleted$'
+}
 bound_dirs() { cat "$STATE/binds" 2>/dev/null || true; }
 
 status() {
@@ -130,7 +139,9 @@ status() {
   echo "  root: $ROOT ($(in_root condor_version 2>/dev/null | head -1 || echo '?'))"
   if pid=$(master_pid); then echo "  condor_master: running (pid $pid)"; else echo "  condor_master: NOT running"; rc=3; fi
   for d in /proc /dev $(bound_dirs); do
-    if mounted "$ROOT$d"; then echo "  bound: $d"; else echo "  bound: $d NOT mounted"; rc=3; fi
+    if ! mounted "$ROOT$d"; then echo "  bound: $d NOT mounted"; rc=3
+    elif [ "$d" != /proc ] && [ "$d" != /dev ] && stale_bind "$d"; then echo "  bound: $d STALE (deleted on the host since it was bound; pool-up.sh binds it again)"; rc=3
+    else echo "  bound: $d"; fi
   done
   if [ $rc = 0 ]; then
     if schedd_ready; then echo "  schedd: answers"; else echo "  schedd: NOT answering"; rc=3; fi
@@ -168,6 +179,10 @@ DISK=${BPSC_CONDOR_DISK:-1073741824}
 case "$ROOT" in /* ) ;; *) die "BPSC_CONDOR_ROOT must be an absolute path" ;; esac
 case "$WORK" in /tmp | /tmp/*) die "BPSC_CONDOR_WORK must not be under /tmp (DAGMan strict mode aborts there)" ;; /*) ;; *) die "BPSC_CONDOR_WORK must be an absolute path" ;; esac
 mkdir -p "$STATE" "$LOGS"
+# One pool-up.sh at a time (tests bring the pool up from several threads): the bind list and
+# the configuration are read, changed and written back.
+exec 9>"$STATE/lock"
+flock -w 600 9 || die "another pool-up.sh has held $STATE/lock for 10 minutes"
 
 # ------------------------------------------------------------------ 1. the root
 mirror() {
@@ -261,6 +276,15 @@ for d in "${extra[@]}" "$@"; do
 done
 new_binds=()
 for d in $(bound_dirs) "${binds[@]}"; do
+  # A directory bound by an earlier run and deleted on the host since (a CI checkout is
+  # removed after its run and re-created at the same path for the next one): its mount in
+  # the root still shows the deleted directory, so the new one would be invisible to jobs
+  # (exit 127).  Unmount it; bind it again below if it exists and is still wanted.
+  if mounted "$ROOT$d" && stale_bind "$d"; then
+    umount_under "$ROOT$d"
+    log "unbound $d (the host's $d is gone or was re-created since it was bound)"
+  fi
+  [ -d "$d" ] || continue # gone from the host: nothing to bind
   case "$d" in
     / | /proc | /dev | /sys | /etc | /usr | /bin | /sbin | /lib | /var | /var/lib) die "refusing to bind $d into the root" ;;
     "$ROOT" | "$ROOT"/* | "$HOME_DIR") die "refusing to bind $d: it holds the root itself" ;;
@@ -373,7 +397,7 @@ else
   rm -f "$ROOT$PIDFILE"
   # condor_master daemonises itself; setsid and no inherited stdout, so callers that pipe
   # this script's output are not held open by the daemons.
-  env -i PATH=$SAFE_PATH HOME=/root LANG=C.UTF-8 setsid chroot "$ROOT" condor_master -pidfile "$PIDFILE" </dev/null >/dev/null 2>&1 \
+  env -i PATH=$SAFE_PATH HOME=/root LANG=C.UTF-8 setsid chroot "$ROOT" condor_master -pidfile "$PIDFILE" </dev/null >/dev/null 2>&1 9>&- \
     || die "condor_master did not start (see $CONDOR_LOG/MasterLog)"
   poll 15 master_pid || die "condor_master wrote no live pid file $ROOT$PIDFILE (see $CONDOR_LOG/MasterLog)"
   log "condor_master started (pid $(master_pid))"
