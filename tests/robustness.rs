@@ -116,3 +116,123 @@ fn a_csv_with_a_million_rows_checks() {
     let t = c.tables.by_path.values().next().unwrap();
     assert_eq!(t.rows, 1_000_000);
 }
+
+// ------------------------------------------------------------------ past the checker
+// The bodies of the fuzz targets (tests/fuzz/bodies.rs), bounded for CI: status harvesters
+// on engine output, a damaged submit directory read by the wrapper, status and report, and
+// data IDs through every engine's quoting.
+
+#[path = "fuzz/bodies.rs"]
+mod bodies;
+
+/// Lines of the shapes the harvesters read (DAGMan's logs, sacct/squeue, the job-id and
+/// array files, Nextflow's trace, Pegasus's braindump), to mutate and shuffle.
+const ENGINE_LINES: &[&str] = &[
+    "000 (123.000.000) 2026-12-07 12:00:00 Job submitted from host: <127.0.0.1:9618?addrs=127.0.0.1-9618>\n    DAG Node: a_1_plain\n...\n",
+    "001 (123.000.000) 2026-12-07 12:00:01 Job executing on host: <127.0.0.1:9618>\n...\n",
+    "005 (123.000.000) 2026-12-07 12:00:09 Job terminated.\n\t(1) Normal termination (return value 1)\n\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Run Remote Usage\n...\n",
+    "012 (123.000.000) 2026-12-07 12:00:05 Job was held.\n\tJob has gone over cgroup memory limit of 64 megabytes.\n\tCode 34 Subcode 0\n...\n",
+    "009 (123.000.000) 2026-12-07 12:00:09 Job was aborted.\n\tvia condor_rm (by user bpsc)\n...\n",
+    "1733572800 a_1_plain SUBMIT 123.0 - 1\n", "1733572801 a_1_plain EXECUTE - - 1\n", "1733572809 a_1_plain JOB_FAILURE 1 - 1\n",
+    "1733572809 INTERNAL *** DAGMAN_FINISHED 1 ***\n",
+    "[\n  Type = \"NodeStatus\";\n  Node = \"a_1_plain\";\n  NodeStatus = 6;\n  StatusDetails = \"Job failed\";\n  RetryCount = 2;\n]\n",
+    "12/07/26 12:00:09 Node a_1_plain job proc (123.0.0) failed with status 1.\n",
+    "DONE a_1_plain\n", "JOB a_1_plain htcondor/a.sub\n", "{\"exitcode\": 2, \"jobs\": 5, \"jobs_failed\": 1}\n",
+    "JobID|JobIDRaw|JobName|State|ExitCode|Start|End|Elapsed|NodeList|MaxRSS\n",
+    "77_0|78|c-a|COMPLETED|0:0|2026-12-07T12:00:00|2026-12-07T12:00:09|00:00:09|n1|\n",
+    "77_1.batch|79|batch|OUT_OF_MEMORY|0:125|2026-12-07T12:00:00|Unknown|00:00:09|n1|2048K\n",
+    "77_[2-9%4]|77|c-a|PENDING|0:0|None|Unknown|00:00:00|None assigned|\n",
+    "77 a\n", "a\ta\t0\t0\n", "0-4000000000\n", "1-9999999,1-9999999,1-9999999\n", "[0-3,5,7-9%4]\n",
+    "task_id\thash\tnative_id\tname\ttag\tstatus\texit\tattempt\tstart\trealtime\tpeak_rss\thostname\n",
+    "1\tab/123456\t4242\ta (1)\ta_1_plain\tFAILED\t137\t2\t2026-12-07 12:00:00.000\t9s\t2 GB\tn1\n",
+    "dax /x/workflow.yml\nsubmit_dir /x/run0001\nwf_uuid 123\n", "\n", "\t", "|", "...", "\u{0}", "é",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn harvesters_never_panic_on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..3000)) {
+        bodies::harvest(&bytes);
+    }
+
+    #[test]
+    fn harvesters_never_panic_on_engine_line_soup(
+        lines in prop::collection::vec(prop::sample::select(ENGINE_LINES.to_vec()), 0..60),
+        cut in any::<prop::sample::Index>(),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+    ) {
+        let mut b = lines.concat().into_bytes();
+        for (at, byte) in flips {
+            if !b.is_empty() { let i = at.index(b.len()); b[i] = byte; }
+        }
+        // Truncated as a log being written is.
+        if !b.is_empty() { b.truncate(cut.index(b.len() + 1)); }
+        bodies::harvest(&b);
+    }
+}
+
+fn template() -> &'static bodies::Template {
+    static T: std::sync::OnceLock<bodies::Template> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        let root = std::env::temp_dir().join(format!("bpsc-robust-template-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        bodies::template(&root, "htcondor")
+    })
+}
+
+/// One scratch directory per test thread.
+fn scratch(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("bpsc-robust-{name}-{}-{:?}", std::process::id(), std::thread::current().id()).replace(['(', ')'], ""))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_damaged_submit_directory_never_panics(data in prop::collection::vec(any::<u8>(), 2..600)) {
+        let d = scratch("submit");
+        bodies::submit_dir(&data, template(), &d);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_damaged_json_file_never_panics(which in any::<u8>(), at in any::<u8>(), text in "[\\[\\]{}\":,0-9a-z_\\-. \n]{0,200}") {
+        // JSON-shaped garbage written into a file: gets further into the readers than bytes.
+        let d = scratch("json");
+        let mut data = vec![which, at];
+        data.extend(text.into_bytes());
+        bodies::submit_dir(&data, template(), &d);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn data_ids_stay_one_word_on_every_engine(labels in prop::collection::vec(
+        prop::collection::vec(prop::sample::select(vec![
+            "a", "b", " ", "'", "\"", "\\", "$", "$(", ")", "`", "{", "}", ";", "&", "|", "<", ">", "*", "?", "~", "#", "!", "=", "%", "\t", "é", "../", "${HOME}", "-n",
+        ]), 1..8).prop_map(|v| v.concat()),
+        1..4,
+    )) {
+        let d = scratch("quoting");
+        let data: Vec<u8> = labels.iter().map(|l| l.as_bytes()).collect::<Vec<_>>().join(&0xffu8);
+        let checked = bodies::quoting(&data, &d, true);
+        let _ = std::fs::remove_dir_all(&d);
+        // Printable labels check clean: every job (one per row, the fixed row included) of
+        // every engine was read back.
+        prop_assert_eq!(checked, (labels.len() + 1) * bodies::ENGINES.len());
+    }
+}
+
+#[test]
+fn the_injection_corpus_stays_one_word_on_every_engine() {
+    let d = scratch("corpus");
+    let labels: Vec<&str> = bpsc::ir::quote::INJECTION_CORPUS.iter().copied().filter(|v| !v.is_empty() && !v.contains('\u{ff}')).take(4).collect();
+    let data: Vec<u8> = labels.iter().map(|l| l.as_bytes()).collect::<Vec<_>>().join(&0xffu8);
+    let checked = bodies::quoting(&data, &d, true);
+    let _ = std::fs::remove_dir_all(&d);
+    assert!(checked > 0, "the checker refused the corpus's first values: {labels:?}");
+}

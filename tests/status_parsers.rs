@@ -210,6 +210,9 @@ fn slurm_squeue() {
     assert_eq!(state(&st, "Z#0"), Some(EState::Running));
     assert_eq!(state(&st, "K#1"), Some(EState::Pending));
     assert_eq!(slurm::expand_tasks("[0-3,5,7-8%4]"), vec![0, 1, 2, 3, 5, 7, 8]);
+    // A damaged line expands to at most one array's worth of ids (fuzzing found gigabytes).
+    assert_eq!(slurm::expand_tasks("0-3999999,0-3999999,0-3999999,7").len() as u64, slurm::MAX_ARRAY_TASKS);
+    assert!(slurm::expand_tasks("0-4000001").is_empty(), "larger than any array Slurm allows");
 }
 
 #[test]

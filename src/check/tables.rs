@@ -174,6 +174,12 @@ pub fn csv_diagnostic(name: &str, file: FileId, text: &str, e: &CsvError, header
             ),
             column,
         ),
+        CsvErrorKind::NulByte { column } => with_decl(
+            Diagnostic::new("E406", format!("a value in column `{column}`, row {row}, holds a NUL byte"))
+                .at(file, span, format!("row {row}, column {col_no}"))
+                .help("a data ID value lands in shell commands, arguments and file names, none of which can hold a NUL byte; remove it"),
+            column,
+        ),
         CsvErrorKind::MixedKinds { column, expected, first_row, .. } => {
             let raw = text.get(e.span.clone()).unwrap_or("");
             let value = raw.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(raw).replace("\"\"", "\"");

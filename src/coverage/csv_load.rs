@@ -57,6 +57,9 @@ pub enum CsvErrorKind {
     FieldCount { expected: usize, found: usize },
     /// An empty field in a used column.
     EmptyField { column: String },
+    /// A field of a used column holds a NUL byte, which no shell command, argument or file
+    /// name can carry (found by fuzzing: the job could never have run).
+    NulByte { column: String },
     /// The first field of a used column whose kind differs from the kind of the column's first
     /// value (which is on row `first_row`). Reported once per column.
     MixedKinds { column: String, expected: ValueKind, found: ValueKind, first_row: usize },
@@ -77,6 +80,7 @@ impl fmt::Display for CsvErrorKind {
                 write!(f, "this row has {found} fields, the header has {expected}")
             }
             CsvErrorKind::EmptyField { column } => write!(f, "empty value in column `{column}`"),
+            CsvErrorKind::NulByte { column } => write!(f, "a NUL byte in a value of column `{column}`"),
             CsvErrorKind::MixedKinds { column, expected, found, first_row } => write!(
                 f,
                 "column `{column}` mixes kinds: this value is a {found}, but the column's first value (row {first_row}) is a {expected}"
@@ -409,6 +413,15 @@ pub fn read_csv(text: &str, columns: Option<&[&str]>, mut on_row: impl FnMut(&[S
             if v.is_empty() {
                 errors.push(CsvError {
                     kind: CsvErrorKind::EmptyField { column: names[c].clone() },
+                    row: r.row,
+                    column: Some(i + 1),
+                    span: r.field_span(i),
+                });
+                continue;
+            }
+            if v.contains(&0) {
+                errors.push(CsvError {
+                    kind: CsvErrorKind::NulByte { column: names[c].clone() },
                     row: r.row,
                     column: Some(i + 1),
                     span: r.field_span(i),

@@ -268,8 +268,9 @@ columns; they must include every dimension of the relation (or the named column)
 } example "bps 1\ndimension visit = table(\"example.bps\").visit\n";
 
 "E406" Error "bad table value" {
-"A CSV row has the wrong number of fields, an empty field, or a value of the other kind than
-the rest of its column (integers versus strings). The label gives row and column."
+"A CSV row has the wrong number of fields, an empty field, a value holding a NUL byte (which
+no shell command, argument or file name can carry), or a value of the other kind than the
+rest of its column (integers versus strings). The label gives row and column."
 } example "bps 1\ndimension visit = table(\"data/visits.csv\").visit\n";
 
 "E407" Error "file too large" {

@@ -24,7 +24,7 @@ pub mod attempt;
 mod child;
 mod compute;
 mod files;
-mod final_job;
+pub mod final_job;
 pub mod memory;
 mod transfer;
 mod unexpected;

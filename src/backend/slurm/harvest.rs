@@ -84,18 +84,27 @@ fn split_jobid(s: &str) -> Option<(u64, Option<u64>)> {
     }
 }
 
-/// `0-9`, `0-3,5,7-9%4`, `[0-9]` -> task ids.
+/// The most task ids one array can have: Slurm's `MaxArraySize` is at most 4,000,001.
+pub const MAX_ARRAY_TASKS: u64 = 4_000_001;
+
+/// `0-9`, `0-3,5,7-9%4`, `[0-9]` -> task ids; at most [`MAX_ARRAY_TASKS`] of them (a
+/// damaged line cannot make status allocate without bound: found by fuzzing, where
+/// `1-9999999,1-9999999,...` took gigabytes).
 pub fn expand_tasks(spec: &str) -> Vec<u64> {
     let spec = spec.trim_start_matches('[').trim_end_matches(']');
     let spec = spec.split('%').next().unwrap_or("");
     let mut out = Vec::new();
     for part in spec.split(',') {
+        let room = MAX_ARRAY_TASKS.saturating_sub(out.len() as u64);
+        if room == 0 {
+            break;
+        }
         let part = part.split(':').next().unwrap_or(part); // step syntax a-b:s not used by bpsc
         match part.split_once('-') {
             Some((a, b)) => {
                 if let (Ok(a), Ok(b)) = (a.parse::<u64>(), b.parse::<u64>()) {
-                    if b >= a && b - a < 10_000_000 {
-                        out.extend(a..=b);
+                    if b >= a && b - a < MAX_ARRAY_TASKS {
+                        out.extend(a..=b.min(a + room - 1));
                     }
                 }
             }
