@@ -176,6 +176,34 @@ pub fn expand_template(t: &str, start: Quote, sub: impl Fn(&str, Quote, &mut Str
     out
 }
 
+/// What a placeholder of a notify command stands for where the command runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fill<'a> {
+    /// A value known when the files are written, quoted as literal text.
+    Text(&'a str),
+    /// A variable of the shell that runs the command, referenced so that it expands there.
+    Var(&'a str),
+}
+
+/// The notify command `template` as shell text: each placeholder (the checker allows
+/// `{campaign}`, `{event}`, `{step}`, `{job}`, `{data_id}`) becomes what `fill` says, quoted
+/// for the place it lands; a name `fill` does not know stays as written.  Every engine's
+/// notification and `bpsc status --watch` render through this one function, so a
+/// placeholder means the same on all of them.
+pub fn notify_shell<'a>(template: &str, fill: impl Fn(&str) -> Option<Fill<'a>>) -> String {
+    expand_template(template, Quote::None, |name, q, out| match fill(name) {
+        Some(Fill::Text(v)) => {
+            quote_in(v, q, out);
+            true
+        }
+        Some(Fill::Var(v)) => {
+            var_in(v, q, out);
+            true
+        }
+        None => false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,20 +42,19 @@ pub fn native_events(backend: &str) -> &'static [&'static str] {
     crate::backend::find(backend).map(|e| e.native_events()).unwrap_or(&[])
 }
 
-/// The notify command with placeholders turned into quoted variable references.
+/// The notify command with placeholders turned into quoted variable references (the
+/// variables [`fire`] sets); `{data_id}` is empty: an event names a job, not its data ID.
 pub fn shell_command(template: &str) -> String {
-    use crate::ir::quote::{expand_template, var_in, Quote};
-    expand_template(template, Quote::None, |name, q, out| {
-        let var = match name {
-            "campaign" => "BPSC_CAMPAIGN",
-            "event" => "BPSC_EVENT",
-            "step" => "BPSC_STEP",
-            "job" => "BPSC_JOB",
-            "user" => "USER",
-            _ => return false,
-        };
-        var_in(var, q, out);
-        true
+    use crate::ir::quote::{notify_shell, Fill};
+    notify_shell(template, |name| {
+        Some(match name {
+            "campaign" => Fill::Var("BPSC_CAMPAIGN"),
+            "event" => Fill::Var("BPSC_EVENT"),
+            "step" => Fill::Var("BPSC_STEP"),
+            "job" => Fill::Var("BPSC_JOB"),
+            "data_id" => Fill::Text(""),
+            _ => return None,
+        })
     })
 }
 

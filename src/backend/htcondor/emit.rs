@@ -24,7 +24,6 @@ use std::path::Path;
 use crate::backend::templates::{TemplateSet, Templates};
 use crate::backend::{Emitted, Groups, Output};
 use crate::diag::Diagnostic;
-use crate::ir::quote::{expand_template, quote_in, var_in, Quote};
 use crate::ir::{Ir, JobKind, JobSettings, OnFailure, Resources, Software, Unexpected};
 
 /// The DAG file, relative to the submit directory.
@@ -539,19 +538,19 @@ fn write_submit(ctx: &Ctx, out: &dyn Output, sf: &SubFile, default: &Resources) 
     Ok(())
 }
 
-/// The notify command, `{campaign}`/`{event}`/`{step}`/`{user}` substituted with the quoting
-/// their place in the shell text needs, as one single-quoted shell word.
+/// The notify command, `{campaign}` and `{event}` substituted with the quoting their place
+/// in the shell text needs (`{step}`, `{job}` and `{data_id}` are empty at the DAG's level),
+/// as one single-quoted shell word.
 fn notify_command(ir: &Ir) -> Option<String> {
+    use crate::ir::quote::{notify_shell, Fill};
     let cmd = ir.notify.command.as_deref()?;
-    let out = expand_template(cmd, Quote::None, |name, q, out| {
-        match name {
-            "campaign" => quote_in(&ir.campaign, q, out),
-            "step" => quote_in("", q, out),
-            "event" => var_in("BPSC_EVENT", q, out),
-            "user" => var_in("USER", q, out),
-            _ => return false,
-        }
-        true
+    let out = notify_shell(cmd, |name| {
+        Some(match name {
+            "campaign" => Fill::Text(&ir.campaign),
+            "event" => Fill::Var("BPSC_EVENT"),
+            "step" | "job" | "data_id" => Fill::Text(""),
+            _ => return None,
+        })
     });
     Some(format!("'{}'", out.replace('\'', "'\\''")))
 }

@@ -34,7 +34,7 @@ use crate::backend::templates::{TemplateSet, Templates};
 use crate::backend::{Emitted, Groups, Output};
 use crate::diag::Diagnostic;
 use crate::ir::adjacency::topo_jobs;
-use crate::ir::quote::{quote_in, scan_quotes, Quote};
+use crate::ir::quote::{quote_in, Quote};
 use crate::ir::{GrowthOn, Ir, JobKind, JobSettings, OnFailure, Resources, Software};
 
 /// Sub-directory of the submit directory that holds the tables.
@@ -447,27 +447,6 @@ enum PhVal {
     Env(&'static str),
 }
 
-/// Render a template that *is* shell text (a notify command): literal text verbatim,
-/// values quoted for where they land.
-fn render_shell(text: &str, f: &dyn Fn(&str) -> Option<PhVal>) -> String {
-    let mut out = String::new();
-    let mut q = Quote::None;
-    for p in template_parts(text) {
-        match p {
-            TPart::Lit(l) => {
-                q = scan_quotes(&l, q);
-                out.push_str(&l);
-            }
-            TPart::Ph(name) => match f(&name) {
-                Some(PhVal::Text(v)) => quote_in(&v, q, &mut out),
-                Some(PhVal::Env(v)) => var_in(v, q, &mut out),
-                None => {}
-            },
-        }
-    }
-    out
-}
-
 /// A site's scratch template as a Groovy expression for the driver: `{user}` is the
 /// driver's `user` variable (see `bpscSitePaths` in main.nf).
 fn groovy_path(t: &str, campaign: &str, site: &str) -> String {
@@ -717,20 +696,20 @@ fn is_env_name(k: &str) -> bool {
 }
 
 fn notify_command(ir: &Ir, event: &str, step: &str, in_task: bool) -> Option<String> {
+    use crate::ir::quote::{notify_shell, Fill};
     if !ir.notify.on.iter().any(|e| e == event) {
         return None;
     }
     let cmd = ir.notify.command.as_deref()?;
-    let campaign = ir.campaign.clone();
-    let (event, step) = (event.to_string(), step.to_string());
-    Some(render_shell(cmd, &move |name: &str| match name {
-        "campaign" => Some(PhVal::Text(campaign.clone())),
-        "event" => Some(PhVal::Text(event.clone())),
-        "step" => Some(PhVal::Text(step.clone())),
-        "job" | "data_id" if in_task => Some(PhVal::Env("BPSC_NF_JOB")),
-        "job" | "data_id" => Some(PhVal::Text(String::new())),
-        "user" => Some(PhVal::Env("USER")),
-        _ => None,
+    Some(notify_shell(cmd, |name| {
+        Some(match name {
+            "campaign" => Fill::Text(&ir.campaign),
+            "event" => Fill::Text(event),
+            "step" => Fill::Text(step),
+            "job" | "data_id" if in_task => Fill::Var("BPSC_NF_JOB"),
+            "job" | "data_id" => Fill::Text(""),
+            _ => return None,
+        })
     }))
 }
 
@@ -1230,14 +1209,6 @@ mod tests {
     #[test]
     fn templates_split_into_parts() {
         assert_eq!(template_parts("a {{b}} {c} {d"), vec![TPart::Lit("a {b} ".into()), TPart::Ph("c".into()), TPart::Lit(" {d".into())]);
-        let r = render_shell("notify.sh {campaign} '{event}' \"{step}\" {user}", &|n: &str| match n {
-            "campaign" => Some(PhVal::Text("it's $(x)".into())),
-            "event" => Some(PhVal::Text("a'b".into())),
-            "step" => Some(PhVal::Text("$HOME".into())),
-            "user" => Some(PhVal::Env("USER")),
-            _ => None,
-        });
-        assert_eq!(r, "notify.sh 'it'\\''s $(x)' 'a'\\''b' \"\\$HOME\" \"${USER:-$(id -un)}\"");
         let p = render_path_word("/scratch/{user}/x y/{campaign}", &|n: &str| match n {
             "user" => Some(PhVal::Env("USER")),
             "campaign" => Some(PhVal::Text("c'1".into())),

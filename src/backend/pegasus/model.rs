@@ -1075,48 +1075,19 @@ pub fn notify_command(template: &str, campaign: &str, event: &str, step: &str) -
     o
 }
 
-/// The shell command inside [`notify_command`].
+/// The shell command inside [`notify_command`]: hooks fire for the whole workflow, so
+/// `{job}` and `{data_id}` are empty.
 pub fn notify_shell(template: &str, campaign: &str, event: &str, step: &str) -> String {
-    use crate::ir::quote::{quote_in, scan_quotes, Quote};
-    let mut cmd = String::with_capacity(template.len() + 32);
-    let mut q = Quote::None;
-    let mut rest = template;
-    while !rest.is_empty() {
-        if let Some(r) = rest.strip_prefix("{{") {
-            cmd.push('{');
-            q = scan_quotes("{", q);
-            rest = r;
-        } else if let Some(r) = rest.strip_prefix("}}") {
-            cmd.push('}');
-            q = scan_quotes("}", q);
-            rest = r;
-        } else if rest.starts_with('{') {
-            match rest.find('}') {
-                Some(e) => {
-                    let v = match &rest[1..e] {
-                        "campaign" => campaign,
-                        "event" => event,
-                        "step" => step,
-                        _ => "",
-                    };
-                    quote_in(v, q, &mut cmd);
-                    rest = &rest[e + 1..];
-                }
-                None => {
-                    cmd.push_str(rest);
-                    rest = "";
-                }
-            }
-        } else {
-            let e = rest.find(['{', '}']).unwrap_or(rest.len());
-            let e = if e == 0 { 1 } else { e };
-            let lit = &rest[..e];
-            cmd.push_str(lit);
-            q = scan_quotes(lit, q);
-            rest = &rest[e..];
-        }
-    }
-    cmd
+    use crate::ir::quote::Fill;
+    crate::ir::quote::notify_shell(template, |name| {
+        Some(match name {
+            "campaign" => Fill::Text(campaign),
+            "event" => Fill::Text(event),
+            "step" => Fill::Text(step),
+            "job" | "data_id" => Fill::Text(""),
+            _ => return None,
+        })
+    })
 }
 
 /// The hook that gathers provenance when the workflow ends, whatever its outcome: the IR's

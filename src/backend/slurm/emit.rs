@@ -29,7 +29,7 @@ use crate::backend::{Emitted, Groups, Output};
 use crate::diag::Diagnostic;
 use crate::ir::adjacency::topo_jobs;
 use crate::ir::jsonl::JobLines;
-use crate::ir::quote::{expand_template, quote_in, var_in, Quote};
+use crate::ir::quote::{expand_template, quote_in, Quote};
 use crate::ir::{Ir, JobKind, JobSettings, OnFailure, Software};
 
 /// Slurm's default `MaxJobCount`: the default of a site's `max_submit`.
@@ -771,20 +771,18 @@ fn render(e: &Templates, name: &str, ctx: minijinja::Value) -> Result<String, Di
 }
 
 /// The notification command as shell text: `{campaign}` quoted, `{event}` and `{step}` from
-/// `BPSC_EVENT` and `BPSC_STEP`.
+/// `BPSC_EVENT` and `BPSC_STEP`; `{job}` and `{data_id}` are empty (the job script knows its
+/// array task, not the bpsc job it runs).
 fn notify_shell(cmd: &str, campaign: &str) -> String {
-    expand_template(cmd, Quote::None, |name, q, out| {
-        let var = match name {
-            "campaign" => {
-                quote_in(campaign, q, out);
-                return true;
-            }
-            "event" => "BPSC_EVENT",
-            "step" => "BPSC_STEP",
-            _ => return false,
-        };
-        var_in(var, q, out);
-        true
+    crate::ir::quote::notify_shell(cmd, |name| {
+        use crate::ir::quote::Fill;
+        Some(match name {
+            "campaign" => Fill::Text(campaign),
+            "event" => Fill::Var("BPSC_EVENT"),
+            "step" => Fill::Var("BPSC_STEP"),
+            "job" | "data_id" => Fill::Text(""),
+            _ => return None,
+        })
     })
 }
 
