@@ -156,24 +156,16 @@ pub fn read_text(path: &std::path::Path, unreadable: &mut Vec<String>) -> Option
     }
 }
 
-/// Seconds since the epoch of a local civil time (the engines' logs write local time).
+/// Seconds since the epoch of a local civil time (the engines' logs write local time), in
+/// the system's time zone (`TZ`, else `/etc/localtime`), by jiff: a time in a DST gap or
+/// fold resolves as Temporal's "compatible" rule does.  None for an impossible date.
 pub fn local_epoch(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> Option<i64> {
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || !(0..=23).contains(&h) || !(0..=59).contains(&mi) || !(0..=60).contains(&s) {
-        return None;
-    }
-    // SAFETY: mktime reads and normalises the zeroed struct we own; no other invariants.
-    unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        tm.tm_year = (y - 1900) as libc::c_int;
-        tm.tm_mon = (mo - 1) as libc::c_int;
-        tm.tm_mday = d as libc::c_int;
-        tm.tm_hour = h as libc::c_int;
-        tm.tm_min = mi as libc::c_int;
-        tm.tm_sec = s as libc::c_int;
-        tm.tm_isdst = -1;
-        let t = libc::mktime(&mut tm);
-        (t != -1).then_some(t as i64)
-    }
+    let n = |v: i64| i8::try_from(v).ok();
+    // A leap second (:60) is read as the next second, as mktime normalised it.
+    let (s, extra) = if s == 60 { (59, 1) } else { (s, 0) };
+    let dt = jiff::civil::DateTime::new(i16::try_from(y).ok()?, n(mo)?, n(d)?, n(h)?, n(mi)?, n(s)?, 0).ok()?;
+    let z = dt.to_zoned(jiff::tz::TimeZone::system()).ok()?;
+    Some(z.timestamp().as_second() + extra)
 }
 
 /// Days from 1970-01-01 of a civil date (Howard Hinnant's algorithm).
@@ -286,6 +278,22 @@ pub fn duration_seconds(s: &str) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+
+    /// Local times read as coreutils' `date` reads them in the same time zone; impossible
+    /// dates (and years no log has) are None, never a panic or a wrapped value.
+    #[test]
+    fn local_epoch_agrees_with_date_and_refuses_impossible_dates() {
+        for (y, mo, d, h, mi, s) in [(2026, 12, 7, 12, 0, 0), (2026, 7, 1, 23, 59, 59), (1970, 1, 1, 0, 0, 0), (2024, 2, 29, 6, 30, 15)] {
+            let text = format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}");
+            let out = std::process::Command::new("date").args(["-d", &text, "+%s"]).output().expect("date");
+            let want: i64 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("date prints seconds");
+            assert_eq!(local_epoch(y, mo, d, h, mi, s), Some(want), "{text}");
+        }
+        for bad in [(2026, 2, 30, 0, 0, 0), (2026, 13, 1, 0, 0, 0), (99_999_999_999, 1, 1, 0, 0, 0), (2026, 1, 1, 24, 0, 0)] {
+            let (y, mo, d, h, mi, s) = bad;
+            assert_eq!(local_epoch(y, mo, d, h, mi, s), None, "{bad:?}");
+        }
+    }
     use super::*;
     #[test]
     fn units_and_times() {
