@@ -236,3 +236,39 @@ fn the_injection_corpus_stays_one_word_on_every_engine() {
     let _ = std::fs::remove_dir_all(&d);
     assert!(checked > 0, "the checker refused the corpus's first values: {labels:?}");
 }
+
+/// A stage-out job whose owner record names itself (or any stage-out or cleanup job) is an
+/// error, not an endless recursion: the fuzzer's `submit_dir` target died of a stack
+/// overflow on such a table (two SIGSEGV exits that libFuzzer could not report).
+#[test]
+fn a_stage_out_job_that_owns_itself_is_an_error() {
+    let t = template();
+    let d = scratch("self-owner");
+    let _ = std::fs::remove_dir_all(&d);
+    for f in &t.files {
+        let from = t.dir.join(f);
+        if from.is_file() {
+            let to = d.join(f);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(&from, &to).unwrap();
+        }
+    }
+    let tables = bpsc::submitdir::tasks::Tables::open(&d).expect("tables");
+    let (gi, g) = tables
+        .spec
+        .groups
+        .iter()
+        .enumerate()
+        .find(|(_, g)| g.layout == bpsc::submitdir::tasks::Layout::Owners)
+        .map(|(i, g)| (i, g.clone()))
+        .expect("the template has a stage-out group");
+    let jobs = d.join("tasks").join(format!("{}.jobs", g.name));
+    let mut b = std::fs::read(&jobs).expect("owners table");
+    b[0..4].copy_from_slice(&(gi as u32).to_le_bytes());
+    b[4..8].copy_from_slice(&0u32.to_le_bytes());
+    std::fs::write(&jobs, &b).unwrap();
+    let tables = bpsc::submitdir::tasks::Tables::open(&d).expect("tables");
+    let e = tables.line(&g.name, 0).expect_err("a job that owns itself");
+    assert!(e.contains("not a compute group"), "{e}");
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -750,6 +750,12 @@ impl Tables {
                 let (og, oi) = (u32_at(&r, 0) as usize, u64::from(u32_at(&r, 4)));
                 job.settings = Some(u32_at(&r, 8));
                 job.priority = u32_at(&r, 12) as i32;
+                // An owner is a compute job, never another stage-out or cleanup: a damaged
+                // record naming one could recurse without end (found by fuzzing: a stage-out
+                // job that owned itself overflowed the stack).
+                if self.spec.groups.get(og).is_none_or(|o| o.layout == Layout::Owners) {
+                    return Err(format!("{}: job {k} names group {og} as its owner, which is not a compute group", g.name));
+                }
                 let owner = self.job(og, oi)?;
                 let prefix = if g.kind == JobKind::StageOut { "stageout" } else { "cleanup" };
                 job.id = format!("{prefix}_{}", owner.id);
