@@ -1112,3 +1112,50 @@ fn max_running_and_the_final_job() {
     let err = compile_v11("v11c", &V11.replace("site = a\n", "site = a\n  software = container(\"img:1\")\n")).expect_err("refused");
     assert!(err.contains("E801") && err.contains("final job `report`"), "{err}");
 }
+
+/// The writers benchmark compares bpsc with a Python peer that computes and writes the same
+/// DAG from the same tables (`tests/bench/fstring_same_dag.py`). Its time only means something
+/// while its DAG is bpsc's: the same JOB lines, PARENT -> CHILD pairs, priorities, retries and
+/// final node. A change to bpsc's DAG that the peer does not follow fails here, not silently in
+/// a benchmark table.
+#[test]
+fn the_benchmarks_python_peer_writes_the_same_dag_as_bpsc() {
+    let work = tmpdir("peer");
+    let o = bpsc().args(["synth", "--jobs", "20000", "-o"]).arg(work.join("synth")).output().expect("run bpsc synth");
+    assert!(o.status.success(), "synth failed: {}", String::from_utf8_lossy(&o.stderr));
+    let submit = compile_file(&work.join("synth").join("campaign.bps"), "peer-bpsc");
+    let peer = work.join("peer");
+    let script = repo().join("tests/bench/fstring_same_dag.py");
+    let Ok(o) = Command::new("python3").arg(&script).arg(work.join("synth")).arg(&peer).output() else {
+        missing("python3 (for the benchmark peer)");
+        return;
+    };
+    assert!(o.status.success(), "peer failed: {}", String::from_utf8_lossy(&o.stderr));
+    let same = Command::new("python3")
+        .arg(&script)
+        .arg("--compare")
+        .arg(submit.join("workflow.dag"))
+        .arg(peer.join("workflow.dag"))
+        .output()
+        .expect("python3 ran a moment ago");
+    let report = String::from_utf8_lossy(&same.stdout);
+    assert!(same.status.success(), "the peer's DAG differs from bpsc's: {report}");
+    let v: serde_json::Value = serde_json::from_str(report.trim()).expect("compare prints JSON");
+    let d = parse_dag(&submit.join("workflow.dag"));
+    assert_eq!(v["nodes"].as_u64(), Some(d.nodes.len() as u64 + 1), "{report}");
+    assert_eq!(v["edges"].as_u64(), Some(d.edges.len() as u64), "{report}");
+    assert!(d.edges.len() > 20_000, "a 20k-job campaign has more than 20k edges: {}", d.edges.len());
+
+    // And the comparison is not blind: a DAG with one edge taken away is different.
+    let text = std::fs::read_to_string(peer.join("workflow.dag")).expect("peer DAG");
+    let cut: String = text.lines().filter(|l| !l.starts_with("PARENT join_0")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(peer.join("cut.dag"), cut).expect("write cut DAG");
+    let differs = Command::new("python3")
+        .arg(&script)
+        .arg("--compare")
+        .arg(submit.join("workflow.dag"))
+        .arg(peer.join("cut.dag"))
+        .output()
+        .expect("python3");
+    assert_eq!(differs.status.code(), Some(1), "{}", String::from_utf8_lossy(&differs.stdout));
+}

@@ -6,8 +6,11 @@
 #   tests/bench/writers.sh [SIZES]        SIZES: job counts, default "100000 1000000 3000000"
 #
 # For each size: bpsc end to end from the .bps file for every backend and for --emit ir,
-# and the peers on the same shape: plain Python f-strings writing a same-shaped DAGMan file
-# (tests/bench/fstring_dag.py, the floor for a Python writer) and HTCondor's own writer
+# and the peers on the same shape: plain Python f-strings computing and writing the same
+# DAGMan file as bpsc's from the same input tables (tests/bench/fstring_same_dag.py; the
+# run stops if its DAG differs from bpsc's), the same with the work taken away
+# (tests/bench/fstring_dag.py: handed the quanta counts, one fixed line pattern, edges through
+# joins: a floor on formatting alone, not the same DAG) and HTCondor's own writer
 # htcondor2.dags (backends/htcondor/dags_api.py; needs PyPI `htcondor`, skipped with a note
 # when missing).  Each figure is the median of RUNS (default 3) runs, wall seconds and peak
 # RSS from /usr/bin/time; bytes are everything written (du -sb), per job of the campaign.
@@ -61,8 +64,16 @@ for n in $SIZES; do
   done
   read -r wall rss bytes < <(run ir "$d/out-ir" "$BPSC" compile "$d/campaign.bps" --emit ir -o "$d/out-ir")
   echo "| $n | bpsc --emit ir | $jobs | $wall s | $rss MiB | $((bytes / 1000000)) MB | $((bytes / jobs)) |"
+  read -r wall rss bytes < <(run fstring-same "$d/out-fstring-same" "$PY" tests/bench/fstring_same_dag.py "$d" "$d/out-fstring-same")
+  # The peer must have written the same DAG as bpsc (nodes, edges, priorities, retries):
+  # otherwise its time says nothing about bpsc's.
+  if ! same=$("$PY" tests/bench/fstring_same_dag.py --compare "$d/out-htcondor/workflow.dag" "$d/out-fstring-same/workflow.dag"); then
+    log "the f-string peer's DAG differs from bpsc's at $n jobs: $same"
+    exit 1
+  fi
+  echo "| $n | Python f-strings, the same DAG from the same tables | $jobs | $wall s | $rss MiB | $((bytes / 1000000)) MB | $((bytes / jobs)) |"
   read -r wall rss bytes < <(run fstring "$d/out-fstring" "$PY" tests/bench/fstring_dag.py "$d/summary.json" "$d/out-fstring")
-  echo "| $n | Python f-strings (DAG only) | $jobs | $wall s | $rss MiB | $((bytes / 1000000)) MB | $((bytes / jobs)) |"
+  echo "| $n | Python f-strings, formatting only (handed the counts) | $jobs | $wall s | $rss MiB | $((bytes / 1000000)) MB | $((bytes / jobs)) |"
   if "$PY" -c 'import htcondor2' 2>/dev/null; then
     read -r wall rss bytes < <(run dags "$d/out-dags" "$PY" backends/htcondor/dags_api.py "$d/summary.json" "$d/out-dags")
     echo "| $n | htcondor2.dags (DAG only) | $jobs | $wall s | $rss MiB | $((bytes / 1000000)) MB | $((bytes / jobs)) |"
