@@ -183,7 +183,8 @@ fn template() -> &'static bodies::Template {
 
 /// One scratch directory per test thread.
 fn scratch(name: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("bpsc-robust-{name}-{}-{:?}", std::process::id(), std::thread::current().id()).replace(['(', ')'], ""))
+    std::env::temp_dir()
+        .join(format!("bpsc-robust-{name}-{}-{:?}", std::process::id(), std::thread::current().id()).replace(['(', ')'], ""))
 }
 
 proptest! {
@@ -230,7 +231,8 @@ proptest! {
 #[test]
 fn the_injection_corpus_stays_one_word_on_every_engine() {
     let d = scratch("corpus");
-    let labels: Vec<&str> = bpsc::ir::quote::INJECTION_CORPUS.iter().copied().filter(|v| !v.is_empty() && !v.contains('\u{ff}')).take(4).collect();
+    let labels: Vec<&str> =
+        bpsc::ir::quote::INJECTION_CORPUS.iter().copied().filter(|v| !v.is_empty() && !v.contains('\u{ff}')).take(4).collect();
     let data: Vec<u8> = labels.iter().map(|l| l.as_bytes()).collect::<Vec<_>>().join(&0xffu8);
     let checked = bodies::quoting(&data, &d, true);
     let _ = std::fs::remove_dir_all(&d);

@@ -254,3 +254,30 @@ mod tests {
         assert_eq!(super::NAMES.len(), super::ENGINES.len());
     }
 }
+
+/// Run `engine` (an engine writing its own files) on this thread while [`write_common`]
+/// writes the task tables and configs on a second one: the two are the largest writes of a
+/// compile, read the IR only and write disjoint files, so a million-job compile overlaps
+/// them on two cores. The shared part's error wins when both fail (it is the one the engine's
+/// files depend on); a panic on either thread goes on as that panic.
+pub fn alongside_common<T>(
+    ir: &Ir,
+    out: &dyn Output,
+    g: &Groups,
+    opts: &crate::submitdir::tasks::TableOptions,
+    engine: impl FnOnce() -> Result<T, Diagnostic>,
+) -> Result<T, Diagnostic> {
+    std::thread::scope(|s| {
+        let common = std::thread::Builder::new().name("bpsc-tables".into()).spawn_scoped(s, || write_common(ir, out, g, opts));
+        let Ok(common) = common else {
+            // No second thread to be had: write the shared part here, first.
+            write_common(ir, out, g, opts)?;
+            return engine();
+        };
+        let r = engine();
+        match common.join() {
+            Ok(c) => c.and(r),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}

@@ -10,7 +10,29 @@ use crate::coverage::Value;
 /// A step or cluster name as a job-id prefix and file stem: `[A-Za-z0-9_]` stay, anything
 /// else becomes `-`.
 pub fn sanitize(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' }).collect()
+    let mut s = String::with_capacity(name.len());
+    push_sanitized(&mut s, name);
+    s
+}
+
+/// [`sanitize`] `name` onto `out` (a name that needs no change is copied as it is).
+fn push_sanitized(out: &mut String, name: &str) {
+    if name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        out.push_str(name);
+    } else {
+        out.extend(name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' }));
+    }
+}
+
+/// `sanitize(step)` then `_v1_v2`, in one string.
+fn step_quantum_id(step: &str, vals: &[&Value]) -> String {
+    let mut s = String::with_capacity(step.len() + vals.len() * 8);
+    push_sanitized(&mut s, step);
+    for v in vals {
+        s.push('_');
+        encode_value(v, &mut s);
+    }
+    s
 }
 
 /// Encode a data ID value for ids and paths: ASCII letters and digits stay, every other
@@ -20,11 +42,13 @@ pub fn sanitize(name: &str) -> String {
 pub fn encode_value(v: &Value, out: &mut String) {
     match v {
         Value::Int(i) => {
+            // itoa: no String allocated per value (this runs for every job id of a campaign).
+            let mut buf = itoa::Buffer::new();
             if *i < 0 {
                 out.push_str("-2d");
-                out.push_str(&i.unsigned_abs().to_string());
+                out.push_str(buf.format(i.unsigned_abs()));
             } else {
-                out.push_str(&i.to_string());
+                out.push_str(buf.format(*i));
             }
         }
         Value::Str(s) => {
@@ -116,9 +140,9 @@ pub struct ClusterNaming<'a> {
 /// the cluster job whose first member that is.
 pub fn compute_id(step: &str, vals: &[&Value], cluster: Option<ClusterNaming>) -> String {
     match cluster {
-        None => quantum_id(&sanitize(step), vals),
+        None => step_quantum_id(step, vals),
         // A chunk is named by its cluster and its first member's data ID.
-        Some(c) if c.chunk => format!("{}_{}", c.name, quantum_id(&sanitize(step), vals)),
+        Some(c) if c.chunk => format!("{}_{}", c.name, step_quantum_id(step, vals)),
         Some(c) => {
             let key: Vec<&Value> = c.cols.iter().filter_map(|&i| vals.get(i).copied()).collect();
             quantum_id(c.name, &key)

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use crate::coverage::hash::FastMap;
+
 use crate::check::model::{self as cm, Software as CSoftware, Value};
 use crate::check::resolve::{self, ScopeKind};
 use crate::ir::adjacency::{csr_children, csr_parents, row};
@@ -236,8 +238,23 @@ pub fn assign(ir: &mut Ir) {
     let mut table: Vec<JobSettings> = Vec::new();
     let mut index: HashMap<JobKey, u32> = HashMap::new();
     let mut idx = vec![0u32; ir.jobs.len()];
+    // A job's settings follow from its kind, governing step, owner and, for a compute job
+    // of one quantum, that quantum's step: remember the index per such shape, so that the
+    // million unclustered jobs of a campaign skip building and hashing their full key.
+    // Clustered jobs (several quanta) always take the full path.
+    let mut by_shape: FastMap<(u8, u32, u32, u32), u32> = FastMap::default();
     for j in 0..ir.jobs.len() {
         let kind = ir.jobs[j].kind;
+        let members = ir.job_members(j as u32);
+        let shape = match (kind, members) {
+            (JobKind::Compute, [m]) => Some((kind as u8, gov[j].unwrap_or(u32::MAX), ir.jobs[j].owner, m.step)),
+            (JobKind::Compute, _) => None,
+            _ => Some((kind as u8, gov[j].unwrap_or(u32::MAX), u32::MAX, u32::MAX)),
+        };
+        if let Some(i) = shape.and_then(|k| by_shape.get(&k)) {
+            idx[j] = *i;
+            continue;
+        }
         let (resources, max_jobs) = resources(ir, j as u32);
         let key = JobKey { kind, step: gov[j], res: ResKey::of(&resources), max_jobs };
         let i = *index.entry(key).or_insert_with(|| {
@@ -268,6 +285,9 @@ pub fn assign(ir: &mut Ir) {
             });
             table.len() as u32 - 1
         });
+        if let Some(k) = shape {
+            by_shape.insert(k, i);
+        }
         idx[j] = i;
     }
     for (job, i) in ir.jobs.iter_mut().zip(idx) {

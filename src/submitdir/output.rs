@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// A set of files under one root, written by path relative to it (`htcondor/x.sub`).
-pub trait Output {
+pub trait Output: Sync {
     /// Create (or truncate) file `rel`, its parent directories as needed, and return a
     /// buffered writer for it.  Several files may be open at once.
     fn create(&self, rel: &str) -> io::Result<Box<dyn Write>>;

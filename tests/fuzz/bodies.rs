@@ -45,7 +45,12 @@ pub fn harvest(data: &[u8]) {
     let ids = slurm::harvest::read_ids(t, t, &mut notes);
     let _ = slurm::harvest::parse_sacct(t, &ids, "sacct");
     let tasks = slurm::harvest::expand_tasks(t);
-    assert!(tasks.len() as u64 <= slurm::harvest::MAX_ARRAY_TASKS, "an array spec of {} bytes expands to {} task ids", t.len(), tasks.len());
+    assert!(
+        tasks.len() as u64 <= slurm::harvest::MAX_ARRAY_TASKS,
+        "an array spec of {} bytes expands to {} task ids",
+        t.len(),
+        tasks.len()
+    );
     let _ = pegasus::harvest::parse_braindump(t);
     let _ = pegasus::harvest::job_of_name(t, &|_| true);
     let _ = nextflow::harvest::parse_trace(t, "trace.txt");
@@ -282,7 +287,11 @@ pub fn quoting(data: &[u8], scratch: &Path, run_shell: bool) -> usize {
             let label = q["data_id"]["label"].as_str().map(str::to_string).unwrap_or_else(|| q["data_id"]["label"].to_string());
             let cmd = q["command"].as_str().expect("command");
             let w = words(cmd).unwrap_or_else(|| panic!("{engine}: job {k}: unbalanced quotes in {cmd:?}"));
-            assert_eq!(w, vec!["printf".to_string(), "[%s]".into(), label.clone(), label.clone(), label.clone()], "{engine}: job {k}: {cmd:?}");
+            assert_eq!(
+                w,
+                vec!["printf".to_string(), "[%s]".into(), label.clone(), label.clone(), label.clone()],
+                "{engine}: job {k}: {cmd:?}"
+            );
             if run_shell {
                 assert_eq!(sh_output(cmd, &scratch.join("sh")), format!("[{label}]").repeat(3), "{engine}: job {k}: {cmd:?}");
             }

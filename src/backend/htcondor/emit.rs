@@ -662,6 +662,7 @@ fn write_dag(ctx: &Ctx, out: &dyn Output, p: &Plan, names: &[String], defaults: 
     }
     writeln!(w)?;
     // Pass 2: what differs per node.
+    let mut vars = String::new();
     for (j, (job, node)) in ir.jobs.iter().zip(names).enumerate() {
         if matches!(job.kind, JobKind::Join | JobKind::Provenance) {
             continue;
@@ -670,7 +671,7 @@ fn write_dag(ctx: &Ctx, out: &dyn Output, p: &Plan, names: &[String], defaults: 
         let s = p.sub_of[j] as usize;
         let sf = &p.subs[s];
         let r = &ir.settings_of(j as u32).resources;
-        let mut vars = String::new();
+        vars.clear();
         if sf.transfer {
             // Jobs that carry their task table with them are addressed by index.
             vars.push_str(" bpsc_i=");
@@ -712,7 +713,7 @@ fn write_dag(ctx: &Ctx, out: &dyn Output, p: &Plan, names: &[String], defaults: 
             line.push_str("PRIORITY ");
             line.push_str(node);
             line.push(' ');
-            line.push_str(&job.priority.to_string());
+            line.push_str(itoa::Buffer::new().format(job.priority));
             line.push('\n');
         }
         if let Some(c) = category[s] {
@@ -782,56 +783,60 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
             .into_iter()
             .collect(),
     };
-    crate::backend::write_common(ir, out, &p.groups, &opts)?;
-    let defaults: Vec<Resources> =
-        p.subs.iter().map(|sf| sf.jobs.first().map(|&j| ir.settings_of(j).resources.clone()).unwrap_or_else(Resources::inserted)).collect();
-    for (sf, d) in p.subs.iter().zip(&defaults) {
-        write_submit(&ctx, out, sf, d)?;
-    }
-    if ir.jobs.iter().any(|j| j.kind == JobKind::Join) {
-        let t = render(&ctx, "noop", minijinja::context! { version => ctx.version, campaign_comment => ctx.campaign_comment })?;
-        out.write("htcondor/noop.sub", t.as_bytes())?;
-    }
-    let t = render(
-        &ctx,
-        "config",
-        minijinja::context! {
-            version => ctx.version,
-            max_idle => MAX_JOBS_IDLE,
-            max_submitted => MAX_JOBS_SUBMITTED,
-            scan_interval => SCAN_INTERVAL,
-            submits_per_interval => SUBMITS_PER_INTERVAL,
-        },
-    )?;
-    out.write("htcondor/dagman.config", t.as_bytes())?;
-    let t = render(&ctx, "job", minijinja::context! { version => ctx.version, campaign_comment => ctx.campaign_comment })?;
-    out.write_exec("htcondor/bpsc-job.sh", t.as_bytes())?;
-    let t = render(
-        &ctx,
-        "post",
-        minijinja::context! {
-            version => ctx.version,
-            campaign_comment => ctx.campaign_comment,
-            notify_command => notify_command(ir),
-            notify_on => ir.notify.on.iter().filter(|e| *e == "done" || *e == "failure").cloned().collect::<Vec<_>>().join(" "),
-            notify_env => notify_env(ir)?,
-            dag => DAG_FILE,
-            // Long enough for DAGMan to see the halt file (it looks once per scan).
-            halt_wait => 2 * SCAN_INTERVAL + 1,
-        },
-    )?;
-    out.write_exec("htcondor/bpsc-post.sh", t.as_bytes())?;
-    if p.subs.iter().any(|sf| sf.transfer) {
-        let t = render(&ctx, "pre", minijinja::context! { version => ctx.version, campaign_comment => ctx.campaign_comment })?;
-        out.write_exec("htcondor/bpsc-pre.sh", t.as_bytes())?;
-        out.mkdir(ATTEMPT_DIR)?;
-    }
-    write_dag(&ctx, out, &p, &names, &defaults)?;
-    Ok(Emitted {
-        groups: p.groups.counts(),
-        submit_command: format!("condor_submit_dag {DAG_FILE}"),
-        engine_jobs: crate::backend::kind_counts(ir, |_| true),
-        engine_edges: ir.edges.len() as u64,
+    crate::backend::alongside_common(ir, out, &p.groups, &opts, || {
+        let defaults: Vec<Resources> = p
+            .subs
+            .iter()
+            .map(|sf| sf.jobs.first().map(|&j| ir.settings_of(j).resources.clone()).unwrap_or_else(Resources::inserted))
+            .collect();
+        for (sf, d) in p.subs.iter().zip(&defaults) {
+            write_submit(&ctx, out, sf, d)?;
+        }
+        if ir.jobs.iter().any(|j| j.kind == JobKind::Join) {
+            let t = render(&ctx, "noop", minijinja::context! { version => ctx.version, campaign_comment => ctx.campaign_comment })?;
+            out.write("htcondor/noop.sub", t.as_bytes())?;
+        }
+        let t = render(
+            &ctx,
+            "config",
+            minijinja::context! {
+                version => ctx.version,
+                max_idle => MAX_JOBS_IDLE,
+                max_submitted => MAX_JOBS_SUBMITTED,
+                scan_interval => SCAN_INTERVAL,
+                submits_per_interval => SUBMITS_PER_INTERVAL,
+            },
+        )?;
+        out.write("htcondor/dagman.config", t.as_bytes())?;
+        let t = render(&ctx, "job", minijinja::context! { version => ctx.version, campaign_comment => ctx.campaign_comment })?;
+        out.write_exec("htcondor/bpsc-job.sh", t.as_bytes())?;
+        let t = render(
+            &ctx,
+            "post",
+            minijinja::context! {
+                version => ctx.version,
+                campaign_comment => ctx.campaign_comment,
+                notify_command => notify_command(ir),
+                notify_on => ir.notify.on.iter().filter(|e| *e == "done" || *e == "failure").cloned().collect::<Vec<_>>().join(" "),
+                notify_env => notify_env(ir)?,
+                dag => DAG_FILE,
+                // Long enough for DAGMan to see the halt file (it looks once per scan).
+                halt_wait => 2 * SCAN_INTERVAL + 1,
+            },
+        )?;
+        out.write_exec("htcondor/bpsc-post.sh", t.as_bytes())?;
+        if p.subs.iter().any(|sf| sf.transfer) {
+            let t = render(&ctx, "pre", minijinja::context! { version => ctx.version, campaign_comment => ctx.campaign_comment })?;
+            out.write_exec("htcondor/bpsc-pre.sh", t.as_bytes())?;
+            out.mkdir(ATTEMPT_DIR)?;
+        }
+        write_dag(&ctx, out, &p, &names, &defaults)?;
+        Ok(Emitted {
+            groups: p.groups.counts(),
+            submit_command: format!("condor_submit_dag {DAG_FILE}"),
+            engine_jobs: crate::backend::kind_counts(ir, |_| true),
+            engine_edges: ir.edges.len() as u64,
+        })
     })
 }
 

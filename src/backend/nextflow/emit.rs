@@ -725,459 +725,460 @@ fn fmt_f64(x: f64) -> String {
 /// Write the Nextflow submit directory.
 pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
     let g = crate::backend::groups(ir);
-    crate::backend::write_common(ir, out, &g, &Default::default())?;
-    let plan = plan(ir, &g)?;
-    out.mkdir(&format!("{TABLE_DIR}/nodes"))?;
-    out.mkdir(&format!("{TABLE_DIR}/edges"))?;
+    crate::backend::alongside_common(ir, out, &g, &Default::default(), || {
+        let plan = plan(ir, &g)?;
+        out.mkdir(&format!("{TABLE_DIR}/nodes"))?;
+        out.mkdir(&format!("{TABLE_DIR}/edges"))?;
 
-    // Pass 1: what each process cnode shares.
-    let mut infos: Vec<Option<ProcInfo>> = Vec::with_capacity(plan.cnodes.len());
-    for cn in &plan.cnodes {
-        if cn.kind != CKind::Process {
-            infos.push(None);
-            continue;
-        }
-        let kind = cn.jobs.first().map(|&j| ir.jobs[j as usize].kind).unwrap_or(JobKind::Compute);
-        let mut info = ProcInfo {
-            res: Uni::Empty,
-            retries: 0,
-            growth: 1.0,
-            growth_on: GrowthOn::Oom,
-            cap: None,
-            filter: BTreeSet::new(),
-            abort: false,
-            site: Uni::Empty,
-            opts: OptsUni::default(),
-            steps: BTreeSet::new(),
-            kind,
-        };
-        let mut last_settings: Option<u32> = None;
-        for &j in &cn.jobs {
-            let js = ir.settings_of(j);
-            let r = &js.resources;
-            info.res.add(res4(r));
-            info.retries = info.retries.max(r.retries);
-            info.growth = info.growth.max(r.memory_growth);
-            info.growth_on = r.memory_growth_on;
-            info.cap = js.memory_cap;
-            info.filter.extend(r.retry_unless_exit.iter().copied());
-            info.abort |= r.on_failure == OnFailure::Abort;
-            let si = ir.jobs[j as usize].settings;
-            if last_settings != Some(si) {
-                info.site.add(site_index(ir, js.step));
-                info.opts.add(job_opts(js));
-                last_settings = Some(si);
+        // Pass 1: what each process cnode shares.
+        let mut infos: Vec<Option<ProcInfo>> = Vec::with_capacity(plan.cnodes.len());
+        for cn in &plan.cnodes {
+            if cn.kind != CKind::Process {
+                infos.push(None);
+                continue;
             }
-            if kind == JobKind::Compute {
-                for m in ir.job_members(j) {
-                    let st = &ir.steps[m.step as usize];
-                    if !info.steps.contains(&st.name) {
-                        info.steps.insert(st.name.clone());
+            let kind = cn.jobs.first().map(|&j| ir.jobs[j as usize].kind).unwrap_or(JobKind::Compute);
+            let mut info = ProcInfo {
+                res: Uni::Empty,
+                retries: 0,
+                growth: 1.0,
+                growth_on: GrowthOn::Oom,
+                cap: None,
+                filter: BTreeSet::new(),
+                abort: false,
+                site: Uni::Empty,
+                opts: OptsUni::default(),
+                steps: BTreeSet::new(),
+                kind,
+            };
+            let mut last_settings: Option<u32> = None;
+            for &j in &cn.jobs {
+                let js = ir.settings_of(j);
+                let r = &js.resources;
+                info.res.add(res4(r));
+                info.retries = info.retries.max(r.retries);
+                info.growth = info.growth.max(r.memory_growth);
+                info.growth_on = r.memory_growth_on;
+                info.cap = js.memory_cap;
+                info.filter.extend(r.retry_unless_exit.iter().copied());
+                info.abort |= r.on_failure == OnFailure::Abort;
+                let si = ir.jobs[j as usize].settings;
+                if last_settings != Some(si) {
+                    info.site.add(site_index(ir, js.step));
+                    info.opts.add(job_opts(js));
+                    last_settings = Some(si);
+                }
+                if kind == JobKind::Compute {
+                    for m in ir.job_members(j) {
+                        let st = &ir.steps[m.step as usize];
+                        if !info.steps.contains(&st.name) {
+                            info.steps.insert(st.name.clone());
+                        }
                     }
                 }
             }
+            infos.push(Some(info));
         }
-        infos.push(Some(info));
-    }
 
-    // Node tables.
-    for (ci, cn) in plan.cnodes.iter().enumerate() {
-        let mut w = out.create(&format!("{TABLE_DIR}/nodes/{}.tsv", cn.name))?;
-        let info = infos[ci].as_ref();
-        let site_col = info.is_some_and(|i| i.site == Uni::Mixed);
-        let res_col = info.is_some_and(|i| i.res == Uni::Mixed);
-        for &j in &cn.jobs {
-            write!(w, "{}\t{}\t{}", g.index_in_group[j as usize], ir.job_id(j), plan.indeg[j as usize])?;
-            if site_col {
-                write!(w, "\t{}", site_index(ir, ir.settings_of(j).step))?;
-            }
-            if res_col {
-                let (m, c, t, d) = res4(&ir.settings_of(j).resources);
-                write!(w, "\t{m}\t{c}\t{t}\t{d}")?;
-            }
-            w.write_all(b"\n")?;
-        }
-        w.flush()?;
-    }
-
-    // Edge tables: edges sorted by (pair, parent, child), one file per pair.
-    {
-        let pair_id: BTreeMap<(u32, u32), u32> = plan.pairs.keys().enumerate().map(|(i, &k)| (k, i as u32)).collect();
-        let names: Vec<(u32, u32)> = plan.pairs.keys().copied().collect();
-        let mut tagged: Vec<(u32, u32, u32)> = Vec::with_capacity(ir.edges.len());
-        for &(p, c) in &ir.edges {
-            let key = (plan.cnode_of[p as usize], plan.cnode_of[c as usize]);
-            if let Some(&id) = pair_id.get(&key) {
-                tagged.push((id, p, c));
-            }
-        }
-        tagged.sort_unstable();
-        let mut cur: Option<(u32, Box<dyn Write>)> = None;
-        for (id, p, c) in tagged {
-            if cur.as_ref().map(|x| x.0) != Some(id) {
-                if let Some((_, mut w)) = cur.take() {
-                    w.flush()?;
+        // Node tables.
+        for (ci, cn) in plan.cnodes.iter().enumerate() {
+            let mut w = out.create(&format!("{TABLE_DIR}/nodes/{}.tsv", cn.name))?;
+            let info = infos[ci].as_ref();
+            let site_col = info.is_some_and(|i| i.site == Uni::Mixed);
+            let res_col = info.is_some_and(|i| i.res == Uni::Mixed);
+            for &j in &cn.jobs {
+                write!(w, "{}\t{}\t{}", g.index_in_group[j as usize], ir.job_id(j), plan.indeg[j as usize])?;
+                if site_col {
+                    write!(w, "\t{}", site_index(ir, ir.settings_of(j).step))?;
                 }
-                let (a, b) = names[id as usize];
-                let path = format!("{TABLE_DIR}/edges/{}--{}.tsv", plan.cnodes[a as usize].name, plan.cnodes[b as usize].name);
-                cur = Some((id, out.create(&path)?));
+                if res_col {
+                    let (m, c, t, d) = res4(&ir.settings_of(j).resources);
+                    write!(w, "\t{m}\t{c}\t{t}\t{d}")?;
+                }
+                w.write_all(b"\n")?;
             }
-            if let Some((_, w)) = cur.as_mut() {
-                writeln!(w, "{}\t{}\t{}", g.index_in_group[p as usize], g.index_in_group[c as usize], plan.indeg[c as usize])?;
-            }
-        }
-        if let Some((_, mut w)) = cur.take() {
             w.flush()?;
         }
-    }
 
-    // Processes.
-    let slow = ir.notify.on.iter().any(|e| e == "slow") && ir.notify.slow_after.is_some();
-    let mut procs: Vec<ProcView> = Vec::new();
-    let mut slurm_opts: Vec<OptView> = Vec::new();
-    let mut condor_opts: Vec<OptView> = Vec::new();
-    let mut containers = false;
-    for (ci, cn) in plan.cnodes.iter().enumerate() {
-        let Some(info) = infos[ci].as_ref() else { continue };
-        let gname = &g.names[cn.group as usize];
-        let what = match info.kind {
-            JobKind::Compute => {
-                let steps: Vec<&str> = info.steps.iter().map(|s| s.as_str()).collect();
-                format!("step{} {}", if steps.len() > 1 { "s" } else { "" }, steps.join(", "))
-            }
-            k => format!("inserted {} jobs", k.as_str()),
-        };
-        let mut comments = vec![comment(&format!(
-            "task group `{gname}`{}: {what}, {} job{}",
-            cn.part.map(|p| format!(" (layer {p})")).unwrap_or_default(),
-            cn.jobs.len(),
-            if cn.jobs.len() == 1 { "" } else { "s" }
-        ))];
-        let label = info.steps.iter().next().cloned().unwrap_or_else(|| gname.clone());
-        let mut input = String::from("tuple val(k), val(id), val(n)");
-        if info.site == Uni::Mixed {
-            input.push_str(", val(site)");
-        }
-        let res_col = info.res == Uni::Mixed;
-        if res_col {
-            input.push_str(", val(mem), val(cpu), val(wt), val(dsk)");
-        }
-        let (mem, cpus, time, disk) = match info.res.same() {
-            Some(&(m, c, t, d)) => (format!("{m}L"), c.to_string(), t.to_string(), d.to_string()),
-            None => ("(mem as long)".into(), "cpu as int".into(), "wt".into(), "dsk".into()),
-        };
-        let mut d: Vec<String> = vec!["tag \"${id}\"".into()];
-        d.push(if res_col { format!("cpus {{ {cpus} }}") } else { format!("cpus {cpus}") });
-        if info.retries > 0 && info.growth > 1.0 {
-            // Growth stops at the job's memory cap (MiB): the smaller of the step's and the
-            // site's max_memory.
-            let cap = info.cap.map(|c| c.div_ceil(1 << 20)).unwrap_or(0);
-            let oom = info.growth_on == GrowthOn::Oom;
-            d.push(format!("memory {{ \"${{bpscMemory(task, {mem}, {}d, {cap}L, {oom})}} MB\" }}", fmt_f64(info.growth)));
-        } else if res_col {
-            d.push("memory { \"${mem} MB\" }".into());
-        } else if let Some(&(m, ..)) = info.res.same() {
-            d.push(format!("memory '{m} MB'"));
-        }
-        d.push(if res_col { "time { \"${wt}s\" }".into() } else { format!("time '{time}s'") });
-        d.push(if res_col { "disk { \"${dsk} MB\" }".into() } else { format!("disk '{disk} MB'") });
-        let fin = if info.abort { "terminate" } else { "ignore" };
-        d.push(format!("maxRetries {}", info.retries.max(0)));
-        if info.retries <= 0 {
-            d.push(format!("errorStrategy '{fin}'"));
-        } else if info.filter.is_empty() {
-            d.push(format!("errorStrategy {{ task.attempt <= {} ? 'retry' : '{fin}' }}", info.retries));
-        } else {
-            let codes: Vec<String> = info.filter.iter().map(|c| c.to_string()).collect();
-            d.push(format!(
-                "errorStrategy {{ (task.exitStatus in [{}]) ? '{fin}' : (task.attempt <= {} ? 'retry' : '{fin}') }}",
-                codes.join(", "),
-                info.retries
-            ));
-        }
-        let mut env_lines: Vec<String> = Vec::new();
-        let (o, mixed) = info.opts.resolve();
-        if !mixed.is_empty() {
-            // Cannot happen: processes are cut per settings variant (see `plan`).
-            return Err(internal(format!("process {}: {} differ between its jobs", cn.name, mixed.join(", "))));
-        }
-        let mut setup: Option<&str> = None;
+        // Edge tables: edges sorted by (pair, parent, child), one file per pair.
         {
-            if let Some(q) = &o.queue {
-                // Nextflow writes the queue into the job script's header: one safe word.
-                d.push(format!("queue {}", groovy_sq(&option_value(q, "queue", &label)?)));
-            }
-            if let Some(m) = o.max_jobs {
-                d.push(format!("maxForks {m}"));
-            }
-            match &o.software {
-                Some(Software::Container(img)) => {
-                    d.push(format!("container {}", groovy_sq(&option_value(img, "container image", &label)?)));
-                    // The task runs inside the image (apptainer, enabled in nextflow.config):
-                    // the submit directory and the job's scratch must be there too, since
-                    // Nextflow mounts only the task's work directory and its input files.
-                    let site_expr = match &info.site {
-                        Uni::Same(s) => s.to_string(),
-                        Uni::Mixed => "site".into(),
-                        Uni::Empty => "-1".into(),
-                    };
-                    d.push(format!("containerOptions {{ bpscBinds({site_expr}) }}"));
-                    containers = true;
+            let pair_id: BTreeMap<(u32, u32), u32> = plan.pairs.keys().enumerate().map(|(i, &k)| (k, i as u32)).collect();
+            let names: Vec<(u32, u32)> = plan.pairs.keys().copied().collect();
+            let mut tagged: Vec<(u32, u32, u32)> = Vec::with_capacity(ir.edges.len());
+            for &(p, c) in &ir.edges {
+                let key = (plan.cnode_of[p as usize], plan.cnode_of[c as usize]);
+                if let Some(&id) = pair_id.get(&key) {
+                    tagged.push((id, p, c));
                 }
-                Some(Software::Setup(sh)) => setup = Some(sh.as_str()),
-                None => {}
             }
-            for (k, v) in &o.env {
-                if !is_env_name(k) {
-                    return Err(invalid(format!("step `{label}`: `{k}` is not a valid environment variable name")));
+            tagged.sort_unstable();
+            let mut cur: Option<(u32, Box<dyn Write>)> = None;
+            for (id, p, c) in tagged {
+                if cur.as_ref().map(|x| x.0) != Some(id) {
+                    if let Some((_, mut w)) = cur.take() {
+                        w.flush()?;
+                    }
+                    let (a, b) = names[id as usize];
+                    let path = format!("{TABLE_DIR}/edges/{}--{}.tsv", plan.cnodes[a as usize].name, plan.cnodes[b as usize].name);
+                    cur = Some((id, out.create(&path)?));
                 }
-                env_lines.push(format!("export {k}={}", sh_sq(v)));
+                if let Some((_, w)) = cur.as_mut() {
+                    writeln!(w, "{}\t{}\t{}", g.index_in_group[p as usize], g.index_in_group[c as usize], plan.indeg[c as usize])?;
+                }
             }
-            let mut sl: Vec<String> = Vec::new();
-            let mut co: Vec<String> = Vec::new();
-            if let Some(a) = &o.account {
-                let a = option_value(a, "account", &label)?;
-                sl.push(format!("--account={a}"));
-                co.push(format!("accounting_group = {a}"));
-            }
-            if let Some(q) = &o.qos {
-                sl.push(format!("--qos={}", option_value(q, "qos", &label)?));
-            }
-            let hosts: Vec<String> = o.hosts.iter().map(|h| option_value(h, "host", &label)).collect::<Result<_, _>>()?;
-            let avoid: Vec<String> = o.avoid_hosts.iter().map(|h| option_value(h, "host", &label)).collect::<Result<_, _>>()?;
-            if hosts.len() == 1 {
-                sl.push(format!("--nodelist={}", hosts[0]));
-            } else if hosts.len() > 1 {
-                comments.push(comment(&format!(
-                    "hosts {}: Slurm has no `any of these nodes` option; the slurm profile leaves them out (W801)",
-                    hosts.join(", ")
-                )));
-            }
-            if !avoid.is_empty() {
-                sl.push(format!("--exclude={}", avoid.join(",")));
-            }
-            // HTCondor's Machine is the fully qualified host name: a short name matches the
-            // part before the first dot (the HTCondor backend's form).
-            let mut req: Vec<String> = Vec::new();
-            if !hosts.is_empty() {
-                req.push(classad_hosts(&hosts));
-            }
-            if !avoid.is_empty() {
-                req.push(format!("!{}", classad_hosts(&avoid)));
-            }
-            if !req.is_empty() {
-                co.push(format!("requirements = {}", req.join(" && ")));
-            }
-            if !sl.is_empty() {
-                slurm_opts.push(OptView { name: cn.name.clone(), value: groovy_sq(&sl.join(" ")) });
-            }
-            if !co.is_empty() {
-                condor_opts.push(OptView { name: cn.name.clone(), value: groovy_sq(&co.join("; ")) });
+            if let Some((_, mut w)) = cur.take() {
+                w.flush()?;
             }
         }
-        // The script: GString text; only ${...} below are Groovy expressions.
-        let site_expr = match &info.site {
-            Uni::Same(s) => s.to_string(),
-            Uni::Mixed => "site".into(),
-            Uni::Empty => "-1".into(),
-        };
-        let mut script: Vec<String> = Vec::new();
-        // The job sees exactly its environment (LANGUAGE.md 4, "Environment"): the task
-        // inherits Nextflow's (local executor: the launching shell's; slurm: sbatch's default
-        // --export=ALL; condor: `getenv = true` in CondorExecutor), so the script keeps only
-        // the identity and the batch system's variables, then sets the job's own.
-        script.push(format!(
-            "bpsc_bin=\\$(command -v ${{shq(params.bpsc)}}) || {{ echo \"bpsc: ${{params.bpsc}} not found\" >&2; exit 127; }}"
-        ));
-        script.push(gstring_lit(&format!(
-            "for bpsc_v in $(compgen -e); do case $bpsc_v in {KEEP_ENV}) ;; *) unset \"$bpsc_v\" 2>/dev/null || true ;; esac; done"
-        )));
-        script.push(gstring_lit(&format!("export PATH={DEFAULT_PATH}")));
-        script.push(format!("${{bpscScratch({site_expr})}}"));
-        for l in &env_lines {
-            script.push(gstring_lit(l));
-        }
-        if let Some(sh) = setup {
-            // software = setup(...): after the environment is set, as on every engine.
-            script.push(gstring_lit("set +u"));
-            script.push(gstring_lit(&format!("{{ {sh}\n}} || echo \"bpsc: software setup exited with $?\" >&2")));
-            script.push(gstring_lit("set -u"));
-        }
-        let wrap = format!("\"\\$bpsc_bin\" wrap ${{shq(params.submit)}} --group {} --index ${{k as long}}", sh_sq(gname));
-        let slow_cmd = if slow && info.kind == JobKind::Compute { notify_command(ir, "slow", &label, true) } else { None };
-        match (slow_cmd, ir.notify.slow_after) {
-            (Some(cmd), Some(after)) => {
-                script.push("export BPSC_NF_JOB=${shq(id)}".into());
-                script.push(gstring_lit(&format!(
-                    "( trap 'kill $! 2>/dev/null; exit 0' TERM; sleep {after} & wait $!; {cmd} ) >/dev/null 2>&1 &"
-                )));
-                script.push(gstring_lit("bpsc_watchdog=$!"));
-                script.push(gstring_lit("bpsc_rc=0"));
-                script.push(format!("{wrap} || bpsc_rc=\\$?"));
-                script.push(gstring_lit("kill $bpsc_watchdog 2>/dev/null || true"));
-                script.push(gstring_lit("exit $bpsc_rc"));
-            }
-            _ => script.push(format!("exec {wrap}")),
-        }
-        // A setup script may span lines: one script line per text line.
-        let script: Vec<String> = script.iter().flat_map(|l| l.split('\n').map(str::to_string).collect::<Vec<_>>()).collect();
-        procs.push(ProcView { name: cn.name.clone(), comments, directives: d, input, script });
-    }
 
-    // Workflow wiring, in topological order.
-    let mut parents_of: BTreeMap<u32, Vec<(u32, u32)>> = BTreeMap::new();
-    for (&(a, b), &(_, max_out)) in &plan.pairs {
-        parents_of.entry(b).or_default().push((a, max_out));
-    }
-    let mut wiring: Vec<String> = Vec::new();
-    let mut joins = 0usize;
-    for &c in &plan.order {
-        let cn = &plan.cnodes[c as usize];
-        let name = &cn.name;
-        let (mut roots, mut others, mut grouped) = (false, false, false);
-        for &j in &cn.jobs {
-            let k = plan.indeg[j as usize];
-            roots |= k == 0;
-            others |= k > 0;
-            grouped |= k > 1;
-        }
-        wiring.push(String::new());
-        wiring.push(format!(
-            "// {name}: {} job{}{}",
-            cn.jobs.len(),
-            if cn.jobs.len() == 1 { "" } else { "s" },
-            if cn.kind == CKind::Join { " (join nodes: no task)" } else { "" }
-        ));
-        wiring.push(format!("def nodes_{name} = bpscTable('nodes/{name}')"));
-        let parents = parents_of.get(&c).cloned().unwrap_or_default();
-        if parents.is_empty() {
-            wiring.push(format!("def in_{name} = nodes_{name}"));
-        } else {
-            let mut evs: Vec<String> = Vec::new();
-            for (p, max_out) in &parents {
-                let pn = &plan.cnodes[*p as usize].name;
-                evs.push(if *max_out <= 1 {
-                    format!("done_{pn}.join(bpscTable('edges/{pn}--{name}'))")
-                } else {
-                    format!("bpscTable('edges/{pn}--{name}').combine(done_{pn}, by: 0)")
-                });
+        // Processes.
+        let slow = ir.notify.on.iter().any(|e| e == "slow") && ir.notify.slow_after.is_some();
+        let mut procs: Vec<ProcView> = Vec::new();
+        let mut slurm_opts: Vec<OptView> = Vec::new();
+        let mut condor_opts: Vec<OptView> = Vec::new();
+        let mut containers = false;
+        for (ci, cn) in plan.cnodes.iter().enumerate() {
+            let Some(info) = infos[ci].as_ref() else { continue };
+            let gname = &g.names[cn.group as usize];
+            let what = match info.kind {
+                JobKind::Compute => {
+                    let steps: Vec<&str> = info.steps.iter().map(|s| s.as_str()).collect();
+                    format!("step{} {}", if steps.len() > 1 { "s" } else { "" }, steps.join(", "))
+                }
+                k => format!("inserted {} jobs", k.as_str()),
+            };
+            let mut comments = vec![comment(&format!(
+                "task group `{gname}`{}: {what}, {} job{}",
+                cn.part.map(|p| format!(" (layer {p})")).unwrap_or_default(),
+                cn.jobs.len(),
+                if cn.jobs.len() == 1 { "" } else { "s" }
+            ))];
+            let label = info.steps.iter().next().cloned().unwrap_or_else(|| gname.clone());
+            let mut input = String::from("tuple val(k), val(id), val(n)");
+            if info.site == Uni::Mixed {
+                input.push_str(", val(site)");
             }
-            let ev = if evs.len() == 1 { evs.remove(0) } else { format!("{}.mix({})", evs[0], evs[1..].join(", ")) };
-            wiring.push(format!("def ev_{name} = {ev}"));
-            if grouped {
-                wiring.push(format!(
+            let res_col = info.res == Uni::Mixed;
+            if res_col {
+                input.push_str(", val(mem), val(cpu), val(wt), val(dsk)");
+            }
+            let (mem, cpus, time, disk) = match info.res.same() {
+                Some(&(m, c, t, d)) => (format!("{m}L"), c.to_string(), t.to_string(), d.to_string()),
+                None => ("(mem as long)".into(), "cpu as int".into(), "wt".into(), "dsk".into()),
+            };
+            let mut d: Vec<String> = vec!["tag \"${id}\"".into()];
+            d.push(if res_col { format!("cpus {{ {cpus} }}") } else { format!("cpus {cpus}") });
+            if info.retries > 0 && info.growth > 1.0 {
+                // Growth stops at the job's memory cap (MiB): the smaller of the step's and the
+                // site's max_memory.
+                let cap = info.cap.map(|c| c.div_ceil(1 << 20)).unwrap_or(0);
+                let oom = info.growth_on == GrowthOn::Oom;
+                d.push(format!("memory {{ \"${{bpscMemory(task, {mem}, {}d, {cap}L, {oom})}} MB\" }}", fmt_f64(info.growth)));
+            } else if res_col {
+                d.push("memory { \"${mem} MB\" }".into());
+            } else if let Some(&(m, ..)) = info.res.same() {
+                d.push(format!("memory '{m} MB'"));
+            }
+            d.push(if res_col { "time { \"${wt}s\" }".into() } else { format!("time '{time}s'") });
+            d.push(if res_col { "disk { \"${dsk} MB\" }".into() } else { format!("disk '{disk} MB'") });
+            let fin = if info.abort { "terminate" } else { "ignore" };
+            d.push(format!("maxRetries {}", info.retries.max(0)));
+            if info.retries <= 0 {
+                d.push(format!("errorStrategy '{fin}'"));
+            } else if info.filter.is_empty() {
+                d.push(format!("errorStrategy {{ task.attempt <= {} ? 'retry' : '{fin}' }}", info.retries));
+            } else {
+                let codes: Vec<String> = info.filter.iter().map(|c| c.to_string()).collect();
+                d.push(format!(
+                    "errorStrategy {{ (task.exitStatus in [{}]) ? '{fin}' : (task.attempt <= {} ? 'retry' : '{fin}') }}",
+                    codes.join(", "),
+                    info.retries
+                ));
+            }
+            let mut env_lines: Vec<String> = Vec::new();
+            let (o, mixed) = info.opts.resolve();
+            if !mixed.is_empty() {
+                // Cannot happen: processes are cut per settings variant (see `plan`).
+                return Err(internal(format!("process {}: {} differ between its jobs", cn.name, mixed.join(", "))));
+            }
+            let mut setup: Option<&str> = None;
+            {
+                if let Some(q) = &o.queue {
+                    // Nextflow writes the queue into the job script's header: one safe word.
+                    d.push(format!("queue {}", groovy_sq(&option_value(q, "queue", &label)?)));
+                }
+                if let Some(m) = o.max_jobs {
+                    d.push(format!("maxForks {m}"));
+                }
+                match &o.software {
+                    Some(Software::Container(img)) => {
+                        d.push(format!("container {}", groovy_sq(&option_value(img, "container image", &label)?)));
+                        // The task runs inside the image (apptainer, enabled in nextflow.config):
+                        // the submit directory and the job's scratch must be there too, since
+                        // Nextflow mounts only the task's work directory and its input files.
+                        let site_expr = match &info.site {
+                            Uni::Same(s) => s.to_string(),
+                            Uni::Mixed => "site".into(),
+                            Uni::Empty => "-1".into(),
+                        };
+                        d.push(format!("containerOptions {{ bpscBinds({site_expr}) }}"));
+                        containers = true;
+                    }
+                    Some(Software::Setup(sh)) => setup = Some(sh.as_str()),
+                    None => {}
+                }
+                for (k, v) in &o.env {
+                    if !is_env_name(k) {
+                        return Err(invalid(format!("step `{label}`: `{k}` is not a valid environment variable name")));
+                    }
+                    env_lines.push(format!("export {k}={}", sh_sq(v)));
+                }
+                let mut sl: Vec<String> = Vec::new();
+                let mut co: Vec<String> = Vec::new();
+                if let Some(a) = &o.account {
+                    let a = option_value(a, "account", &label)?;
+                    sl.push(format!("--account={a}"));
+                    co.push(format!("accounting_group = {a}"));
+                }
+                if let Some(q) = &o.qos {
+                    sl.push(format!("--qos={}", option_value(q, "qos", &label)?));
+                }
+                let hosts: Vec<String> = o.hosts.iter().map(|h| option_value(h, "host", &label)).collect::<Result<_, _>>()?;
+                let avoid: Vec<String> = o.avoid_hosts.iter().map(|h| option_value(h, "host", &label)).collect::<Result<_, _>>()?;
+                if hosts.len() == 1 {
+                    sl.push(format!("--nodelist={}", hosts[0]));
+                } else if hosts.len() > 1 {
+                    comments.push(comment(&format!(
+                        "hosts {}: Slurm has no `any of these nodes` option; the slurm profile leaves them out (W801)",
+                        hosts.join(", ")
+                    )));
+                }
+                if !avoid.is_empty() {
+                    sl.push(format!("--exclude={}", avoid.join(",")));
+                }
+                // HTCondor's Machine is the fully qualified host name: a short name matches the
+                // part before the first dot (the HTCondor backend's form).
+                let mut req: Vec<String> = Vec::new();
+                if !hosts.is_empty() {
+                    req.push(classad_hosts(&hosts));
+                }
+                if !avoid.is_empty() {
+                    req.push(format!("!{}", classad_hosts(&avoid)));
+                }
+                if !req.is_empty() {
+                    co.push(format!("requirements = {}", req.join(" && ")));
+                }
+                if !sl.is_empty() {
+                    slurm_opts.push(OptView { name: cn.name.clone(), value: groovy_sq(&sl.join(" ")) });
+                }
+                if !co.is_empty() {
+                    condor_opts.push(OptView { name: cn.name.clone(), value: groovy_sq(&co.join("; ")) });
+                }
+            }
+            // The script: GString text; only ${...} below are Groovy expressions.
+            let site_expr = match &info.site {
+                Uni::Same(s) => s.to_string(),
+                Uni::Mixed => "site".into(),
+                Uni::Empty => "-1".into(),
+            };
+            let mut script: Vec<String> = Vec::new();
+            // The job sees exactly its environment (LANGUAGE.md 4, "Environment"): the task
+            // inherits Nextflow's (local executor: the launching shell's; slurm: sbatch's default
+            // --export=ALL; condor: `getenv = true` in CondorExecutor), so the script keeps only
+            // the identity and the batch system's variables, then sets the job's own.
+            script.push(format!(
+                "bpsc_bin=\\$(command -v ${{shq(params.bpsc)}}) || {{ echo \"bpsc: ${{params.bpsc}} not found\" >&2; exit 127; }}"
+            ));
+            script.push(gstring_lit(&format!(
+                "for bpsc_v in $(compgen -e); do case $bpsc_v in {KEEP_ENV}) ;; *) unset \"$bpsc_v\" 2>/dev/null || true ;; esac; done"
+            )));
+            script.push(gstring_lit(&format!("export PATH={DEFAULT_PATH}")));
+            script.push(format!("${{bpscScratch({site_expr})}}"));
+            for l in &env_lines {
+                script.push(gstring_lit(l));
+            }
+            if let Some(sh) = setup {
+                // software = setup(...): after the environment is set, as on every engine.
+                script.push(gstring_lit("set +u"));
+                script.push(gstring_lit(&format!("{{ {sh}\n}} || echo \"bpsc: software setup exited with $?\" >&2")));
+                script.push(gstring_lit("set -u"));
+            }
+            let wrap = format!("\"\\$bpsc_bin\" wrap ${{shq(params.submit)}} --group {} --index ${{k as long}}", sh_sq(gname));
+            let slow_cmd = if slow && info.kind == JobKind::Compute { notify_command(ir, "slow", &label, true) } else { None };
+            match (slow_cmd, ir.notify.slow_after) {
+                (Some(cmd), Some(after)) => {
+                    script.push("export BPSC_NF_JOB=${shq(id)}".into());
+                    script.push(gstring_lit(&format!(
+                        "( trap 'kill $! 2>/dev/null; exit 0' TERM; sleep {after} & wait $!; {cmd} ) >/dev/null 2>&1 &"
+                    )));
+                    script.push(gstring_lit("bpsc_watchdog=$!"));
+                    script.push(gstring_lit("bpsc_rc=0"));
+                    script.push(format!("{wrap} || bpsc_rc=\\$?"));
+                    script.push(gstring_lit("kill $bpsc_watchdog 2>/dev/null || true"));
+                    script.push(gstring_lit("exit $bpsc_rc"));
+                }
+                _ => script.push(format!("exec {wrap}")),
+            }
+            // A setup script may span lines: one script line per text line.
+            let script: Vec<String> = script.iter().flat_map(|l| l.split('\n').map(str::to_string).collect::<Vec<_>>()).collect();
+            procs.push(ProcView { name: cn.name.clone(), comments, directives: d, input, script });
+        }
+
+        // Workflow wiring, in topological order.
+        let mut parents_of: BTreeMap<u32, Vec<(u32, u32)>> = BTreeMap::new();
+        for (&(a, b), &(_, max_out)) in &plan.pairs {
+            parents_of.entry(b).or_default().push((a, max_out));
+        }
+        let mut wiring: Vec<String> = Vec::new();
+        let mut joins = 0usize;
+        for &c in &plan.order {
+            let cn = &plan.cnodes[c as usize];
+            let name = &cn.name;
+            let (mut roots, mut others, mut grouped) = (false, false, false);
+            for &j in &cn.jobs {
+                let k = plan.indeg[j as usize];
+                roots |= k == 0;
+                others |= k > 0;
+                grouped |= k > 1;
+            }
+            wiring.push(String::new());
+            wiring.push(format!(
+                "// {name}: {} job{}{}",
+                cn.jobs.len(),
+                if cn.jobs.len() == 1 { "" } else { "s" },
+                if cn.kind == CKind::Join { " (join nodes: no task)" } else { "" }
+            ));
+            wiring.push(format!("def nodes_{name} = bpscTable('nodes/{name}')"));
+            let parents = parents_of.get(&c).cloned().unwrap_or_default();
+            if parents.is_empty() {
+                wiring.push(format!("def in_{name} = nodes_{name}"));
+            } else {
+                let mut evs: Vec<String> = Vec::new();
+                for (p, max_out) in &parents {
+                    let pn = &plan.cnodes[*p as usize].name;
+                    evs.push(if *max_out <= 1 {
+                        format!("done_{pn}.join(bpscTable('edges/{pn}--{name}'))")
+                    } else {
+                        format!("bpscTable('edges/{pn}--{name}').combine(done_{pn}, by: 0)")
+                    });
+                }
+                let ev = if evs.len() == 1 { evs.remove(0) } else { format!("{}.mix({})", evs[0], evs[1..].join(", ")) };
+                wiring.push(format!("def ev_{name} = {ev}"));
+                if grouped {
+                    wiring.push(format!(
                     "def ready_{name} = ev_{name}.map {{ r -> [groupKey(r[1], r[2] as int), r[0]] }}.groupTuple().map {{ r -> r[0].toString() }}"
                 ));
-            } else {
-                wiring.push(format!("def ready_{name} = ev_{name}.map {{ r -> r[1] }}"));
-            }
-            if roots {
-                wiring.push(format!(
+                } else {
+                    wiring.push(format!("def ready_{name} = ev_{name}.map {{ r -> r[1] }}"));
+                }
+                if roots {
+                    wiring.push(format!(
                     "def in_{name} = nodes_{name}.filter {{ r -> r[2] == '0' }}.mix(nodes_{name}.filter {{ r -> r[2] != '0' }}.join(ready_{name}))"
                 ));
-            } else if others {
-                wiring.push(format!("def in_{name} = nodes_{name}.join(ready_{name})"));
+                } else if others {
+                    wiring.push(format!("def in_{name} = nodes_{name}.join(ready_{name})"));
+                }
+            }
+            match cn.kind {
+                CKind::Process => {
+                    wiring.push(format!("{name}(in_{name})"));
+                    wiring.push(format!("def done_{name} = {name}.out.done"));
+                }
+                CKind::Join => {
+                    joins += 1;
+                    wiring.push(format!("def done_{name} = in_{name}.map {{ r -> r[0] }}"));
+                }
             }
         }
-        match cn.kind {
-            CKind::Process => {
-                wiring.push(format!("{name}(in_{name})"));
-                wiring.push(format!("def done_{name} = {name}.out.done"));
-            }
-            CKind::Join => {
-                joins += 1;
-                wiring.push(format!("def done_{name} = in_{name}.map {{ r -> r[0] }}"));
-            }
+        if wiring.first().is_some_and(|l| l.is_empty()) {
+            wiring.remove(0);
         }
-    }
-    if wiring.first().is_some_and(|l| l.is_empty()) {
-        wiring.remove(0);
-    }
 
-    // Site scratch directories as shell words.
-    let site_scratch: Vec<String> = ir
-        .sites
-        .iter()
-        .map(|s| match &s.scratch {
-            Some(t) => {
-                let (campaign, site) = (ir.campaign.clone(), s.name.clone());
-                groovy_sq(&render_path_word(t, &move |n: &str| match n {
-                    "user" => Some(PhVal::Env("USER")),
-                    "campaign" => Some(PhVal::Text(campaign.clone())),
-                    "site" => Some(PhVal::Text(site.clone())),
-                    _ => None,
-                }))
-            }
-            None => "null".into(),
+        // Site scratch directories as shell words.
+        let site_scratch: Vec<String> = ir
+            .sites
+            .iter()
+            .map(|s| match &s.scratch {
+                Some(t) => {
+                    let (campaign, site) = (ir.campaign.clone(), s.name.clone());
+                    groovy_sq(&render_path_word(t, &move |n: &str| match n {
+                        "user" => Some(PhVal::Env("USER")),
+                        "campaign" => Some(PhVal::Text(campaign.clone())),
+                        "site" => Some(PhVal::Text(site.clone())),
+                        _ => None,
+                    }))
+                }
+                None => "null".into(),
+            })
+            .collect();
+
+        // The same directories as Groovy expressions for the driver (container binds).
+        let site_paths: Vec<String> = ir
+            .sites
+            .iter()
+            .map(|s| match &s.scratch {
+                Some(t) => groovy_path(t, &ir.campaign, &s.name),
+                None => "null".into(),
+            })
+            .collect();
+        // The provenance job's own environment (that of the user's final job it runs, when
+        // there is one: the campaign's `final` settings).
+        let final_env: Vec<String> = ir
+            .final_job
+            .as_ref()
+            .map(|f| f.settings.env.iter().filter(|(k, _)| is_env_name(k)).map(|(k, v)| groovy_sq(&format!("{k}={v}"))).collect())
+            .unwrap_or_default();
+        let provenance = g.names.iter().position(|n| n == "provenance").map(|_| groovy_sq("provenance"));
+        let notify_done = notify_command(ir, "done", "", false).map(|c| groovy_sq(&c));
+        let notify_failure = notify_command(ir, "failure", "", false).map(|c| groovy_sq(&c));
+        let tasks: usize = plan.cnodes.iter().filter(|c| c.kind == CKind::Process).map(|c| c.jobs.len()).sum();
+
+        let profile = default_profile(ir);
+        let templates = Templates::new(&TEMPLATES)?;
+        let main = templates.render(
+            "main.nf",
+            minijinja::context! {
+                version => env!("CARGO_PKG_VERSION"),
+                campaign => comment(&ir.campaign),
+                jobs => ir.jobs.len(),
+                tasks => tasks,
+                edges => ir.edges.len(),
+                joins => joins,
+                processes => procs,
+                wiring => wiring,
+                site_scratch => site_scratch,
+                site_paths => site_paths,
+                oom_exits => OOM_EXITS.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "),
+                default_path => DEFAULT_PATH,
+                final_env => final_env,
+                local_limits => true,
+                provenance => provenance,
+                notify_done => notify_done,
+                notify_failure => notify_failure,
+            },
+        )?;
+        out.write("main.nf", main.as_bytes())?;
+        let config = templates.render(
+            "nextflow.config",
+            minijinja::context! {
+                version => env!("CARGO_PKG_VERSION"),
+                campaign => comment(&ir.campaign),
+                profile => profile,
+                manifest_name => groovy_sq(&format!("bpsc-{}", ir.campaign)),
+                slurm => slurm_opts,
+                condor => condor_opts,
+                containers => containers,
+            },
+        )?;
+        out.write("nextflow.config", config.as_bytes())?;
+
+        let kept = |k: JobKind| k != JobKind::Join;
+        Ok(Emitted {
+            groups: g.counts(),
+            submit_command: format!("nextflow run main.nf -profile {profile}"),
+            engine_jobs: crate::backend::kind_counts(ir, kept),
+            engine_edges: ir.edges.len() as u64,
         })
-        .collect();
-
-    // The same directories as Groovy expressions for the driver (container binds).
-    let site_paths: Vec<String> = ir
-        .sites
-        .iter()
-        .map(|s| match &s.scratch {
-            Some(t) => groovy_path(t, &ir.campaign, &s.name),
-            None => "null".into(),
-        })
-        .collect();
-    // The provenance job's own environment (that of the user's final job it runs, when
-    // there is one: the campaign's `final` settings).
-    let final_env: Vec<String> = ir
-        .final_job
-        .as_ref()
-        .map(|f| f.settings.env.iter().filter(|(k, _)| is_env_name(k)).map(|(k, v)| groovy_sq(&format!("{k}={v}"))).collect())
-        .unwrap_or_default();
-    let provenance = g.names.iter().position(|n| n == "provenance").map(|_| groovy_sq("provenance"));
-    let notify_done = notify_command(ir, "done", "", false).map(|c| groovy_sq(&c));
-    let notify_failure = notify_command(ir, "failure", "", false).map(|c| groovy_sq(&c));
-    let tasks: usize = plan.cnodes.iter().filter(|c| c.kind == CKind::Process).map(|c| c.jobs.len()).sum();
-
-    let profile = default_profile(ir);
-    let templates = Templates::new(&TEMPLATES)?;
-    let main = templates.render(
-        "main.nf",
-        minijinja::context! {
-            version => env!("CARGO_PKG_VERSION"),
-            campaign => comment(&ir.campaign),
-            jobs => ir.jobs.len(),
-            tasks => tasks,
-            edges => ir.edges.len(),
-            joins => joins,
-            processes => procs,
-            wiring => wiring,
-            site_scratch => site_scratch,
-            site_paths => site_paths,
-            oom_exits => OOM_EXITS.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "),
-            default_path => DEFAULT_PATH,
-            final_env => final_env,
-            local_limits => true,
-            provenance => provenance,
-            notify_done => notify_done,
-            notify_failure => notify_failure,
-        },
-    )?;
-    out.write("main.nf", main.as_bytes())?;
-    let config = templates.render(
-        "nextflow.config",
-        minijinja::context! {
-            version => env!("CARGO_PKG_VERSION"),
-            campaign => comment(&ir.campaign),
-            profile => profile,
-            manifest_name => groovy_sq(&format!("bpsc-{}", ir.campaign)),
-            slurm => slurm_opts,
-            condor => condor_opts,
-            containers => containers,
-        },
-    )?;
-    out.write("nextflow.config", config.as_bytes())?;
-
-    let kept = |k: JobKind| k != JobKind::Join;
-    Ok(Emitted {
-        groups: g.counts(),
-        submit_command: format!("nextflow run main.nf -profile {profile}"),
-        engine_jobs: crate::backend::kind_counts(ir, kept),
-        engine_edges: ir.edges.len() as u64,
     })
 }
 

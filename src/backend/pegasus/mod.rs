@@ -61,21 +61,22 @@ impl Pegasus {
 
 fn write_flavour(ir: &Ir, out: &dyn Output, yaml_flavour: bool) -> Result<Emitted, Diagnostic> {
     let m = model::Model::new(ir, yaml_flavour);
-    super::write_common(ir, out, &m.groups, &Default::default())?;
-    if yaml_flavour {
-        yaml::write(&m, out)?;
-    } else {
-        dax::write(&m, out)?;
-    }
-    catalogs::write_all(&m, out, yaml_flavour)?;
-    // Pegasus plans transfers itself: bpsc's stage jobs are not in its workflow; its
-    // cleanup jobs are (they remove undeclared `discard` outputs).
-    let kept = |k: JobKind| matches!(k, JobKind::Compute | JobKind::Join | JobKind::Cleanup);
-    Ok(Emitted {
-        groups: m.groups.counts(),
-        submit_command: "./plan.sh --submit".into(),
-        engine_jobs: super::kind_counts(ir, kept),
-        engine_edges: m.edges.len() as u64,
+    super::alongside_common(ir, out, &m.groups, &Default::default(), || {
+        if yaml_flavour {
+            yaml::write(&m, out)?;
+        } else {
+            dax::write(&m, out)?;
+        }
+        catalogs::write_all(&m, out, yaml_flavour)?;
+        // Pegasus plans transfers itself: bpsc's stage jobs are not in its workflow; its
+        // cleanup jobs are (they remove undeclared `discard` outputs).
+        let kept = |k: JobKind| matches!(k, JobKind::Compute | JobKind::Join | JobKind::Cleanup);
+        Ok(Emitted {
+            groups: m.groups.counts(),
+            submit_command: "./plan.sh --submit".into(),
+            engine_jobs: super::kind_counts(ir, kept),
+            engine_edges: m.edges.len() as u64,
+        })
     })
 }
 

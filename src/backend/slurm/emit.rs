@@ -28,7 +28,6 @@ use crate::backend::templates::{TemplateSet, Templates};
 use crate::backend::{Emitted, Groups, Output};
 use crate::diag::Diagnostic;
 use crate::ir::adjacency::topo_jobs;
-use crate::ir::jsonl::JobLines;
 use crate::ir::quote::{expand_template, quote_in, Quote};
 use crate::ir::{Ir, JobKind, JobSettings, OnFailure, Software};
 
@@ -829,311 +828,322 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
     // The job script checks its parents' records (dependencies fire on any end): the tables
     // keep parents.
     let opts = crate::submitdir::tasks::TableOptions { parents: true, ..Default::default() };
-    crate::backend::write_common(ir, out, &g, &opts)?;
-    let e = Templates::new(&TEMPLATES)?;
-    let version = env!("CARGO_PKG_VERSION");
-    let campaign_c = comment(&ir.campaign);
-    let mut camp_tok = crate::ir::naming::sanitize(&ir.campaign);
-    camp_tok.truncate(48);
+    crate::backend::alongside_common(ir, out, &g, &opts, || {
+        let e = Templates::new(&TEMPLATES)?;
+        let version = env!("CARGO_PKG_VERSION");
+        let campaign_c = comment(&ir.campaign);
+        let mut camp_tok = crate::ir::naming::sanitize(&ir.campaign);
+        camp_tok.truncate(48);
 
-    // Scripts: one per class, named after the group (GROUP.sbatch, GROUP.2.sbatch, ...).
-    let mut script_of: Vec<String> = Vec::with_capacity(classes.len());
-    let mut per_group: HashMap<u32, u32> = HashMap::new();
-    let mut count = vec![0usize; classes.len()];
-    for &c in &class_of {
-        count[c as usize] += 1;
-    }
-    let notify_on: Vec<String> = ir.notify.on.clone();
-    for (ci, c) in classes.iter().enumerate() {
-        let group = &g.names[c.group as usize];
-        let nth = per_group.entry(c.group).or_insert(0);
-        *nth += 1;
-        let file = if *nth == 1 { format!("{group}.sbatch") } else { format!("{group}.{nth}.sbatch") };
-        let name = format!("{camp_tok}.{group}");
-        let mut exports: Vec<String> = Vec::new();
-        if let Some(s) = &c.scratch {
-            exports.push(format!("BPSC_SCRATCH=\"{s}\""));
+        // Scripts: one per class, named after the group (GROUP.sbatch, GROUP.2.sbatch, ...).
+        let mut script_of: Vec<String> = Vec::with_capacity(classes.len());
+        let mut per_group: HashMap<u32, u32> = HashMap::new();
+        let mut count = vec![0usize; classes.len()];
+        for &c in &class_of {
+            count[c as usize] += 1;
         }
-        if let Some((container, s)) = &c.software {
-            exports.push(format!("BPSC_SOFTWARE={}", sq(&format!("{}:{s}", if *container { "container" } else { "setup" }))));
-        }
-        for (k, v) in &c.env {
-            exports.push(format!("{k}={}", sq(v)));
-        }
-        let slow = if c.kind == JobKind::Compute && notify_on.iter().any(|e| e == "slow") && ir.notify.command.is_some() {
-            ir.notify.slow_after.map(|s| s.to_string()).unwrap_or_default()
-        } else {
-            String::new()
-        };
-        let what = match c.kind {
-            JobKind::Compute => {
-                let steps: Vec<&str> = ir
-                    .steps
-                    .iter()
-                    .filter(|s| {
-                        if c.label == s.name {
-                            return true;
-                        }
-                        s.cluster.is_some_and(|k| ir.clusters[k as usize].name == c.label)
-                    })
-                    .map(|s| s.name.as_str())
-                    .collect();
-                format!("{} compute jobs of {}", count[ci], steps.join(", "))
+        let notify_on: Vec<String> = ir.notify.on.clone();
+        for (ci, c) in classes.iter().enumerate() {
+            let group = &g.names[c.group as usize];
+            let nth = per_group.entry(c.group).or_insert(0);
+            *nth += 1;
+            let file = if *nth == 1 { format!("{group}.sbatch") } else { format!("{group}.{nth}.sbatch") };
+            let name = format!("{camp_tok}.{group}");
+            let mut exports: Vec<String> = Vec::new();
+            if let Some(s) = &c.scratch {
+                exports.push(format!("BPSC_SCRATCH=\"{s}\""));
             }
-            k => format!("{} {} jobs (inserted by bpsc)", count[ci], k.as_str()),
-        };
-        let ctx = minijinja::context! {
-            version,
-            group,
-            class_n => *nth,
-            campaign => campaign_c,
-            what => comment(&what),
-            directives => sbatch_directives(c, &name, group),
-            label => sq(&c.label),
-            retries => c.retries,
-            no_retry => c.no_retry.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" "),
-            mem_mb => c.mem_mb.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" "),
-            grow_on => c.grow_on,
-            on_failure => if c.abort { "abort" } else { "continue" },
-            container => match &c.software { Some((true, i)) => sq(&image_ref(i)), _ => "''".to_string() },
-            setup => match &c.software { Some((false, s)) => sq(s), _ => String::new() },
-            slow_after => if slow.is_empty() { "''".to_string() } else { slow },
-            final => if c.kind == JobKind::Provenance { 1 } else { 0 },
-            exports,
-        };
-        out.write_exec(&format!("slurm/{file}"), render(&e, "job.sbatch", ctx)?.as_bytes())?;
-        script_of.push(file);
-    }
-    let notify_command = ir.notify.command.as_deref().map(|c| notify_shell(c, &ir.campaign)).unwrap_or_default();
-    out.write(
-        "slurm/bpsc-job.sh",
-        render(
-            &e,
-            "bpsc-job.sh",
-            minijinja::context! {
-                version, campaign => campaign_c, notify_command, notify_on => notify_on.join(" "),
-                exit_skipped => crate::submitdir::exit::WRAP_SKIPPED, exit_oom => EXIT_OOM,
-            },
-        )?
-        .as_bytes(),
-    )?;
-    out.write_exec(
-        "slurm/fanin.sbatch",
-        render(&e, "fanin.sbatch", minijinja::context! { version, name => format!("{camp_tok}.fanin") })?.as_bytes(),
-    )?;
-    out.write_exec("slurm/cancel.sh", render(&e, "cancel.sh", minijinja::context! { version, campaign => campaign_c })?.as_bytes())?;
-
-    // The plan, then submit.sh (streamed: one line per array, fan-in and update group).
-    // S3: at most `max_submit` jobs of the campaign in the controller at once (MaxJobCount,
-    // MaxSubmitJobs; every array task counts).  A larger campaign is cut into waves: the first
-    // is submitted by submit.sh, the others by its background feeder as the queue drains.
-    let used_sites: std::collections::BTreeSet<&str> = ir.job_settings.iter().filter_map(|s| s.site.as_deref()).collect();
-    let max_submit = ir
-        .sites
-        .iter()
-        .filter(|s| used_sites.contains(s.name.as_str()))
-        .filter_map(|s| s.max_submit)
-        .min()
-        .unwrap_or(DEFAULT_MAX_SUBMIT)
-        .max(1) as usize;
-    // Room in each wave for fan-in jobs written with an array.
-    let cap = max_submit - (max_submit / 4).min(16);
-    let wave_mode = n > max_submit;
-    let p = plan(ir, &g, &class_of, &classes, &poff, &pin, if wave_mode { cap } else { usize::MAX });
-    let th = throttles(&p, &classes);
-    let max_prio = ir.jobs.iter().map(|j| j.priority as i64).max().unwrap_or(0);
-    // The body is kept in memory (one line per array, fan-in and update group, not per job):
-    // the head, written first, states its counts.
-    let mut em = Emitter { w: Vec::with_capacity(1 << 16), fanins: 0, updates: 0 };
-    // Waves: (body, jobs) each.
-    let mut waves: Vec<(Vec<u8>, usize)> = Vec::new();
-    let (mut wave_jobs, mut wave_fanins) = (0usize, 0u32);
-    let mut arrays = out.create("slurm/arrays.tsv")?;
-    writeln!(arrays, "# var\tgroup\tscript\toffset\tarray\tjobs\tfirst_job")?;
-    let ids = JobLines::new(ir);
-    for (si, seg) in p.segs.iter().enumerate() {
-        let si = si as u32;
-        if wave_mode && wave_jobs > 0 && wave_jobs + (em.fanins - wave_fanins) as usize + seg.tasks.len() > cap {
-            waves.push((std::mem::take(&mut em.w), wave_jobs + (em.fanins - wave_fanins) as usize));
-            wave_jobs = 0;
-            wave_fanins = em.fanins;
-        }
-        wave_jobs += seg.tasks.len();
-        let c = &classes[seg.class as usize];
-        let group = &g.names[c.group as usize];
-        // Parents of each task, by parent segment.
-        let mut by_parent: BTreeMap<u32, Vec<(u32, Vec<u32>)>> = BTreeMap::new();
-        for &(t, j) in &seg.tasks {
-            let mut m: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
-            for &q in &pin[poff[j as usize] as usize..poff[j as usize + 1] as usize] {
-                let s = p.seg_of[q as usize];
-                if s != u32::MAX {
-                    m.entry(s).or_default().push(p.tid_of[q as usize]);
-                }
+            if let Some((container, s)) = &c.software {
+                exports.push(format!("BPSC_SOFTWARE={}", sq(&format!("{}:{s}", if *container { "container" } else { "setup" }))));
             }
-            for (s, mut v) in m {
-                v.sort_unstable();
-                v.dedup();
-                by_parent.entry(s).or_default().push((t, v));
+            for (k, v) in &c.env {
+                exports.push(format!("{k}={}", sq(v)));
             }
-        }
-        let mut base = Deps::new();
-        let mut sparse: BTreeMap<u32, Deps> = BTreeMap::new();
-        let mut check = false;
-        for (r, list) in &by_parent {
-            let rs = &p.segs[*r as usize];
-            let kind = if classes[rs.class as usize].abort { Kind::Ok } else { Kind::Any };
-            let covering = list.len() == seg.tasks.len();
-            let common = covering && list.windows(2).all(|w| w[0].1 == w[1].1);
-            let has = |t: u32| rs.tasks.binary_search_by_key(&t, |x| x.0).is_ok();
-            if common {
-                let q = &list[0].1;
-                let whole = q.len() == rs.tasks.len();
-                let refs = if whole { vec![Ref::Whole(*r)] } else { q.iter().map(|&t| Ref::Task(*r, t)).collect() };
-                base.entry(kind).or_default().extend(refs);
-                check |= kind == Kind::Any;
-            } else if covering && list.iter().all(|(t, v)| v.len() == 1 && v[0] == *t && has(*t)) {
-                base.entry(Kind::Corr).or_default().push(Ref::Whole(*r));
+            let slow = if c.kind == JobKind::Compute && notify_on.iter().any(|e| e == "slow") && ir.notify.command.is_some() {
+                ir.notify.slow_after.map(|s| s.to_string()).unwrap_or_default()
             } else {
-                for (t, v) in list {
-                    sparse.entry(*t).or_default().entry(kind).or_default().extend(v.iter().map(|&x| Ref::Task(*r, x)));
+                String::new()
+            };
+            let what = match c.kind {
+                JobKind::Compute => {
+                    let steps: Vec<&str> = ir
+                        .steps
+                        .iter()
+                        .filter(|s| {
+                            if c.label == s.name {
+                                return true;
+                            }
+                            s.cluster.is_some_and(|k| ir.clusters[k as usize].name == c.label)
+                        })
+                        .map(|s| s.name.as_str())
+                        .collect();
+                    format!("{} compute jobs of {}", count[ci], steps.join(", "))
                 }
-                check |= kind == Kind::Any;
+                k => format!("{} {} jobs (inserted by bpsc)", count[ci], k.as_str()),
+            };
+            let ctx = minijinja::context! {
+                version,
+                group,
+                class_n => *nth,
+                campaign => campaign_c,
+                what => comment(&what),
+                directives => sbatch_directives(c, &name, group),
+                label => sq(&c.label),
+                retries => c.retries,
+                no_retry => c.no_retry.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" "),
+                mem_mb => c.mem_mb.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" "),
+                grow_on => c.grow_on,
+                on_failure => if c.abort { "abort" } else { "continue" },
+                container => match &c.software { Some((true, i)) => sq(&image_ref(i)), _ => "''".to_string() },
+                setup => match &c.software { Some((false, s)) => sq(s), _ => String::new() },
+                slow_after => if slow.is_empty() { "''".to_string() } else { slow },
+                final => if c.kind == JobKind::Provenance { 1 } else { 0 },
+                exports,
+            };
+            out.write_exec(&format!("slurm/{file}"), render(&e, "job.sbatch", ctx)?.as_bytes())?;
+            script_of.push(file);
+        }
+        let notify_command = ir.notify.command.as_deref().map(|c| notify_shell(c, &ir.campaign)).unwrap_or_default();
+        out.write(
+            "slurm/bpsc-job.sh",
+            render(
+                &e,
+                "bpsc-job.sh",
+                minijinja::context! {
+                    version, campaign => campaign_c, notify_command, notify_on => notify_on.join(" "),
+                    exit_skipped => crate::submitdir::exit::WRAP_SKIPPED, exit_oom => EXIT_OOM,
+                },
+            )?
+            .as_bytes(),
+        )?;
+        out.write_exec(
+            "slurm/fanin.sbatch",
+            render(&e, "fanin.sbatch", minijinja::context! { version, name => format!("{camp_tok}.fanin") })?.as_bytes(),
+        )?;
+        out.write_exec("slurm/cancel.sh", render(&e, "cancel.sh", minijinja::context! { version, campaign => campaign_c })?.as_bytes())?;
+
+        // The plan, then submit.sh (streamed: one line per array, fan-in and update group).
+        // S3: at most `max_submit` jobs of the campaign in the controller at once (MaxJobCount,
+        // MaxSubmitJobs; every array task counts).  A larger campaign is cut into waves: the first
+        // is submitted by submit.sh, the others by its background feeder as the queue drains.
+        let used_sites: std::collections::BTreeSet<&str> = ir.job_settings.iter().filter_map(|s| s.site.as_deref()).collect();
+        let max_submit = ir
+            .sites
+            .iter()
+            .filter(|s| used_sites.contains(s.name.as_str()))
+            .filter_map(|s| s.max_submit)
+            .min()
+            .unwrap_or(DEFAULT_MAX_SUBMIT)
+            .max(1) as usize;
+        // Room in each wave for fan-in jobs written with an array.
+        let cap = max_submit - (max_submit / 4).min(16);
+        let wave_mode = n > max_submit;
+        let p = plan(ir, &g, &class_of, &classes, &poff, &pin, if wave_mode { cap } else { usize::MAX });
+        let th = throttles(&p, &classes);
+        let max_prio = ir.jobs.iter().map(|j| j.priority as i64).max().unwrap_or(0);
+        // The body is kept in memory (one line per array, fan-in and update group, not per job):
+        // the head, written first, states its counts.
+        let mut em = Emitter { w: Vec::with_capacity(1 << 16), fanins: 0, updates: 0 };
+        // Waves: (body, jobs) each.
+        let mut waves: Vec<(Vec<u8>, usize)> = Vec::new();
+        let (mut wave_jobs, mut wave_fanins) = (0usize, 0u32);
+        let mut arrays = out.create("slurm/arrays.tsv")?;
+        writeln!(arrays, "# var\tgroup\tscript\toffset\tarray\tjobs\tfirst_job")?;
+        // Ids are needed for the first job of each array and the provenance job only: computed
+        // as needed, not for every job.
+        for (si, seg) in p.segs.iter().enumerate() {
+            let si = si as u32;
+            if wave_mode && wave_jobs > 0 && wave_jobs + (em.fanins - wave_fanins) as usize + seg.tasks.len() > cap {
+                waves.push((std::mem::take(&mut em.w), wave_jobs + (em.fanins - wave_fanins) as usize));
+                wave_jobs = 0;
+                wave_fanins = em.fanins;
             }
-        }
-        // In waves, a parent array may have ended and left the controller (MinJobAge) before
-        // its child is submitted; Slurm then takes the dependency as satisfied, so the
-        // wrapper checks the parents' records.
-        check |= wave_mode && !by_parent.is_empty();
-        if let Some(prev) = th.after[si as usize] {
-            // A throttle lane: this array starts when an earlier array of the step has ended.
-            base.entry(Kind::Any).or_default().push(Ref::Whole(prev));
-        }
-        let placement = placement_args(c).join(" ");
-        let base = em.fit(base, &placement, Kind::Ok, group)?;
-        let prio = seg.tasks.iter().map(|&(_, j)| ir.jobs[j as usize].priority as i64).max().unwrap_or(0);
-        let nice = (max_prio - prio).clamp(0, 2_147_483_645);
-        let mut line = format!("sub J{si} {group}");
-        let r = ranges(seg.tasks.iter().map(|x| x.0));
-        line.push_str(&format!(" --array={}", spec(&r)));
-        if let Some(n) = th.share[si as usize] {
-            line.push_str(&format!("%{n}"));
-        }
-        if nice > 0 {
-            line.push_str(&format!(" --nice={nice}"));
-        }
-        if !base.is_empty() {
-            line.push_str(&format!(" --dependency=\"{}\"", deps_text(&base)));
-        }
-        line.push_str(&format!(" slurm/{} {} {}", script_of[seg.class as usize], seg.offset, u8::from(check)));
-        writeln!(em.w, "{line}")?;
-        let first = seg.tasks.first().map(|&(_, j)| ids.id(j)).unwrap_or("");
-        writeln!(arrays, "J{si}\t{group}\t{}\t{}\t{}\t{}\t{first}", script_of[seg.class as usize], seg.offset, spec(&r), seg.tasks.len())?;
-        // Per-task dependencies: base + the task's own, tasks with equal strings together.
-        if !sparse.is_empty() {
-            let mut same: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-            let mut order: Vec<String> = Vec::new();
-            for (t, mut d) in sparse {
-                merge(&mut d, &base);
-                let d = em.fit(d, &placement, Kind::Ok, group)?;
-                let text = deps_text(&d);
-                let e = same.entry(text.clone()).or_default();
-                if e.is_empty() {
-                    order.push(text);
+            wave_jobs += seg.tasks.len();
+            let c = &classes[seg.class as usize];
+            let group = &g.names[c.group as usize];
+            // Parents of each task, by parent segment.
+            let mut by_parent: BTreeMap<u32, Vec<(u32, Vec<u32>)>> = BTreeMap::new();
+            // (parent segment, parent task) pairs of one task, sorted: one buffer for all tasks.
+            let mut pairs: Vec<(u32, u32)> = Vec::new();
+            for &(t, j) in &seg.tasks {
+                pairs.clear();
+                for &q in &pin[poff[j as usize] as usize..poff[j as usize + 1] as usize] {
+                    let s = p.seg_of[q as usize];
+                    if s != u32::MAX {
+                        pairs.push((s, p.tid_of[q as usize]));
+                    }
                 }
-                e.push(t);
+                pairs.sort_unstable();
+                pairs.dedup();
+                for run in pairs.chunk_by(|a, b| a.0 == b.0) {
+                    by_parent.entry(run[0].0).or_default().push((t, run.iter().map(|x| x.1).collect()));
+                }
             }
-            for text in order {
-                let tids = &same[&text];
-                let mut cur: Vec<u32> = Vec::new();
-                let mut len = 0;
-                for &t in tids {
-                    let add = t.to_string().len() + 1;
-                    if len + add > UPDATE_SPEC_LIMIT && !cur.is_empty() {
+            let mut base = Deps::new();
+            let mut sparse: BTreeMap<u32, Deps> = BTreeMap::new();
+            let mut check = false;
+            for (r, list) in &by_parent {
+                let rs = &p.segs[*r as usize];
+                let kind = if classes[rs.class as usize].abort { Kind::Ok } else { Kind::Any };
+                let covering = list.len() == seg.tasks.len();
+                let common = covering && list.windows(2).all(|w| w[0].1 == w[1].1);
+                let has = |t: u32| rs.tasks.binary_search_by_key(&t, |x| x.0).is_ok();
+                if common {
+                    let q = &list[0].1;
+                    let whole = q.len() == rs.tasks.len();
+                    let refs = if whole { vec![Ref::Whole(*r)] } else { q.iter().map(|&t| Ref::Task(*r, t)).collect() };
+                    base.entry(kind).or_default().extend(refs);
+                    check |= kind == Kind::Any;
+                } else if covering && list.iter().all(|(t, v)| v.len() == 1 && v[0] == *t && has(*t)) {
+                    base.entry(Kind::Corr).or_default().push(Ref::Whole(*r));
+                } else {
+                    for (t, v) in list {
+                        sparse.entry(*t).or_default().entry(kind).or_default().extend(v.iter().map(|&x| Ref::Task(*r, x)));
+                    }
+                    check |= kind == Kind::Any;
+                }
+            }
+            // In waves, a parent array may have ended and left the controller (MinJobAge) before
+            // its child is submitted; Slurm then takes the dependency as satisfied, so the
+            // wrapper checks the parents' records.
+            check |= wave_mode && !by_parent.is_empty();
+            if let Some(prev) = th.after[si as usize] {
+                // A throttle lane: this array starts when an earlier array of the step has ended.
+                base.entry(Kind::Any).or_default().push(Ref::Whole(prev));
+            }
+            let placement = placement_args(c).join(" ");
+            let base = em.fit(base, &placement, Kind::Ok, group)?;
+            let prio = seg.tasks.iter().map(|&(_, j)| ir.jobs[j as usize].priority as i64).max().unwrap_or(0);
+            let nice = (max_prio - prio).clamp(0, 2_147_483_645);
+            let mut line = format!("sub J{si} {group}");
+            let r = ranges(seg.tasks.iter().map(|x| x.0));
+            line.push_str(&format!(" --array={}", spec(&r)));
+            if let Some(n) = th.share[si as usize] {
+                line.push_str(&format!("%{n}"));
+            }
+            if nice > 0 {
+                line.push_str(&format!(" --nice={nice}"));
+            }
+            if !base.is_empty() {
+                line.push_str(&format!(" --dependency=\"{}\"", deps_text(&base)));
+            }
+            line.push_str(&format!(" slurm/{} {} {}", script_of[seg.class as usize], seg.offset, u8::from(check)));
+            writeln!(em.w, "{line}")?;
+            let first = seg.tasks.first().map(|&(_, j)| ir.job_id(j)).unwrap_or_default();
+            writeln!(
+                arrays,
+                "J{si}\t{group}\t{}\t{}\t{}\t{}\t{first}",
+                script_of[seg.class as usize],
+                seg.offset,
+                spec(&r),
+                seg.tasks.len()
+            )?;
+            // Per-task dependencies: base + the task's own, tasks with equal strings together.
+            if !sparse.is_empty() {
+                let mut same: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+                let mut order: Vec<String> = Vec::new();
+                for (t, mut d) in sparse {
+                    merge(&mut d, &base);
+                    let d = em.fit(d, &placement, Kind::Ok, group)?;
+                    let text = deps_text(&d);
+                    let e = same.entry(text.clone()).or_default();
+                    if e.is_empty() {
+                        order.push(text);
+                    }
+                    e.push(t);
+                }
+                for text in order {
+                    let tids = &same[&text];
+                    let mut cur: Vec<u32> = Vec::new();
+                    let mut len = 0;
+                    for &t in tids {
+                        let add = t.to_string().len() + 1;
+                        if len + add > UPDATE_SPEC_LIMIT && !cur.is_empty() {
+                            writeln!(em.w, "dep \"${{J{si}}}_[{}]\" \"{text}\"", spec(&ranges(cur.drain(..))))?;
+                            em.updates += 1;
+                            len = 0;
+                        }
+                        len += add;
+                        cur.push(t);
+                    }
+                    if !cur.is_empty() {
                         writeln!(em.w, "dep \"${{J{si}}}_[{}]\" \"{text}\"", spec(&ranges(cur.drain(..))))?;
                         em.updates += 1;
-                        len = 0;
                     }
-                    len += add;
-                    cur.push(t);
-                }
-                if !cur.is_empty() {
-                    writeln!(em.w, "dep \"${{J{si}}}_[{}]\" \"{text}\"", spec(&ranges(cur.drain(..))))?;
-                    em.updates += 1;
                 }
             }
         }
-    }
-    waves.push((std::mem::take(&mut em.w), wave_jobs + (em.fanins - wave_fanins) as usize));
-    // The provenance job: after every other submission, whatever happened to it.  In waves,
-    // the feeder submits it last, waiting for the campaign's jobs still in the queue.
-    let mut prov_count = 0;
-    let mut prov_fn = String::new();
-    for (j, job) in ir.jobs.iter().enumerate() {
-        if job.kind != JobKind::Provenance {
-            continue;
-        }
-        let c = &classes[class_of[j] as usize];
-        let group = &g.names[c.group as usize];
-        let mut d = Deps::new();
-        if !p.segs.is_empty() {
-            d.insert(Kind::Any, (0..p.segs.len() as u32).map(Ref::Whole).collect());
-        }
-        let k = g.index_in_group[j];
-        if waves.len() > 1 {
-            prov_fn.push_str(&format!(
-                "  sub P{prov_count} provenance --array=0 ${{1:+--dependency=afterany:$1}} slurm/{} {k} 0\n",
-                script_of[class_of[j] as usize]
-            ));
-        } else {
-            let d = em.fit(d, &placement_args(c).join(" "), Kind::Any, "provenance")?;
-            let mut line = format!("sub P{prov_count} provenance --array=0");
-            if !d.is_empty() {
-                line.push_str(&format!(" --dependency=\"{}\"", deps_text(&d)));
+        waves.push((std::mem::take(&mut em.w), wave_jobs + (em.fanins - wave_fanins) as usize));
+        // The provenance job: after every other submission, whatever happened to it.  In waves,
+        // the feeder submits it last, waiting for the campaign's jobs still in the queue.
+        let mut prov_count = 0;
+        let mut prov_fn = String::new();
+        for (j, job) in ir.jobs.iter().enumerate() {
+            if job.kind != JobKind::Provenance {
+                continue;
             }
-            line.push_str(&format!(" slurm/{} {k} 0", script_of[class_of[j] as usize]));
-            writeln!(em.w, "{line}")?;
+            let c = &classes[class_of[j] as usize];
+            let group = &g.names[c.group as usize];
+            let mut d = Deps::new();
+            if !p.segs.is_empty() {
+                d.insert(Kind::Any, (0..p.segs.len() as u32).map(Ref::Whole).collect());
+            }
+            let k = g.index_in_group[j];
+            if waves.len() > 1 {
+                prov_fn.push_str(&format!(
+                    "  sub P{prov_count} provenance --array=0 ${{1:+--dependency=afterany:$1}} slurm/{} {k} 0\n",
+                    script_of[class_of[j] as usize]
+                ));
+            } else {
+                let d = em.fit(d, &placement_args(c).join(" "), Kind::Any, "provenance")?;
+                let mut line = format!("sub P{prov_count} provenance --array=0");
+                if !d.is_empty() {
+                    line.push_str(&format!(" --dependency=\"{}\"", deps_text(&d)));
+                }
+                line.push_str(&format!(" slurm/{} {k} 0", script_of[class_of[j] as usize]));
+                writeln!(em.w, "{line}")?;
+            }
+            writeln!(arrays, "P{prov_count}\t{group}\t{}\t{k}\t0\t1\t{}", script_of[class_of[j] as usize], ir.job_id(j as u32))?;
+            prov_count += 1;
         }
-        writeln!(arrays, "P{prov_count}\t{group}\t{}\t{k}\t0\t1\t{}", script_of[class_of[j] as usize], ids.id(j as u32))?;
-        prov_count += 1;
-    }
-    arrays.flush()?;
-    let (fanins, updates) = (em.fanins, em.updates);
-    if waves.len() == 1 {
-        waves[0].0.extend_from_slice(&em.w);
-    }
-
-    // submit.sh = head + body + tail, copied through a buffer.  In waves, the body is one
-    // function per wave.
-    {
-        let mut w = out.create_buffered("slurm/submit.sh", 1 << 20)?;
-        let sizes: Vec<String> = waves.iter().map(|x| x.1.to_string()).collect();
-        let ctx = minijinja::context! {
-            version, campaign => campaign_c, jobs => n, arrays => p.segs.len() + prov_count, fanins, updates,
-            waves => waves.len(), wave_sizes => sizes.join(" "), max_submit,
-        };
-        w.write_all(render(&e, "submit-head.sh", ctx.clone())?.as_bytes())?;
+        arrays.flush()?;
+        let (fanins, updates) = (em.fanins, em.updates);
         if waves.len() == 1 {
-            w.write_all(&waves[0].0)?;
-        } else {
-            for (k, (body, size)) in waves.iter().enumerate() {
-                writeln!(w, "# wave {} of {}: {size} jobs", k + 1, waves.len())?;
-                writeln!(w, "bpsc_wave_{}() {{", k + 1)?;
-                w.write_all(body)?;
-                writeln!(w, "}}")?;
-            }
-            writeln!(w, "# the provenance job, submitted by the feeder after the last wave ($1: the ids it waits for)")?;
-            writeln!(w, "bpsc_provenance() {{\n{prov_fn}}}")?;
+            waves[0].0.extend_from_slice(&em.w);
         }
-        w.write_all(render(&e, "submit-tail.sh", ctx)?.as_bytes())?;
-        w.flush()?;
-    }
-    out.set_executable("slurm/submit.sh")?;
-    Ok(Emitted {
-        groups: g.counts(),
-        submit_command: "slurm/submit.sh".into(),
-        engine_jobs: crate::backend::kind_counts(ir, |_| true),
-        engine_edges: ir.edges.len() as u64,
+
+        // submit.sh = head + body + tail, copied through a buffer.  In waves, the body is one
+        // function per wave.
+        {
+            let mut w = out.create_buffered("slurm/submit.sh", 1 << 20)?;
+            let sizes: Vec<String> = waves.iter().map(|x| x.1.to_string()).collect();
+            let ctx = minijinja::context! {
+                version, campaign => campaign_c, jobs => n, arrays => p.segs.len() + prov_count, fanins, updates,
+                waves => waves.len(), wave_sizes => sizes.join(" "), max_submit,
+            };
+            w.write_all(render(&e, "submit-head.sh", ctx.clone())?.as_bytes())?;
+            if waves.len() == 1 {
+                w.write_all(&waves[0].0)?;
+            } else {
+                for (k, (body, size)) in waves.iter().enumerate() {
+                    writeln!(w, "# wave {} of {}: {size} jobs", k + 1, waves.len())?;
+                    writeln!(w, "bpsc_wave_{}() {{", k + 1)?;
+                    w.write_all(body)?;
+                    writeln!(w, "}}")?;
+                }
+                writeln!(w, "# the provenance job, submitted by the feeder after the last wave ($1: the ids it waits for)")?;
+                writeln!(w, "bpsc_provenance() {{\n{prov_fn}}}")?;
+            }
+            w.write_all(render(&e, "submit-tail.sh", ctx)?.as_bytes())?;
+            w.flush()?;
+        }
+        out.set_executable("slurm/submit.sh")?;
+        Ok(Emitted {
+            groups: g.counts(),
+            submit_command: "slurm/submit.sh".into(),
+            engine_jobs: crate::backend::kind_counts(ir, |_| true),
+            engine_edges: ir.edges.len() as u64,
+        })
     })
 }
 
