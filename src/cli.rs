@@ -552,6 +552,7 @@ pub fn explain_example(info: &codes::CodeInfo) -> (Vec<Diagnostic>, String) {
         sets: info.example_args.iter().filter_map(|a| a.strip_prefix("--set=")).map(|s| s.to_string()).collect(),
         env,
         allow_unknown_steps: info.example_args.contains(&"--allow-unknown-steps"),
+        keep_tables: false,
     };
     let c = check::check(&fs, Path::new("example.bps"), &opts);
     let mut diags = c.diags.items.clone();

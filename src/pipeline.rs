@@ -111,7 +111,9 @@ pub fn lower_file(fs: &dyn Fs, a: &CompileArgs, err: &mut dyn Write) -> Result<(
 /// timings with `--verbose`).
 pub fn lower_file_ui(fs: &dyn Fs, a: &CompileArgs, ui: &Ui, err: &mut dyn Write) -> Result<(Ir, Checked), u8> {
     let t0 = std::time::Instant::now();
-    let c = check_clean(fs, &a.file, &a.check_options(), ui, err)?;
+    let mut copts = a.check_options();
+    copts.keep_tables = true;
+    let c = check_clean(fs, &a.file, &copts, ui, err)?;
     let t_check = t0.elapsed();
     let opts = crate::lower::LowerOptions {
         campaign: a.campaign.clone(),

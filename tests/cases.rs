@@ -38,7 +38,7 @@ fn produced(dir: &Path) -> (Vec<String>, String, String) {
     let cwd_rel =
         |p: &Path| p.strip_prefix(dir).map(|x| x.to_string_lossy().into_owned()).unwrap_or_else(|_| p.to_string_lossy().into_owned());
     let allow_unknown_steps = arg_text.lines().any(|l| l.trim() == "--allow-unknown-steps");
-    let c = check(&RealFs, &dir.join("main.bps"), &Options { sets: args, env, allow_unknown_steps });
+    let c = check(&RealFs, &dir.join("main.bps"), &Options { sets: args, env, allow_unknown_steps, keep_tables: false });
     let mut got = Vec::new();
     for d in &c.diags.items {
         let line = match &d.primary {

@@ -154,7 +154,7 @@ fn the_language_1_1_fixture_checks_clean_with_every_feature_in_the_model() {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-    let opts = bpsc::check::Options { sets: Vec::new(), env: Some(env), allow_unknown_steps: false };
+    let opts = bpsc::check::Options { sets: Vec::new(), env: Some(env), allow_unknown_steps: false, keep_tables: false };
     let c = bpsc::check::check(&bpsc::fs::RealFs, &path, &opts);
     assert!(c.diags.items.is_empty(), "{}", bpsc::diag::render::render_human(&c.program.map, &c.diags.items, false));
     let m = &c.model;

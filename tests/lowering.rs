@@ -198,6 +198,38 @@ fn lowering_is_byte_for_byte_deterministic() {
     }
 }
 
+/// `compile` lowers from the tables the checker kept (each imported with the codes parsing
+/// would give) instead of parsing them again: every example, relation and domain tables
+/// alike, gives the IR it gives without them.
+#[test]
+fn lowering_from_the_checkers_tables_equals_lowering_from_the_text() {
+    let (mut compared, mut tables) = (0, 0);
+    for file in [
+        "drp/drp.bps",
+        "afterburner/afterburner.bps",
+        "nightly_calib/nightly_calib.bps",
+        "special_programs/special_programs.bps",
+        "step1_port/step1_port.bps",
+    ] {
+        let p = repo().join("examples").join(file);
+        let mut ir = Vec::new();
+        for keep in [false, true] {
+            let c = check(&RealFs, &p, &Options { keep_tables: keep, ..Default::default() });
+            assert!(!c.has_errors(), "{file}: {:#?}", c.diags.items);
+            assert!(c.tables.by_path.values().all(|t| t.pre.is_some() == keep), "{file}: tables kept only when asked");
+            tables += usize::from(keep) * c.tables.by_path.len();
+            let l = lower(&c, &LowerOptions::default());
+            let mut x = Vec::new();
+            bpsc::ir::jsonl::write_ir_jsonl(&l.ir.unwrap_or_else(|| panic!("{file}: {:#?}", l.diags)), &mut x).unwrap();
+            ir.push(x);
+        }
+        assert!(ir[0] == ir[1], "{file}: lowering from the kept tables gives another IR");
+        compared += 1;
+    }
+    assert_eq!(compared, 5);
+    assert!(tables >= 6, "the examples read relation and domain tables: {tables}");
+}
+
 #[test]
 fn steps_subset_takes_outside_inputs_as_present() {
     let all = lower_path(&RealFs, &repo().join("examples/drp/drp.bps"), LowerOptions::default(), &[]);
@@ -457,6 +489,13 @@ proptest! {
         prop_assert!(l.ir.is_some(), "refused a non-empty coverage ({} rows): {:?}\n{}", cov_rows.len(), l.diags.iter().map(|d| &d.message).collect::<Vec<_>>(), campaign_text(&x));
         let ir = l.ir.unwrap();
         assert_well_formed(&ir);
+        // A compile keeps the checker's reading of the tables and imports it: the same IR.
+        let kept = check(&fs, Path::new("c.bps"), &Options { keep_tables: true, ..Default::default() });
+        let kept = lower(&kept, &LowerOptions::default()).ir.expect("lowers with kept tables");
+        let (mut xa, mut xb) = (Vec::new(), Vec::new());
+        bpsc::ir::jsonl::write_ir_jsonl(&ir, &mut xa).unwrap();
+        bpsc::ir::jsonl::write_ir_jsonl(&kept, &mut xb).unwrap();
+        prop_assert!(xa == xb, "kept tables give another IR\n{}", campaign_text(&x));
         for i in 0..3 {
             let want = naive_rows(&x, &x.dims[i]);
             prop_assert_eq!(ir_quanta(&ir, i), want, "step s{} over {:?}\n{}", i, x.dims[i], campaign_text(&x));

@@ -35,6 +35,9 @@ pub struct Options {
     /// `step X { }` block, `--set X.KEY=...`) are ignored with W205 instead of refused (E201),
     /// as operators' configs carry settings for steps a pipeline version dropped.
     pub allow_unknown_steps: bool,
+    /// Keep each clean table's checked columns for lowering (a compile), so that lowering
+    /// does not parse the tables a second time.  Off for `check` and the language server.
+    pub keep_tables: bool,
 }
 
 impl Options {
@@ -42,7 +45,7 @@ impl Options {
     /// `pass_env` (variables whose name or value is not UTF-8 are left out).
     pub fn cli(sets: Vec<String>) -> Options {
         let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
-        Options { sets, env: Some(env), allow_unknown_steps: false }
+        Options { sets, env: Some(env), allow_unknown_steps: false, keep_tables: false }
     }
 
     /// The same, with `--allow-unknown-steps` as given.
@@ -96,7 +99,7 @@ pub fn check(fs: &dyn Fs, path: &Path, opts: &Options) -> Checked {
     }
     check_config_sets(&model, &config_sets, &mut diags);
     let passed_env = pass_env_values(&model, &sets, opts.env.as_ref(), &mut diags);
-    let tables = tables::load_all(fs, &mut program.map, &model, &mut diags);
+    let tables = tables::load_all(fs, &mut program.map, &model, opts.keep_tables, &mut diags);
     let dim_kinds = tables::dim_kinds(&model, &tables);
     let mut v = verify::Verifier {
         model: &model,

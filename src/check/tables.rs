@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::load::add_text;
 use super::model::*;
-use crate::coverage::{read_csv, CsvError, CsvErrorKind, ValueKind, MAX_CSV_ERRORS};
+use crate::coverage::{read_csv, CsvError, CsvErrorKind, PreRead, ValueKind, MAX_CSV_ERRORS};
 use crate::diag::Diagnostic;
 use crate::fs::{Fs, ReadError};
 use crate::source::{FileId, Loc, SourceMap, Span};
@@ -23,6 +24,9 @@ pub struct Table {
     pub rows: usize,
     /// The table was read and every checked column is clean.
     pub ok: bool,
+    /// The checked columns as a relation, for lowering to import (when the checker was asked
+    /// to keep them and the table is clean).
+    pub pre: Option<Arc<PreRead>>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -55,7 +59,9 @@ fn requirements(model: &Model) -> BTreeMap<PathBuf, Vec<(String, Loc, Loc)>> {
     req
 }
 
-pub fn load_all(fs: &dyn Fs, map: &mut SourceMap, model: &Model, diags: &mut Vec<Diagnostic>) -> Tables {
+/// Read and check every table the model names.  `keep`: also keep each clean table's
+/// checked columns for lowering (a compile), instead of lowering parsing the text again.
+pub fn load_all(fs: &dyn Fs, map: &mut SourceMap, model: &Model, keep: bool, diags: &mut Vec<Diagnostic>) -> Tables {
     let mut out = Tables::default();
     for (path, needs) in requirements(model) {
         let decl = needs[0].1;
@@ -80,13 +86,13 @@ pub fn load_all(fs: &dyn Fs, map: &mut SourceMap, model: &Model, diags: &mut Vec
             continue;
         }
         let text = map.get(file).text.clone();
-        let t = check_table(map, file, &text, &needs, diags);
+        let t = check_table(map, file, &text, &needs, keep, diags);
         out.by_path.insert(path, t);
     }
     out
 }
 
-fn check_table(map: &SourceMap, file: FileId, text: &str, needs: &[(String, Loc, Loc)], diags: &mut Vec<Diagnostic>) -> Table {
+fn check_table(map: &SourceMap, file: FileId, text: &str, needs: &[(String, Loc, Loc)], keep: bool, diags: &mut Vec<Diagnostic>) -> Table {
     // One reader for the checker and for lowering (`coverage::read_csv`), asked for every
     // column some declaration needs: a table that checks clean always lowers.
     let mut cols: Vec<&str> = Vec::new();
@@ -95,7 +101,12 @@ fn check_table(map: &SourceMap, file: FileId, text: &str, needs: &[(String, Loc,
             cols.push(name);
         }
     }
-    let (t, errors) = read_csv(text, Some(&cols), |_, _| {});
+    let (t, errors, pre) = if keep {
+        PreRead::read(text, Some(&cols))
+    } else {
+        let (t, errors) = read_csv(text, Some(&cols), |_, _| {});
+        (t, errors, None)
+    };
     let name = &map.get(file).name;
     for e in &errors {
         diags.push(csv_diagnostic(name, file, text, e, &t.header, needs));
@@ -112,7 +123,7 @@ fn check_table(map: &SourceMap, file: FileId, text: &str, needs: &[(String, Loc,
     for (k, &i) in t.used.iter().enumerate() {
         kinds[i] = t.kinds.get(k).copied().flatten().map(|k| k == ValueKind::Int);
     }
-    Table { file, ok: errors.is_empty(), header: t.header, kinds, rows: t.rows }
+    Table { file, ok: errors.is_empty(), header: t.header, kinds, rows: t.rows, pre: pre.map(Arc::new) }
 }
 
 /// A diagnostic for one problem of a table (`name` as shown, the table's `file` and `text`),

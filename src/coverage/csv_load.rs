@@ -476,6 +476,13 @@ pub fn read_csv(text: &str, columns: Option<&[&str]>, mut on_row: impl FnMut(&[S
 /// order of first occurrence). On failure `dicts` is left as it was (values and dimensions
 /// added during the attempt are removed) and the errors are returned.
 pub fn table_from_csv(text: &str, dicts: &mut Dictionaries, columns: Option<&[&str]>) -> Result<Relation, Vec<CsvError>> {
+    let (_, errors, rel) = read_into(text, dicts, columns);
+    rel.ok_or(errors)
+}
+
+/// [`table_from_csv`] that also gives back what [`read_csv`] learnt of the table (for the
+/// checker) and its errors; the relation only when there are none.
+pub fn read_into(text: &str, dicts: &mut Dictionaries, columns: Option<&[&str]>) -> (CsvTable, Vec<CsvError>, Option<Relation>) {
     struct Col {
         dim: DimId,
         /// Dictionary size before loading, for the undo on failure.
@@ -513,11 +520,64 @@ pub fn table_from_csv(text: &str, dicts: &mut Dictionaries, columns: Option<&[&s
             dicts.dict_mut(c.dim).truncate(c.dict_len);
         }
         dicts.truncate_dims(dims_before);
-        return Err(errors);
+        return (table, errors, None);
     }
     let names: Vec<String> = table.used.iter().map(|&i| table.header[i].clone()).collect();
     open(dicts, &mut cols, &names);
     let schema: Vec<DimId> = cols.iter().map(|c| c.dim).collect();
     let out: Vec<Vec<u32>> = cols.into_iter().map(|c| c.codes).collect();
-    Ok(canonicalize(schema, out, table.rows, dicts))
+    let rel = canonicalize(schema, out, table.rows, dicts);
+    (table, errors, Some(rel))
+}
+
+/// A table the checker has read and interned into dictionaries of its own, kept so that
+/// lowering imports it instead of parsing the text a second time (at a million jobs the
+/// tables are a quarter of the work of check and lowering).
+pub struct PreRead {
+    dicts: Dictionaries,
+    rel: Relation,
+}
+
+impl fmt::Debug for PreRead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PreRead({} rows)", self.rel.len())
+    }
+}
+
+impl PreRead {
+    /// Read `text` as [`read_csv`] does, keeping the used columns as a relation when the table
+    /// is clean.
+    pub fn read(text: &str, columns: Option<&[&str]>) -> (CsvTable, Vec<CsvError>, Option<PreRead>) {
+        let mut dicts = Dictionaries::new();
+        let (table, errors, rel) = read_into(text, &mut dicts, columns);
+        (table, errors, rel.map(|rel| PreRead { dicts, rel }))
+    }
+
+    /// The relation `table_from_csv(text, into, Some(columns))` would give, with the same
+    /// codes in `into`: each column's values are interned in the order they first occur in
+    /// the table (the order of this reader's own dictionary), then the rows are projected
+    /// and put in canonical order.  `None` when a column was not read.
+    pub fn import(&self, columns: &[&str], into: &mut Dictionaries) -> Option<Relation> {
+        let mut wanted: Vec<&str> = Vec::with_capacity(columns.len());
+        for c in columns {
+            if !wanted.contains(c) {
+                wanted.push(c);
+            }
+        }
+        let mut found = Vec::with_capacity(wanted.len());
+        for name in &wanted {
+            let d = self.dicts.dim_id(name)?;
+            found.push((d, self.rel.schema().iter().position(|&x| x == d)?));
+        }
+        let mut schema = Vec::with_capacity(wanted.len());
+        let mut cols = Vec::with_capacity(wanted.len());
+        for (name, (d, k)) in wanted.iter().zip(found) {
+            let nd = into.dim(name);
+            let dict = into.dict_mut(nd);
+            let map: Vec<u32> = self.dicts.dict(d).values().iter().map(|v| dict.intern(v.clone())).collect();
+            cols.push(self.rel.column(k).iter().map(|&c| map[c as usize]).collect::<Vec<u32>>());
+            schema.push(nd);
+        }
+        Some(canonicalize(schema, cols, self.rel.len(), into))
+    }
 }

@@ -57,7 +57,7 @@ mod value;
 #[cfg(test)]
 mod tests;
 
-pub use csv_load::{read_csv, table_from_csv, Cell, CsvError, CsvErrorKind, CsvTable, MAX_CSV_ERRORS};
+pub use csv_load::{read_csv, read_into, table_from_csv, Cell, CsvError, CsvErrorKind, CsvTable, PreRead, MAX_CSV_ERRORS};
 pub use dict::{Dict, Dictionaries, DimId};
 pub use error::{CoverageError, SetOp};
 pub use ops::{difference, join, project, rename, union};

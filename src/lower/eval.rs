@@ -69,10 +69,17 @@ impl<'a> Env<'a> {
                 }),
             ),
             Some(Domain::Table { path, column, loc, column_loc }) => {
-                let (file, text) = self.table_text(path)?;
-                let needs = [(column.clone(), *loc, *column_loc)];
-                let r = coverage::table_from_csv(&text, &mut self.dicts, Some(&[column.as_str()]))
-                    .map_err(|e| self.csv_error(file, &text, &e, &needs))?;
+                let tables = self.tables;
+                let pre = tables.get(path).and_then(|t| t.pre.as_ref());
+                let r = match pre.and_then(|p| p.import(&[column.as_str()], &mut self.dicts)) {
+                    Some(r) => r,
+                    None => {
+                        let (file, text) = self.table_text(path)?;
+                        let needs = [(column.clone(), *loc, *column_loc)];
+                        coverage::table_from_csv(&text, &mut self.dicts, Some(&[column.as_str()]))
+                            .map_err(|e| self.csv_error(file, &text, &e, &needs))?
+                    }
+                };
                 if column != name {
                     coverage::rename(&r, &[(column.as_str(), name)], &mut self.dicts).map_err(|e| internal(e.to_string()))?
                 } else {
@@ -94,11 +101,20 @@ impl<'a> Env<'a> {
         let dims: Vec<String> = r.dims.iter().map(|d| d.name.clone()).collect();
         let rel = match &r.source {
             RelSource::Table { path, loc } => {
-                let (file, text) = self.table_text(path)?;
                 let cols: Vec<&str> = dims.iter().map(|s| s.as_str()).collect();
-                let needs: Vec<(String, crate::source::Loc, crate::source::Loc)> =
-                    r.dims.iter().map(|d| (d.name.clone(), *loc, d.loc)).collect();
-                coverage::table_from_csv(&text, &mut self.dicts, Some(&cols)).map_err(|e| self.csv_error(file, &text, &e, &needs))?
+                // The checker's reading of the table, when it kept one (a compile).
+                let tables = self.tables;
+                let pre = tables.get(path).and_then(|t| t.pre.as_ref());
+                match pre.and_then(|p| p.import(&cols, &mut self.dicts)) {
+                    Some(rel) => rel,
+                    None => {
+                        let (file, text) = self.table_text(path)?;
+                        let needs: Vec<(String, crate::source::Loc, crate::source::Loc)> =
+                            r.dims.iter().map(|d| (d.name.clone(), *loc, d.loc)).collect();
+                        coverage::table_from_csv(&text, &mut self.dicts, Some(&cols))
+                            .map_err(|e| self.csv_error(file, &text, &e, &needs))?
+                    }
+                }
             }
             RelSource::Expr { expr, .. } => {
                 let e = expr.clone();
