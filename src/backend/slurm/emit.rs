@@ -22,6 +22,8 @@
 //! arrays are held.  The mapping and the limits are documented in backends/slurm/README.md.
 
 use std::collections::{BTreeMap, HashMap};
+
+use crate::coverage::hash::FastMap;
 use std::io::{self, Write};
 
 use crate::backend::templates::{TemplateSet, Templates};
@@ -437,24 +439,33 @@ fn split_by_spec(tasks: Vec<(u32, u32)>, limit: usize) -> Vec<Vec<(u32, u32)>> {
 fn plan(ir: &Ir, g: &Groups, class_of: &[u32], classes: &[Class], poff: &[u32], pin: &[u32], cap: usize) -> Plan {
     let n = ir.jobs.len();
     let mut bucket_of = vec![u32::MAX; n];
-    let mut keys: HashMap<(u32, Vec<u32>), u32> = HashMap::new();
+    let mut keys: FastMap<(u32, Vec<u32>), u32> = FastMap::default();
     let mut buckets: Vec<(Vec<u32>, Vec<u32>)> = Vec::new(); // (sig, jobs)
+                                                             // One signature buffer, handed back after a lookup that finds its bucket (most jobs).
+    let mut sig: Vec<u32> = Vec::new();
     for j in topo_jobs(ir) {
         if ir.jobs[j as usize].kind == JobKind::Provenance {
             continue;
         }
-        let mut sig: Vec<u32> = pin[poff[j as usize] as usize..poff[j as usize + 1] as usize]
-            .iter()
-            .map(|&p| bucket_of[p as usize])
-            .filter(|&b| b != u32::MAX)
-            .collect();
+        sig.clear();
+        sig.extend(
+            pin[poff[j as usize] as usize..poff[j as usize + 1] as usize].iter().map(|&p| bucket_of[p as usize]).filter(|&b| b != u32::MAX),
+        );
         sig.sort_unstable();
         sig.dedup();
-        let next = buckets.len() as u32;
-        let b = *keys.entry((class_of[j as usize], sig.clone())).or_insert(next);
-        if b == next {
-            buckets.push((sig, Vec::new()));
-        }
+        let key = (class_of[j as usize], std::mem::take(&mut sig));
+        let b = match keys.get(&key) {
+            Some(&b) => {
+                sig = key.1;
+                b
+            }
+            None => {
+                let b = buckets.len() as u32;
+                buckets.push((key.1.clone(), Vec::new()));
+                keys.insert(key, b);
+                b
+            }
+        };
         buckets[b as usize].1.push(j);
         bucket_of[j as usize] = b;
     }
@@ -623,15 +634,29 @@ enum Ref {
 impl Ref {
     fn text(self, out: &mut String) {
         match self {
-            Ref::Whole(s) => out.push_str(&format!("${{J{s}}}")),
-            Ref::Task(s, t) => out.push_str(&format!("${{J{s}}}_{t}")),
-            Ref::Fanin(f) => out.push_str(&format!("${{F{f}}}")),
+            // Pushed piece by piece: this runs for every dependency of a million-job campaign.
+            Ref::Whole(s) => {
+                out.push_str("${J");
+                out.push_str(itoa::Buffer::new().format(s));
+                out.push('}');
+            }
+            Ref::Task(s, t) => {
+                out.push_str("${J");
+                out.push_str(itoa::Buffer::new().format(s));
+                out.push_str("}_");
+                out.push_str(itoa::Buffer::new().format(t));
+            }
+            Ref::Fanin(f) => {
+                out.push_str("${F");
+                out.push_str(itoa::Buffer::new().format(f));
+                out.push('}');
+            }
         }
     }
     fn est(self) -> usize {
         match self {
             Ref::Whole(_) | Ref::Fanin(_) => ID_WIDTH + 1,
-            Ref::Task(_, t) => ID_WIDTH + 2 + t.to_string().len(),
+            Ref::Task(_, t) => ID_WIDTH + 2 + itoa::Buffer::new().format(t).len(),
         }
     }
 }
@@ -796,7 +821,7 @@ pub fn write(ir: &Ir, out: &dyn Output) -> Result<Emitted, Diagnostic> {
     let mut classes: Vec<Class> = Vec::new();
     let mut class_ids: HashMap<Class, u32> = HashMap::new();
     let mut class_of = vec![0u32; n];
-    let mut cache: HashMap<(u32, u32), u32> = HashMap::new();
+    let mut cache: FastMap<(u32, u32), u32> = FastMap::default();
     let mut walltime: Vec<u64> = Vec::new();
     for j in 0..n as u32 {
         let js = ir.settings_of(j);
