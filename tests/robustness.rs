@@ -274,3 +274,37 @@ fn a_stage_out_job_that_owns_itself_is_an_error() {
     assert!(e.contains("not a compute group"), "{e}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A damaged `spec.json` whose step column names a dimension the spec does not have (the
+/// fuzzer's `submit_dir` target spliced bytes into it after an hour) is refused when the tables
+/// are opened, and a lookup by id never indexes past the dimensions: before, `bpsc status`
+/// and the wrapper's lookup of a job by its id panicked (index out of bounds in `rank_of`).
+#[test]
+fn a_step_column_naming_a_missing_dimension_is_an_error() {
+    // The fuzzer's own input, through the fuzz target's body: no panic.
+    let crash: &[u8] = b").).helworkflow.dag.rescued";
+    bodies::submit_dir(crash, template(), &scratch("bad-dim-fuzz"));
+    let _ = std::fs::remove_dir_all(scratch("bad-dim-fuzz"));
+
+    let t = template();
+    let d = scratch("bad-dim");
+    let _ = std::fs::remove_dir_all(&d);
+    for f in &t.files {
+        let from = t.dir.join(f);
+        if from.is_file() {
+            let to = d.join(f);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(&from, &to).unwrap();
+        }
+    }
+    let spec_path = d.join("tasks").join("spec.json");
+    let mut spec: serde_json::Value = serde_json::from_slice(&std::fs::read(&spec_path).unwrap()).unwrap();
+    let dims = spec["dims"].as_array().map_or(0, |a| a.len());
+    let step = spec["steps"].as_array_mut().and_then(|s| s.iter_mut().find(|s| s["cols"].as_array().is_some_and(|c| !c.is_empty())));
+    let step = step.expect("the template has a step with columns");
+    step["cols"][0] = serde_json::json!(dims);
+    std::fs::write(&spec_path, serde_json::to_vec(&spec).unwrap()).unwrap();
+    let e = bpsc::submitdir::tasks::Tables::open(&d).err().expect("a column past the dimensions");
+    assert!(e.contains(&format!("names dimension {dims}, but there are {dims} dimensions")), "{e}");
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -597,6 +597,16 @@ impl Tables {
         if spec.format != FORMAT {
             return Err(bad(&p, format!("task tables of format {}; this bpsc reads format {FORMAT}", spec.format)));
         }
+        // Every column names a dimension of the spec: the readers index by them.
+        let n_dims = spec.dims.len() as u64;
+        let cols = spec
+            .steps
+            .iter()
+            .flat_map(|s| s.cols.iter().chain(s.gathers.iter().flat_map(|g| g.cols.iter())))
+            .chain(spec.stage_sets.iter().flat_map(|t| t.cols.iter()));
+        if let Some(c) = cols.into_iter().find(|&&c| u64::from(c) >= n_dims) {
+            return Err(bad(&p, format!("a table column names dimension {c}, but there are {n_dims} dimensions")));
+        }
         let dim_file = |i: usize, ext: &str| Lazy::new(dir.join("dims").join(format!("{i}-{}.{ext}", sanitize(&spec.dims[i].name))));
         let dim_values = (0..spec.dims.len()).map(|i| dim_file(i, "values")).collect();
         let dim_offsets = (0..spec.dims.len()).map(|i| dim_file(i, "offsets")).collect();
@@ -994,7 +1004,7 @@ impl Tables {
 
     /// The rank of value `v` in dimension `d`, by binary search over the value-ordered file.
     fn rank_of(&self, d: u32, v: &Value) -> Result<Option<u32>, String> {
-        let (mut lo, mut hi) = (0u64, self.spec.dims[d as usize].values);
+        let (mut lo, mut hi) = (0u64, self.spec.dims.get(d as usize).ok_or("bad dimension index")?.values);
         while lo < hi {
             let mid = (lo + hi) / 2;
             let got = self.value(d, mid as u32)?;
