@@ -183,7 +183,7 @@ dimension n = 0..1
 pipeline p {
   step slow over (n) {
     outputs  = [s]
-    walltime = 1m
+    walltime = 3m
     run      = "m=$BPSC_SCRATCH/ran-once-{n}; [ -e $m ] || {{ touch $m; sleep 600; }}; $BPSC_EXAMPLE_DIR/bin/fake_task.sh --task={step} --data-id={data_id} -- {outputs}"
   }
 }
@@ -894,7 +894,9 @@ fn a_walltime_kill_is_retried() {
         "{log}"
     );
     let script = std::fs::read_to_string(run.submit.join("slurm/slow.sbatch")).expect("script");
-    assert!(script.contains("#SBATCH --time=0-00:01:00\n") && script.contains("#SBATCH --signal=B:USR1@30\n"), "{script}");
+    // A lead of 90 s: slurmctld looks at time limits every 30 s, and a 30 s lead once fell
+    // between two looks here (the job was killed at its limit, never signalled).
+    assert!(script.contains("#SBATCH --time=0-00:03:00\n") && script.contains("#SBATCH --signal=B:USR1@90\n"), "{script}");
     eprintln!("[slurm-it] timeout: {secs:.1} s; slow_0 requeued at its walltime signal and completed");
 }
 

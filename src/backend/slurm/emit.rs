@@ -771,9 +771,13 @@ fn sbatch_directives(c: &Class, name: &str, group: &str) -> Vec<String> {
 }
 
 /// Seconds before the time limit that Slurm sends SIGUSR1 to the job script: a tenth of the
-/// walltime, between 30 s and 5 min.  sbatch.1: the signal may come up to 60 s earlier.
+/// walltime, between 90 s and 5 min, and never more than half the walltime.  slurmctld looks
+/// at time limits only every 30 s (PERIODIC_TIMEOUT, later under load), so a lead of 30 s
+/// can fall between two looks and the job is killed at its limit without the signal (seen on
+/// the test cluster: a 1-minute job with `@30` cancelled "DUE TO TIME LIMIT"); 90 s leaves
+/// room for two late looks.  sbatch.1: the signal may also come up to 60 s earlier.
 fn signal_lead(walltime: u64) -> u64 {
-    (walltime / 10).clamp(30, 300)
+    (walltime / 10).clamp(90, 300).min(walltime / 2).max(1)
 }
 
 fn placement_args(c: &Class) -> Vec<String> {
