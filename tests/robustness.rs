@@ -247,14 +247,7 @@ fn a_stage_out_job_that_owns_itself_is_an_error() {
     let t = template();
     let d = scratch("self-owner");
     let _ = std::fs::remove_dir_all(&d);
-    for f in &t.files {
-        let from = t.dir.join(f);
-        if from.is_file() {
-            let to = d.join(f);
-            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-            std::fs::copy(&from, &to).unwrap();
-        }
-    }
+    bodies::copy_tree(&t.dir, &d);
     let tables = bpsc::submitdir::tasks::Tables::open(&d).expect("tables");
     let (gi, g) = tables
         .spec
@@ -289,14 +282,7 @@ fn a_step_column_naming_a_missing_dimension_is_an_error() {
     let t = template();
     let d = scratch("bad-dim");
     let _ = std::fs::remove_dir_all(&d);
-    for f in &t.files {
-        let from = t.dir.join(f);
-        if from.is_file() {
-            let to = d.join(f);
-            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-            std::fs::copy(&from, &to).unwrap();
-        }
-    }
+    bodies::copy_tree(&t.dir, &d);
     let spec_path = d.join("tasks").join("spec.json");
     let mut spec: serde_json::Value = serde_json::from_slice(&std::fs::read(&spec_path).unwrap()).unwrap();
     let dims = spec["dims"].as_array().map_or(0, |a| a.len());

@@ -136,7 +136,8 @@ pub fn template(root: &Path, engine: &str) -> Template {
     Template { dir, files }
 }
 
-fn copy_tree(from: &Path, to: &Path) {
+/// Copy every file of the directory `from` to `to` (a template to a scratch directory).
+pub fn copy_tree(from: &Path, to: &Path) {
     let mut files = Vec::new();
     list(from, "", &mut files);
     for f in files {
