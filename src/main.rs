@@ -824,5 +824,8 @@ fn main() -> ExitCode {
         },
     };
     let _ = out.flush();
+    // Interrupted: the signal thread is removing the temporary directory and will end the
+    // process with the signal's status; do not exit before it with this command's.
+    bpsc::outdir::halt_if_dying();
     ExitCode::from(code)
 }

@@ -18,6 +18,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 pub struct OutDir {
@@ -49,6 +50,27 @@ fn live() -> &'static Mutex<Vec<PathBuf>> {
     LIVE.get_or_init(|| Mutex::new(Vec::new()))
 }
 
+/// Set by the signal thread when it starts removing: from then on the process ends by the
+/// signal, never by an error of a writer whose directory was just taken away.
+static DYING: AtomicBool = AtomicBool::new(false);
+
+/// Has a signal started the clean-up (and so the process's end)?
+pub fn dying() -> bool {
+    DYING.load(Ordering::SeqCst)
+}
+
+/// Called where an error would be reported or the process would exit: once a signal has
+/// started the clean-up, an error is only the clean-up's doing (a writer found its
+/// temporary directory gone), so this thread waits for the signal thread to end the
+/// process with the signal's status instead of printing that error and exiting 2 first.
+pub fn halt_if_dying() {
+    if dying() {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
 /// Install the signal handler once: on SIGINT, SIGTERM or SIGHUP remove every temporary
 /// directory of this process, then die of the signal (exit status 128 + signal for shells).
 fn install_signal_cleanup() {
@@ -60,6 +82,7 @@ fn install_signal_cleanup() {
         };
         let _ = std::thread::Builder::new().name("bpsc-signals".into()).spawn(move || {
             if let Some(sig) = signals.forever().next() {
+                DYING.store(true, Ordering::SeqCst);
                 remove_live_dirs();
                 let _ = signal_hook::low_level::emulate_default_handler(sig);
                 std::process::exit(128 + sig);
@@ -188,7 +211,15 @@ impl OutDir {
     }
 
     /// Move the finished directory into place.
-    pub fn commit(mut self) -> Result<PathBuf, OutDirError> {
+    pub fn commit(self) -> Result<PathBuf, OutDirError> {
+        let r = self.commit_inner();
+        if r.is_err() {
+            halt_if_dying();
+        }
+        r
+    }
+
+    fn commit_inner(mut self) -> Result<PathBuf, OutDirError> {
         // Hold the registry: a signal now waits until the directory is in place.
         let mut l = live().lock().unwrap_or_else(|e| e.into_inner());
         if self.target.exists() {

@@ -50,6 +50,9 @@ impl Ui {
     /// Diagnostics on standard error: text for people or JSON Lines; warnings and notes are
     /// left out with `--quiet`.
     pub fn diagnostics(&self, map: &SourceMap, diags: &[Diagnostic], err: &mut dyn Write) {
+        if diags.iter().any(|d| d.severity == crate::diag::Severity::Error) {
+            crate::outdir::halt_if_dying();
+        }
         let shown: Vec<Diagnostic> = diags.iter().filter(|d| !self.quiet || d.is_error()).cloned().collect();
         if shown.is_empty() {
             return;
@@ -64,6 +67,8 @@ impl Ui {
 
     /// An error that is about no file (a bad argument, an unreadable output directory).
     pub fn error(&self, err: &mut dyn Write, msg: impl std::fmt::Display) {
+        // An error caused by an interrupt's clean-up is not reported: the signal ends bpsc.
+        crate::outdir::halt_if_dying();
         if self.json {
             let v = serde_json::json!({
                 "code": null, "severity": "error", "message": msg.to_string(), "file": null, "range": null,

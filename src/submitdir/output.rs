@@ -84,7 +84,10 @@ impl DirOutput {
             match std::fs::create_dir(&cur) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && cur.is_dir() => {}
-                Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", cur.display()))),
+                Err(e) => {
+                    crate::outdir::halt_if_dying();
+                    return Err(io::Error::new(e.kind(), format!("{}: {e}", cur.display())));
+                }
             }
         }
         Ok(())
@@ -102,7 +105,10 @@ impl Output for DirOutput {
         if let Some((dirs, _)) = rel.rsplit_once('/') {
             self.make_dirs(dirs)?;
         }
-        let f = std::fs::File::create(&p).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
+        let f = std::fs::File::create(&p).map_err(|e| {
+            crate::outdir::halt_if_dying();
+            io::Error::new(e.kind(), format!("{}: {e}", p.display()))
+        })?;
         if let Ok(mut w) = self.written.lock() {
             w.push(rel.to_string());
         }
@@ -116,6 +122,7 @@ impl Output for DirOutput {
     fn set_executable(&self, rel: &str) -> io::Result<()> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(self.root.join(checked(rel)?), std::fs::Permissions::from_mode(0o755))
+            .inspect_err(|_| crate::outdir::halt_if_dying())
     }
 
     fn files(&self) -> Vec<String> {
