@@ -612,3 +612,53 @@ fn partitioned_clusters_never_split_a_value() {
         assert_eq!(w506, usize::from(max < 2), "max {max}: {:?}", l.diags);
     }
 }
+
+/// `--emit ir` formats its job lines on several threads, chunk by chunk, and writes the
+/// chunks in order: with any number of threads and any chunk size the file is the one a
+/// single thread writes, for every example (every job kind: stage-in, stage-out, cleanup,
+/// joins, the final job).
+#[test]
+fn the_parallel_ir_writer_writes_what_one_thread_writes() {
+    for file in [
+        "drp/drp.bps",
+        "afterburner/afterburner.bps",
+        "nightly_calib/nightly_calib.bps",
+        "special_programs/special_programs.bps",
+        "step1_port/step1_port.bps",
+    ] {
+        let ir = lower_path(&RealFs, &repo().join("examples").join(file), LowerOptions::default(), &[]);
+        let mut one = Vec::new();
+        bpsc::ir::jsonl::write_ir_jsonl_on(&ir, &mut one, 1, 4096).unwrap();
+        assert_eq!(one.iter().filter(|&&b| b == b'\n').count(), ir.jobs.len() + 1, "{file}: a header and a line per job");
+        for (threads, chunk) in [(2, 1), (3, 7), (4, 64)] {
+            let mut many = Vec::new();
+            bpsc::ir::jsonl::write_ir_jsonl_on(&ir, &mut many, threads, chunk).unwrap();
+            assert!(one == many, "{file}: {threads} threads, chunks of {chunk}: the file differs");
+        }
+        let mut default = Vec::new();
+        bpsc::ir::jsonl::write_ir_jsonl(&ir, &mut default).unwrap();
+        assert!(one == default, "{file}: write_ir_jsonl differs from one thread");
+    }
+}
+
+/// A writer that fails after some bytes: the parallel IR writer returns the error (its
+/// threads stop) instead of hanging or panicking.
+#[test]
+fn the_parallel_ir_writer_stops_on_a_write_error() {
+    struct Full(usize);
+    impl std::io::Write for Full {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if self.0 < b.len() {
+                return Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full"));
+            }
+            self.0 -= b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let ir = lower_path(&RealFs, &repo().join("examples/drp/drp.bps"), LowerOptions::default(), &[]);
+    let e = bpsc::ir::jsonl::write_ir_jsonl_on(&ir, &mut Full(20_000), 3, 2).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::StorageFull);
+}
