@@ -5,7 +5,7 @@
 use std::io::{self, Write};
 
 use super::adjacency::topo_jobs;
-use super::render::{command, fill_url, scratch_path, Quantum};
+use super::render::{command, command_into, fill_url, push_fill_url, push_scratch_path, scratch_path, Quantum};
 use super::{Ir, JobKind, Persist, Resources, Stage, StepSpec, IR_VERSION, NO_CLUSTER};
 use crate::coverage::Value;
 
@@ -165,12 +165,25 @@ impl StageSetSpec {
 
 /// Append the JSON line of `v` (newline included) to `line`.
 pub fn write_job_line(campaign: &str, v: &JobView, line: &mut String) {
-    write_job_line_with(campaign, v, line, &mut |r, l| l.push_str(&serde_json::to_string(r).unwrap_or_default()));
+    write_job_line_with(campaign, v, line, &mut String::new(), &mut |r, l| l.push_str(&serde_json::to_string(r).unwrap_or_default()));
 }
 
 /// [`write_job_line`], with the `resources` object written by `resources` (the IR writer
 /// passes one that reuses the text of the settings shape it has already written).
-fn write_job_line_with(campaign: &str, v: &JobView, line: &mut String, resources: &mut dyn FnMut(&Resources, &mut String)) {
+fn write_job_line_with(
+    campaign: &str,
+    v: &JobView,
+    line: &mut String,
+    scratch: &mut String,
+    resources: &mut dyn FnMut(&Resources, &mut String),
+) {
+    // `scratch` holds one rendered value at a time (a command, a path, a URL) before it is
+    // escaped into the line: one buffer for the whole writer instead of a String per value.
+    let put = |line: &mut String, scratch: &mut String, fill: &mut dyn FnMut(&mut String)| {
+        scratch.clear();
+        fill(scratch);
+        push_jstr(line, scratch);
+    };
     line.push_str("{\"id\":");
     push_jstr(line, v.id);
     line.push_str(",\"kind\":\"");
@@ -212,7 +225,7 @@ fn write_job_line_with(campaign: &str, v: &JobView, line: &mut String, resources
                 line.push_str(",\"data_id\":");
                 push_data_id_json(line, &st.dims, vals);
                 line.push_str(",\"command\":");
-                push_jstr(line, &command(qn, campaign, v.id));
+                put(line, scratch, &mut |b| command_into(qn, campaign, v.id, b));
                 line.push(',');
                 if let Some(c) = config_path(st) {
                     line.push_str("\"config\":");
@@ -230,7 +243,7 @@ fn write_job_line_with(campaign: &str, v: &JobView, line: &mut String, resources
                         line.push_str("{\"dataset\":");
                         push_jstr(line, &inp.dataset);
                         line.push_str(",\"path\":");
-                        push_jstr(line, &at.text());
+                        put(line, scratch, &mut |b| at.push_text(b));
                         line.push_str(if inp.optional { ",\"optional\":true}" } else { ",\"optional\":false}" });
                     }
                 }
@@ -242,7 +255,7 @@ fn write_job_line_with(campaign: &str, v: &JobView, line: &mut String, resources
                     line.push_str("{\"dataset\":");
                     push_jstr(line, &o.dataset);
                     line.push_str(",\"path\":");
-                    push_jstr(line, &scratch_path(&o.dataset, vals));
+                    put(line, scratch, &mut |b| push_scratch_path(&o.dataset, vals, b));
                     line.push_str(if o.verify { ",\"verify\":true}" } else { ",\"verify\":false}" });
                 }
                 line.push_str("],\"fetch\":[");
@@ -259,9 +272,9 @@ fn write_job_line_with(campaign: &str, v: &JobView, line: &mut String, resources
                         line.push_str("{\"dataset\":");
                         push_jstr(line, &inp.dataset);
                         line.push_str(",\"from\":");
-                        push_jstr(line, &fill_url(src, dims, iv, campaign, st.site.as_deref()));
+                        put(line, scratch, &mut |b| push_fill_url(src, dims, iv, campaign, st.site.as_deref(), b));
                         line.push_str(",\"to\":");
-                        push_jstr(line, &scratch_path(&inp.dataset, iv));
+                        put(line, scratch, &mut |b| push_scratch_path(&inp.dataset, iv, b));
                         line.push_str(if inp.optional { ",\"optional\":true}" } else { ",\"optional\":false}" });
                     });
                 }
@@ -280,9 +293,9 @@ fn write_job_line_with(campaign: &str, v: &JobView, line: &mut String, resources
                 line.push_str(",\"data_id\":");
                 push_data_id_json(line, &set.dims, vals);
                 line.push_str(",\"from\":");
-                push_jstr(line, &fill_url(&set.source, &set.dims, vals, campaign, None));
+                put(line, scratch, &mut |b| push_fill_url(&set.source, &set.dims, vals, campaign, None, b));
                 line.push_str(",\"to\":");
-                push_jstr(line, &scratch_path(&set.dataset, vals));
+                put(line, scratch, &mut |b| push_scratch_path(&set.dataset, vals, b));
                 line.push('}');
             }
             line.push(']');
@@ -357,7 +370,7 @@ impl<'a> JobIndex<'a> {
 
     /// Append the JSON line of job `j` (newline included) to `line`; `resources` writes a
     /// compute job's resources object.
-    fn push_line(&self, j: u32, line: &mut String, resources: &mut dyn FnMut(&Resources, &mut String)) {
+    fn push_line(&self, j: u32, line: &mut String, scratch: &mut String, resources: &mut dyn FnMut(&Resources, &mut String)) {
         let ir = self.ir;
         let job = &ir.jobs[j as usize];
         let js = ir.settings_of(j);
@@ -398,7 +411,7 @@ impl<'a> JobIndex<'a> {
             of: matches!(job.kind, JobKind::StageOut | JobKind::Cleanup).then(|| ids[job.owner as usize].as_str()),
             final_job: if job.kind == JobKind::Provenance { ir.final_job.as_ref() } else { None },
         };
-        write_job_line_with(&ir.campaign, &view, line, resources);
+        write_job_line_with(&ir.campaign, &view, line, scratch, resources);
     }
 }
 
@@ -407,17 +420,18 @@ impl<'a> JobIndex<'a> {
 struct ResourcesText<'a> {
     ir: &'a Ir,
     by_shape: Vec<Option<String>>,
+    scratch: String,
 }
 
 impl<'a> ResourcesText<'a> {
     fn new(ir: &'a Ir) -> ResourcesText<'a> {
-        ResourcesText { ir, by_shape: vec![None; ir.job_settings.len()] }
+        ResourcesText { ir, by_shape: vec![None; ir.job_settings.len()], scratch: String::with_capacity(256) }
     }
 
     fn push_line(&mut self, idx: &JobIndex, j: u32, line: &mut String) {
         let shape = self.ir.jobs[j as usize].settings as usize;
         let cache = &mut self.by_shape;
-        idx.push_line(j, line, &mut |r, l| match cache.get_mut(shape) {
+        idx.push_line(j, line, &mut self.scratch, &mut |r, l| match cache.get_mut(shape) {
             Some(slot) => l.push_str(slot.get_or_insert_with(|| serde_json::to_string(r).unwrap_or_default())),
             None => l.push_str(&serde_json::to_string(r).unwrap_or_default()),
         });

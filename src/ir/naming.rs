@@ -111,6 +111,12 @@ pub fn quantum_id(prefix: &str, vals: &[&Value]) -> String {
 /// `DATASET/V1_V2`: the relative path of a dataset instance under the job's scratch.
 pub fn instance_rel(dataset: &str, vals: &[&Value]) -> String {
     let mut s = String::with_capacity(dataset.len() + 16);
+    push_instance_rel(dataset, vals, &mut s);
+    s
+}
+
+/// Append [`instance_rel`] to `s`.
+pub fn push_instance_rel(dataset: &str, vals: &[&Value], s: &mut String) {
     s.push_str(dataset);
     s.push('/');
     if vals.is_empty() {
@@ -120,9 +126,8 @@ pub fn instance_rel(dataset: &str, vals: &[&Value]) -> String {
         if i > 0 {
             s.push('_');
         }
-        encode_value(v, &mut s);
+        encode_value(v, s);
     }
-    s
 }
 
 /// How a cluster names its jobs.

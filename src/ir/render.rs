@@ -1,7 +1,7 @@
 //! Rendering one quantum: its command (the step's `run` with placeholders substituted and
 //! quoted for where they land), dataset URLs and scratch paths.
 
-use super::naming::instance_rel;
+use super::naming::{instance_rel, push_instance_rel};
 use super::quote::{quote_in, scan_quotes, var_in, Quote};
 use super::{Part, Stage, StepSpec, Template};
 use crate::coverage::Value;
@@ -21,7 +21,15 @@ pub fn data_id_text(dims: &[String], vals: &[&Value]) -> String {
 
 /// `${BPSC_SCRATCH}/DATASET/V1_V2`: where a dataset instance lives in the job's scratch.
 pub fn scratch_path(dataset: &str, vals: &[&Value]) -> String {
-    format!("${{BPSC_SCRATCH}}/{}", instance_rel(dataset, vals))
+    let mut s = String::new();
+    push_scratch_path(dataset, vals, &mut s);
+    s
+}
+
+/// Append [`scratch_path`] to `out`.
+pub fn push_scratch_path(dataset: &str, vals: &[&Value], out: &mut String) {
+    out.push_str("${BPSC_SCRATCH}/");
+    push_instance_rel(dataset, vals, out);
 }
 
 /// A path under the job's scratch directory, `rest` already safe, for shell context `q`.
@@ -52,11 +60,20 @@ pub fn percent_encode(text: &str, out: &mut String) {
 /// percent-encoded, `{campaign}` and `{site}` written as they are, `{user}` left as `${USER}`.
 pub fn fill_url(t: &Template, dims: &[String], vals: &[&Value], campaign: &str, site: Option<&str>) -> String {
     let mut s = String::new();
+    push_fill_url(t, dims, vals, campaign, site, &mut s);
+    s
+}
+
+/// Append [`fill_url`] to `s`.
+pub fn push_fill_url(t: &Template, dims: &[String], vals: &[&Value], campaign: &str, site: Option<&str>, s: &mut String) {
     for p in &t.parts {
         match p {
             Part::Lit(l) => s.push_str(l),
             Part::Ph(name) => match dims.iter().position(|d| d == name) {
-                Some(i) => percent_encode(&value_text(vals[i]), &mut s),
+                Some(i) => match vals[i] {
+                    Value::Int(n) => percent_encode(itoa::Buffer::new().format(*n), s),
+                    Value::Str(t) => percent_encode(t, s),
+                },
                 None => match name.as_str() {
                     "campaign" => s.push_str(campaign),
                     "site" => s.push_str(site.unwrap_or("local")),
@@ -66,7 +83,6 @@ pub fn fill_url(t: &Template, dims: &[String], vals: &[&Value], campaign: &str, 
             },
         }
     }
-    s
 }
 
 /// The instances of one gathered input a quantum reads (see [`super::Gather`]): values over
@@ -100,9 +116,19 @@ pub enum InputAt {
 impl InputAt {
     /// As the job line writes it (`${BPSC_SCRATCH}/...` or the URL).
     pub fn text(&self) -> String {
+        let mut s = String::new();
+        self.push_text(&mut s);
+        s
+    }
+
+    /// Append [`InputAt::text`] to `out`.
+    pub fn push_text(&self, out: &mut String) {
         match self {
-            InputAt::Scratch(rel) => format!("${{BPSC_SCRATCH}}/{rel}"),
-            InputAt::Url(u) => u.clone(),
+            InputAt::Scratch(rel) => {
+                out.push_str("${BPSC_SCRATCH}/");
+                out.push_str(rel);
+            }
+            InputAt::Url(u) => out.push_str(u),
         }
     }
 
@@ -209,9 +235,15 @@ pub fn quote_with_vars(v: &str, q: Quote, out: &mut String) {
 /// quoted for where it lands in the shell text.  The compiler (`--emit ir`, `bpsc show`)
 /// and the job wrapper render commands with this one function.
 pub fn command(qn: &Quantum, campaign: &str, job_id: &str) -> String {
+    let mut out = String::with_capacity(qn.spec.run.text.len() + 32);
+    command_into(qn, campaign, job_id, &mut out);
+    out
+}
+
+/// Append [`command`] to `out`.
+pub fn command_into(qn: &Quantum, campaign: &str, job_id: &str, out: &mut String) {
     let st = qn.spec;
     let vals = &qn.vals;
-    let mut out = String::with_capacity(st.run.text.len() + 32);
     let mut q = Quote::None;
     // Paths of several instances, each one word, separated by spaces.
     let paths = |list: &mut dyn Iterator<Item = InputAt>, q: Quote, out: &mut String| {
@@ -230,46 +262,48 @@ pub fn command(qn: &Quantum, campaign: &str, job_id: &str) -> String {
             }
             Part::Ph(name) => {
                 if let Some(i) = st.dims.iter().position(|d| d == name) {
-                    quote_in(&value_text(vals[i]), q, &mut out);
+                    match vals[i] {
+                        Value::Int(n) => quote_in(itoa::Buffer::new().format(*n), q, out),
+                        Value::Str(t) => quote_in(t, q, out),
+                    }
                     continue;
                 }
                 if let Some(key) = name.strip_prefix("config.") {
                     let v = st.config.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).unwrap_or("");
-                    quote_with_vars(v, q, &mut out);
+                    quote_with_vars(v, q, out);
                     continue;
                 }
                 if let Some(ds) = name.strip_prefix("inputs.") {
                     if let Some(k) = st.inputs.iter().position(|i| i.dataset == ds) {
-                        paths(&mut qn.input_instances(k, campaign).into_iter(), q, &mut out);
+                        paths(&mut qn.input_instances(k, campaign).into_iter(), q, out);
                     }
                     continue;
                 }
                 if let Some(ds) = name.strip_prefix("outputs.") {
                     if let Some(rel) = st.outputs.iter().position(|o| o.dataset == ds).and_then(|k| qn.output_rel(k)) {
-                        scratch_path_in(&rel, q, &mut out);
+                        scratch_path_in(&rel, q, out);
                     }
                     continue;
                 }
                 match name.as_str() {
-                    "campaign" => quote_in(campaign, q, &mut out),
-                    "step" => quote_in(&st.name, q, &mut out),
-                    "site" => quote_in(st.site.as_deref().unwrap_or("local"), q, &mut out),
-                    "user" => var_in("USER", q, &mut out),
-                    "attempt" => var_in("BPSC_ATTEMPT", q, &mut out),
-                    "job" => quote_in(job_id, q, &mut out),
-                    "data_id" => quote_in(&data_id_text(&st.dims, vals), q, &mut out),
+                    "campaign" => quote_in(campaign, q, out),
+                    "step" => quote_in(&st.name, q, out),
+                    "site" => quote_in(st.site.as_deref().unwrap_or("local"), q, out),
+                    "user" => var_in("USER", q, out),
+                    "attempt" => var_in("BPSC_ATTEMPT", q, out),
+                    "job" => quote_in(job_id, q, out),
+                    "data_id" => quote_in(&data_id_text(&st.dims, vals), q, out),
                     "outputs" => {
-                        paths(&mut (0..st.outputs.len()).filter_map(|k| qn.output_rel(k)).map(InputAt::Scratch), q, &mut out);
+                        paths(&mut (0..st.outputs.len()).filter_map(|k| qn.output_rel(k)).map(InputAt::Scratch), q, out);
                     }
                     "inputs" => {
-                        paths(&mut (0..st.inputs.len()).flat_map(|k| qn.input_instances(k, campaign)), q, &mut out);
+                        paths(&mut (0..st.inputs.len()).flat_map(|k| qn.input_instances(k, campaign)), q, out);
                     }
                     _ => {}
                 }
             }
         }
     }
-    out
 }
 
 #[cfg(test)]
