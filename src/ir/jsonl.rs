@@ -16,34 +16,63 @@ use crate::coverage::Value;
 /// compares the two on every character class.
 pub fn push_jstr(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(s.len() + 2);
     out.push('"');
     let b = s.as_bytes();
     let mut start = 0;
-    for (i, &c) in b.iter().enumerate() {
-        let esc: &str = match c {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            0x08 => "\\b",
-            b'\t' => "\\t",
-            b'\n' => "\\n",
-            0x0c => "\\f",
-            b'\r' => "\\r",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        // Only ASCII bytes are escaped, so `i` is a character boundary.
-        out.push_str(&s[start..i]);
-        if esc.is_empty() {
-            out.push_str("\\u00");
-            out.push(HEX[(c >> 4) as usize] as char);
-            out.push(HEX[(c & 15) as usize] as char);
-        } else {
-            out.push_str(esc);
+    loop {
+        let e = first_escape(b, start);
+        // Only ASCII bytes are escaped, so `e` is a character boundary.
+        out.push_str(&s[start..e]);
+        let Some(&c) = b.get(e) else { break };
+        match c {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x08 => out.push_str("\\b"),
+            b'\t' => out.push_str("\\t"),
+            b'\n' => out.push_str("\\n"),
+            0x0c => out.push_str("\\f"),
+            b'\r' => out.push_str("\\r"),
+            _ => {
+                out.push_str("\\u00");
+                out.push(HEX[(c >> 4) as usize] as char);
+                out.push(HEX[(c & 15) as usize] as char);
+            }
         }
-        start = i + 1;
+        start = e + 1;
     }
-    out.push_str(&s[start..]);
     out.push('"');
+}
+
+/// The index of the first byte of `b` at or after `i` that JSON escapes, or `b.len()`:
+/// eight bytes at a time (a last, shorter piece padded with `A`).
+#[inline]
+fn first_escape(b: &[u8], mut i: usize) -> usize {
+    let needs = |c: u8| c < 0x20 || c == b'"' || c == b'\\';
+    while i < b.len() {
+        let n = (b.len() - i).min(8);
+        let mut a = [b'A'; 8];
+        a[..n].copy_from_slice(&b[i..i + n]);
+        if word_needs_escape(u64::from_le_bytes(a)) {
+            if let Some(k) = b[i..i + n].iter().position(|&c| needs(c)) {
+                return i + k;
+            }
+        }
+        i += n;
+    }
+    b.len()
+}
+
+/// Does any of the eight bytes of `w` need escaping in JSON (below 0x20, `"` or `\\`)?
+/// The classic bit tricks: `(x - 0x01..) & !x & 0x80..` is non-zero exactly when some byte
+/// of `x` is zero, and `(x - n*0x01..) & !x & 0x80..` when some byte is below `n` (n <= 128).
+#[inline]
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    (control | zero_byte(w ^ (ONES * b'"' as u64)) | zero_byte(w ^ (ONES * b'\\' as u64))) != 0
 }
 
 fn push_jval(out: &mut String, v: &Value) {
@@ -575,6 +604,23 @@ mod tests {
             ["", "plain", "a\"b\\c", "tab\there\nnew\rline", "\u{7f}del", "é/ü–\u{2028}\u{1F600}", "x\u{1}y\u{1f}z", "end\\"]
                 .map(String::from),
         );
+        // Escapes at every offset of an eight-byte word, and after long clean runs.
+        for c in ['"', '\\', '\n', '\u{1}', '\u{1f}', ' ', '~', '\u{7f}', 'é'] {
+            for pos in 0..20 {
+                let mut t: String = "abcdefghijklmnopqrstuvwxyz".chars().take(20).collect();
+                t.insert(pos, c);
+                samples.push(t);
+            }
+        }
+        // And random mixes (a fixed linear congruential sequence: the same strings every run).
+        let palette = ['a', 'Z', '0', '"', '\\', '\n', '\t', '\u{0}', '\u{1b}', '\u{7f}', 'é', '€', '\u{1F600}', ' ', '$', '/'];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..2000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let len = (x >> 58) as usize;
+            let t: String = (0..len).map(|k| palette[((x >> (k % 60)) as usize + k * 7) % palette.len()]).collect();
+            samples.push(t);
+        }
         for s in samples {
             let mut got = String::from("prefix");
             push_jstr(&mut got, &s);
