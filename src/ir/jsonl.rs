@@ -497,7 +497,7 @@ impl<'a> JobLines<'a> {
 
 /// Jobs per chunk of the parallel IR writer: large enough that handing a chunk over costs
 /// nothing beside formatting it, small enough that the chunks in flight stay a few MB.
-const CHUNK: usize = 4096;
+const CHUNK: usize = 1024;
 
 /// Write the IR as JSON Lines: the header, then one job per line in topological order.
 ///
