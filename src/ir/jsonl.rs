@@ -391,7 +391,12 @@ pub struct JobIndex<'a> {
 
 impl<'a> JobIndex<'a> {
     pub fn new(ir: &'a Ir) -> JobIndex<'a> {
-        let ids: Vec<String> = (0..ir.jobs.len() as u32).map(|j| ir.job_id(j)).collect();
+        JobIndex::with_ids(ir, (0..ir.jobs.len() as u32).map(|j| ir.job_id(j)).collect())
+    }
+
+    /// The index, with the ids computed by the caller (all of them, or a first part that
+    /// the caller completes before any line is written).
+    fn with_ids(ir: &'a Ir, ids: Vec<String>) -> JobIndex<'a> {
         let (poff, pin) = ir.parents();
         let stage_sets = ir.stage_sets.iter().map(StageSetSpec::of).collect();
         JobIndex { ir, ids, poff, pin, stage_sets }
@@ -515,15 +520,20 @@ pub fn write_ir_jsonl(ir: &Ir, out: &mut dyn Write) -> io::Result<()> {
 pub fn write_ir_jsonl_on(ir: &Ir, out: &mut dyn Write, threads: usize, chunk: usize) -> io::Result<()> {
     let header = header_json(ir);
     writeln!(out, "{}", serde_json::to_string(&header).unwrap_or_default())?;
-    let (order, idx) = std::thread::scope(|s| {
+    // The topological order, and the ids of the jobs in two halves, on three threads.
+    let n = ir.jobs.len() as u32;
+    let half = if threads > 1 { n / 2 } else { n };
+    let (order, upper, mut idx) = std::thread::scope(|s| {
         let order = s.spawn(|| topo_jobs(ir));
-        let idx = JobIndex::new(ir);
-        (order.join(), idx)
+        let upper = s.spawn(move || (half..n).map(|j| ir.job_id(j)).collect::<Vec<String>>());
+        let mut ids: Vec<String> = Vec::with_capacity(n as usize);
+        ids.extend((0..half).map(|j| ir.job_id(j)));
+        let idx = JobIndex::with_ids(ir, ids);
+        let order = order.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let upper = upper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (order, upper, idx)
     });
-    let order = match order {
-        Ok(o) => o,
-        Err(panic) => std::panic::resume_unwind(panic),
-    };
+    idx.ids.extend(upper);
     let chunks: Vec<&[u32]> = order.chunks(chunk.max(1)).collect();
     if threads <= 1 || chunks.len() < 2 {
         let mut res = ResourcesText::new(ir);
