@@ -43,17 +43,14 @@ fn scratch_path_in(rest: &str, q: Quote, out: &mut String) {
 /// value can never add a path segment, a query or a scheme to a URL; a value made only of
 /// dots (`.`, `..`) has them encoded too, so it cannot name a parent directory.
 pub fn percent_encode(text: &str, out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    /// Everything but RFC 3986's unreserved characters.
+    const NOT_UNRESERVED: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+    /// The same, dots included: for a value made only of dots.
+    const NOT_UNRESERVED_OR_DOT: &percent_encoding::AsciiSet = &NOT_UNRESERVED.add(b'.');
     let dots = !text.is_empty() && text.bytes().all(|b| b == b'.');
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_~".contains(&b) || (b == b'.' && !dots) {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX[(b >> 4) as usize] as char);
-            out.push(HEX[(b & 15) as usize] as char);
-        }
-    }
+    let set = if dots { NOT_UNRESERVED_OR_DOT } else { NOT_UNRESERVED };
+    out.extend(percent_encoding::utf8_percent_encode(text, set));
 }
 
 /// Fill a dataset URL template (`source`/`archive`) for one instance: data ID values are
@@ -327,6 +324,24 @@ mod tests {
         let (a, b) = (Value::Str("../x?y#z".into()), Value::Int(7));
         let got = fill_url(&t, &["v".into(), "d".into()], &[&a, &b], "c1", None);
         assert_eq!(got, "s3://b/c1/..%2Fx%3Fy%23z/7.fits");
+        // Every byte as the hand-written encoder this replaced wrote it: unreserved bytes as
+        // they are, every other byte (UTF-8 included) as %XX in upper case.
+        for text in ["a-b_c.d~e", "é/ü ?#%&+", "\u{0}\n\u{7f}", "x.y", "...", ".", ""] {
+            let mut got = String::new();
+            percent_encode(text, &mut got);
+            let only_dots = !text.is_empty() && text.bytes().all(|b| b == b'.');
+            let want: String = text
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-_~".contains(&b) || (b == b'.' && !only_dots) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            assert_eq!(got, want, "{text:?}");
+        }
         let dd = Value::Str("..".into());
         assert_eq!(fill_url(&t, &["v".into(), "d".into()], &[&dd, &b], "c1", None), "s3://b/c1/%2E%2E/7.fits");
     }
