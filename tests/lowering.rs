@@ -198,19 +198,22 @@ fn lowering_is_byte_for_byte_deterministic() {
     }
 }
 
+/// Every example campaign under `examples/` (the other `.bps` files there are imported by these).
+const EXAMPLE_CAMPAIGNS: [&str; 5] = [
+    "drp/drp.bps",
+    "afterburner/afterburner.bps",
+    "nightly_calib/nightly_calib.bps",
+    "special_programs/special_programs.bps",
+    "step1_port/step1_port.bps",
+];
+
 /// `compile` lowers from the tables the checker kept (each imported with the codes parsing
 /// would give) instead of parsing them again: every example, relation and domain tables
 /// alike, gives the IR it gives without them.
 #[test]
 fn lowering_from_the_checkers_tables_equals_lowering_from_the_text() {
     let (mut compared, mut tables) = (0, 0);
-    for file in [
-        "drp/drp.bps",
-        "afterburner/afterburner.bps",
-        "nightly_calib/nightly_calib.bps",
-        "special_programs/special_programs.bps",
-        "step1_port/step1_port.bps",
-    ] {
+    for file in EXAMPLE_CAMPAIGNS {
         let p = repo().join("examples").join(file);
         let mut ir = Vec::new();
         for keep in [false, true] {
@@ -619,13 +622,7 @@ fn partitioned_clusters_never_split_a_value() {
 /// joins, the final job).
 #[test]
 fn the_parallel_ir_writer_writes_what_one_thread_writes() {
-    for file in [
-        "drp/drp.bps",
-        "afterburner/afterburner.bps",
-        "nightly_calib/nightly_calib.bps",
-        "special_programs/special_programs.bps",
-        "step1_port/step1_port.bps",
-    ] {
+    for file in EXAMPLE_CAMPAIGNS {
         let ir = lower_path(&RealFs, &repo().join("examples").join(file), LowerOptions::default(), &[]);
         let mut one = Vec::new();
         bpsc::ir::jsonl::write_ir_jsonl_on(&ir, &mut one, 1, 4096).unwrap();
