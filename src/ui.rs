@@ -50,7 +50,7 @@ impl Ui {
     /// Diagnostics on standard error: text for people or JSON Lines; warnings and notes are
     /// left out with `--quiet`.
     pub fn diagnostics(&self, map: &SourceMap, diags: &[Diagnostic], err: &mut dyn Write) {
-        if diags.iter().any(|d| d.severity == crate::diag::Severity::Error) {
+        if diags.iter().any(|d| d.is_error()) {
             crate::outdir::halt_if_dying();
         }
         let shown: Vec<Diagnostic> = diags.iter().filter(|d| !self.quiet || d.is_error()).cloned().collect();

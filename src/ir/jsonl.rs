@@ -449,17 +449,18 @@ impl<'a> JobIndex<'a> {
     }
 }
 
-/// A compute job's `resources` object, serialized once per settings shape (a campaign has
-/// a handful; a million jobs share them).
-struct ResourcesText<'a> {
+/// What one thread keeps between the job lines it writes: each settings shape's
+/// `resources` object, serialized once (a campaign has a handful of shapes; a million jobs
+/// share them), and the scratch buffer values are rendered into.
+struct LineCache<'a> {
     ir: &'a Ir,
     by_shape: Vec<Option<String>>,
     scratch: String,
 }
 
-impl<'a> ResourcesText<'a> {
-    fn new(ir: &'a Ir) -> ResourcesText<'a> {
-        ResourcesText { ir, by_shape: vec![None; ir.job_settings.len()], scratch: String::with_capacity(256) }
+impl<'a> LineCache<'a> {
+    fn new(ir: &'a Ir) -> LineCache<'a> {
+        LineCache { ir, by_shape: vec![None; ir.job_settings.len()], scratch: String::with_capacity(256) }
     }
 
     fn push_line(&mut self, idx: &JobIndex, j: u32, line: &mut String) {
@@ -475,13 +476,13 @@ impl<'a> ResourcesText<'a> {
 /// Job lines of the IR format, one at a time, with ids and parents computed once.
 pub struct JobLines<'a> {
     idx: JobIndex<'a>,
-    res: ResourcesText<'a>,
+    res: LineCache<'a>,
     line: String,
 }
 
 impl<'a> JobLines<'a> {
     pub fn new(ir: &'a Ir) -> JobLines<'a> {
-        JobLines { idx: JobIndex::new(ir), res: ResourcesText::new(ir), line: String::with_capacity(512) }
+        JobLines { idx: JobIndex::new(ir), res: LineCache::new(ir), line: String::with_capacity(512) }
     }
 
     pub fn id(&self, j: u32) -> &str {
@@ -536,11 +537,11 @@ pub fn write_ir_jsonl_on(ir: &Ir, out: &mut dyn Write, threads: usize, chunk: us
     idx.ids.extend(upper);
     let chunks: Vec<&[u32]> = order.chunks(chunk.max(1)).collect();
     if threads <= 1 || chunks.len() < 2 {
-        let mut res = ResourcesText::new(ir);
+        let mut res = LineCache::new(ir);
         let mut line = String::with_capacity(chunk.min(CHUNK) * 1024);
-        for chunk in &chunks {
+        for part in &chunks {
             line.clear();
-            for &j in *chunk {
+            for &j in *part {
                 res.push_line(&idx, j, &mut line);
             }
             out.write_all(line.as_bytes())?;
@@ -560,7 +561,7 @@ pub fn write_ir_jsonl_on(ir: &Ir, out: &mut dyn Write, threads: usize, chunk: us
             let (empty_tx, empty_rx) = std::sync::mpsc::channel::<String>();
             let (idx, chunks) = (&idx, &chunks);
             let spawned = std::thread::Builder::new().name(format!("bpsc-ir-{w}")).spawn_scoped(s, move || {
-                let mut res = ResourcesText::new(ir);
+                let mut res = LineCache::new(ir);
                 // At most four buffers per worker (two queued, one being written, one being
                 // filled), reused: fresh multi-MB buffers cost more in page zeroing than the
                 // formatting they hold.

@@ -8,9 +8,14 @@ use crate::coverage::Value;
 
 /// A value as text: integers in decimal, strings as they are.
 pub fn value_text(v: &Value) -> String {
+    value_str(v, &mut itoa::Buffer::new()).to_string()
+}
+
+/// [`value_text`] without allocating: an integer is formatted into `buf`.
+pub fn value_str<'b>(v: &'b Value, buf: &'b mut itoa::Buffer) -> &'b str {
     match v {
-        Value::Int(i) => i.to_string(),
-        Value::Str(s) => s.to_string(),
+        Value::Int(i) => buf.format(*i),
+        Value::Str(s) => s,
     }
 }
 
@@ -67,10 +72,7 @@ pub fn push_fill_url(t: &Template, dims: &[String], vals: &[&Value], campaign: &
         match p {
             Part::Lit(l) => s.push_str(l),
             Part::Ph(name) => match dims.iter().position(|d| d == name) {
-                Some(i) => match vals[i] {
-                    Value::Int(n) => percent_encode(itoa::Buffer::new().format(*n), s),
-                    Value::Str(t) => percent_encode(t, s),
-                },
+                Some(i) => percent_encode(value_str(vals[i], &mut itoa::Buffer::new()), s),
                 None => match name.as_str() {
                     "campaign" => s.push_str(campaign),
                     "site" => s.push_str(site.unwrap_or("local")),
@@ -259,10 +261,7 @@ pub fn command_into(qn: &Quantum, campaign: &str, job_id: &str, out: &mut String
             }
             Part::Ph(name) => {
                 if let Some(i) = st.dims.iter().position(|d| d == name) {
-                    match vals[i] {
-                        Value::Int(n) => quote_in(itoa::Buffer::new().format(*n), q, out),
-                        Value::Str(t) => quote_in(t, q, out),
-                    }
+                    quote_in(value_str(vals[i], &mut itoa::Buffer::new()), q, out);
                     continue;
                 }
                 if let Some(key) = name.strip_prefix("config.") {
