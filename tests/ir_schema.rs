@@ -1,4 +1,4 @@
-//! Every example's IR validates against backends/ir/ir-v1.schema.json, checked with a
+//! Every example's IR validates against backends/ir/ir-v2.schema.json, checked with a
 //! real JSON Schema validator (Python `jsonschema`; tests/run.sh installs it).  Under CI a
 //! missing validator fails the test; elsewhere the test says loudly that it did not run.
 
@@ -15,12 +15,20 @@ job_schema = dict(schema); job_schema["$ref"] = "#/$defs/job"
 hv, jv = Draft202012Validator(header_schema), Draft202012Validator(job_schema)
 bad = 0
 lines = sys.stdin.read().splitlines()
+shapes = 0
 for i, line in enumerate(lines):
     v = hv if i == 0 else jv
-    for e in v.iter_errors(json.loads(line)):
+    obj = json.loads(line)
+    for e in v.iter_errors(obj):
         bad += 1
         if bad < 10:
             print(f"line {i+1}: {e.message} at {list(e.path)}")
+    # What a schema cannot say: a job's resources index points into the header's list.
+    if i == 0:
+        shapes = len(obj.get("resources", []))
+    elif isinstance(obj.get("resources"), int) and obj["resources"] >= shapes:
+        bad += 1
+        print(f"line {i+1}: resources {obj['resources']} is not an index into the header's {shapes}")
 print(f"checked {len(lines)} lines, {bad} errors")
 sys.exit(1 if bad else 0)
 "##;
@@ -52,7 +60,7 @@ fn example_irs_validate_against_the_schema() {
         let mut child = Command::new(&py)
             .arg("-c")
             .arg(VALIDATE)
-            .arg(root.join("backends/ir/ir-v1.schema.json"))
+            .arg(root.join("backends/ir/ir-v2.schema.json"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

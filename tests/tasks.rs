@@ -13,15 +13,51 @@ const EXAMPLES: &[&str] =
     &["drp/drp.bps", "nightly_calib/nightly_calib.bps", "afterburner/afterburner.bps", "special_programs/special_programs.bps"];
 const ENGINES: &[&str] = &["htcondor", "slurm", "pegasus", "pegasus-dax", "nextflow"];
 
-/// The IR's line of every job, by id.
+/// The IR's line of every job, by id: the `--emit ir` file's, with a compute job's
+/// `resources` index replaced by the header's object it names.
 fn ir_lines(ir: &bpsc::ir::Ir) -> HashMap<String, serde_json::Value> {
-    let mut jl = bpsc::ir::jsonl::JobLines::new(ir);
-    (0..ir.jobs.len() as u32)
-        .map(|j| {
-            let v: serde_json::Value = serde_json::from_str(jl.line(j)).expect("IR line is JSON");
+    let mut text = Vec::new();
+    bpsc::ir::jsonl::write_ir_jsonl(ir, &mut text).expect("IR written");
+    let text = String::from_utf8(text).expect("IR is UTF-8");
+    let mut lines = text.lines();
+    let header: serde_json::Value = serde_json::from_str(lines.next().expect("a header")).expect("header is JSON");
+    assert_eq!(header["bpsc_ir"], 2);
+    let shapes = header["resources"].as_array().expect("the header lists resources").clone();
+    lines
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).expect("IR line is JSON");
+            if let Some(k) = v.get("resources").map(|r| r.as_u64().expect("resources is an index") as usize) {
+                v["resources"] = shapes.get(k).unwrap_or_else(|| panic!("resources {k} of {} shapes", shapes.len())).clone();
+            }
             (v["id"].as_str().unwrap().to_string(), v)
         })
         .collect()
+}
+
+/// The self-contained line of every job (resources in full), as the task tables keep it.
+fn self_contained_lines(ir: &bpsc::ir::Ir) -> HashMap<String, serde_json::Value> {
+    let mut jl = bpsc::ir::jsonl::JobLines::new(ir);
+    (0..ir.jobs.len() as u32)
+        .map(|j| {
+            let v: serde_json::Value = serde_json::from_str(jl.line(j)).expect("job line is JSON");
+            (v["id"].as_str().unwrap().to_string(), v)
+        })
+        .collect()
+}
+
+#[test]
+fn the_ir_file_says_what_the_self_contained_lines_say() {
+    // IR 2 writes each settings shape's resources once, in the header: resolved, every job
+    // line is the one the wrapper reads, field for field.
+    for ex in EXAMPLES {
+        let ir = common::lower(&common::repo().join("examples").join(ex), &[]);
+        let (file, lines) = (ir_lines(&ir), self_contained_lines(&ir));
+        assert_eq!(file.len(), ir.jobs.len(), "{ex}");
+        assert!(file.values().any(|v| v["resources"]["memory"].as_u64().is_some()), "{ex} has compute jobs");
+        for (id, v) in &lines {
+            assert_eq!(file.get(id), Some(v), "{ex}: job {id}");
+        }
+    }
 }
 
 fn check_tables(ir: &bpsc::ir::Ir, engine: &str, name: &str) -> usize {

@@ -83,7 +83,7 @@ def main(ir_path, out_path):
             ins -= outputs_of[j["id"]]
             if ins:
                 job.add_inputs(*sorted(ins))
-            r = j["resources"]
+            r = header["resources"][j["resources"]]  # IR 2: an index into the header's list
             job.add_profiles(Namespace.CONDOR, key="request_memory", value=-(-r["memory"] // (1 << 20)))
             job.add_profiles(Namespace.CONDOR, key="request_cpus", value=r["cpus"])
             job.add_profiles(Namespace.CONDOR, key="request_disk", value=-(-r["disk"] // 1024))

@@ -145,6 +145,7 @@ pub fn header_json(ir: &Ir) -> serde_json::Value {
         "steps": steps,
         "clusters": ir.clusters.iter().map(|c| serde_json::json!({"name": c.name, "steps": c.steps.iter().map(|&s| ir.steps[s as usize].name.clone()).collect::<Vec<_>>(), "by": c.by, "size": c.size})).collect::<Vec<_>>(),
         "notify": {"on": ir.notify.on, "slow_after": ir.notify.slow_after, "command": ir.notify.command},
+        "resources": ir.job_settings.iter().map(|s| serde_json::to_value(&s.resources).unwrap_or_default()).collect::<Vec<_>>(),
     })
 }
 
@@ -197,8 +198,9 @@ pub fn write_job_line(campaign: &str, v: &JobView, line: &mut String) {
     write_job_line_with(campaign, v, line, &mut String::new(), &mut |r, l| l.push_str(&serde_json::to_string(r).unwrap_or_default()));
 }
 
-/// [`write_job_line`], with the `resources` object written by `resources` (the IR writer
-/// passes one that reuses the text of the settings shape it has already written).
+/// [`write_job_line`], with a compute job's `resources` written by `resources` (the IR file's
+/// writer passes one that writes the index of the job's settings shape; the task tables' one
+/// that reuses the text of the shape's object it has already written).
 fn write_job_line_with(
     campaign: &str,
     v: &JobView,
@@ -449,31 +451,43 @@ impl<'a> JobIndex<'a> {
     }
 }
 
-/// What one thread keeps between the job lines it writes: each settings shape's
-/// `resources` object, serialized once (a campaign has a handful of shapes; a million jobs
-/// share them), and the scratch buffer values are rendered into.
+/// What one thread keeps between the job lines it writes: how a compute job's `resources`
+/// are written, and the scratch buffer values are rendered into.
 struct LineCache<'a> {
     ir: &'a Ir,
-    by_shape: Vec<Option<String>>,
+    /// `None`: as the index of the job's settings shape (the IR file, whose header lists each
+    /// shape's resources object once).  `Some`: as the object itself, each shape's serialized
+    /// once (a campaign has a handful of shapes; a million jobs share them): the lines of the
+    /// task tables, which the job wrapper and `bpsc show` read one at a time.
+    by_shape: Option<Vec<Option<String>>>,
     scratch: String,
 }
 
 impl<'a> LineCache<'a> {
-    fn new(ir: &'a Ir) -> LineCache<'a> {
-        LineCache { ir, by_shape: vec![None; ir.job_settings.len()], scratch: String::with_capacity(256) }
+    /// Lines for the IR file: resources by index.
+    fn indexed(ir: &'a Ir) -> LineCache<'a> {
+        LineCache { ir, by_shape: None, scratch: String::with_capacity(256) }
+    }
+
+    /// Self-contained lines: resources in full.
+    fn inline(ir: &'a Ir) -> LineCache<'a> {
+        LineCache { ir, by_shape: Some(vec![None; ir.job_settings.len()]), scratch: String::with_capacity(256) }
     }
 
     fn push_line(&mut self, idx: &JobIndex, j: u32, line: &mut String) {
         let shape = self.ir.jobs[j as usize].settings as usize;
-        let cache = &mut self.by_shape;
-        idx.push_line(j, line, &mut self.scratch, &mut |r, l| match cache.get_mut(shape) {
-            Some(slot) => l.push_str(slot.get_or_insert_with(|| serde_json::to_string(r).unwrap_or_default())),
-            None => l.push_str(&serde_json::to_string(r).unwrap_or_default()),
-        });
+        match &mut self.by_shape {
+            None => idx.push_line(j, line, &mut self.scratch, &mut |_, l| l.push_str(itoa::Buffer::new().format(shape))),
+            Some(cache) => idx.push_line(j, line, &mut self.scratch, &mut |r, l| match cache.get_mut(shape) {
+                Some(slot) => l.push_str(slot.get_or_insert_with(|| serde_json::to_string(r).unwrap_or_default())),
+                None => l.push_str(&serde_json::to_string(r).unwrap_or_default()),
+            }),
+        }
     }
 }
 
-/// Job lines of the IR format, one at a time, with ids and parents computed once.
+/// Self-contained job lines (resources in full, as the task tables keep them for the job
+/// wrapper), one at a time, with ids and parents computed once.
 pub struct JobLines<'a> {
     idx: JobIndex<'a>,
     res: LineCache<'a>,
@@ -482,7 +496,7 @@ pub struct JobLines<'a> {
 
 impl<'a> JobLines<'a> {
     pub fn new(ir: &'a Ir) -> JobLines<'a> {
-        JobLines { idx: JobIndex::new(ir), res: LineCache::new(ir), line: String::with_capacity(512) }
+        JobLines { idx: JobIndex::new(ir), res: LineCache::inline(ir), line: String::with_capacity(512) }
     }
 
     pub fn id(&self, j: u32) -> &str {
@@ -519,8 +533,9 @@ pub fn write_ir_jsonl(ir: &Ir, out: &mut dyn Write) -> io::Result<()> {
 /// [`write_ir_jsonl`] with the number of formatting threads (1: this thread only) and the
 /// jobs per chunk given.
 pub fn write_ir_jsonl_on(ir: &Ir, out: &mut dyn Write, threads: usize, chunk: usize) -> io::Result<()> {
-    let header = header_json(ir);
-    writeln!(out, "{}", serde_json::to_string(&header).unwrap_or_default())?;
+    let mut header = serde_json::to_string(&header_json(ir)).unwrap_or_default();
+    header.push('\n');
+    out.write_all(header.as_bytes())?;
     // The topological order, and the ids of the jobs in two halves, on three threads.
     let n = ir.jobs.len() as u32;
     let half = if threads > 1 { n / 2 } else { n };
@@ -537,7 +552,7 @@ pub fn write_ir_jsonl_on(ir: &Ir, out: &mut dyn Write, threads: usize, chunk: us
     idx.ids.extend(upper);
     let chunks: Vec<&[u32]> = order.chunks(chunk.max(1)).collect();
     if threads <= 1 || chunks.len() < 2 {
-        let mut res = LineCache::new(ir);
+        let mut res = LineCache::indexed(ir);
         let mut line = String::with_capacity(chunk.min(CHUNK) * 1024);
         for part in &chunks {
             line.clear();
@@ -561,7 +576,7 @@ pub fn write_ir_jsonl_on(ir: &Ir, out: &mut dyn Write, threads: usize, chunk: us
             let (empty_tx, empty_rx) = std::sync::mpsc::channel::<String>();
             let (idx, chunks) = (&idx, &chunks);
             let spawned = std::thread::Builder::new().name(format!("bpsc-ir-{w}")).spawn_scoped(s, move || {
-                let mut res = LineCache::new(ir);
+                let mut res = LineCache::indexed(ir);
                 // At most four buffers per worker (two queued, one being written, one being
                 // filled), reused: fresh multi-MB buffers cost more in page zeroing than the
                 // formatting they hold.

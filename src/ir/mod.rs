@@ -36,7 +36,9 @@ pub use settings::{GrowthOn, JobSettings, OnFailure, Resources, SetAt, Software,
 use crate::coverage::{Dictionaries, Relation, Value};
 use crate::source::Loc;
 
-pub const IR_VERSION: u32 = 1;
+/// The IR file's format version.  2: a compute job line's `resources` is an index into the
+/// header's `resources` list (1 repeated the object on every line).
+pub const IR_VERSION: u32 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
