@@ -381,11 +381,52 @@ fn write_job_line_with(
     line.push_str("}\n");
 }
 
+/// Every job's id, in one buffer (a million ids in one allocation instead of a million).
+pub struct JobIds {
+    text: String,
+    /// Where each id ends in `text`; it starts where the one before it ends.
+    end: Vec<usize>,
+}
+
+impl JobIds {
+    /// The ids of the jobs in `range`.
+    fn of(ir: &Ir, range: std::ops::Range<u32>) -> JobIds {
+        let mut ids = JobIds { text: String::with_capacity(range.len() * 24), end: Vec::with_capacity(range.len()) };
+        for j in range {
+            super::naming::push_job_id(ir, j, &mut ids.text);
+            ids.end.push(ids.text.len());
+        }
+        ids
+    }
+
+    /// Add the ids of the jobs after these.
+    fn append(&mut self, more: JobIds) {
+        let base = self.text.len();
+        self.text.push_str(&more.text);
+        self.end.extend(more.end.iter().map(|e| e + base));
+    }
+
+    /// The id of job `j`.
+    pub fn get(&self, j: u32) -> &str {
+        let j = j as usize;
+        let start = if j == 0 { 0 } else { self.end[j - 1] };
+        &self.text[start..self.end[j]]
+    }
+
+    pub fn len(&self) -> usize {
+        self.end.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.end.is_empty()
+    }
+}
+
 /// What every job line needs of the whole IR, computed once and shared by the threads
 /// that write lines: job ids, parents (CSR) and stage sets.
 pub struct JobIndex<'a> {
     ir: &'a Ir,
-    ids: Vec<String>,
+    ids: JobIds,
     poff: Vec<u32>,
     pin: Vec<u32>,
     stage_sets: Vec<StageSetSpec>,
@@ -393,12 +434,12 @@ pub struct JobIndex<'a> {
 
 impl<'a> JobIndex<'a> {
     pub fn new(ir: &'a Ir) -> JobIndex<'a> {
-        JobIndex::with_ids(ir, (0..ir.jobs.len() as u32).map(|j| ir.job_id(j)).collect())
+        JobIndex::with_ids(ir, JobIds::of(ir, 0..ir.jobs.len() as u32))
     }
 
     /// The index, with the ids computed by the caller (all of them, or a first part that
     /// the caller completes before any line is written).
-    fn with_ids(ir: &'a Ir, ids: Vec<String>) -> JobIndex<'a> {
+    fn with_ids(ir: &'a Ir, ids: JobIds) -> JobIndex<'a> {
         let (poff, pin) = ir.parents();
         let stage_sets = ir.stage_sets.iter().map(StageSetSpec::of).collect();
         JobIndex { ir, ids, poff, pin, stage_sets }
@@ -411,13 +452,11 @@ impl<'a> JobIndex<'a> {
         let job = &ir.jobs[j as usize];
         let js = ir.settings_of(j);
         let ids = &self.ids;
-        let parents: Vec<&str> = self.pin[self.poff[j as usize] as usize..self.poff[j as usize + 1] as usize]
-            .iter()
-            .map(|&p| ids[p as usize].as_str())
-            .collect();
+        let parents: Vec<&str> =
+            self.pin[self.poff[j as usize] as usize..self.poff[j as usize + 1] as usize].iter().map(|&p| ids.get(p)).collect();
         let quanta_of = |owner: u32| -> Vec<Quantum> { ir.job_members(owner).iter().map(|m| ir.quantum(*m)).collect() };
         let view = JobView {
-            id: &ids[j as usize],
+            id: ids.get(j),
             kind: job.kind,
             priority: job.priority,
             parents: Some(parents),
@@ -444,7 +483,7 @@ impl<'a> JobIndex<'a> {
                     .collect(),
                 _ => Vec::new(),
             },
-            of: matches!(job.kind, JobKind::StageOut | JobKind::Cleanup).then(|| ids[job.owner as usize].as_str()),
+            of: matches!(job.kind, JobKind::StageOut | JobKind::Cleanup).then(|| ids.get(job.owner)),
             final_job: if job.kind == JobKind::Provenance { ir.final_job.as_ref() } else { None },
         };
         write_job_line_with(&ir.campaign, &view, line, scratch, resources);
@@ -500,10 +539,10 @@ impl<'a> JobLines<'a> {
     }
 
     pub fn id(&self, j: u32) -> &str {
-        &self.idx.ids[j as usize]
+        self.idx.ids.get(j)
     }
 
-    pub fn ids(&self) -> &[String] {
+    pub fn ids(&self) -> &JobIds {
         &self.idx.ids
     }
 
@@ -533,6 +572,7 @@ pub fn write_ir_jsonl(ir: &Ir, out: &mut dyn Write) -> io::Result<()> {
 /// [`write_ir_jsonl`] with the number of formatting threads (1: this thread only) and the
 /// jobs per chunk given.
 pub fn write_ir_jsonl_on(ir: &Ir, out: &mut dyn Write, threads: usize, chunk: usize) -> io::Result<()> {
+    let t0 = std::time::Instant::now();
     let mut header = serde_json::to_string(&header_json(ir)).unwrap_or_default();
     header.push('\n');
     out.write_all(header.as_bytes())?;
@@ -541,15 +581,14 @@ pub fn write_ir_jsonl_on(ir: &Ir, out: &mut dyn Write, threads: usize, chunk: us
     let half = if threads > 1 { n / 2 } else { n };
     let (order, upper, mut idx) = std::thread::scope(|s| {
         let order = s.spawn(|| topo_jobs(ir));
-        let upper = s.spawn(move || (half..n).map(|j| ir.job_id(j)).collect::<Vec<String>>());
-        let mut ids: Vec<String> = Vec::with_capacity(n as usize);
-        ids.extend((0..half).map(|j| ir.job_id(j)));
-        let idx = JobIndex::with_ids(ir, ids);
+        let upper = s.spawn(move || JobIds::of(ir, half..n));
+        let idx = JobIndex::with_ids(ir, JobIds::of(ir, 0..half));
         let order = order.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         let upper = upper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (order, upper, idx)
     });
-    idx.ids.extend(upper);
+    idx.ids.append(upper);
+    eprintln!("TT in-writer ids+topo {:?}", t0.elapsed());
     let chunks: Vec<&[u32]> = order.chunks(chunk.max(1)).collect();
     if threads <= 1 || chunks.len() < 2 {
         let mut res = LineCache::indexed(ir);

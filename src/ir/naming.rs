@@ -24,15 +24,13 @@ fn push_sanitized(out: &mut String, name: &str) {
     }
 }
 
-/// `sanitize(step)` then `_v1_v2`, in one string.
-fn step_quantum_id(step: &str, vals: &[&Value]) -> String {
-    let mut s = String::with_capacity(step.len() + vals.len() * 8);
-    push_sanitized(&mut s, step);
+/// `sanitize(step)` then `_v1_v2`, appended to `out`.
+fn push_step_quantum_id(step: &str, vals: &[&Value], out: &mut String) {
+    push_sanitized(out, step);
     for v in vals {
-        s.push('_');
-        encode_value(v, &mut s);
+        out.push('_');
+        encode_value(v, out);
     }
-    s
 }
 
 /// Encode a data ID value for ids and paths: ASCII letters and digits stay, every other
@@ -144,32 +142,67 @@ pub struct ClusterNaming<'a> {
 /// The id of a compute job: an unclustered quantum of step `step` with data ID `vals`, or
 /// the cluster job whose first member that is.
 pub fn compute_id(step: &str, vals: &[&Value], cluster: Option<ClusterNaming>) -> String {
+    let mut s = String::with_capacity(step.len() + vals.len() * 8);
+    push_compute_id(step, vals, cluster, &mut s);
+    s
+}
+
+/// [`compute_id`] appended to `out`.
+fn push_compute_id(step: &str, vals: &[&Value], cluster: Option<ClusterNaming>, out: &mut String) {
     match cluster {
-        None => step_quantum_id(step, vals),
+        None => push_step_quantum_id(step, vals, out),
         // A chunk is named by its cluster and its first member's data ID.
-        Some(c) if c.chunk => format!("{}_{}", c.name, step_quantum_id(step, vals)),
+        Some(c) if c.chunk => {
+            out.push_str(c.name);
+            out.push('_');
+            push_step_quantum_id(step, vals, out);
+        }
         Some(c) => {
-            let key: Vec<&Value> = c.cols.iter().filter_map(|&i| vals.get(i).copied()).collect();
-            quantum_id(c.name, &key)
+            out.push_str(c.name);
+            for v in c.cols.iter().filter_map(|&i| vals.get(i)) {
+                out.push('_');
+                encode_value(v, out);
+            }
         }
     }
 }
 
 /// The stable id of job `j` (see backends/ir/README.md for the forms).
 pub fn job_id(ir: &Ir, j: u32) -> String {
+    let mut s = String::with_capacity(32);
+    push_job_id(ir, j, &mut s);
+    s
+}
+
+/// [`job_id`] appended to `out`: no `String` of its own, for writers that keep a million ids
+/// in one buffer.
+pub fn push_job_id(ir: &Ir, j: u32, out: &mut String) {
     let job = &ir.jobs[j as usize];
+    let mut n = itoa::Buffer::new();
     match job.kind {
         JobKind::Compute => {
             let m = ir.members[job.lo as usize];
             let step = &ir.steps[m.step as usize];
             let cluster = (job.owner != NO_CLUSTER).then(|| ir.clusters[job.owner as usize].naming(m.step));
-            compute_id(&step.name, &ir.data_id(m), cluster)
+            push_compute_id(&step.name, &ir.data_id(m), cluster, out);
         }
-        JobKind::StageIn => format!("stagein_{}", job.owner),
-        JobKind::StageOut => format!("stageout_{}", job_id(ir, job.owner)),
-        JobKind::Cleanup => format!("cleanup_{}", job_id(ir, job.owner)),
-        JobKind::Join => format!("join_{}", job.owner),
-        JobKind::Provenance => "provenance".to_string(),
+        JobKind::StageIn => {
+            out.push_str("stagein_");
+            out.push_str(n.format(job.owner));
+        }
+        JobKind::StageOut => {
+            out.push_str("stageout_");
+            push_job_id(ir, job.owner, out);
+        }
+        JobKind::Cleanup => {
+            out.push_str("cleanup_");
+            push_job_id(ir, job.owner, out);
+        }
+        JobKind::Join => {
+            out.push_str("join_");
+            out.push_str(n.format(job.owner));
+        }
+        JobKind::Provenance => out.push_str("provenance"),
     }
 }
 
