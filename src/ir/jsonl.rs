@@ -45,20 +45,28 @@ pub fn push_jstr(out: &mut String, s: &str) {
 }
 
 /// The index of the first byte of `b` at or after `i` that JSON escapes, or `b.len()`:
-/// eight bytes at a time (a last, shorter piece padded with `A`).
+/// eight bytes at a time, read in place (a last, shorter piece padded with `A`).
 #[inline]
 fn first_escape(b: &[u8], mut i: usize) -> usize {
     let needs = |c: u8| c < 0x20 || c == b'"' || c == b'\\';
-    while i < b.len() {
-        let n = (b.len() - i).min(8);
-        let mut a = [b'A'; 8];
-        a[..n].copy_from_slice(&b[i..i + n]);
-        if word_needs_escape(u64::from_le_bytes(a)) {
-            if let Some(k) = b[i..i + n].iter().position(|&c| needs(c)) {
-                return i + k;
+    let find = |i: usize, n: usize| b[i..i + n].iter().position(|&c| needs(c)).map(|k| i + k);
+    while let Some(word) = b.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+        if word_needs_escape(u64::from_le_bytes(word)) {
+            if let Some(at) = find(i, 8) {
+                return at;
             }
         }
-        i += n;
+        i += 8;
+    }
+    let n = b.len().saturating_sub(i);
+    if n > 0 {
+        let mut a = [b'A'; 8];
+        a[..n].copy_from_slice(&b[i..]);
+        if word_needs_escape(u64::from_le_bytes(a)) {
+            if let Some(at) = find(i, n) {
+                return at;
+            }
+        }
     }
     b.len()
 }
