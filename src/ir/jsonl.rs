@@ -580,7 +580,6 @@ pub fn write_ir_jsonl(ir: &Ir, out: &mut dyn Write) -> io::Result<()> {
 /// [`write_ir_jsonl`] with the number of formatting threads (1: this thread only) and the
 /// jobs per chunk given.
 pub fn write_ir_jsonl_on(ir: &Ir, out: &mut dyn Write, threads: usize, chunk: usize) -> io::Result<()> {
-    let t0 = std::time::Instant::now();
     let mut header = serde_json::to_string(&header_json(ir)).unwrap_or_default();
     header.push('\n');
     out.write_all(header.as_bytes())?;
@@ -596,7 +595,6 @@ pub fn write_ir_jsonl_on(ir: &Ir, out: &mut dyn Write, threads: usize, chunk: us
         (order, upper, idx)
     });
     idx.ids.append(upper);
-    eprintln!("TT in-writer ids+topo {:?}", t0.elapsed());
     let chunks: Vec<&[u32]> = order.chunks(chunk.max(1)).collect();
     if threads <= 1 || chunks.len() < 2 {
         let mut res = LineCache::indexed(ir);
