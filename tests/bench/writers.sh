@@ -13,7 +13,8 @@
 # joins: a floor on formatting alone, not the same DAG) and HTCondor's own writer
 # htcondor2.dags (backends/htcondor/dags_api.py; needs PyPI `htcondor`, skipped with a note
 # when missing).  Each figure is the median of RUNS (default 3) runs, wall seconds and peak
-# RSS from /usr/bin/time; bytes are everything written (du -sb), per job of the campaign.
+# RSS from /usr/bin/time, after a `sync` so no run pays for the write-back of the one before;
+# bytes are everything written (du -sb), per job of the campaign.
 # Also the job wrapper's start-up at the largest size: `bpsc show` of the last job (reading
 # its task tables and rendering its line), median of 20.
 set -euo pipefail
@@ -39,6 +40,9 @@ run() {
   local walls=() rss=()
   for _ in $(seq "$RUNS"); do
     rm -rf "$out"
+    # Untimed: write back what earlier runs left dirty, so the kernel's flusher does not
+    # take a core from this run (every writer, bpsc or peer, gets the same start).
+    sync
     local t tf
     tf=$(mktemp)
     /usr/bin/time -o "$tf" -f '%e %M' "$@" >/dev/null 2>&1 || echo "[bench/writers] $name failed" >&2
