@@ -569,8 +569,8 @@ const CHUNK: usize = 1024;
 /// Write the IR as JSON Lines: the header, then one job per line in topological order.
 ///
 /// The job lines are formatted on as many threads as the machine has cores (at most 4), in
-/// chunks of [`CHUNK`] jobs handed out round-robin; this thread writes the chunks in their
-/// order, so the file is byte for byte the one a single thread writes
+/// chunks of [`CHUNK`] jobs, each taken by the first worker free; this thread writes the
+/// chunks in their order, so the file is byte for byte the one a single thread writes
 /// (`the_parallel_ir_writer_writes_what_one_thread_writes`).
 pub fn write_ir_jsonl(ir: &Ir, out: &mut dyn Write) -> io::Result<()> {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4);
@@ -609,56 +609,60 @@ pub fn write_ir_jsonl_on(ir: &Ir, out: &mut dyn Write, threads: usize, chunk: us
         return Ok(());
     }
     let threads = threads.min(chunks.len());
-    // Room for a chunk of long lines (the 1M-job benchmark averages 517 bytes a line).
+    // Room for a chunk of long lines (the 1M-job benchmark averages 349 bytes a line).
     let cap = chunk.min(CHUNK) * 1024;
+    // A worker takes an empty buffer, then the next chunk nobody has taken (so a worker
+    // with light chunks does not wait behind one with heavy ones), formats it and hands it
+    // over; this thread writes the chunks in their order and gives the buffers back. The
+    // buffers are few and reused (fresh multi-MB buffers cost more in page zeroing than the
+    // formatting they hold), and they bound how far ahead the workers run. A worker holds a
+    // buffer before it takes a chunk, so the first chunk not yet written is always being
+    // formatted or waiting here: no deadlock.
+    let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
-        // Per worker: a channel of formatted chunks (two in flight at most) and one that
-        // gives the written buffers back for reuse.
-        let mut full = Vec::with_capacity(threads);
-        let mut empty = Vec::with_capacity(threads);
+        // The channels belong to this closure: when it returns (an I/O error included), they
+        // close, and the workers stop before the scope waits for them.
+        let (free_tx, free_rx) = crossbeam_channel::unbounded::<String>();
+        for _ in 0..2 * threads + 2 {
+            let _ = free_tx.send(String::with_capacity(cap));
+        }
+        let (done_tx, done_rx) = crossbeam_channel::unbounded::<(usize, String)>();
         for w in 0..threads {
-            let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<String>(2);
-            let (empty_tx, empty_rx) = std::sync::mpsc::channel::<String>();
-            let (idx, chunks) = (&idx, &chunks);
+            let (free_rx, done_tx, next, idx, chunks) = (free_rx.clone(), done_tx.clone(), &next, &idx, &chunks);
             let spawned = std::thread::Builder::new().name(format!("bpsc-ir-{w}")).spawn_scoped(s, move || {
                 let mut res = LineCache::indexed(ir);
-                // At most four buffers per worker (two queued, one being written, one being
-                // filled), reused: fresh multi-MB buffers cost more in page zeroing than the
-                // formatting they hold.
-                let mut made = 0;
-                for part in chunks.iter().skip(w).step_by(threads) {
-                    let mut buf = match empty_rx.try_recv() {
-                        Ok(b) => b,
-                        Err(_) if made < 4 => {
-                            made += 1;
-                            String::with_capacity(cap)
-                        }
-                        Err(_) => match empty_rx.recv() {
-                            Ok(b) => b,
-                            Err(_) => return, // the writer stopped
-                        },
-                    };
+                // Both channels fail only when the writer has stopped (an I/O error).
+                while let Ok(mut buf) = free_rx.recv() {
+                    let c = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(part) = chunks.get(c) else { return };
                     buf.clear();
                     for &j in *part {
                         res.push_line(idx, j, &mut buf);
                     }
-                    if full_tx.send(buf).is_err() {
-                        return; // the writer stopped (an I/O error)
+                    if done_tx.send((c, buf)).is_err() {
+                        return;
                     }
                 }
             });
             if spawned.is_err() {
                 return Err(io::Error::other("cannot start a thread to format the IR"));
             }
-            full.push(full_rx);
-            empty.push(empty_tx);
         }
+        drop(done_tx);
+        // The chunks that came early, by index (at most as many as there are buffers).
+        let mut early: std::collections::BTreeMap<usize, String> = std::collections::BTreeMap::new();
         for c in 0..chunks.len() {
-            let Ok(buf) = full[c % threads].recv() else {
-                return Err(io::Error::other("a thread formatting the IR stopped"));
+            let buf = loop {
+                if let Some(b) = early.remove(&c) {
+                    break b;
+                }
+                let Ok((k, b)) = done_rx.recv() else {
+                    return Err(io::Error::other("a thread formatting the IR stopped"));
+                };
+                early.insert(k, b);
             };
             out.write_all(buf.as_bytes())?;
-            let _ = empty[c % threads].send(buf);
+            let _ = free_tx.send(buf);
         }
         Ok(())
     })
