@@ -274,7 +274,7 @@ fn write_job_line_with(
                 line.push_str("\"inputs\":[");
                 let mut first = true;
                 for (k, inp) in st.inputs.iter().enumerate() {
-                    for at in qn.input_instances(k, campaign) {
+                    qn.for_each_instance(k, |dims, iv| {
                         if !first {
                             line.push(',');
                         }
@@ -282,9 +282,9 @@ fn write_job_line_with(
                         line.push_str("{\"dataset\":");
                         push_jstr(line, &inp.dataset);
                         line.push_str(",\"path\":");
-                        put(line, scratch, &mut |b| at.push_text(b));
+                        put(line, scratch, &mut |b| qn.push_input_text(k, dims, iv, campaign, b));
                         line.push_str(if inp.optional { ",\"optional\":true}" } else { ",\"optional\":false}" });
-                    }
+                    });
                 }
                 line.push_str("],\"outputs\":[");
                 for (k, o) in st.outputs.iter().enumerate() {

@@ -453,15 +453,11 @@ impl Ir {
                 let (dims, instances) = match &g.from {
                     GatherFrom::Step(p) => {
                         let p = &self.steps[*p as usize];
-                        (
-                            &p.dims[..],
-                            g.rows_of(r.q).iter().map(|&x| p.quanta.row(x as usize, &self.dicts).into_iter().cloned().collect()).collect(),
-                        )
+                        (&p.dims[..], g.rows_of(r.q).iter().map(|&x| p.quanta.row(x as usize, &self.dicts)).collect())
                     }
-                    GatherFrom::Instances(rel) => (
-                        &st.inputs[g.input as usize].dims[..],
-                        g.rows_of(r.q).iter().map(|&x| rel.row(x as usize, &self.dicts).into_iter().cloned().collect()).collect(),
-                    ),
+                    GatherFrom::Instances(rel) => {
+                        (&st.inputs[g.input as usize].dims[..], g.rows_of(r.q).iter().map(|&x| rel.row(x as usize, &self.dicts)).collect())
+                    }
                 };
                 render::Gathered { input: g.input, dims, instances }
             })

@@ -37,6 +37,12 @@ pub fn push_scratch_path(dataset: &str, vals: &[&Value], out: &mut String) {
     push_instance_rel(dataset, vals, out);
 }
 
+/// The URL template of an input read where it is (an external dataset with `stage = none`),
+/// or `None` when the job reads it under its scratch directory.
+fn read_in_place(inp: &super::Input) -> Option<&Template> {
+    (!inp.produced && inp.stage == Stage::None).then_some(()).and(inp.source.as_ref())
+}
+
 /// A path under the job's scratch directory, `rest` already safe, for shell context `q`.
 fn scratch_path_in(rest: &str, q: Quote, out: &mut String) {
     var_in("BPSC_SCRATCH", q, out);
@@ -91,7 +97,8 @@ pub fn push_fill_url(t: &Template, dims: &[String], vals: &[&Value], campaign: &
 pub struct Gathered<'a> {
     pub input: u32,
     pub dims: &'a [String],
-    pub instances: Vec<Vec<Value>>,
+    /// Each instance's values over `dims`.
+    pub instances: Vec<Vec<&'a Value>>,
 }
 
 /// One quantum to render: its step, its data ID (in the step's dimension order) and the
@@ -152,8 +159,7 @@ impl<'a> Quantum<'a> {
         let Some(inp) = st.inputs.get(k) else { return };
         if let Some(g) = self.gathered.iter().find(|g| g.input as usize == k) {
             for vals in &g.instances {
-                let iv: Vec<&Value> = vals.iter().collect();
-                f(g.dims, &iv);
+                f(g.dims, vals);
             }
             return;
         }
@@ -169,13 +175,23 @@ impl<'a> Quantum<'a> {
         let Some(inp) = st.inputs.get(k) else { return Vec::new() };
         let mut out = Vec::new();
         self.for_each_instance(k, |dims, iv| {
-            let url = (!inp.produced && inp.stage == Stage::None).then_some(()).and(inp.source.as_ref());
-            out.push(match url {
+            out.push(match read_in_place(inp) {
                 Some(src) => InputAt::Url(fill_url(src, dims, iv, campaign, st.site.as_deref())),
                 None => InputAt::Scratch(instance_rel(&inp.dataset, iv)),
             });
         });
         out
+    }
+
+    /// Append where this quantum reads one instance of input `k` (its values `iv` over
+    /// `dims`, from [`Quantum::for_each_instance`]) as the job line writes it: the text of the
+    /// [`InputAt`] that [`Quantum::input_instances`] gives, without building it.
+    pub fn push_input_text(&self, k: usize, dims: &[String], iv: &[&Value], campaign: &str, out: &mut String) {
+        let Some(inp) = self.spec.inputs.get(k) else { return };
+        match read_in_place(inp) {
+            Some(src) => push_fill_url(src, dims, iv, campaign, self.spec.site.as_deref(), out),
+            None => push_scratch_path(&inp.dataset, iv, out),
+        }
     }
 
     /// The scratch path of output `k`, relative to the scratch directory.

@@ -846,12 +846,13 @@ impl Tables {
         let quanta: Vec<Quantum> = job
             .quanta
             .iter()
-            .zip(gathered)
+            .zip(&gathered)
             .map(|((s, _, v), g)| {
                 let spec = steps[*s as usize];
                 let gathered = g
-                    .into_iter()
+                    .iter()
                     .map(|(input, instances)| {
+                        let (input, instances) = (*input, instances.iter().map(|vals| vals.iter().collect()).collect());
                         let from = self.spec.steps[*s as usize].gathers.iter().find(|t| t.input == input).and_then(|t| t.from_step);
                         let dims = match from.and_then(|p| self.spec.steps.get(p as usize)) {
                             Some(p) => &p.spec.dims[..],
