@@ -390,7 +390,7 @@ fn write_job_line_with(
 }
 
 /// Every job's id, in one buffer (a million ids in one allocation instead of a million).
-pub struct JobIds {
+struct JobIds {
     text: String,
     /// Where each id ends in `text`; it starts where the one before it ends.
     end: Vec<usize>,
@@ -415,18 +415,10 @@ impl JobIds {
     }
 
     /// The id of job `j`.
-    pub fn get(&self, j: u32) -> &str {
+    fn get(&self, j: u32) -> &str {
         let j = j as usize;
         let start = if j == 0 { 0 } else { self.end[j - 1] };
         &self.text[start..self.end[j]]
-    }
-
-    pub fn len(&self) -> usize {
-        self.end.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.end.is_empty()
     }
 }
 
@@ -548,10 +540,6 @@ impl<'a> JobLines<'a> {
 
     pub fn id(&self, j: u32) -> &str {
         self.idx.ids.get(j)
-    }
-
-    pub fn ids(&self) -> &JobIds {
-        &self.idx.ids
     }
 
     /// The JSON line of job `j`, newline included.

@@ -27,6 +27,11 @@ fn push_sanitized(out: &mut String, name: &str) {
 /// `sanitize(step)` then `_v1_v2`, appended to `out`.
 fn push_step_quantum_id(step: &str, vals: &[&Value], out: &mut String) {
     push_sanitized(out, step);
+    push_value_suffix(vals.iter().copied(), out);
+}
+
+/// `_v1_v2...`: each value [`encode_value`]d after an underscore, appended to `out`.
+fn push_value_suffix<'v>(vals: impl Iterator<Item = &'v Value>, out: &mut String) {
     for v in vals {
         out.push('_');
         encode_value(v, out);
@@ -99,10 +104,7 @@ pub fn decode_value(s: &str) -> Option<String> {
 pub fn quantum_id(prefix: &str, vals: &[&Value]) -> String {
     let mut s = String::with_capacity(prefix.len() + vals.len() * 8);
     s.push_str(prefix);
-    for v in vals {
-        s.push('_');
-        encode_value(v, &mut s);
-    }
+    push_value_suffix(vals.iter().copied(), &mut s);
     s
 }
 
@@ -159,10 +161,7 @@ fn push_compute_id(step: &str, vals: &[&Value], cluster: Option<ClusterNaming>, 
         }
         Some(c) => {
             out.push_str(c.name);
-            for v in c.cols.iter().filter_map(|&i| vals.get(i)) {
-                out.push('_');
-                encode_value(v, out);
-            }
+            push_value_suffix(c.cols.iter().filter_map(|&i| vals.get(i).copied()), out);
         }
     }
 }
